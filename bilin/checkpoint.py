@@ -1,0 +1,52 @@
+"""Model weights on disk: model.safetensors + model.json, and `load_model` for users."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from bilin.errors import UserError
+from bilin.models import ModelSpec, build_model
+from bilin.rundir import RunDir
+
+WEIGHTS = "model.safetensors"
+SPEC = "model.json"
+
+
+def save_model(run: RunDir, model: nn.Module, spec: ModelSpec, extra: dict | None = None) -> None:
+    run.save_tensors(WEIGHTS, model.state_dict(), metadata={"format": "bilin-model/1"})
+    record = spec.to_json()
+    record["parameters"] = {k: list(v.shape) for k, v in model.state_dict().items()}
+    record.update(extra or {})
+    run.write_json(SPEC, record)
+
+
+def load_spec(run_dir: str | Path) -> ModelSpec:
+    path = Path(run_dir) / SPEC
+    if not path.is_file():
+        raise UserError(f"{run_dir} is not a bilin run with a model: {SPEC} not found")
+    try:
+        return ModelSpec.from_json(json.loads(path.read_text()))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path} is not valid JSON: {exc}") from exc
+
+
+def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the model of a run from model.json + model.safetensors, in eval mode."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"run directory {run_dir} does not exist")
+    spec = load_spec(run_dir)
+    weights = run_dir / WEIGHTS
+    if not weights.is_file():
+        raise UserError(f"{run_dir} has no {WEIGHTS}")
+    model = build_model(spec)
+    try:
+        model.load_state_dict(load_file(str(weights)))
+    except (RuntimeError, OSError) as exc:
+        raise UserError(f"{weights} does not fit the model in {SPEC}: {' '.join(str(exc).split())[:300]}") from exc
+    return model.to(device).eval()

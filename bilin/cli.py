@@ -1,0 +1,103 @@
+"""The `bilin` command. Each subcommand is a thin wrapper: parsing here, work in the task modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from bilin.errors import UserError, exit_with
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    help="Weight-based interpretability of image classifiers: train bilinear MLPs and read their weights.",
+)
+HYDRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": ["--help"]}
+
+
+def _train_help() -> str:
+    from bilin.hydra_app import config_choices
+
+    return f"""Train a model into outputs/train/DATE/TIME (Hydra overrides, multirun, launchers).
+
+[bold]Examples[/bold]
+
+  bilin train model=bilinear data=fmnist
+
+  bilin train -m seed=0,1,2 d_hidden=30,512            (multirun: outputs/multirun/train/...)
+
+  bilin train -m hydra/launcher=submitit_local seed=0,1 (or submitit_slurm on a cluster)
+
+  bilin train --cfg job                                 (print the composed config)
+
+  bilin train resume=outputs/train/DATE/TIME            (finish an interrupted run in place)
+
+[bold]Config groups[/bold]: model={'|'.join(config_choices('model'))}  data={'|'.join(config_choices('data'))}
+  experiment={'|'.join(config_choices('experiment'))}
+
+[bold]Keys[/bold] (defaults): noise=0.5 d_hidden=512 seed=420 epochs=100 lr=1e-3 wd=1.0 batch_size=2048
+  device=auto|cpu|cuda precision=fp32|tf32|bf16 compile=none|default|reduce-overhead quiet=false
+  checkpoint_every=10 outputs_root=outputs data.root=$BILIN_DATA|data data.download=true
+  data.train_limit=N data.test_limit=N
+
+Hydra's own flags pass through: -m/--multirun, --cfg job|hydra|all, --resolve, --info, --hydra-help.
+"""
+
+
+@app.command(context_settings=HYDRA_ARGS, help=_train_help())
+def train(ctx: typer.Context) -> None:
+    from bilin.hydra_app import check_train, run_hydra_command, train_main
+
+    args = list(ctx.args)
+    resume = [a for a in args if a.startswith("resume=")]
+    if resume and not any(a in ("-m", "--multirun") for a in args):
+        _resume(resume[0].split("=", 1)[1], [a for a in args if a not in resume])
+        return
+    run_hydra_command("bilin train", "train", args, train_main, check_train)
+
+
+def _resume(run_dir: str, others: list[str]) -> None:
+    from bilin.train.task import RunStopped, resume_run
+
+    allowed = {"device", "quiet"}
+    overrides = {}
+    for arg in others:
+        key, _, value = arg.partition("=")
+        if key not in allowed or not value:
+            exit_with(UserError(f"resume=<run dir> continues the run's own config; only device= and quiet= "
+                                f"may be given with it, not {arg!r}"))
+        overrides[key] = value.lower() == "true" if key == "quiet" else value
+    try:
+        record = resume_run(run_dir, overrides)
+    except UserError as exc:
+        exit_with(exc)
+    except RunStopped as exc:
+        exit_with(exc, exc.exit_code)
+    print(f"resumed run complete: {run_dir} (val acc {record['final']['val_acc'] * 100:.2f}%)")
+
+
+@app.command("export-figures")
+def export_figures(run_dir: Path = typer.Argument(..., help="a run folder with figures/*.json")) -> None:
+    """Render a run's figures to PNG and SVG (needs Chrome/Chromium for kaleido)."""
+    from bilin.rundir import export_static
+
+    folder = run_dir / "figures"
+    names = sorted(p.stem for p in folder.glob("*.json"))
+    if not names:
+        exit_with(UserError(f"no figures/*.json in {run_dir}"))
+    note = export_static(folder, names)
+    if note:
+        exit_with(UserError(note))
+    print(f"wrote {len(names)} figures as PNG and SVG to {folder}")
+
+
+@app.callback()
+def main(version: Optional[bool] = typer.Option(None, "--version", help="print the version and exit")) -> None:
+    if version:
+        from bilin import __version__
+
+        print(f"bilin {__version__}")
+        raise typer.Exit()

@@ -1,0 +1,146 @@
+"""Hydra behind the Typer CLI: full override grammar, multirun and launchers.
+
+`run_hydra_command` first composes the config for every point of a sweep (fast, nothing is
+written) so that a bad override becomes one line and exit 2 instead of Hydra's multi-line
+report; then it rewrites sys.argv and calls the real `@hydra.main` function.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+import hydra
+from hydra import compose, initialize_config_dir
+from hydra._internal.utils import get_args_parser
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException, MissingConfigException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from bilin.config import check_train_config, register_schemas
+from bilin.errors import UserError, exit_with
+
+CONFIG_DIR = Path(os.environ.get("BILIN_CONFIGS", Path(__file__).resolve().parent.parent / "configs"))
+INFO_FLAGS = ("help", "hydra_help", "info", "shell_completion")
+
+register_schemas()
+
+
+def config_choices(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, MissingConfigException) and exc.options is not None:
+        group = (exc.missing_cfg_file or "").rsplit("/", 1)[0]
+        return (f"unknown option {exc.missing_cfg_file!r} for config group '{group}'; "
+                f"available: {', '.join(exc.options)}")
+    messages = []
+    while exc is not None:
+        text = str(exc).strip()
+        if text:
+            messages.append(text.splitlines()[0])
+            key = getattr(exc, "full_key", None)
+            if key and key not in text:
+                messages[-1] += f" (key: {key})"
+        exc = exc.__cause__
+    return "; ".join(dict.fromkeys(messages)) or "invalid configuration"
+
+
+def _sweep_points(overrides: list[str]) -> list[list[str]]:
+    """One override list per value of each sweep (linear, not the full product)."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    base = []
+    sweeps: list[tuple[int, list[str]]] = []
+    for i, override in enumerate(parsed):
+        if override.is_sweep_override():
+            try:
+                values = list(override.sweep_string_iterator())
+            except HydraException:  # glob() sweeps need the config loader; Hydra checks them
+                values = []
+            prefix = {"ADD": "+", "FORCE_ADD": "++"}.get(override.type.name, "")
+            key = override.get_key_element().lstrip("+")
+            sweeps.append((i, [f"{prefix}{key}={v}" for v in values]))
+            base.append(f"{prefix}{key}={values[0]}" if values else None)
+        else:
+            base.append(override.input_line)
+    points = [[o for o in base if o is not None]]
+    for i, variants in sweeps:
+        for variant in variants[1:]:
+            point = list(base)
+            point[i] = variant
+            points.append([o for o in point if o is not None])
+    return points
+
+
+def _check_writable(directory: str) -> None:
+    path = Path(directory).expanduser().absolute()
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write the output directory {path}: {existing} is not a writable directory")
+
+
+def validate(config_name: str, overrides: list[str], multirun: bool,
+             check: Callable[[DictConfig], None]) -> None:
+    """Compose every sweep point and run `check` on it; raise UserError on the first problem."""
+    try:
+        points = _sweep_points(overrides)
+    except HydraException as exc:
+        raise UserError(f"cannot parse overrides: {_one_line(exc)}") from exc
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3", job_name=config_name):
+        for point in points:
+            try:
+                full = compose(config_name, overrides=point, return_hydra_config=True)
+                out_dir = full.hydra.sweep.dir if multirun else full.hydra.run.dir
+                cfg = compose(config_name, overrides=point)
+                OmegaConf.resolve(cfg)
+            except (HydraException, OmegaConfBaseException, ValueError) as exc:
+                raise UserError(_one_line(exc)) from exc
+            check(cfg)
+            _check_writable(out_dir)
+    GlobalHydra.instance().clear()
+
+
+def run_hydra_command(prog: str, config_name: str, argv: list[str], main: Callable[[], None],
+                      check: Callable[[DictConfig], None]) -> None:
+    try:
+        args = get_args_parser().parse_intermixed_args(argv)
+    except SystemExit:
+        exit_with(UserError(f"bad arguments for {prog}: {' '.join(argv)}"))
+    if not any(getattr(args, flag) for flag in INFO_FLAGS):
+        try:
+            validate(config_name, args.overrides, args.multirun, check)
+        except UserError as exc:
+            exit_with(exc)
+    sys.argv = [prog, *argv]
+    main()
+
+
+def hydra_output_dir() -> Path:
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def check_train(cfg: DictConfig) -> None:
+    check_train_config(cfg)
+    if cfg.resume is not None:
+        raise UserError("resume=<run dir> takes no other overrides except device= and quiet=")
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
+def train_main(cfg: DictConfig) -> None:
+    from bilin.train.task import RunStopped, run_train
+
+    try:
+        run_train(cfg, hydra_output_dir())
+    except UserError as exc:
+        exit_with(exc)
+    except RunStopped as exc:
+        exit_with(exc, exc.exit_code)
