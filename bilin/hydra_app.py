@@ -42,7 +42,7 @@ def _one_line(exc: BaseException) -> str:
                 f"available: {', '.join(exc.options)}")
     messages = []
     while exc is not None:
-        text = str(exc).strip()
+        text = str(exc).strip().rstrip(".")
         if text:
             messages.append(text.splitlines()[0])
             key = getattr(exc, "full_key", None)
@@ -129,9 +129,12 @@ def hydra_output_dir() -> Path:
 
 
 def check_train(cfg: DictConfig) -> None:
+    from bilin.train.task import resolve_device
+
     check_train_config(cfg)
+    resolve_device(cfg.device)  # device=cuda without CUDA fails here, before any folder exists
     if cfg.resume is not None:
-        raise UserError("resume=<run dir> takes no other overrides except device= and quiet=")
+        raise UserError("resume=<run dir> cannot be combined with -m/--multirun")
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")

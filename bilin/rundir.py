@@ -25,7 +25,12 @@ from safetensors.torch import save_file
 
 from bilin.errors import UserError
 
-STATIC_FORMATS = ("png", "svg")
+
+def static_formats() -> tuple[str, ...]:
+    """PNG and SVG by default; BILIN_FIGURE_FORMATS="" keeps runs to HTML + JSON (fast, no browser)."""
+    raw = os.environ.get("BILIN_FIGURE_FORMATS", "png,svg")
+    return tuple(f.strip() for f in raw.split(",") if f.strip())
+
 NO_BROWSER_HINT = (
     "PNG/SVG need Chrome or Chromium for kaleido: `apt-get install -y chromium` (or `plotly_get_chrome`), "
     "then `bilin export-figures <run_dir>`"
@@ -102,12 +107,13 @@ class RunDir:
 
 def export_static(folder: Path, names: list[str]) -> str | None:
     """Render `<folder>/<name>.json` figures to PNG and SVG through one kaleido session."""
-    if not names:
+    formats = static_formats()
+    if not names or not formats:
         return None
     figures, targets, temps = [], [], []
     for name in names:
         fig = pio.read_json(folder / f"{name}.json")
-        for fmt in STATIC_FORMATS:
+        for fmt in formats:
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=f".{fmt}")
             os.close(fd)
             figures.append(fig)

@@ -1,0 +1,3 @@
+from bilin.cli import app
+
+app(prog_name="bilin")

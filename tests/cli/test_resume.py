@@ -1,0 +1,73 @@
+"""Ctrl-C / SIGTERM save the last completed epoch; `bilin train resume=` finishes bit-identically."""
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.conftest import TINY_ARGS, run_bilin
+
+LONG_RUN = [*TINY_ARGS, "epochs=300", "checkpoint_every=0"]
+
+
+def start_and_signal(cwd, env, sig) -> subprocess.CompletedProcess:
+    import os
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "bilin"
+    proc = subprocess.Popen([str(script), "train", *LONG_RUN, "hydra.run.dir=run"], cwd=cwd,
+                            env={**os.environ, "BILIN_FIGURE_FORMATS": "", "OMP_NUM_THREADS": "1", **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:  # quiet mode prints one line per finished epoch
+        if line.startswith("epoch 3:"):
+            proc.send_signal(sig)
+            break
+    out, err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_interrupt_then_resume_is_bit_identical(tmp_path, tiny_root, sig, code):
+    env = {"BILIN_DATA": str(tiny_root)}
+    stopped = start_and_signal(tmp_path, env, sig)
+    assert stopped.returncode == code, stopped.stderr
+    assert "Traceback" not in stopped.stderr and "resume=" in stopped.stderr
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["status"] == "interrupted"
+    done = record["epochs_completed"]
+    assert 3 <= done < 300
+    metrics = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    assert len(metrics) == done + 1  # header + one row per completed epoch
+
+    resumed = run_bilin(["train", f"resume={tmp_path / 'run'}", "quiet=true"], tmp_path, env)
+    assert resumed.returncode == 0, resumed.stderr
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["status"] == "complete" and record["epochs_completed"] == 300
+
+    straight = run_bilin(["train", *LONG_RUN, "hydra.run.dir=straight"], tmp_path, env)
+    assert straight.returncode == 0, straight.stderr
+    a = load_file(str(tmp_path / "run" / "model.safetensors"))
+    b = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in b)
+    assert (tmp_path / "run" / "metrics.csv").read_text().count("\n") == 301
+
+
+def test_resume_refuses_bad_requests(tmp_path, tiny_root):
+    env = {"BILIN_DATA": str(tiny_root)}
+    missing = run_bilin(["train", f"resume={tmp_path / 'nope'}"], tmp_path, env)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+    done = run_bilin(["train", *TINY_ARGS, "hydra.run.dir=done"], tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    again = run_bilin(["train", f"resume={tmp_path / 'done'}"], tmp_path, env)
+    assert again.returncode == 2 and "already complete" in again.stderr
+
+    extra = run_bilin(["train", f"resume={tmp_path / 'done'}", "lr=1"], tmp_path, env)
+    assert extra.returncode == 2 and "only device= and quiet=" in extra.stderr
+    for result in (missing, again, extra):
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

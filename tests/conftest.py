@@ -1,0 +1,73 @@
+"""Shared fixtures: tiny synthetic IDX datasets written by the tests, and a CLI runner that goes
+through the real `bilin` entry point in a subprocess (HTML-only figures unless a test asks)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bilin.data.idx import write_idx
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+TINY_ARGS = ["d_hidden=16", "epochs=2", "batch_size=64", "quiet=true", "device=cpu"]
+
+
+def synthetic_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """28x28 uint8 images whose class (0..9) sets the row of a bright bar: learnable in a few steps."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, size=n).astype(np.uint8)
+    images = rng.integers(0, 40, size=(n, 28, 28)).astype(np.uint8)
+    for i, label in enumerate(labels):
+        row = 2 + 2 * int(label)
+        images[i, row:row + 2, 4:24] = 255
+    return images, labels
+
+
+def write_dataset(root: Path, folder: str, n_train: int = 640, n_test: int = 200, gz: bool = True) -> Path:
+    raw = root / folder / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    suffix = ".gz" if gz else ""
+    for split, n, seed in (("train", n_train, 0), ("t10k", n_test, 1)):
+        images, labels = synthetic_images(n, seed)
+        write_idx(raw / f"{split}-images-idx3-ubyte{suffix}", images)
+        write_idx(raw / f"{split}-labels-idx1-ubyte{suffix}", labels)
+    return raw
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    write_dataset(root, "MNIST")
+    write_dataset(root, "FashionMNIST", gz=False)
+    return root
+
+
+def run_bilin(args: list[str], cwd: Path, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    # one thread: tiny models gain nothing from more, and it keeps parallel test runs from thrashing
+    full_env = {**os.environ, "BILIN_FIGURE_FORMATS": "", "OMP_NUM_THREADS": "1", **(env or {})}
+    script = Path(sys.executable).parent / "bilin"  # the installed console script, as users run it
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "bilin"]
+    return subprocess.run([*command, *args], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture
+def bilin_cli(tmp_path, tiny_root):
+    """Run `bilin ...` in tmp_path with the tiny data as BILIN_DATA."""
+
+    def run(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+        return run_bilin(list(args), tmp_path, {"BILIN_DATA": str(tiny_root), **(env or {})}, timeout)
+
+    return run
+
+
+def only_run_dir(base: Path) -> Path:
+    runs = [p for p in base.glob("*/*") if p.is_dir()]
+    assert len(runs) == 1, runs
+    return runs[0]
