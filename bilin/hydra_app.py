@@ -142,7 +142,9 @@ def train_main(cfg: DictConfig) -> None:
     from bilin.train.task import RunStopped, run_train
 
     try:
-        run_train(cfg, hydra_output_dir())
+        record = run_train(cfg, hydra_output_dir())
+        print(f"run complete: {hydra_output_dir()} | val acc {record['final']['val_acc'] * 100:.2f}% | "
+              f"{record['train_seconds']:.1f} s training")
     except UserError as exc:
         exit_with(exc)
     except RunStopped as exc:

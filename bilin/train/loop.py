@@ -90,15 +90,18 @@ class Trainer:
 
     def __post_init__(self) -> None:
         params = list(self.model.parameters())
-        self.optimizer = torch.optim.AdamW(
-            params, lr=self.hp.lr, weight_decay=self.hp.wd, **_fast_adamw_flags(self.device)
-        )
+        compiled = self.hp.compile != "none"
+        # a compiled optimizer step needs lr as a tensor, or every scheduler step recompiles it;
+        # it then fuses the update itself, so the fused kernel is for eager mode only
+        lr = torch.tensor(self.hp.lr) if compiled else self.hp.lr
+        flags = {} if compiled else _fast_adamw_flags(self.device)
+        self.optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=self.hp.wd, **flags)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=self.hp.epochs)
         self.generator = torch.Generator(device=self.device).manual_seed(self.hp.seed)
         self.noise = GaussianNoise(self.hp.seed, self.device)
         self._forward = self.model
         self._optimizer_step = self.optimizer.step
-        if self.hp.compile != "none":
+        if compiled:
             self._forward = torch.compile(self.model, mode=self.hp.compile)
             self._optimizer_step = torch.compile(self.optimizer.step, mode=self.hp.compile)
 

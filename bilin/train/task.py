@@ -174,4 +174,12 @@ def resume_run(run_dir: str | Path, overrides: dict) -> dict:
     for key, value in overrides.items():
         cfg[key] = value
     cfg.resume = None
-    return run_train(cfg, run_dir, resume=True)
+    log_file = logging.FileHandler(run_dir / "train.log")  # Hydra set this up for the first part
+    log_file.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    logging.getLogger("bilin").addHandler(log_file)
+    logging.getLogger("bilin").setLevel(logging.INFO)
+    try:
+        return run_train(cfg, run_dir, resume=True)
+    finally:
+        logging.getLogger("bilin").removeHandler(log_file)
+        log_file.close()

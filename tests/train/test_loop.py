@@ -110,3 +110,10 @@ def test_per_class_accuracy():
 def test_bf16_precision_runs_and_learns(tiny_root):
     result = make_trainer(tiny_root, epochs=6, lr=1e-2, precision="bf16").fit()
     assert result.metrics[-1].val_acc > 0.8
+
+
+def test_compiled_training_matches_eager(tiny_root):
+    eager = make_trainer(tiny_root, epochs=3).fit()
+    compiled = make_trainer(tiny_root, epochs=3, compile="default").fit()
+    for a, b in zip(eager.metrics, compiled.metrics):
+        assert abs(a.val_loss - b.val_loss) < 1e-3 * max(1.0, a.val_loss)

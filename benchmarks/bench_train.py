@@ -1,0 +1,94 @@
+"""Training speed (seconds per epoch, d=512, MNIST) and, with --full, the accuracy table.
+
+    python benchmarks/bench_train.py            # CPU: fp32 and bf16; CUDA (if present): 100-epoch wall
+    python benchmarks/bench_train.py --full     # 100-epoch runs of the three models on both datasets
+
+Timings are of `Trainer.fit`, i.e. training plus the per-epoch validation pass, after one
+warm-up epoch; data loading and figure export are excluded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import torch
+
+from bilin.data import load_dataset
+from bilin.models import ModelSpec, build_model
+from bilin.train.loop import DeviceData, HParams, StopRequest, Trainer
+
+DATA_ROOT = os.environ.get("BILIN_DATA", "data")
+
+
+def make_trainer(device: torch.device, dataset: str = "mnist", kind: str = "bilinear", gate=None,
+                 **hp) -> Trainer:
+    ds = load_dataset(dataset, DATA_ROOT, download=False)
+    torch.manual_seed(420)
+    model = build_model(ModelSpec(kind, 784, 512, 10, gate=gate)).to(device)
+    data = DeviceData.from_uint8(ds.train_x, ds.train_y, ds.test_x, ds.test_y, device)
+    return Trainer(model, data, HParams(**{"seed": 420, **hp}), device)
+
+
+def seconds_per_epoch(device: torch.device, precision: str, epochs: int) -> tuple[float, float]:
+    trainer = make_trainer(device, precision=precision, epochs=epochs + 1)
+    trainer._train_epoch(StopRequest())  # warm-up
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        trainer._train_epoch(StopRequest())
+        trainer.evaluate()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), min(times)
+
+
+def cuda_wall(precision: str, compile_mode: str, epochs: int = 100) -> tuple[float, float]:
+    device = torch.device("cuda")
+    if precision == "tf32":
+        torch.backends.cuda.matmul.allow_tf32 = True
+    warm = make_trainer(device, precision=precision, compile=compile_mode, epochs=2)
+    warm.fit()  # compile / autotune outside the timed region
+    trainer = make_trainer(device, precision=precision, compile=compile_mode, epochs=epochs)
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    result = trainer.fit()
+    torch.cuda.synchronize()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    return time.perf_counter() - start, result.metrics[-1].val_acc
+
+
+def speed(epochs: int) -> None:
+    cpu = torch.device("cpu")
+    print(f"CPU ({torch.get_num_threads()} threads), d=512, MNIST, batch 2048, noise 0.5")
+    for precision in ("fp32", "bf16"):
+        median, best = seconds_per_epoch(cpu, precision, epochs)
+        print(f"  {precision}: {median:.2f} s/epoch median, {best:.2f} best of {epochs} (train + validation)")
+    if torch.cuda.is_available():
+        print(f"CUDA: {torch.cuda.get_device_name()}: 100 epochs, wall seconds (training + validation)")
+        for precision in ("fp32", "tf32", "bf16"):
+            for compile_mode in ("none", "default", "reduce-overhead"):
+                wall, acc = cuda_wall(precision, compile_mode)
+                print(f"  {precision:5s} compile={compile_mode:16s} {wall:6.2f} s   val acc {acc * 100:.2f}%")
+
+
+def full_accuracy_table() -> None:
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    print("100 epochs, d=512, noise 0.5, seed 420: final val acc")
+    print(f"{'model':22s} {'MNIST':>8s} {'F-MNIST':>8s}")
+    for label, kind, gate in (("bilinear", "bilinear", None), ("bilinear, relu gate", "bilinear", "relu"),
+                              ("relu MLP", "relu", None)):
+        row = []
+        for dataset in ("mnist", "fmnist"):
+            result = make_trainer(device, dataset, kind, gate, epochs=100).fit()
+            row.append(result.metrics[-1].val_acc * 100)
+        print(f"{label:22s} {row[0]:7.2f}% {row[1]:7.2f}%", flush=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--full", action="store_true", help="the 100-epoch accuracy table (slow on CPU)")
+    parser.add_argument("--epochs", type=int, default=5, help="timed CPU epochs")
+    args = parser.parse_args()
+    full_accuracy_table() if args.full else speed(args.epochs)
