@@ -79,6 +79,41 @@ def _resume(run_dir: str, others: list[str]) -> None:
     print(f"resumed run complete: {run_dir} (val acc {record['final']['val_acc'] * 100:.2f}%)")
 
 
+ANALYSIS_HELP = {
+    "decompose": ("Per-class eigenvectors of a bilinear MLP: eigen.safetensors, spectrum.csv, figures 2 and 3.",
+                  "bilin decompose run=outputs/train/DATE/TIME explain=0 input_space=true\n\n"
+                  "  bilin decompose data=fmnist panel=true   (model from the cache, trained if missing)"),
+    "truncate": ("Accuracy with the top-k eigenvectors per class over a grid of sizes x seeds.",
+                 "bilin truncate sizes=[30,100,300] seeds=[0,1,2] epochs=20 k_max=30"),
+    "similarity": ("Eigenvector similarity across seeds and sizes (figure A vs rank, figure B heatmap).",
+                   "bilin similarity order=top|bottom|abs ranks=20 reference_size=300"),
+    "noise_sweep": ("Figure 4: top eigenvector of one class vs input-noise std, MNIST and Fashion-MNIST.",
+                    "bilin noise-sweep noises=[0,0.2,0.4,0.6,0.8] epochs=50 target_class=0"),
+    "accuracy": ("Bilinear vs relu-gated vs relu MLP: overall and per-class accuracy.",
+                 "bilin accuracy models=[bilinear,bilinear_relu,relu] datasets=[mnist,fmnist]"),
+}
+
+
+def _register_analysis(config_name: str) -> None:
+    summary, example = ANALYSIS_HELP[config_name]
+    command = config_name.replace("_", "-")
+    text = (f"{summary}\n\n[bold]Example[/bold]\n\n  {example}\n\nTakes Hydra overrides like train (model=, data=, "
+            "noise=, epochs=, lr=, wd=, batch_size=, device=, cache_root=, quiet=) and -m for sweeps. Models come "
+            "from the model cache (outputs/cache), trained batched when missing.")
+
+    def command_fn(ctx: typer.Context) -> None:
+        from bilin.hydra_app import ANALYSIS_MAINS, check_analysis, run_hydra_command
+
+        run_hydra_command(f"bilin {command}", config_name, list(ctx.args), ANALYSIS_MAINS[config_name],
+                          check_analysis)
+
+    app.command(command, context_settings=HYDRA_ARGS, help=text)(command_fn)
+
+
+for _name in ANALYSIS_HELP:
+    _register_analysis(_name)
+
+
 @app.command("export-figures")
 def export_figures(run_dir: Path = typer.Argument(..., help="a run folder with figures/*.json")) -> None:
     """Render a run's figures to PNG and SVG (needs Chrome/Chromium for kaleido)."""

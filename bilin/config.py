@@ -83,3 +83,87 @@ def check_train_config(cfg: DictConfig | Any) -> None:
     for key in ("train_limit", "test_limit"):
         limit = cfg.data[key]
         _require(limit is None or limit >= 1, f"data.{key}={limit} must be >= 1")
+
+
+# -- analysis commands ------------------------------------------------------------------------
+@dataclass
+class RecipeConfig:
+    """How models are trained when they come from the cache (the `train` keys, minus run control)."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    noise: float = 0.4
+    epochs: int = 100
+    lr: float = 1e-3
+    wd: float = 1.0
+    batch_size: int = 2048
+    device: str = "auto"
+    precision: str = "fp32"
+    quiet: bool = False
+    cache_root: str = "${outputs_root}/cache"
+    outputs_root: str = "outputs"
+
+
+@dataclass
+class DecomposeConfig(RecipeConfig):
+    run: Optional[str] = None  # a train run folder; else the model comes from the cache
+    d_hidden: int = 512
+    seed: int = 420
+    input_space: bool = False  # also the eigenvectors of M_c = E^T Q_c E
+    explain: Optional[int] = None  # test-set index for the single-input explanation figure
+    panel: bool = False  # also the two-dataset (MNIST + Fashion-MNIST) figure 2 panel
+
+
+@dataclass
+class GridConfig(RecipeConfig):
+    sizes: list[int] = field(default_factory=lambda: [30, 50, 100, 300, 500, 1000])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
+    k_max: int = 30  # truncate: k = 0..k_max
+    ranks: int = 20  # similarity: eigenvectors per class compared
+    order: str = "top"  # similarity: top | bottom | abs
+    reference_size: int = 300  # similarity figure A compares every size with this one
+
+
+@dataclass
+class NoiseSweepConfig(RecipeConfig):
+    noises: list[float] = field(default_factory=lambda: [0.0, 0.2, 0.4, 0.6, 0.8])
+    datasets: list[str] = field(default_factory=lambda: ["mnist", "fmnist"])
+    d_hidden: int = 512
+    seed: int = 420
+    target_class: int = 0  # digit 0 / t-shirt
+
+
+@dataclass
+class AccuracyConfig(RecipeConfig):
+    models: list[str] = field(default_factory=lambda: ["bilinear", "bilinear_relu", "relu"])
+    datasets: list[str] = field(default_factory=lambda: ["mnist", "fmnist"])
+    d_hidden: int = 512
+    seed: int = 420
+
+
+ANALYSIS_SCHEMAS = {"decompose": DecomposeConfig, "grid": GridConfig, "noise_sweep": NoiseSweepConfig,
+                    "accuracy": AccuracyConfig}
+
+
+def register_analysis_schemas() -> None:
+    for name, node in ANALYSIS_SCHEMAS.items():
+        ConfigStore.instance().store(name=f"{name}_schema", node=node)
+
+
+def check_recipe_config(cfg: DictConfig | Any) -> None:
+    _require(cfg.noise >= 0, f"noise={cfg.noise} must be >= 0")
+    _require(cfg.epochs >= 1, f"epochs={cfg.epochs} must be >= 1")
+    _require(cfg.batch_size >= 1, f"batch_size={cfg.batch_size} must be >= 1")
+    _require(cfg.lr > 0, f"lr={cfg.lr} must be > 0")
+    _require(cfg.device in DEVICES, f"device={cfg.device!r} is not one of {DEVICES}")
+    _require(cfg.precision in ("fp32", "bf16"), f"precision={cfg.precision!r}: the model cache trains fp32 or bf16")
+    for key in ("d_hidden",):
+        if key in cfg:
+            _require(cfg[key] >= 1, f"{key}={cfg[key]} must be >= 1")
+    if "sizes" in cfg:
+        _require(len(cfg.sizes) > 0 and len(cfg.seeds) > 0, "the grid is empty: give at least one size and one seed")
+        _require(all(s >= 1 for s in cfg.sizes), f"sizes={list(cfg.sizes)} must all be >= 1")
+        _require(cfg.k_max >= 0, f"k_max={cfg.k_max} must be >= 0")
+        _require(cfg.ranks >= 1, f"ranks={cfg.ranks} must be >= 1")
+    if "noises" in cfg:
+        _require(len(cfg.noises) > 0 and all(n >= 0 for n in cfg.noises), "noises must be a non-empty list of stds >= 0")

@@ -22,13 +22,14 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from bilin.config import check_train_config, register_schemas
+from bilin.config import check_train_config, register_analysis_schemas, register_schemas
 from bilin.errors import UserError, exit_with
 
 CONFIG_DIR = Path(os.environ.get("BILIN_CONFIGS", Path(__file__).resolve().parent.parent / "configs"))
 INFO_FLAGS = ("help", "hydra_help", "info", "shell_completion")
 
 register_schemas()
+register_analysis_schemas()
 
 
 def config_choices(group: str) -> list[str]:
@@ -137,15 +138,53 @@ def check_train(cfg: DictConfig) -> None:
         raise UserError("resume=<run dir> cannot be combined with -m/--multirun")
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
-def train_main(cfg: DictConfig) -> None:
-    from bilin.train.task import RunStopped, run_train
+def make_main(config_name: str, task: Callable[[DictConfig, Path], object]) -> Callable[[], None]:
+    """A `@hydra.main` entry point running `task(cfg, run_dir)`; user errors exit 2 in one line."""
 
-    try:
-        record = run_train(cfg, hydra_output_dir())
-        print(f"run complete: {hydra_output_dir()} | val acc {record['final']['val_acc'] * 100:.2f}% | "
-              f"{record['train_seconds']:.1f} s training")
-    except UserError as exc:
-        exit_with(exc)
-    except RunStopped as exc:
-        exit_with(exc, exc.exit_code)
+    @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)
+    def main(cfg: DictConfig) -> None:
+        from bilin.train.task import RunStopped
+
+        try:
+            task(cfg, hydra_output_dir())
+        except UserError as exc:
+            exit_with(exc)
+        except RunStopped as exc:
+            exit_with(exc, exc.exit_code)
+
+    return main
+
+
+def _train(cfg: DictConfig, run_dir: Path) -> None:
+    from bilin.train.task import run_train
+
+    record = run_train(cfg, run_dir)
+    print(f"run complete: {run_dir} | val acc {record['final']['val_acc'] * 100:.2f}% | "
+          f"{record['train_seconds']:.1f} s training")
+
+
+def _lazy(module: str, name: str) -> Callable[[DictConfig, Path], object]:
+    def task(cfg: DictConfig, run_dir: Path) -> object:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)(cfg, run_dir)
+
+    return task
+
+
+def check_analysis(cfg: DictConfig) -> None:
+    from bilin.config import check_recipe_config
+    from bilin.train.task import resolve_device
+
+    check_recipe_config(cfg)
+    resolve_device(cfg.device)
+
+
+train_main = make_main("train", _train)
+ANALYSIS_MAINS = {
+    "decompose": make_main("decompose", _lazy("bilin.tasks.decompose", "run_decompose")),
+    "truncate": make_main("truncate", _lazy("bilin.tasks.grid", "run_truncate")),
+    "similarity": make_main("similarity", _lazy("bilin.tasks.grid", "run_similarity")),
+    "noise_sweep": make_main("noise_sweep", _lazy("bilin.tasks.sweeps", "run_noise_sweep")),
+    "accuracy": make_main("accuracy", _lazy("bilin.tasks.sweeps", "run_accuracy")),
+}

@@ -120,7 +120,9 @@ def export_static(folder: Path, names: list[str]) -> str | None:
             temps.append(Path(tmp))
             targets.append(folder / f"{name}.{fmt}")
     try:
-        pio.write_images(figures, temps, scale=[2 if t.suffix == ".png" else 1 for t in temps])
+        # kaleido's batch export ignores layout.width/height unless they are passed explicitly
+        pio.write_images(figures, temps, scale=[2 if t.suffix == ".png" else 1 for t in temps],
+                         width=[f.layout.width or 900 for f in figures], height=[f.layout.height or 500 for f in figures])
     except Exception as exc:  # kaleido raises its own types when no browser is found
         for tmp in temps:
             tmp.unlink(missing_ok=True)

@@ -115,8 +115,13 @@ def _save_state(run: RunDir, state: dict, trainer: Trainer, spec: ModelSpec) -> 
     """Weights + everything a resume needs, as of the epoch in `state`."""
     run.save_torch(CHECKPOINT, state)
     trainer.model.load_state_dict(state["model"])
-    save_model(run, trainer.model, spec, {"epoch": state["epoch"]})
+    save_model(run, trainer.model, spec, {"epoch": state["epoch"], "dataset": run_dataset(run)})
     run.write_csv("metrics.csv", state["metrics"])
+
+
+def run_dataset(run: RunDir) -> str | None:
+    config = run.file(".hydra/config.yaml")
+    return OmegaConf.load(config).data.name if config.is_file() else None
 
 
 def _finish(cfg, run: RunDir, record: dict, result: FitResult, trainer: Trainer, spec: ModelSpec,

@@ -1,0 +1,1 @@
+"""Pure analysis functions: tensors in, tensors out. No I/O, no plotting."""

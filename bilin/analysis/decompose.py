@@ -1,0 +1,100 @@
+"""Per-class eigendecomposition of a bilinear MLP (SPEC section 4).
+
+For class c the logit is a quadratic form of the hidden vector h = E x:
+    logit_c = sum_o U[c,o] (L h)_o (R h)_o = h^T B_c h,   B_c = L^T diag(U_c) R
+Only the symmetric part Q_c = (B_c + B_c^T) / 2 matters; eigh(Q_c) gives eigenvalues lambda
+(ascending) and orthonormal hidden-space eigenvectors v; u = E^T v lives in input space, so
+    logit_c(x) = sum_k lambda_{c,k} (u_{c,k} . x)^2         (exact, no biases)
+The input-space variant diagonalises M_c = E^T Q_c E (inputs x inputs, rank <= d) instead: its
+eigenvectors are orthonormal in pixel space and the top one maximises the logit on a sphere.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import torch
+from einops import einsum
+
+from bilin.errors import UserError
+from bilin.models import BilinearMLP
+
+
+@dataclass
+class Eigen:
+    """values: (classes, k) ascending; vectors: (classes, k, inputs), row k pairs with values[:, k]."""
+
+    values: torch.Tensor
+    vectors: torch.Tensor
+
+
+def bilinear_weights(model: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """E (d x in), L (d x d), R (d x d), U (classes x d) of an ungated bilinear MLP."""
+    if not isinstance(model, BilinearMLP):
+        raise UserError(f"the eigendecomposition needs a bilinear model; this is a {type(model).__name__} "
+                        "(relu MLPs have no quadratic form)")
+    if model.gate is not None:
+        raise UserError(f"the eigendecomposition is only exact for the ungated bilinear layer; this model has "
+                        f"gate={model.gate} (train it with model=bilinear)")
+    weights = [w.detach().float().cpu() for w in (model.embed.weight, model.left, model.right, model.head.weight)]
+    return tuple(weights)
+
+
+def interaction_matrices(left: torch.Tensor, right: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
+    """Q: (classes, d, d), Q_c = sym(L^T diag(U_c) R)."""
+    B = einsum(head, left, right, "c o, o i, o j -> c i j")
+    return (B + B.mT) / 2
+
+
+def batched_eigh(Q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """eigh over the leading axis, the matrices spread over the CPU cores.
+
+    LAPACK's eigh of one 512 x 512 matrix barely uses a second core; splitting the classes
+    over threads does (torch releases the GIL).
+    """
+    workers = min(torch.get_num_threads(), len(Q))
+    if Q.device.type != "cpu" or workers < 2:
+        return torch.linalg.eigh(Q)
+    chunks = Q.chunk(workers)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            parts = list(pool.map(torch.linalg.eigh, chunks))
+    finally:
+        torch.set_num_threads(previous)
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+def eigendecompose(model: torch.nn.Module) -> Eigen:
+    """Hidden-space eigendecomposition projected to input space (u = E^T v, not unit norm)."""
+    embed, left, right, head = bilinear_weights(model)
+    values, hidden = batched_eigh(interaction_matrices(left, right, head))  # hidden: (c, d, k) columns
+    vectors = einsum(hidden, embed, "c d k, d i -> c k i")
+    return Eigen(values, vectors)
+
+
+def input_space_eigendecompose(model: torch.nn.Module) -> Eigen:
+    """Eigenvectors of M_c = E^T Q_c E (orthonormal in input space), top d kept, ascending."""
+    embed, left, right, head = bilinear_weights(model)
+    Q = interaction_matrices(left, right, head)
+    M = einsum(embed, Q, embed, "d i, c d e, e j -> c i j")
+    values, vectors = batched_eigh((M + M.mT) / 2)
+    d = embed.shape[0]
+    # M_c has rank <= d: keep the d eigenpairs of largest |lambda| (the rest are ~0), in ascending order
+    keep = values.abs().topk(min(d, values.shape[1]), dim=1).indices.sort(dim=1).values
+    values = values.gather(1, keep)
+    vectors = vectors.mT.gather(1, keep[..., None].expand(-1, -1, vectors.shape[1]))
+    return Eigen(values, vectors)
+
+
+def eigen_logits(eigen: Eigen, x: torch.Tensor) -> torch.Tensor:
+    """(batch, inputs) -> (batch, classes): sum_k lambda (u . x)^2."""
+    projections = einsum(eigen.vectors, x.flatten(1).float(), "c k i, b i -> b c k")
+    return einsum(projections.square(), eigen.values, "b c k, c k -> b c")
+
+
+def contributions(eigen: Eigen, x: torch.Tensor, cls: int) -> torch.Tensor:
+    """(k,) lambda_k (u_k . x)^2 for one input (inputs,) and one class."""
+    return eigen.values[cls] * (eigen.vectors[cls] @ x.flatten().float()).square()

@@ -1,0 +1,51 @@
+"""Truncation (SPEC section 5): keep per class the k components of largest |lambda|."""
+
+from __future__ import annotations
+
+import torch
+from einops import einsum
+
+from bilin.analysis.decompose import Eigen
+from bilin.errors import UserError
+
+
+def components_by_magnitude(eigen: Eigen) -> Eigen:
+    """The same components, reordered per class by descending |lambda| (signs kept)."""
+    order = eigen.values.abs().argsort(dim=1, descending=True, stable=True)
+    values = eigen.values.gather(1, order)
+    vectors = eigen.vectors.gather(1, order[..., None].expand(-1, -1, eigen.vectors.shape[2]))
+    return Eigen(values, vectors)
+
+
+def truncated_logits(eigen: Eigen, x: torch.Tensor, k: int) -> torch.Tensor:
+    """(batch, inputs) -> (batch, classes) using the top-k |lambda| components of each class."""
+    d = eigen.values.shape[1]
+    if not 0 <= k <= d:
+        raise UserError(f"k={k} is outside 0..{d} (the model has {d} components per class)")
+    ranked = components_by_magnitude(eigen)
+    projections = einsum(ranked.vectors[:, :k], x.flatten(1).float(), "c k i, b i -> b c k")
+    return einsum(projections.square(), ranked.values[:, :k], "b c k, c k -> b c")
+
+
+def truncation_accuracy(eigen: Eigen, x: torch.Tensor, y: torch.Tensor, ks: list[int],
+                        chunk: int = 2500) -> torch.Tensor:
+    """(len(ks),) accuracy with the top-k components for each k, in one pass over the data.
+
+    Projections are computed once for the largest k; each smaller k is a cumulative sum.
+    """
+    d = eigen.values.shape[1]
+    bad = [k for k in ks if not 0 <= k <= d]
+    if bad:
+        raise UserError(f"k={bad[0]} is outside 0..{d} (the model has {d} components per class)")
+    k_max = max(ks)
+    ranked = components_by_magnitude(eigen)
+    correct = torch.zeros(len(ks))
+    index = torch.tensor(ks)
+    for start in range(0, len(x), chunk):
+        xs = x[start:start + chunk].flatten(1).float()
+        terms = einsum(ranked.vectors[:, :k_max], xs, "c k i, b i -> b c k").square() * ranked.values[:, :k_max]
+        # cumulative[b, c, j] = logit with the top j components; j = 0 is all zeros (chance: ties -> class 0)
+        cumulative = torch.cat([torch.zeros_like(terms[..., :1]), terms.cumsum(-1)], dim=-1)
+        predicted = cumulative[..., index].argmax(dim=1)  # (b, len(ks))
+        correct += (predicted == y[start:start + chunk, None]).sum(0).float()
+    return correct / len(x)

@@ -1,0 +1,134 @@
+"""Model cache: a trained model stored under a key derived from its full training config.
+
+`ensure` returns a folder per requested config, training only what is missing, with models of
+the same architecture, size and recipe (any seeds and noise levels) trained together by
+BatchedTrainer. Each entry is an ordinary model folder (model.safetensors, model.json,
+metrics.csv, recipe.json), loadable with bilin.load_model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass, replace
+from itertools import groupby
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from bilin.checkpoint import save_model
+from bilin.data import DATASETS, ImageDataset, load_dataset
+from bilin.errors import UserError
+from bilin.models import ModelSpec, build_model
+from bilin.rundir import RunDir
+from bilin.train.batched import BatchedTrainer, Member
+from bilin.train.loop import DeviceData, HParams
+
+log = logging.getLogger("bilin.cache")
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that determines a trained model's weights."""
+
+    model: str
+    gate: str | None
+    data: str
+    d_hidden: int
+    epochs: int
+    lr: float
+    wd: float
+    batch_size: int
+    precision: str
+    noise: float
+    seed: int
+    train_limit: int | None = None
+    test_limit: int | None = None
+
+    def key(self) -> str:
+        text = json.dumps({"format": CACHE_FORMAT, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def folder_name(self) -> str:
+        gate = f"-{self.gate}" if self.gate else ""
+        return f"{self.model}{gate}-{self.data}-d{self.d_hidden}-n{self.noise:g}-s{self.seed}-{self.key()}"
+
+    def group(self) -> str:
+        """Recipes with the same group can be trained in one batch (they differ only in seed and noise)."""
+        return replace(self, noise=0.0, seed=0).key()
+
+
+def recipe_from_config(cfg, **changes) -> Recipe:
+    base = Recipe(model=cfg.model.name, gate=cfg.model.gate, data=cfg.data.name, d_hidden=cfg.d_hidden,
+                  epochs=cfg.epochs, lr=cfg.lr, wd=cfg.wd, batch_size=cfg.batch_size, precision=cfg.precision,
+                  noise=cfg.noise, seed=cfg.seed, train_limit=cfg.data.train_limit, test_limit=cfg.data.test_limit)
+    return replace(base, **changes)
+
+
+class ModelCache:
+    def __init__(self, root: str | Path, data_root: str | Path, download: bool = True):
+        self.root = Path(root)
+        self.data_root, self.download = data_root, download
+        self._datasets: dict[tuple, ImageDataset] = {}
+
+    def path(self, recipe: Recipe) -> Path:
+        return self.root / recipe.folder_name()
+
+    def has(self, recipe: Recipe) -> bool:
+        record = self.path(recipe) / "recipe.json"
+        return record.is_file() and json.loads(record.read_text()).get("key") == recipe.key()
+
+    def dataset(self, recipe: Recipe) -> ImageDataset:
+        key = (recipe.data, recipe.train_limit, recipe.test_limit)
+        if key not in self._datasets:
+            self._datasets[key] = load_dataset(recipe.data, self.data_root, self.download,
+                                               recipe.train_limit, recipe.test_limit)
+        return self._datasets[key]
+
+    def ensure(self, recipes: list[Recipe], device: torch.device, max_batch: int = 16,
+               on_epoch: Callable[[str], None] | None = None) -> dict[Recipe, Path]:
+        """Folder of each recipe's trained model; trains the missing ones, batched."""
+        if not recipes:
+            raise UserError("nothing to do: the grid of models is empty")
+        missing = sorted({r for r in recipes if not self.has(r)}, key=lambda r: (r.group(), r.noise, r.seed))
+        for group, members in groupby(missing, key=Recipe.group):
+            members = list(members)
+            for start in range(0, len(members), max_batch):
+                self._train(members[start:start + max_batch], device, on_epoch)
+        return {r: self.path(r) for r in recipes}
+
+    def _train(self, recipes: list[Recipe], device: torch.device, on_epoch) -> None:
+        first = recipes[0]
+        ds = self.dataset(first)
+        if len(ds.train_x) < first.batch_size:
+            raise UserError(f"batch_size={first.batch_size} is larger than the {len(ds.train_x)} training images")
+        spec = ModelSpec(first.model, int(ds.train_x[0].numel()), first.d_hidden, len(DATASETS[first.data].classes),
+                         first.gate, tuple(ds.train_x.shape[1:]), ds.classes)
+        data = DeviceData.from_uint8(ds.train_x, ds.train_y, ds.test_x, ds.test_y, device)
+        hp = HParams(epochs=first.epochs, lr=first.lr, wd=first.wd, batch_size=first.batch_size,
+                     precision=first.precision)
+        trainer = BatchedTrainer(spec, [Member(r.seed, r.noise) for r in recipes], data, hp, device)
+        label = f"{first.model} {first.data} d={first.d_hidden} x{len(recipes)}"
+        trainer.fit(lambda epoch: on_epoch(f"{label}: epoch {epoch}/{first.epochs}") if on_epoch else None)
+        for recipe, state, history in zip(recipes, trainer.state_dicts(), trainer.metrics):
+            run = RunDir(self.path(recipe))
+            model = _model_with(spec, state)
+            save_model(run, model, spec, {"epoch": first.epochs, "dataset": first.data})
+            run.write_csv("metrics.csv", [m.__dict__ for m in history])
+            # written last: its presence (with the right key) is what makes the entry a hit
+            run.write_json("recipe.json", {"key": recipe.key(), "format": CACHE_FORMAT, **asdict(recipe),
+                                           "final_val_acc": history[-1].val_acc})
+            log.info("cached %s (val acc %.4f)", recipe.folder_name(), history[-1].val_acc)
+
+
+def _model_with(spec: ModelSpec, state: dict) -> torch.nn.Module:
+    model = build_model(spec)
+    model.load_state_dict(state)
+    return model
+
+
+def cached_accuracy(folder: Path) -> float:
+    return json.loads((folder / "recipe.json").read_text())["final_val_acc"]

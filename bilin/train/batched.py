@@ -1,0 +1,120 @@
+"""Several models of one architecture and size, trained together as one stacked computation.
+
+Model s gets exactly what a lone `Trainer` with its seed would get: the same init (built with
+torch.manual_seed(seed) as usual), its own permutation generator and noise streams seeded the
+same way, and its own AdamW state (AdamW is elementwise, so a stacked parameter updates each
+slice as if it were alone). The matmuls become batched (bmm), so results agree with separate
+training up to float rounding. Different seeds and noise levels can share a batch; everything
+else (size, kind, recipe) must match.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bilin.models import GATE_FUNCTIONS, ElementwiseProduct, ModelSpec, build_model
+from bilin.train.loop import DeviceData, EpochMetrics, HParams, _fast_adamw_flags
+from bilin.train.noise import GaussianNoise
+
+
+@dataclass(frozen=True)
+class Member:
+    seed: int
+    noise: float
+
+
+class BatchedTrainer:
+    def __init__(self, spec: ModelSpec, members: list[Member], data: DeviceData, hp: HParams,
+                 device: torch.device):
+        self.spec, self.members, self.data, self.hp, self.device = spec, members, data, hp, device
+        states = []
+        for member in members:
+            torch.manual_seed(member.seed)
+            states.append(build_model(spec).state_dict())
+        self.names = list(states[0])
+        self.params = nn.ParameterList(
+            [nn.Parameter(torch.stack([s[name] for s in states]).to(device)) for name in self.names])
+        self.optimizer = torch.optim.AdamW(self.params, lr=hp.lr, weight_decay=hp.wd, **_fast_adamw_flags(device))
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=hp.epochs)
+        self.orders = [torch.Generator(device=device).manual_seed(m.seed) for m in members]
+        self.noises = [GaussianNoise(m.seed, device) for m in members]
+        self.noise_std = torch.tensor([m.noise for m in members], device=device).view(-1, 1, 1)
+        self.metrics: list[list[EpochMetrics]] = [[] for _ in members]
+        self._act = GATE_FUNCTIONS[spec.gate] if spec.gate else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (models, batch, inputs) -> logits (models, batch, classes)."""
+        embed, middle, head = self.params
+        h = torch.bmm(x, embed.mT)
+        if self.spec.kind == "relu":
+            g = F.relu(torch.bmm(h, middle.mT))
+        elif self._act is None:
+            g = ElementwiseProduct.apply(torch.bmm(h, middle.mT))
+        else:
+            left, right = torch.bmm(h, middle.mT).chunk(2, dim=-1)
+            g = self._act(left) * right
+        return torch.bmm(g, head.mT)
+
+    def state_dicts(self) -> list[dict[str, torch.Tensor]]:
+        """One ordinary state dict per member, loadable into build_model(spec)."""
+        return [{name: p[i].detach().cpu().clone() for name, p in zip(self.names, self.params)}
+                for i in range(len(self.members))]
+
+    def fit(self, on_epoch: Callable[[int], None] | None = None) -> list[list[EpochMetrics]]:
+        for epoch in range(1, self.hp.epochs + 1):
+            started = time.perf_counter()
+            train_loss, train_acc = self._train_epoch()
+            val_loss, val_acc = self.evaluate()
+            self.scheduler.step()
+            seconds = time.perf_counter() - started
+            for i, history in enumerate(self.metrics):
+                history.append(EpochMetrics(epoch, train_loss[i], train_acc[i], val_loss[i], val_acc[i], seconds))
+            if on_epoch is not None:
+                on_epoch(epoch)
+        return self.metrics
+
+    def _train_epoch(self) -> tuple[list[float], list[float]]:
+        x_all, y_all = self.data.train_x, self.data.train_y
+        n, batch, models = len(x_all), self.hp.batch_size, len(self.members)
+        steps = n // batch
+        perms = torch.stack([torch.randperm(n, generator=g, device=self.device) for g in self.orders])
+        loss_sum = torch.zeros(models, device=self.device)
+        correct = torch.zeros(models, device=self.device, dtype=torch.long)
+        noise = torch.empty((models, batch, x_all.shape[1]), device=self.device)
+        for step in range(steps):
+            idx = perms[:, step * batch:(step + 1) * batch]
+            x, y = x_all[idx], y_all[idx]  # (models, batch, inputs), (models, batch)
+            if any(m.noise > 0 for m in self.members):
+                for i, source in enumerate(self.noises):
+                    source.fill_(noise[i])
+                x = torch.addcmul(x, noise, self.noise_std)
+            logits = self.forward(x)
+            per_model = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(models, batch)
+            per_model = per_model.mean(1)
+            self.optimizer.zero_grad(set_to_none=True)
+            per_model.sum().backward()  # each model's gradient is that of its own mean loss
+            self.optimizer.step()
+            loss_sum += per_model.detach()
+            correct += (logits.detach().argmax(-1) == y).sum(1)
+        steps = max(steps, 1)
+        return (loss_sum / steps).tolist(), (correct.double() / (steps * batch)).tolist()
+
+    @torch.inference_mode()
+    def evaluate(self, chunk: int = 5000) -> tuple[list[float], list[float]]:
+        models = len(self.members)
+        loss_sum = torch.zeros(models, device=self.device)
+        correct = torch.zeros(models, device=self.device, dtype=torch.long)
+        for start in range(0, len(self.data.test_x), chunk):
+            x = self.data.test_x[start:start + chunk]
+            y = self.data.test_y[start:start + chunk]
+            logits = self.forward(x.expand(models, -1, -1))
+            loss_sum += F.cross_entropy(logits.flatten(0, 1), y.repeat(models), reduction="none").view(models, -1).sum(1)
+            correct += (logits.argmax(-1) == y).sum(1)
+        n = max(len(self.data.test_x), 1)
+        return (loss_sum / n).tolist(), (correct.double() / n).tolist()

@@ -1,0 +1,33 @@
+"""Stacked training of several models equals training each alone (same init, batches, noise)."""
+
+import pytest
+import torch
+
+from bilin.data import load_dataset
+from bilin.models import ModelSpec, build_model
+from bilin.train.batched import BatchedTrainer, Member
+from bilin.train.loop import DeviceData, HParams, Trainer
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("kind,gate", [("bilinear", None), ("bilinear", "relu"), ("relu", None)])
+def test_batched_equals_separate(tiny_root, kind, gate):
+    ds = load_dataset("mnist", tiny_root, download=False)
+    data = DeviceData.from_uint8(ds.train_x, ds.train_y, ds.test_x, ds.test_y, CPU)
+    spec = ModelSpec(kind, 784, 12, 10, gate=gate)
+    members = [Member(seed=0, noise=0.3), Member(seed=1, noise=0.0), Member(seed=2, noise=0.6)]
+    hp = HParams(epochs=3, batch_size=64, lr=3e-3)
+
+    batched = BatchedTrainer(spec, members, data, hp, CPU)
+    batched.fit()
+    for member, state, history in zip(members, batched.state_dicts(), batched.metrics):
+        torch.manual_seed(member.seed)
+        alone = Trainer(build_model(spec), data, HParams(**{**hp.__dict__, "seed": member.seed,
+                                                          "noise": member.noise}), CPU)
+        result = alone.fit()
+        for name, value in alone.model.state_dict().items():
+            torch.testing.assert_close(state[name], value, rtol=1e-4, atol=1e-5)
+        for a, b in zip(history, result.metrics):
+            assert a.val_acc == pytest.approx(b.val_acc, abs=2 / len(ds.test_y))
+            assert a.train_loss == pytest.approx(b.train_loss, rel=1e-4)
