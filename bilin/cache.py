@@ -62,10 +62,12 @@ class Recipe:
 
 
 def recipe_from_config(cfg, **changes) -> Recipe:
-    base = Recipe(model=cfg.model.name, gate=cfg.model.gate, data=cfg.data.name, d_hidden=cfg.d_hidden,
-                  epochs=cfg.epochs, lr=cfg.lr, wd=cfg.wd, batch_size=cfg.batch_size, precision=cfg.precision,
-                  noise=cfg.noise, seed=cfg.seed, train_limit=cfg.data.train_limit, test_limit=cfg.data.test_limit)
-    return replace(base, **changes)
+    """The recipe of a config's model; grid configs pass d_hidden and seed as changes."""
+    fields = dict(model=cfg.model.name, gate=cfg.model.gate, data=cfg.data.name, epochs=cfg.epochs, lr=cfg.lr,
+                  wd=cfg.wd, batch_size=cfg.batch_size, precision=cfg.precision, noise=cfg.noise,
+                  d_hidden=cfg.get("d_hidden"), seed=cfg.get("seed"), train_limit=cfg.data.train_limit,
+                  test_limit=cfg.data.test_limit)
+    return Recipe(**{**fields, **changes})
 
 
 class ModelCache:

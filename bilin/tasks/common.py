@@ -44,9 +44,9 @@ class AnalysisRun:
         started = time.perf_counter()
         with self.console.status("training") as status:
             folders = self.cache.ensure(recipes, self.device, on_epoch=lambda text: status.update(text))
-        self.record["models"] = {r.folder_name(): str(folders[r]) for r in dict.fromkeys(recipes)}
-        self.record["cache_hits"] = hits
-        self.record["training_seconds"] = time.perf_counter() - started
+        self.record.setdefault("models", {}).update({r.folder_name(): str(folders[r]) for r in dict.fromkeys(recipes)})
+        self.record["cache_hits"] = self.record.get("cache_hits", 0) + hits
+        self.record["training_seconds"] = self.record.get("training_seconds", 0.0) + time.perf_counter() - started
         return folders
 
     def load(self, folder: Path) -> torch.nn.Module:

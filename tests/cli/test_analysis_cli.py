@@ -1,0 +1,90 @@
+"""decompose / truncate / similarity / noise-sweep / accuracy end to end on tiny data."""
+
+import csv
+import json
+
+from safetensors.torch import load_file
+
+from tests.cli.test_bad_input import assert_clean_failure
+from tests.conftest import TINY_ARGS, only_run_dir
+
+RECIPE = ["epochs=2", "batch_size=64", "lr=1e-2", "quiet=true", "device=cpu"]
+
+
+def test_decompose_a_train_run_with_explanation(bilin_cli, tmp_path):
+    assert bilin_cli("train", *TINY_ARGS, "hydra.run.dir=trained").returncode == 0
+    result = bilin_cli("decompose", f"run={tmp_path / 'trained'}", "explain=3", "input_space=true", "quiet=true")
+    assert result.returncode == 0, result.stderr
+    run = only_run_dir(tmp_path / "outputs" / "decompose")
+    eigen = load_file(str(run / "eigen.safetensors"))
+    assert eigen["eigenvalues"].shape == (10, 16) and eigen["eigenvectors"].shape == (10, 16, 784)
+    assert (eigen["eigenvalues"].diff(dim=1) >= 0).all()
+    assert len(list(csv.DictReader((run / "spectrum.csv").open()))) == 160
+    for name in ("fig2_top_eigenvectors", "fig3_spectrum_class0", "fig3_spectrum_class9", "explain",
+                 "fig2_top_eigenvectors_input_space"):
+        assert (run / "figures" / f"{name}.html").is_file(), name
+    assert json.loads((run / "run.json").read_text())["status"] == "complete"
+
+
+def test_decompose_from_cache_and_panel(bilin_cli, tmp_path):
+    result = bilin_cli("decompose", "d_hidden=8", "panel=true", *RECIPE)
+    assert result.returncode == 0, result.stderr
+    run = only_run_dir(tmp_path / "outputs" / "decompose")
+    record = json.loads((run / "run.json").read_text())
+    assert len(record["models"]) == 2 and record["cache_hits"] == 0
+    assert (run / "figures" / "fig2_panel.html").is_file()
+    again = bilin_cli("decompose", "d_hidden=8", *RECIPE)
+    assert again.returncode == 0, again.stderr
+    runs = sorted((tmp_path / "outputs" / "decompose").glob("*/*"))
+    assert json.loads((runs[-1] / "run.json").read_text())["cache_hits"] == 1
+
+
+def test_truncate_and_similarity_share_the_cache(bilin_cli, tmp_path):
+    grid = ["sizes=[8,12]", "seeds=[0,1]", *RECIPE]
+    result = bilin_cli("truncate", *grid, "k_max=8")
+    assert result.returncode == 0, result.stderr
+    run = only_run_dir(tmp_path / "outputs" / "truncate")
+    rows = list(csv.DictReader((run / "truncation.csv").open()))
+    assert len(rows) == 2 * 2 * 9
+    assert all(float(r["accuracy"]) < 0.3 for r in rows if r["k"] == "0")  # chance-ish with no components
+    for name in ("truncation_error", "truncation_drop"):
+        assert (run / "figures" / f"{name}.html").is_file()
+
+    sim = bilin_cli("similarity", *grid, "reference_size=12", "ranks=5", "order=bottom")
+    assert sim.returncode == 0, sim.stderr
+    run = only_run_dir(tmp_path / "outputs" / "similarity")
+    record = json.loads((run / "run.json").read_text())
+    assert record["cache_hits"] == 4 and record["order"] == "bottom"
+    heat = list(csv.DictReader((run / "similarity_rank0.csv").open()))
+    assert len(heat) == 4 and all(0 <= float(r["mean_abs_cos"]) <= 1 for r in heat)
+
+
+def test_noise_sweep_and_accuracy(bilin_cli, tmp_path):
+    sweep = bilin_cli("noise-sweep", "noises=[0,0.5]", "d_hidden=8", *RECIPE)
+    assert sweep.returncode == 0, sweep.stderr
+    rows = list(csv.DictReader((only_run_dir(tmp_path / "outputs" / "noise-sweep") / "noise_sweep.csv").open()))
+    assert [(r["dataset"], r["noise"]) for r in rows] == [("mnist", "0.0"), ("mnist", "0.5"),
+                                                          ("fmnist", "0.0"), ("fmnist", "0.5")]
+    accuracy = bilin_cli("accuracy", "datasets=[mnist]", "d_hidden=8", *RECIPE)
+    assert accuracy.returncode == 0, accuracy.stderr
+    run = only_run_dir(tmp_path / "outputs" / "accuracy")
+    table = list(csv.DictReader((run / "accuracy.csv").open()))
+    assert [r["model"] for r in table] == ["bilinear", "bilinear_relu", "relu"]
+    assert len(list(csv.DictReader((run / "per_class.csv").open()))) == 30
+    assert "bilinear_relu" in accuracy.stdout
+
+
+def test_analysis_bad_input(bilin_cli, tmp_path):
+    missing = bilin_cli("decompose", f"run={tmp_path / 'nope'}")
+    assert_clean_failure(missing, "does not exist", tmp_path)
+    assert bilin_cli("train", *TINY_ARGS, "model=relu", "hydra.run.dir=relu_run").returncode == 0
+    relu = bilin_cli("decompose", f"run={tmp_path / 'relu_run'}")
+    assert_clean_failure(relu, "bilinear", tmp_path)
+    gated = bilin_cli("truncate", "model=bilinear_relu", "sizes=[8]", "seeds=[0,1]", "k_max=4", *RECIPE)
+    assert_clean_failure(gated, "ungated bilinear", tmp_path)
+    beyond = bilin_cli("truncate", "sizes=[8,40]", "seeds=[0]", "k_max=30", *RECIPE)
+    assert_clean_failure(beyond, "k_max=30 is beyond d=8", tmp_path)
+    empty = bilin_cli("similarity", "sizes=[]", "seeds=[0,1]", *RECIPE)
+    assert_clean_failure(empty, "grid is empty", tmp_path)
+    one_seed = bilin_cli("similarity", "sizes=[8]", "seeds=[0]", "reference_size=8", *RECIPE)
+    assert_clean_failure(one_seed, "at least two seeds", tmp_path)
