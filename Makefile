@@ -7,13 +7,17 @@ SHARED_DATA := $(abspath ../shared/data)
 # Use the datasets shipped beside the repository when they exist (BILIN_DATA wins if set).
 export BILIN_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),$(abspath data))
 
-.PHONY: help setup run test bench bench-full chromium clean
+.PHONY: help setup run test bench bench-full chromium clean \
+	fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity figures figures-quick
 
 help:
 	@echo "make run        set up .venv and train: bilin train model=bilinear data=fmnist"
 	@echo "make test       set up .venv and run the test suite"
 	@echo "make bench      seconds per epoch (d=512, MNIST) on CPU and CUDA when present"
 	@echo "make bench-full the 100-epoch accuracy runs of the three models on both datasets"
+	@echo "make figures    every paper figure at the paper's settings (fig2 fig3 fig4 fig-explain"
+	@echo "                fig-accuracy fig-truncation fig-similarity one by one)"
+	@echo "make figures-quick  a reduced version of all of them (minutes on a CPU)"
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -36,9 +40,43 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_decompose.py
 
 bench-full: setup
 	$(PY) benchmarks/bench_train.py --full
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+# -- paper figures (models come from outputs/cache; nothing is trained twice) ---------------
+PAPER := noise=0.5 d_hidden=512 seed=420 epochs=100
+GRID := sizes=[30,50,100,300,500,1000] seeds=[0,1,2,3,4] noise=0.4 epochs=100
+
+fig2: setup
+	$(BILIN) decompose data=mnist panel=true $(PAPER)
+fig3: setup
+	$(BILIN) decompose data=mnist $(PAPER)
+	$(BILIN) decompose data=fmnist $(PAPER)
+fig4: setup
+	$(BILIN) noise-sweep noises=[0,0.2,0.4,0.6,0.8] d_hidden=512 seed=420 epochs=50
+fig-explain: setup
+	$(BILIN) decompose data=mnist explain=0 $(PAPER)
+fig-accuracy: setup
+	$(BILIN) accuracy $(PAPER)
+fig-truncation: setup
+	$(BILIN) truncate $(GRID) k_max=30
+fig-similarity: setup
+	$(BILIN) similarity $(GRID) ranks=20 reference_size=300
+figures: fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity
+
+# Reduced settings (fewer epochs, sizes and seeds) under outputs/quick, with its own cache.
+QUICK := outputs_root=outputs/quick quiet=true
+QUICK_PAPER := noise=0.5 d_hidden=512 seed=420 epochs=10
+QUICK_GRID := sizes=[30,100,300] seeds=[0,1,2] noise=0.4 epochs=10
+figures-quick: setup
+	$(BILIN) decompose data=mnist panel=true explain=0 $(QUICK_PAPER) $(QUICK)
+	$(BILIN) decompose data=fmnist $(QUICK_PAPER) $(QUICK)
+	$(BILIN) noise-sweep d_hidden=256 seed=420 epochs=10 $(QUICK)
+	$(BILIN) accuracy $(QUICK_PAPER) $(QUICK)
+	$(BILIN) truncate $(QUICK_GRID) k_max=30 $(QUICK)
+	$(BILIN) similarity $(QUICK_GRID) ranks=20 reference_size=300 $(QUICK)

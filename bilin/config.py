@@ -38,23 +38,29 @@ class DataConfig:
 
 
 @dataclass
-class TrainConfig:
+class CommonConfig:
+    """Keys every command shares: what to train and how, where to write."""
+
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     noise: float = 0.5
-    d_hidden: int = 512
-    seed: int = 420
     epochs: int = 100
     lr: float = 1e-3
     wd: float = 1.0
     batch_size: int = 2048
     device: str = "auto"
     precision: str = "fp32"
-    compile: str = "none"
     quiet: bool = False
+    outputs_root: str = "outputs"
+
+
+@dataclass
+class TrainConfig(CommonConfig):
+    d_hidden: int = 512
+    seed: int = 420
+    compile: str = "none"
     checkpoint_every: int = 10
     resume: Optional[str] = None
-    outputs_root: str = "outputs"
 
 
 def register_schemas() -> None:
@@ -87,21 +93,10 @@ def check_train_config(cfg: DictConfig | Any) -> None:
 
 # -- analysis commands ------------------------------------------------------------------------
 @dataclass
-class RecipeConfig:
-    """How models are trained when they come from the cache (the `train` keys, minus run control)."""
+class RecipeConfig(CommonConfig):
+    """Analysis commands: models come from the cache, trained with these keys when missing."""
 
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    noise: float = 0.4
-    epochs: int = 100
-    lr: float = 1e-3
-    wd: float = 1.0
-    batch_size: int = 2048
-    device: str = "auto"
-    precision: str = "fp32"
-    quiet: bool = False
     cache_root: str = "${outputs_root}/cache"
-    outputs_root: str = "outputs"
 
 
 @dataclass
