@@ -12,8 +12,11 @@ COLOURS = "RdBu_r"  # red positive, blue negative
 
 
 def _unit_max(image: torch.Tensor) -> torch.Tensor:
-    peak = image.abs().max()
-    return image / peak if peak > 0 else image
+    """Scale to max |value| = 1, sign chosen so the strongest pixel is positive (red): an
+    eigenvector's sign is arbitrary, and a fixed convention makes panels comparable."""
+    flat = image.flatten()
+    peak = flat[flat.abs().argmax()]
+    return image / peak if peak != 0 else image
 
 
 def image_grid(images: Sequence[torch.Tensor], titles: Sequence[str], cols: int, title: str,

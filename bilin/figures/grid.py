@@ -16,7 +16,7 @@ def _size_colours(n: int) -> list[str]:
 
 
 def band_lines(x: Sequence[float], curves: Mapping[str, torch.Tensor], title: str, x_title: str, y_title: str,
-               log_y: bool = False, confidence: float = 0.9) -> go.Figure:
+               log_y: bool = False, confidence: float = 0.9, subtitle: str = "") -> go.Figure:
     """One line per key: mean over the first axis of its (samples, len(x)) tensor, with a t band."""
     fig = go.Figure()
     for colour, (name, samples) in zip(_size_colours(len(curves)), curves.items()):
@@ -29,8 +29,9 @@ def band_lines(x: Sequence[float], curves: Mapping[str, torch.Tensor], title: st
                                  legendgroup=name))
         fig.add_trace(go.Scatter(x=list(x), y=mean, mode="lines+markers", marker={"size": 4},
                                  line={"color": colour}, name=name, legendgroup=name))
-    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, template="plotly_white",
-                      width=820, height=480, legend_title_text="hidden size")
+    fig.update_layout(title={"text": title, "subtitle": {"text": subtitle}}, xaxis_title=x_title,
+                      yaxis_title=y_title, template="plotly_white", width=820, height=480,
+                      legend_title_text="hidden size", margin={"t": 90})
     if log_y:
         fig.update_yaxes(type="log")
     return fig

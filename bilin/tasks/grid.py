@@ -55,12 +55,12 @@ def run_truncate(cfg, out_dir: Path) -> dict:
         job.run.write_csv("truncation.csv", rows)
         n = len(cfg.seeds)
         figures = {
-            "truncation_error": band_lines(ks, curves_error, f"Classification error with the top-k eigenvectors "
-                                           f"per class (mean, 90% t band over {n} seeds)", "k (components per class)",
-                                           "test error", log_y=True),
-            "truncation_drop": band_lines(ks, curves_drop, f"Accuracy drop from truncation (full − top-k; "
-                                          f"mean, 90% t band over {n} seeds)", "k (components per class)",
-                                          "accuracy drop"),
+            "truncation_error": band_lines(ks, curves_error, "Test error with the top-k eigenvectors per class",
+                                           "k (components per class, largest |λ|)", "test error", log_y=True,
+                                           subtitle=f"mean and 90% Student-t band over {n} seeds"),
+            "truncation_drop": band_lines(ks, curves_drop, "Accuracy drop from truncation (full − top-k)",
+                                          "k (components per class, largest |λ|)", "accuracy drop",
+                                          subtitle=f"mean and 90% Student-t band over {n} seeds"),
         }
         return job.finish(figures)
 
@@ -94,9 +94,10 @@ def run_similarity(cfg, out_dir: Path) -> dict:
         label = {"top": "largest positive", "bottom": "most negative", "abs": "largest |λ|"}[cfg.order]
         figures = {
             "similarity_vs_rank": band_lines(list(range(ranks)), curves,
-                                             f"|cos| to the d={cfg.reference_size} models ({label} eigenvectors, "
-                                             "distinct seeds; mean, 90% t band over seed pairs x classes)",
-                                             "eigenvector rank", "|cosine similarity|"),
+                                             f"Eigenvector similarity to the d={cfg.reference_size} models",
+                                             f"eigenvector rank ({label} first)", "|cosine similarity|",
+                                             subtitle="same class and rank, distinct seeds; mean and 90% t band "
+                                                      "over (seed pair, class)"),
             "similarity_rank0_heatmap": similarity_heatmap(cfg.sizes, heat, f"Rank-0 ({label}) eigenvector "
                                                            "similarity between sizes (distinct seeds)"),
         }
