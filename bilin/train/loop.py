@@ -165,14 +165,17 @@ class Trainer:
         perm = torch.randperm(n, generator=self.generator, device=self.device)
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
-        noise = torch.empty((batch, x_all.shape[1]), device=self.device)
+        # the batch is assembled in place in two reused buffers: no per-step allocations
+        x = torch.empty((batch, x_all.shape[1]), device=self.device)
+        noise = torch.empty_like(x)
         for step in range(steps):
             if stop.reason:
                 return None
             idx = perm[step * batch:(step + 1) * batch]
-            x, y = x_all.index_select(0, idx), y_all.index_select(0, idx)
+            torch.index_select(x_all, 0, idx, out=x)
+            y = y_all.index_select(0, idx)
             if self.hp.noise > 0:
-                x = torch.add(x, self.noise.fill_(noise), alpha=self.hp.noise)
+                x.add_(self.noise.fill_(noise), alpha=self.hp.noise)
             with self._autocast():
                 logits = self._forward(x)
             loss = F.cross_entropy(logits.float(), y)
