@@ -41,6 +41,7 @@ test: setup
 bench: setup
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_decompose.py
+	$(PY) benchmarks/bench_batched.py
 
 bench-full: setup
 	$(PY) benchmarks/bench_train.py --full
