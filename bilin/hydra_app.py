@@ -133,7 +133,9 @@ def check_train(cfg: DictConfig) -> None:
     from bilin.train.task import resolve_device
 
     check_train_config(cfg)
-    resolve_device(cfg.device)  # device=cuda without CUDA fails here, before any folder exists
+    device = resolve_device(cfg.device)  # device=cuda without CUDA fails here, before any folder exists
+    if cfg.precision == "tf32" and device.type != "cuda":
+        raise UserError("precision=tf32 is a CUDA matmul mode; on CPU use precision=fp32 or bf16")
     if cfg.resume is not None:
         raise UserError("resume=<run dir> cannot be combined with -m/--multirun")
 

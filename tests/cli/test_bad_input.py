@@ -31,6 +31,7 @@ def assert_clean_failure(result, fragment: str, cwd) -> None:
     ("lr=0", "lr=0.0 must be > 0"),
     ("lr=-1", "must be > 0"),
     ("precision=fp8", "precision='fp8'"),
+    ("precision=tf32", "CUDA matmul mode"),
     ("device=tpu", "device='tpu'"),
     ("device=cuda", "no CUDA device"),
     ("outputs_root=/dev/null/sub", "cannot write the output directory"),
