@@ -130,12 +130,11 @@ def hydra_output_dir() -> Path:
 
 
 def check_train(cfg: DictConfig) -> None:
-    from bilin.train.task import resolve_device
+    from bilin.train.task import check_precision, resolve_device
 
     check_train_config(cfg)
-    device = resolve_device(cfg.device)  # device=cuda without CUDA fails here, before any folder exists
-    if cfg.precision == "tf32" and device.type != "cuda":
-        raise UserError("precision=tf32 is a CUDA matmul mode; on CPU use precision=fp32 or bf16")
+    # device=cuda without CUDA (or tf32 on CPU) fails here, before any run folder exists
+    check_precision(cfg.precision, resolve_device(cfg.device))
     if cfg.resume is not None:
         raise UserError("resume=<run dir> cannot be combined with -m/--multirun")
 

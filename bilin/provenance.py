@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -47,3 +48,7 @@ def provenance(device: torch.device) -> dict:
         "host": platform.node(),
         "command": " ".join(sys.argv),
     }
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

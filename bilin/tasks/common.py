@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -14,13 +13,9 @@ from rich.console import Console
 from bilin.cache import ModelCache, Recipe
 from bilin.checkpoint import load_model
 from bilin.errors import UserError
-from bilin.provenance import provenance
+from bilin.provenance import provenance, utc_now
 from bilin.rundir import RunDir
 from bilin.train.task import resolve_device
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 class AnalysisRun:
@@ -30,7 +25,7 @@ class AnalysisRun:
         self.cfg, self.command = cfg, command
         self.run = RunDir(out_dir)
         self.device = resolve_device(cfg.device)
-        self.record: dict = {"command": command, "status": "running", "started": _now(), **provenance(self.device)}
+        self.record: dict = {"command": command, "status": "running", "started": utc_now(), **provenance(self.device)}
         self.run.write_json("run.json", self.record)
         self.cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
         self.console = Console(stderr=True, quiet=cfg.quiet)
@@ -57,14 +52,14 @@ class AnalysisRun:
         if note:
             self.record["figures_note"] = note
             print(note)
-        self.record.update(extra, status="complete", finished=_now(),
+        self.record.update(extra, status="complete", finished=utc_now(),
                            wall_seconds=time.perf_counter() - self._start)
         self.run.write_json("run.json", self.record)
         print(f"{self.command} complete: {self.run.path}")
         return self.record
 
     def fail(self, error: UserError) -> None:
-        self.run.write_json("run.json", {**self.record, "status": "failed", "error": str(error), "finished": _now()})
+        self.run.write_json("run.json", {**self.record, "status": "failed", "error": str(error), "finished": utc_now()})
 
 
 @contextmanager

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -16,7 +15,7 @@ from bilin.data import DATASETS, load_dataset
 from bilin.errors import UserError
 from bilin.figures.training import per_class_bars, training_curves
 from bilin.models import ModelSpec, build_model
-from bilin.provenance import provenance
+from bilin.provenance import provenance, utc_now
 from bilin.rundir import RunDir
 from bilin.train.loop import DeviceData, EpochMetrics, FitResult, HParams, Trainer, per_class_accuracy
 from bilin.train.progress import epoch_progress
@@ -43,15 +42,16 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _check_precision(precision: str, device: torch.device) -> None:
-    if precision == "tf32":
-        if device.type != "cuda":
-            raise UserError("precision=tf32 is a CUDA matmul mode; on CPU use precision=fp32 or bf16")
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    elif device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+def check_precision(precision: str, device: torch.device) -> None:
+    if precision == "tf32" and device.type != "cuda":
+        raise UserError("precision=tf32 is a CUDA matmul mode; on CPU use precision=fp32 or bf16")
+
+
+def _apply_precision(precision: str, device: torch.device) -> None:
+    check_precision(precision, device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+        torch.backends.cudnn.allow_tf32 = precision == "tf32"
 
 
 def hparams(cfg: DictConfig) -> HParams:
@@ -59,20 +59,16 @@ def hparams(cfg: DictConfig) -> HParams:
                    seed=cfg.seed, precision=cfg.precision, compile=cfg.compile)
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 def run_train(cfg: DictConfig, run_dir: str | Path, resume: bool = False) -> dict:
     """Train (or finish training) the run in `run_dir`; returns the final run.json record."""
     check_train_config(cfg)
     run = RunDir(run_dir)
-    record = run.read_json("run.json") if resume else {"started": _now()}
-    record.update(status="running", **{"resumed": _now()} if resume else {})
+    record = run.read_json("run.json") if resume else {"started": utc_now()}
+    record.update(status="running", **{"resumed": utc_now()} if resume else {})
     wall_start = time.perf_counter()
     try:
         device = resolve_device(cfg.device)
-        _check_precision(cfg.precision, device)
+        _apply_precision(cfg.precision, device)
         record.update(provenance(device))
         run.write_json("run.json", record)
         data = load_dataset(cfg.data.name, cfg.data.root, cfg.data.download, cfg.data.train_limit,
@@ -81,7 +77,7 @@ def run_train(cfg: DictConfig, run_dir: str | Path, resume: bool = False) -> dic
             raise UserError(f"batch_size={cfg.batch_size} is larger than the {len(data.train_x)} training images")
         result, trainer, spec = _fit(cfg, run, data, device, resume)
     except UserError as exc:
-        run.write_json("run.json", {**record, "status": "failed", "error": str(exc), "finished": _now()})
+        run.write_json("run.json", {**record, "status": "failed", "error": str(exc), "finished": utc_now()})
         raise
     record["wall_seconds"] = record.get("wall_seconds", 0.0) + time.perf_counter() - wall_start
     return _finish(cfg, run, record, result, trainer, spec, data.classes)
@@ -128,7 +124,7 @@ def _finish(cfg, run: RunDir, record: dict, result: FitResult, trainer: Trainer,
             classes: tuple[str, ...]) -> dict:
     _save_state(run, result.checkpoint, trainer, spec)
     metrics = result.checkpoint["metrics"]
-    record.update(epochs_completed=len(metrics), finished=_now(),
+    record.update(epochs_completed=len(metrics), finished=utc_now(),
                   train_seconds=sum(m["seconds"] for m in metrics))
     if metrics:
         record["final"] = {k: metrics[-1][k] for k in ("train_loss", "train_acc", "val_loss", "val_acc")}
