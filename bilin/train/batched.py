@@ -86,14 +86,17 @@ class BatchedTrainer:
         perms = torch.stack([torch.randperm(n, generator=g, device=self.device) for g in self.orders])
         loss_sum = torch.zeros(models, device=self.device)
         correct = torch.zeros(models, device=self.device, dtype=torch.long)
-        noise = torch.empty((models, batch, x_all.shape[1]), device=self.device)
+        x = torch.empty((models, batch, x_all.shape[1]), device=self.device)  # reused: no per-step allocations
+        noise = torch.empty_like(x)
+        noisy = any(m.noise > 0 for m in self.members)
         for step in range(steps):
             idx = perms[:, step * batch:(step + 1) * batch]
-            x, y = x_all[idx], y_all[idx]  # (models, batch, inputs), (models, batch)
-            if any(m.noise > 0 for m in self.members):
+            torch.index_select(x_all, 0, idx.flatten(), out=x.view(-1, x.shape[-1]))
+            y = y_all[idx]  # (models, batch)
+            if noisy:
                 for i, source in enumerate(self.noises):
                     source.fill_(noise[i])
-                x = torch.addcmul(x, noise, self.noise_std)
+                x.addcmul_(noise, self.noise_std)
             logits = self.forward(x)
             per_model = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(models, batch)
             per_model = per_model.mean(1)
