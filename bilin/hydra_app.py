@@ -19,7 +19,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, MissingConfigException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from bilin.config import check_train_config, register_analysis_schemas, register_schemas
@@ -99,9 +99,10 @@ def validate(config_name: str, overrides: list[str], multirun: bool,
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3", job_name=config_name):
         for point in points:
             try:
-                full = compose(config_name, overrides=point, return_hydra_config=True)
-                out_dir = full.hydra.sweep.dir if multirun else full.hydra.run.dir
-                cfg = compose(config_name, overrides=point)
+                cfg = compose(config_name, overrides=point, return_hydra_config=True)
+                out_dir = cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir
+                with open_dict(cfg):
+                    del cfg["hydra"]
                 OmegaConf.resolve(cfg)
             except (HydraException, OmegaConfBaseException, ValueError) as exc:
                 raise UserError(_one_line(exc)) from exc
@@ -112,10 +113,16 @@ def validate(config_name: str, overrides: list[str], multirun: bool,
 
 def run_hydra_command(prog: str, config_name: str, argv: list[str], main: Callable[[], None],
                       check: Callable[[DictConfig], None]) -> None:
+    parser = get_args_parser()
+
+    def refuse(message: str) -> None:  # argparse would print its usage block and exit
+        raise UserError(f"{prog}: {message} (see {prog} --help)")
+
+    parser.error = refuse
     try:
-        args = get_args_parser().parse_intermixed_args(argv)
-    except SystemExit:
-        exit_with(UserError(f"bad arguments for {prog}: {' '.join(argv)}"))
+        args = parser.parse_intermixed_args(argv)
+    except UserError as exc:
+        exit_with(exc)
     if not any(getattr(args, flag) for flag in INFO_FLAGS):
         try:
             validate(config_name, args.overrides, args.multirun, check)

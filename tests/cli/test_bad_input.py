@@ -42,6 +42,10 @@ def test_bad_overrides(bilin_cli, tmp_path, override, fragment):
     assert_clean_failure(result, fragment, tmp_path)
 
 
+def test_unknown_flag(bilin_cli, tmp_path):
+    assert_clean_failure(bilin_cli("train", "--bogus"), "unrecognized arguments: --bogus", tmp_path)
+
+
 def test_bad_value_inside_a_sweep_is_caught_before_any_job(bilin_cli, tmp_path):
     result = bilin_cli("train", "-m", *TINY_ARGS, "seed=0,abc")
     assert_clean_failure(result, "'abc'", tmp_path)
