@@ -94,10 +94,21 @@ ANALYSIS_HELP = {
 }
 
 
+ANALYSIS_KEYS = {
+    "decompose": "run=<dir> d_hidden=512 seed=420 noise=0.5 epochs=100 explain=<test index> input_space=false "
+                 "panel=false",
+    "truncate": "sizes=[30,50,100,300,500,1000] seeds=[0,1,2,3,4] noise=0.4 epochs=100 k_max=30",
+    "similarity": "sizes=[...] seeds=[...] noise=0.4 epochs=100 ranks=20 order=top|bottom|abs reference_size=300",
+    "noise_sweep": "noises=[0,0.2,0.4,0.6,0.8] datasets=[mnist,fmnist] target_class=0 d_hidden=512 epochs=50",
+    "accuracy": "models=[bilinear,bilinear_relu,relu] datasets=[mnist,fmnist] d_hidden=512 noise=0.5 epochs=100",
+}
+
+
 def _register_analysis(config_name: str) -> None:
     summary, example = ANALYSIS_HELP[config_name]
     command = config_name.replace("_", "-")
-    text = (f"{summary}\n\n[bold]Example[/bold]\n\n  {example}\n\nTakes Hydra overrides like train (model=, data=, "
+    text = (f"{summary}\n\n[bold]Example[/bold]\n\n  {example}\n\n[bold]Keys[/bold] (defaults): "
+            f"{ANALYSIS_KEYS[config_name]}\n\nTakes Hydra overrides like train (model=, data=, "
             "noise=, epochs=, lr=, wd=, batch_size=, device=, cache_root=, quiet=) and -m for sweeps. Models come "
             "from the model cache (outputs/cache), trained batched when missing.")
 
