@@ -11,7 +11,6 @@ import torch
 from rich.console import Console
 
 from bilin.cache import ModelCache, Recipe
-from bilin.checkpoint import load_model
 from bilin.errors import UserError
 from bilin.provenance import provenance, utc_now
 from bilin.rundir import RunDir
@@ -44,9 +43,6 @@ class AnalysisRun:
         self.record["training_seconds"] = self.record.get("training_seconds", 0.0) + time.perf_counter() - started
         return folders
 
-    def load(self, folder: Path) -> torch.nn.Module:
-        return load_model(folder)
-
     def finish(self, figures: dict, **extra) -> dict:
         note = self.run.write_figures(figures)
         if note:
@@ -72,7 +68,7 @@ def analysis_run(cfg, out_dir: Path, command: str) -> Iterator[AnalysisRun]:
         raise
 
 
-def test_inputs(cache: ModelCache, recipe: Recipe) -> tuple[torch.Tensor, torch.Tensor]:
+def clean_test_set(cache: ModelCache, recipe: Recipe) -> tuple[torch.Tensor, torch.Tensor]:
     """Clean test images as (N, inputs) floats in [0, 1] and labels."""
     ds = cache.dataset(recipe)
     return ds.test_x.flatten(1).float() / 255, ds.test_y

@@ -10,10 +10,11 @@ from bilin.analysis.decompose import eigendecompose
 from bilin.analysis.similarity import pair_similarities, ranked_vectors
 from bilin.analysis.truncate import truncation_accuracy
 from bilin.cache import recipe_from_config
+from bilin.checkpoint import load_model
 from bilin.config import check_recipe_config
 from bilin.errors import UserError
 from bilin.figures.grid import band_lines, similarity_heatmap
-from bilin.tasks.common import analysis_run, require_bilinear, test_inputs
+from bilin.tasks.common import analysis_run, require_bilinear, clean_test_set
 
 
 def _grid(cfg, job):
@@ -24,7 +25,7 @@ def _grid(cfg, job):
         raise UserError(f"sizes={sizes} and seeds={seeds} must not repeat values")
     recipes = {(d, s): recipe_from_config(cfg, d_hidden=d, seed=s) for d in sizes for s in seeds}
     folders = job.models(list(recipes.values()))
-    models = {key: job.load(folders[r]) for key, r in recipes.items()}
+    models = {key: load_model(folders[r]) for key, r in recipes.items()}
     return models, next(iter(recipes.values()))
 
 
@@ -36,7 +37,7 @@ def run_truncate(cfg, out_dir: Path) -> dict:
                         "per class; lower k_max or drop that size")
     with analysis_run(cfg, out_dir, "truncate") as job:
         models, recipe = _grid(cfg, job)
-        x, y = test_inputs(job.cache, recipe)
+        x, y = clean_test_set(job.cache, recipe)
         ks = list(range(cfg.k_max + 1))
         rows, curves_error, curves_drop = [], {}, {}
         for size in cfg.sizes:

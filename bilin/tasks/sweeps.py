@@ -9,13 +9,14 @@ from omegaconf import OmegaConf
 
 from bilin.analysis.decompose import eigendecompose
 from bilin.cache import cached_accuracy, recipe_from_config
+from bilin.checkpoint import load_model
 from bilin.config import check_recipe_config
 from bilin.data import DATASETS
 from bilin.errors import UserError
 from bilin.figures.eigen import image_grid
 from bilin.figures.grid import accuracy_bars
 from bilin.hydra_app import CONFIG_DIR, config_choices
-from bilin.tasks.common import analysis_run, require_bilinear, test_inputs
+from bilin.tasks.common import analysis_run, require_bilinear, clean_test_set
 from bilin.train.loop import per_class_accuracy
 
 TITLES = {"mnist": "MNIST", "fmnist": "Fashion-MNIST"}
@@ -42,7 +43,7 @@ def run_noise_sweep(cfg, out_dir: Path) -> dict:
             labels.append(f"{TITLES[dataset]}: {classes[cfg.target_class]}")
             for noise in cfg.noises:
                 folder = folders[recipes[(dataset, noise)]]
-                eigen = eigendecompose(job.load(folder))
+                eigen = eigendecompose(load_model(folder))
                 top = eigen.values[cfg.target_class].argmax()
                 images.append(eigen.vectors[cfg.target_class, top].view(28, 28))
                 accuracy = cached_accuracy(folder)
@@ -74,10 +75,10 @@ def run_accuracy(cfg, out_dir: Path) -> dict:
         table, per_class_rows, figures = [], [], {}
         for dataset in cfg.datasets:
             classes = DATASETS[dataset].classes
-            x, y = test_inputs(job.cache, recipes[(cfg.models[0], dataset)])
+            x, y = clean_test_set(job.cache, recipes[(cfg.models[0], dataset)])
             per_model = {}
             for name in cfg.models:
-                model = job.load(folders[recipes[(name, dataset)]])
+                model = load_model(folders[recipes[(name, dataset)]])
                 with torch.no_grad():
                     predicted = model(x).argmax(-1)
                 per_model[name] = per_class_accuracy(predicted, y, len(classes)).tolist()
