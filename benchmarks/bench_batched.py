@@ -1,6 +1,7 @@
 """Model-epochs per second: N models trained batched (BatchedTrainer) vs one by one (Trainer).
 
-    python benchmarks/bench_batched.py [--size 50] [--models 5] [--epochs 2]
+    python benchmarks/bench_batched.py [--sizes 50] [--models 5] [--epochs 2]
+    python benchmarks/bench_batched.py --sizes 30 50 100 300 500 1000 --epochs 10   # the paper's grid
 
 On a GPU the batched path removes per-model launch overhead; on a 2-core CPU the arithmetic
 is the same, and the gain comes from fewer, larger kernels.
@@ -22,35 +23,46 @@ from bilin.train.loop import DeviceData, HParams, Trainer
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--size", type=int, default=50)
-    parser.add_argument("--models", type=int, default=5)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[50])
+    parser.add_argument("--models", type=int, default=5, help="seeds per size")
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     ds = load_dataset("mnist", os.environ.get("BILIN_DATA", "data"), download=False)
     data = DeviceData.from_uint8(ds.train_x, ds.train_y, ds.test_x, ds.test_y, device)
-    spec = ModelSpec("bilinear", 784, args.size, 10)
     hp = HParams(epochs=args.epochs, noise=0.4)
     members = [Member(seed, 0.4) for seed in range(args.models)]
+    totals = [0.0, 0.0]
+    for size in args.sizes:
+        spec = ModelSpec("bilinear", 784, size, 10)
+        batched = timed(device, lambda: BatchedTrainer(spec, members, data, hp, device).fit())
+        separate = timed(device, lambda: [train_alone(spec, member, data, hp, device) for member in members])
+        report(device, f"d={size}", args.models, args.epochs, batched, separate)
+        totals = [totals[0] + batched, totals[1] + separate]
+    if len(args.sizes) > 1:
+        report(device, "all sizes", args.models * len(args.sizes), args.epochs, *totals)
 
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
 
-    sync()
+def train_alone(spec: ModelSpec, member: Member, data: DeviceData, hp: HParams, device: torch.device) -> None:
+    torch.manual_seed(member.seed)
+    Trainer(build_model(spec).to(device), data, HParams(**{**hp.__dict__, "seed": member.seed}), device).fit()
+
+
+def timed(device: torch.device, work) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     start = time.perf_counter()
-    BatchedTrainer(spec, members, data, hp, device).fit()
-    sync()
-    batched = time.perf_counter() - start
-    start = time.perf_counter()
-    for member in members:
-        torch.manual_seed(member.seed)
-        Trainer(build_model(spec).to(device), data, HParams(**{**hp.__dict__, "seed": member.seed}), device).fit()
-    sync()
-    separate = time.perf_counter() - start
-    work = args.models * args.epochs
-    print(f"{device.type}: {args.models} models x d={args.size} x {args.epochs} epochs: batched {batched:.1f} s "
-          f"({work / batched:.2f} model-epochs/s), one by one {separate:.1f} s ({work / separate:.2f} model-epochs/s)")
+    work()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def report(device: torch.device, label: str, models: int, epochs: int, batched: float, separate: float) -> None:
+    work = models * epochs
+    print(f"{device.type}: {label}: {models} models x {epochs} epochs: batched {batched:.1f} s "
+          f"({work / batched:.1f} model-epochs/s), one by one {separate:.1f} s "
+          f"({work / separate:.1f} model-epochs/s)", flush=True)
 
 
 if __name__ == "__main__":

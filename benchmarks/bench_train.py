@@ -44,19 +44,27 @@ def seconds_per_epoch(device: torch.device, precision: str, epochs: int) -> tupl
     return statistics.median(times), min(times)
 
 
-def cuda_wall(precision: str, compile_mode: str, epochs: int = 100) -> tuple[float, float]:
+def cuda_wall(precision: str, compile_mode: str, cuda_graph: bool, epochs: int = 100) -> tuple[float, float]:
     device = torch.device("cuda")
-    if precision == "tf32":
-        torch.backends.cuda.matmul.allow_tf32 = True
-    warm = make_trainer(device, precision=precision, compile=compile_mode, epochs=2)
-    warm.fit()  # compile / autotune outside the timed region
-    trainer = make_trainer(device, precision=precision, compile=compile_mode, epochs=epochs)
+    torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+    options = dict(precision=precision, compile=compile_mode, cuda_graph=cuda_graph)
+    make_trainer(device, epochs=2, **options).fit()  # compile / autotune / cuBLAS set-up outside the timed region
+    trainer = make_trainer(device, epochs=epochs, **options)
     torch.cuda.synchronize()
     start = time.perf_counter()
     result = trainer.fit()
     torch.cuda.synchronize()
     torch.backends.cuda.matmul.allow_tf32 = False
     return time.perf_counter() - start, result.metrics[-1].val_acc
+
+
+def graph_matches_eager(epochs: int = 3) -> tuple[float, float, float]:
+    """Max |weight difference| and both val accs after a few epochs, graphed vs eager."""
+    device = torch.device("cuda")
+    runs = [make_trainer(device, epochs=epochs, cuda_graph=graphed) for graphed in (False, True)]
+    accs = [trainer.fit().metrics[-1].val_acc for trainer in runs]
+    diff = max((a - b).abs().max().item() for a, b in zip(runs[0].model.parameters(), runs[1].model.parameters()))
+    return diff, accs[0], accs[1]
 
 
 def speed(epochs: int) -> None:
@@ -66,11 +74,20 @@ def speed(epochs: int) -> None:
         median, best = seconds_per_epoch(cpu, precision, epochs)
         print(f"  {precision}: {median:.2f} s/epoch median, {best:.2f} best of {epochs} (train + validation)")
     if torch.cuda.is_available():
-        print(f"CUDA: {torch.cuda.get_device_name()}: 100 epochs, wall seconds (training + validation)")
-        for precision in ("fp32", "tf32", "bf16"):
-            for compile_mode in ("none", "default", "reduce-overhead"):
-                wall, acc = cuda_wall(precision, compile_mode)
-                print(f"  {precision:5s} compile={compile_mode:16s} {wall:6.2f} s   val acc {acc * 100:.2f}%")
+        cuda_speed()
+
+
+def cuda_speed() -> None:
+    diff, eager_acc, graph_acc = graph_matches_eager()
+    print(f"CUDA graph vs eager after 3 epochs: max |weight diff| {diff:.2e}, "
+          f"val acc {eager_acc * 100:.2f}% vs {graph_acc * 100:.2f}%")
+    print(f"CUDA: {torch.cuda.get_device_name()}: 100 epochs, wall seconds (training + validation)")
+    variants = [(p, "none", graphed) for p in ("fp32", "tf32", "bf16") for graphed in (False, True)]
+    variants += [("fp32", "default", False), ("fp32", "reduce-overhead", False)]
+    for precision, compile_mode, graphed in variants:
+        wall, acc = cuda_wall(precision, compile_mode, graphed)
+        how = "CUDA graph" if graphed else ("eager" if compile_mode == "none" else f"compile={compile_mode}")
+        print(f"  {precision:5s} {how:24s} {wall:6.2f} s   val acc {acc * 100:.2f}%", flush=True)
 
 
 def full_accuracy_table() -> None:
@@ -90,5 +107,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="the 100-epoch accuracy table (slow on CPU)")
     parser.add_argument("--epochs", type=int, default=5, help="timed CPU epochs")
+    parser.add_argument("--cuda-only", action="store_true", help="skip the CPU timings")
     args = parser.parse_args()
-    full_accuracy_table() if args.full else speed(args.epochs)
+    if args.full:
+        full_accuracy_table()
+    elif args.cuda_only:
+        cuda_speed()
+    else:
+        speed(args.epochs)

@@ -39,8 +39,8 @@ def _train_help() -> str:
   experiment={'|'.join(config_choices('experiment'))}
 
 [bold]Keys[/bold] (defaults): noise=0.5 d_hidden=512 seed=420 epochs=100 lr=1e-3 wd=1.0 batch_size=2048
-  device=auto|cpu|cuda precision=fp32|tf32|bf16 compile=none|default|reduce-overhead quiet=false
-  checkpoint_every=10 outputs_root=outputs data.root=$BILIN_DATA|data data.download=true
+  device=auto|cpu|cuda precision=fp32|tf32|bf16 compile=none|default|reduce-overhead
+  cuda_graph=true quiet=false checkpoint_every=10 outputs_root=outputs data.root=$BILIN_DATA|data data.download=true
   data.train_limit=N data.test_limit=N
 
 Hydra's own flags pass through: -m/--multirun, --cfg job|hydra|all, --resolve, --info, --hydra-help.

@@ -59,6 +59,7 @@ class TrainConfig(CommonConfig):
     d_hidden: int = 512
     seed: int = 420
     compile: str = "none"
+    cuda_graph: bool = True
     checkpoint_every: int = 10
     resume: Optional[str] = None
 

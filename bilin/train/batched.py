@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from bilin.models import GATE_FUNCTIONS, ElementwiseProduct, ModelSpec, build_model
-from bilin.train.loop import DeviceData, EpochMetrics, HParams, _fast_adamw_flags
+from bilin.train.cuda_graph import StepGraph, graphs_wanted, optimizer_kwargs
+from bilin.train.loop import DeviceData, EpochMetrics, HParams, StaticBatch, autocast_for
 from bilin.train.noise import GaussianNoise
 
 
@@ -40,13 +41,18 @@ class BatchedTrainer:
         self.names = list(states[0])
         self.params = nn.ParameterList(
             [nn.Parameter(torch.stack([s[name] for s in states]).to(device)) for name in self.names])
-        self.optimizer = torch.optim.AdamW(self.params, lr=hp.lr, weight_decay=hp.wd, **_fast_adamw_flags(device))
+        self._graphed = graphs_wanted(hp.cuda_graph, device)
+        self.optimizer = torch.optim.AdamW(self.params, weight_decay=hp.wd,
+                                           **optimizer_kwargs(hp.lr, device, self._graphed))
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=hp.epochs)
         self.orders = [torch.Generator(device=device).manual_seed(m.seed) for m in members]
         self.noises = [GaussianNoise(m.seed, device) for m in members]
         self.noise_std = torch.tensor([m.noise for m in members], device=device).view(-1, 1, 1)
         self.metrics: list[list[EpochMetrics]] = [[] for _ in members]
         self._act = GATE_FUNCTIONS[spec.gate] if spec.gate else None
+        self._noisy = any(m.noise > 0 for m in members)
+        self._batch: StaticBatch | None = None
+        self._graph: StepGraph | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (models, batch, inputs) -> logits (models, batch, classes)."""
@@ -80,33 +86,43 @@ class BatchedTrainer:
         return self.metrics
 
     def _train_epoch(self) -> tuple[list[float], list[float]]:
-        x_all, y_all = self.data.train_x, self.data.train_y
-        n, batch, models = len(x_all), self.hp.batch_size, len(self.members)
+        n, batch, models = len(self.data.train_x), self.hp.batch_size, len(self.members)
         steps = n // batch
+        if self._batch is None:  # the models' batches stacked: (models * batch) rows
+            self._batch = StaticBatch.allocate(models * batch, self.data.train_x.shape[1], self.device, models)
+        b = self._batch
+        if self._graphed and self._graph is None:
+            self._graph = StepGraph(self._step, list(self.params), self.optimizer)
+        run_step = self._graph.replay if self._graph is not None else self._step
         perms = torch.stack([torch.randperm(n, generator=g, device=self.device) for g in self.orders])
-        loss_sum = torch.zeros(models, device=self.device)
-        correct = torch.zeros(models, device=self.device, dtype=torch.long)
-        x = torch.empty((models, batch, x_all.shape[1]), device=self.device)  # reused: no per-step allocations
-        noise = torch.empty_like(x)
-        noisy = any(m.noise > 0 for m in self.members)
+        b.loss_sum.zero_()
+        b.correct.zero_()
+        noise = b.noise.view(models, batch, -1)
         for step in range(steps):
-            idx = perms[:, step * batch:(step + 1) * batch]
-            torch.index_select(x_all, 0, idx.flatten(), out=x.view(-1, x.shape[-1]))
-            y = y_all[idx]  # (models, batch)
-            if noisy:
+            b.idx.view(models, batch).copy_(perms[:, step * batch:(step + 1) * batch])
+            if self._noisy:
                 for i, source in enumerate(self.noises):
                     source.fill_(noise[i])
-                x.addcmul_(noise, self.noise_std)
-            logits = self.forward(x)
-            per_model = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(models, batch)
-            per_model = per_model.mean(1)
-            self.optimizer.zero_grad(set_to_none=True)
-            per_model.sum().backward()  # each model's gradient is that of its own mean loss
-            self.optimizer.step()
-            loss_sum += per_model.detach()
-            correct += (logits.detach().argmax(-1) == y).sum(1)
+            run_step()
         steps = max(steps, 1)
-        return (loss_sum / steps).tolist(), (correct.double() / (steps * batch)).tolist()
+        return (b.loss_sum / steps).tolist(), (b.correct.double() / (steps * batch)).tolist()
+
+    def _step(self) -> None:
+        """One step of every model on the batches b.idx names; long-lived tensors only (CUDA graph)."""
+        b, models = self._batch, len(self.members)
+        torch.index_select(self.data.train_x, 0, b.idx, out=b.x)
+        torch.index_select(self.data.train_y, 0, b.idx, out=b.y)
+        x, y = b.x.view(models, -1, b.x.shape[-1]), b.y.view(models, -1)
+        if self._noisy:
+            x.addcmul_(b.noise.view_as(x), self.noise_std)
+        with autocast_for(self.hp.precision, self.device):
+            logits = self.forward(x)
+        per_model = F.cross_entropy(logits.float().flatten(0, 1), b.y, reduction="none").view(models, -1).mean(1)
+        self.optimizer.zero_grad(set_to_none=True)
+        per_model.sum().backward()  # each model's gradient is that of its own mean loss
+        self.optimizer.step()
+        b.loss_sum += per_model.detach()
+        b.correct += (logits.detach().argmax(-1) == y).sum(1)
 
     @torch.inference_mode()
     def evaluate(self, chunk: int = 5000) -> tuple[list[float], list[float]]:
@@ -116,7 +132,8 @@ class BatchedTrainer:
         for start in range(0, len(self.data.test_x), chunk):
             x = self.data.test_x[start:start + chunk]
             y = self.data.test_y[start:start + chunk]
-            logits = self.forward(x.expand(models, -1, -1))
+            with autocast_for(self.hp.precision, self.device):
+                logits = self.forward(x.expand(models, -1, -1)).float()
             loss_sum += F.cross_entropy(logits.flatten(0, 1), y.repeat(models), reduction="none").view(models, -1).sum(1)
             correct += (logits.argmax(-1) == y).sum(1)
         n = max(len(self.data.test_x), 1)

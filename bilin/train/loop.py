@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bilin.train.cuda_graph import StepGraph, graphs_wanted, optimizer_kwargs
 from bilin.train.noise import GaussianNoise
 
 
@@ -32,6 +33,7 @@ class HParams:
     seed: int = 420
     precision: str = "fp32"  # fp32 | tf32 | bf16 (bf16: autocast for the matmuls)
     compile: str = "none"  # none | a torch.compile mode
+    cuda_graph: bool = True  # on CUDA (with compile=none): replay each step as a CUDA graph
 
 
 @dataclass
@@ -59,6 +61,29 @@ class DeviceData:
             return x.to(device).flatten(1).float().div_(255.0)
 
         return cls(images(train_x), train_y.to(device), images(test_x), test_y.to(device))
+
+
+@dataclass
+class StaticBatch:
+    """Buffers reused by every step (batch x inputs): no per-step allocations, and fixed
+    addresses for a captured CUDA graph. idx selects the batch; noise is filled outside the step."""
+
+    idx: torch.Tensor
+    x: torch.Tensor
+    y: torch.Tensor
+    noise: torch.Tensor
+    loss_sum: torch.Tensor
+    correct: torch.Tensor
+
+    @classmethod
+    def allocate(cls, rows: int, inputs: int, device: torch.device, models: int | None = None) -> "StaticBatch":
+        """rows = batch size (times models when stacked); running sums are per model if models is given."""
+        def zeros(*shape, dtype=torch.float32):
+            return torch.zeros(shape, device=device, dtype=dtype)
+
+        sums = (models,) if models is not None else ()
+        return cls(zeros(rows, dtype=torch.long), zeros(rows, inputs), zeros(rows, dtype=torch.long),
+                   zeros(rows, inputs), zeros(*sums), zeros(*sums, dtype=torch.long))
 
 
 @dataclass
@@ -91,11 +116,14 @@ class Trainer:
     def __post_init__(self) -> None:
         params = list(self.model.parameters())
         compiled = self.hp.compile != "none"
-        # a compiled optimizer step needs lr as a tensor, or every scheduler step recompiles it;
-        # it then fuses the update itself, so the fused kernel is for eager mode only
-        lr = torch.tensor(self.hp.lr) if compiled else self.hp.lr
-        flags = {} if compiled else _fast_adamw_flags(self.device)
-        self.optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=self.hp.wd, **flags)
+        self._graphed = graphs_wanted(self.hp.cuda_graph, self.device, self.hp.compile)
+        if compiled:
+            # a compiled optimizer step needs lr as a tensor, or every scheduler step recompiles it;
+            # it then fuses the update itself, so the fused kernel is for eager mode only
+            kwargs = {"lr": torch.tensor(self.hp.lr)}
+        else:
+            kwargs = optimizer_kwargs(self.hp.lr, self.device, self._graphed)
+        self.optimizer = torch.optim.AdamW(params, weight_decay=self.hp.wd, **kwargs)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=self.hp.epochs)
         self.generator = torch.Generator(device=self.device).manual_seed(self.hp.seed)
         self.noise = GaussianNoise(self.hp.seed, self.device)
@@ -104,6 +132,8 @@ class Trainer:
         if compiled:
             self._forward = torch.compile(self.model, mode=self.hp.compile)
             self._optimizer_step = torch.compile(self.optimizer.step, mode=self.hp.compile)
+        self._batch: StaticBatch | None = None
+        self._graph: StepGraph | None = None
 
     # -- checkpoints -------------------------------------------------------------------------
     def state(self) -> dict:
@@ -121,6 +151,10 @@ class Trainer:
     def load_state(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self._graphed:  # the captured update reads lr from one device tensor
+            for group in self.optimizer.param_groups:
+                group["lr"] = torch.tensor(float(group["lr"]), device=self.device)
+        self._graph = None  # new optimizer state tensors: capture again
         self.scheduler.load_state_dict(state["scheduler"])
         self.generator.set_state(state["generator"])
         self.noise.set_state(state["noise_generators"])
@@ -159,33 +193,46 @@ class Trainer:
 
     def _train_epoch(self, stop: StopRequest) -> tuple[float, float] | None:
         self.model.train()
-        x_all, y_all = self.data.train_x, self.data.train_y
-        n, batch = len(x_all), self.hp.batch_size
+        n, batch = len(self.data.train_x), self.hp.batch_size
         steps = n // batch  # the last partial batch is dropped, as in the paper
+        b = self._static_batch()
+        if self._graphed and self._graph is None:
+            self._graph = StepGraph(self._step, list(self.model.parameters()), self.optimizer)
+        run_step = self._graph.replay if self._graph is not None else self._step
         perm = torch.randperm(n, generator=self.generator, device=self.device)
-        loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), device=self.device, dtype=torch.long)
-        # the batch is assembled in place in two reused buffers: no per-step allocations
-        x = torch.empty((batch, x_all.shape[1]), device=self.device)
-        noise = torch.empty_like(x)
+        b.loss_sum.zero_()
+        b.correct.zero_()
         for step in range(steps):
             if stop.reason:
                 return None
-            idx = perm[step * batch:(step + 1) * batch]
-            torch.index_select(x_all, 0, idx, out=x)
-            y = y_all.index_select(0, idx)
+            b.idx.copy_(perm[step * batch:(step + 1) * batch])
             if self.hp.noise > 0:
-                x.add_(self.noise.fill_(noise), alpha=self.hp.noise)
-            with self._autocast():
-                logits = self._forward(x)
-            loss = F.cross_entropy(logits.float(), y)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self._optimizer_step()
-            loss_sum += loss.detach()
-            correct += (logits.detach().argmax(-1) == y).sum()
+                self.noise.fill_(b.noise)
+            run_step()
         steps = max(steps, 1)
-        return loss_sum.item() / steps, correct.item() / (steps * batch)
+        return b.loss_sum.item() / steps, b.correct.item() / (steps * batch)
+
+    def _static_batch(self) -> "StaticBatch":
+        if self._batch is None:
+            self._batch = StaticBatch.allocate(self.hp.batch_size, self.data.train_x.shape[1], self.device)
+        return self._batch
+
+    def _step(self) -> None:
+        """One optimisation step on the batch self._batch.idx names; touches only long-lived
+        tensors, so it can be captured as a CUDA graph."""
+        b = self._batch
+        torch.index_select(self.data.train_x, 0, b.idx, out=b.x)
+        torch.index_select(self.data.train_y, 0, b.idx, out=b.y)
+        if self.hp.noise > 0:
+            b.x.add_(b.noise, alpha=self.hp.noise)
+        with self._autocast():
+            logits = self._forward(b.x)
+        loss = F.cross_entropy(logits.float(), b.y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self._optimizer_step()
+        b.loss_sum += loss.detach()
+        b.correct += (logits.detach().argmax(-1) == b.y).sum()
 
     @torch.inference_mode()
     def evaluate(self, chunk: int = 10_000) -> tuple[float, float, torch.Tensor]:
@@ -206,14 +253,14 @@ class Trainer:
         return loss_sum.item() / n, accuracy, predicted
 
     def _autocast(self):
-        if self.hp.precision == "bf16":
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-        return nullcontext()
+        return autocast_for(self.hp.precision, self.device)
 
 
-def _fast_adamw_flags(device: torch.device) -> dict:
-    # fused AdamW is one kernel for all parameters on both CPU and CUDA; same maths as foreach
-    return {"fused": True} if device.type in ("cpu", "cuda") else {}
+def autocast_for(precision: str, device: torch.device):
+    """bf16: autocast the matmuls; fp32 and tf32 (a global CUDA matmul mode) need nothing here."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return nullcontext()
 
 
 def _finite(value: float) -> bool:

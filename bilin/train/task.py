@@ -56,7 +56,8 @@ def _apply_precision(precision: str, device: torch.device) -> None:
 
 def hparams(cfg: DictConfig) -> HParams:
     return HParams(epochs=cfg.epochs, lr=cfg.lr, wd=cfg.wd, batch_size=cfg.batch_size, noise=cfg.noise,
-                   seed=cfg.seed, precision=cfg.precision, compile=cfg.compile)
+                   seed=cfg.seed, precision=cfg.precision, compile=cfg.compile,
+                   cuda_graph=cfg.cuda_graph)
 
 
 def run_train(cfg: DictConfig, run_dir: str | Path, resume: bool = False) -> dict:
