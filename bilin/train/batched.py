@@ -20,7 +20,7 @@ from torch import nn
 
 from bilin.models import GATE_FUNCTIONS, ElementwiseProduct, ModelSpec, build_model
 from bilin.train.cuda_graph import StepGraph, graphs_wanted, optimizer_kwargs
-from bilin.train.loop import DeviceData, EpochMetrics, HParams, StaticBatch, autocast_for
+from bilin.train.loop import DeviceData, EpochMetrics, HParams, StaticBatch, autocast_for, epoch_means
 from bilin.train.noise import GaussianNoise
 
 
@@ -75,9 +75,12 @@ class BatchedTrainer:
     def fit(self, on_epoch: Callable[[int], None] | None = None) -> list[list[EpochMetrics]]:
         for epoch in range(1, self.hp.epochs + 1):
             started = time.perf_counter()
-            train_loss, train_acc = self._train_epoch()
-            val_loss, val_acc = self.evaluate()
+            train_loss_sum, train_correct = self._train_epoch()
+            val_loss_sum, val_correct = self._validate()
             self.scheduler.step()
+            train_loss, train_acc, val_loss, val_acc = epoch_means(
+                (train_loss_sum, train_correct, val_loss_sum, val_correct), len(self.data.train_x),
+                self.hp.batch_size, len(self.data.test_x))
             seconds = time.perf_counter() - started
             for i, history in enumerate(self.metrics):
                 history.append(EpochMetrics(epoch, train_loss[i], train_acc[i], val_loss[i], val_acc[i], seconds))
@@ -85,7 +88,8 @@ class BatchedTrainer:
                 on_epoch(epoch)
         return self.metrics
 
-    def _train_epoch(self) -> tuple[list[float], list[float]]:
+    def _train_epoch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(models,) running loss sums and correct counts, left on the device."""
         n, batch, models = len(self.data.train_x), self.hp.batch_size, len(self.members)
         steps = n // batch
         if self._batch is None:  # the models' batches stacked: (models * batch) rows
@@ -104,8 +108,7 @@ class BatchedTrainer:
                 for i, source in enumerate(self.noises):
                     source.fill_(noise[i])
             run_step()
-        steps = max(steps, 1)
-        return (b.loss_sum / steps).tolist(), (b.correct.double() / (steps * batch)).tolist()
+        return b.loss_sum, b.correct
 
     def _step(self) -> None:
         """One step of every model on the batches b.idx names; long-lived tensors only (CUDA graph)."""
@@ -125,7 +128,8 @@ class BatchedTrainer:
         b.correct += (logits.detach().argmax(-1) == y).sum(1)
 
     @torch.inference_mode()
-    def evaluate(self, chunk: int = 5000) -> tuple[list[float], list[float]]:
+    def _validate(self, chunk: int = 5000) -> tuple[torch.Tensor, torch.Tensor]:
+        """(models,) loss sums and correct counts on the clean test set, left on the device."""
         models = len(self.members)
         loss_sum = torch.zeros(models, device=self.device)
         correct = torch.zeros(models, device=self.device, dtype=torch.long)
@@ -136,5 +140,4 @@ class BatchedTrainer:
                 logits = self.forward(x.expand(models, -1, -1)).float()
             loss_sum += F.cross_entropy(logits.flatten(0, 1), y.repeat(models), reduction="none").view(models, -1).sum(1)
             correct += (logits.argmax(-1) == y).sum(1)
-        n = max(len(self.data.test_x), 1)
-        return (loss_sum / n).tolist(), (correct.double() / n).tolist()
+        return loss_sum, correct

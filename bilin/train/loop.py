@@ -132,21 +132,26 @@ class Trainer:
         if compiled:
             self._forward = torch.compile(self.model, mode=self.hp.compile)
             self._optimizer_step = torch.compile(self.optimizer.step, mode=self.hp.compile)
+        self._compiled_graphs = compiled and self.device.type == "cuda"
         self._batch: StaticBatch | None = None
         self._graph: StepGraph | None = None
 
     # -- checkpoints -------------------------------------------------------------------------
     def state(self) -> dict:
         """A detached copy of everything a bit-identical resume needs."""
+        return {**self._tensor_state(), **self._progress()}
+
+    def _tensor_state(self) -> dict:
         return {
-            "epoch": len(self.metrics),
             "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
             "optimizer": copy.deepcopy(self.optimizer.state_dict()),
             "scheduler": self.scheduler.state_dict(),
             "generator": self.generator.get_state().clone(),
             "noise_generators": self.noise.get_state(),
-            "metrics": [asdict(m) for m in self.metrics],
         }
+
+    def _progress(self) -> dict:
+        return {"epoch": len(self.metrics), "metrics": [asdict(m) for m in self.metrics]}
 
     def load_state(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -173,9 +178,11 @@ class Trainer:
             sums = self._train_epoch(stop)
             if sums is None:  # stopped mid-epoch: fall back to the last completed epoch
                 break
-            train_loss, train_acc = sums
-            val_loss, val_acc, _ = self.evaluate()
+            val_loss_sum, val_correct, _ = self._validate()
             self.scheduler.step()
+            candidate = self._tensor_state()  # copies queue behind the epoch's work: no sync yet
+            train_loss, train_acc, val_loss, val_acc = epoch_means(
+                (*sums, val_loss_sum, val_correct), len(self.data.train_x), self.hp.batch_size, len(self.data.test_x))
             metric = EpochMetrics(epoch, train_loss, train_acc, val_loss, val_acc,
                                   time.perf_counter() - started)
             if not all(map(_finite, (train_loss, val_loss))):
@@ -183,7 +190,7 @@ class Trainer:
                                  f"loss became NaN/inf in epoch {epoch} (train {train_loss}, val {val_loss}); "
                                  f"kept the checkpoint of epoch {epoch - 1}; try a smaller lr")
             self.metrics.append(metric)
-            last_good = self.state()
+            last_good = {**candidate, **self._progress()}
             if on_epoch is not None:
                 on_epoch(metric, self)
         if len(self.metrics) < self.hp.epochs:
@@ -191,7 +198,8 @@ class Trainer:
                              f"stopped by {stop.reason} after epoch {last_good['epoch']}", stop.reason)
         return FitResult("complete", self.metrics, last_good)
 
-    def _train_epoch(self, stop: StopRequest) -> tuple[float, float] | None:
+    def _train_epoch(self, stop: StopRequest) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Running (loss sum, correct count) on the device, or None when stopped mid-epoch."""
         self.model.train()
         n, batch = len(self.data.train_x), self.hp.batch_size
         steps = n // batch  # the last partial batch is dropped, as in the paper
@@ -209,8 +217,7 @@ class Trainer:
             if self.hp.noise > 0:
                 self.noise.fill_(b.noise)
             run_step()
-        steps = max(steps, 1)
-        return b.loss_sum.item() / steps, b.correct.item() / (steps * batch)
+        return b.loss_sum, b.correct
 
     def _static_batch(self) -> "StaticBatch":
         if self._batch is None:
@@ -221,6 +228,8 @@ class Trainer:
         """One optimisation step on the batch self._batch.idx names; touches only long-lived
         tensors, so it can be captured as a CUDA graph."""
         b = self._batch
+        if self._compiled_graphs:  # torch.compile's own CUDA graphs must know where a step starts
+            torch.compiler.cudagraph_mark_step_begin()
         torch.index_select(self.data.train_x, 0, b.idx, out=b.x)
         torch.index_select(self.data.train_y, 0, b.idx, out=b.y)
         if self.hp.noise > 0:
@@ -234,9 +243,15 @@ class Trainer:
         b.loss_sum += loss.detach()
         b.correct += (logits.detach().argmax(-1) == b.y).sum()
 
-    @torch.inference_mode()
-    def evaluate(self, chunk: int = 10_000) -> tuple[float, float, torch.Tensor]:
+    def evaluate(self) -> tuple[float, float, torch.Tensor]:
         """Mean loss and accuracy on the clean test set, and the predicted labels."""
+        loss_sum, correct, predicted = self._validate()
+        n = max(len(predicted), 1)
+        return loss_sum.item() / n, correct.item() / n, predicted
+
+    @torch.inference_mode()
+    def _validate(self, chunk: int = 10_000) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(loss sum, correct count, predicted labels) on the clean test set, left on the device."""
         self.model.eval()
         loss_sum = torch.zeros((), device=self.device)
         predictions = []
@@ -248,12 +263,20 @@ class Trainer:
             loss_sum += F.cross_entropy(logits, y, reduction="sum")
             predictions.append(logits.argmax(-1))
         predicted = torch.cat(predictions)
-        n = max(len(predicted), 1)
-        accuracy = (predicted == self.data.test_y).sum().item() / n
-        return loss_sum.item() / n, accuracy, predicted
+        return loss_sum, (predicted == self.data.test_y).sum(), predicted
 
     def _autocast(self):
         return autocast_for(self.hp.precision, self.device)
+
+
+def epoch_means(sums: tuple[torch.Tensor, ...], n_train: int, batch: int, n_val: int) -> list:
+    """[train loss, train acc, val loss, val acc] from the device-side (train loss sum, train
+    correct, val loss sum, val correct), scalars or per-model vectors. This is an epoch's one
+    host sync: on a GPU each sync leaves it idle while the CPU catches up."""
+    stacked = torch.stack([t.double() for t in sums]).cpu()
+    steps, n_val = max(n_train // batch, 1), max(n_val, 1)
+    scale = torch.tensor([steps, steps * batch, n_val, n_val], dtype=torch.float64)
+    return (stacked / scale.view(4, *[1] * (stacked.dim() - 1))).tolist()
 
 
 def autocast_for(precision: str, device: torch.device):
