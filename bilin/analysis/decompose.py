@@ -30,14 +30,14 @@ class Eigen:
 
 
 def bilinear_weights(model: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """E (d x in), L (d x d), R (d x d), U (classes x d) of an ungated bilinear MLP."""
+    """E (d x in), L (d x d), R (d x d), U (classes x d) of an ungated bilinear MLP, on its device."""
     if not isinstance(model, BilinearMLP):
         raise UserError(f"the eigendecomposition needs a bilinear model; this is a {type(model).__name__} "
                         "(relu MLPs have no quadratic form)")
     if model.gate is not None:
         raise UserError(f"the eigendecomposition is only exact for the ungated bilinear layer; this model has "
                         f"gate={model.gate} (train it with model=bilinear)")
-    weights = [w.detach().float().cpu() for w in (model.embed.weight, model.left, model.right, model.head.weight)]
+    weights = [w.detach().float() for w in (model.embed.weight, model.left, model.right, model.head.weight)]
     return tuple(weights)
 
 

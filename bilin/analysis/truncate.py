@@ -39,8 +39,8 @@ def truncation_accuracy(eigen: Eigen, x: torch.Tensor, y: torch.Tensor, ks: list
         raise UserError(f"k={bad[0]} is outside 0..{d} (the model has {d} components per class)")
     k_max = max(ks)
     ranked = components_by_magnitude(eigen)
-    correct = torch.zeros(len(ks))
-    index = torch.tensor(ks)
+    correct = torch.zeros(len(ks), device=x.device)
+    index = torch.tensor(ks, device=x.device)
     for start in range(0, len(x), chunk):
         xs = x[start:start + chunk].flatten(1).float()
         terms = einsum(ranked.vectors[:, :k_max], xs, "c k i, b i -> b c k").square() * ranked.values[:, :k_max]

@@ -25,7 +25,8 @@ def _grid(cfg, job):
         raise UserError(f"sizes={sizes} and seeds={seeds} must not repeat values")
     recipes = {(d, s): recipe_from_config(cfg, d_hidden=d, seed=s) for d in sizes for s in seeds}
     folders = job.models(list(recipes.values()))
-    models = {key: load_model(folders[r]) for key, r in recipes.items()}
+    # the analysis runs where the models trained: eigh of 10 x 1000^2 is much faster on a GPU
+    models = {key: load_model(folders[r], job.device) for key, r in recipes.items()}
     return models, next(iter(recipes.values()))
 
 
@@ -37,7 +38,7 @@ def run_truncate(cfg, out_dir: Path) -> dict:
                         "per class; lower k_max or drop that size")
     with analysis_run(cfg, out_dir, "truncate") as job:
         models, recipe = _grid(cfg, job)
-        x, y = clean_test_set(job.cache, recipe)
+        x, y = (t.to(job.device) for t in clean_test_set(job.cache, recipe))
         ks = list(range(cfg.k_max + 1))
         rows, curves_error, curves_drop = [], {}, {}
         for size in cfg.sizes:
@@ -46,7 +47,7 @@ def run_truncate(cfg, out_dir: Path) -> dict:
                 model = models[(size, seed)]
                 with torch.no_grad():
                     full = (model(x).argmax(-1) == y).float().mean().item()
-                accuracy = truncation_accuracy(eigendecompose(model), x, y, ks)
+                accuracy = truncation_accuracy(eigendecompose(model), x, y, ks).cpu()
                 rows += [{"size": size, "seed": seed, "k": k, "accuracy": float(a), "full_accuracy": full}
                          for k, a in zip(ks, accuracy)]
                 accuracies.append(accuracy)
@@ -84,8 +85,8 @@ def run_similarity(cfg, out_dir: Path) -> dict:
         rows, curves = [], {}
         for size in cfg.sizes:
             sims = compare(size, cfg.reference_size)
-            curves[f"d={size}"] = sims.flatten(0, 1)  # samples = (seed pair, class)
-            mean = sims.mean((0, 1))
+            curves[f"d={size}"] = sims.flatten(0, 1).cpu()  # samples = (seed pair, class)
+            mean = sims.mean((0, 1)).cpu()
             rows += [{"size": size, "reference_size": cfg.reference_size, "rank": r, "mean_abs_cos": float(v)}
                      for r, v in enumerate(mean)]
         heat = torch.tensor([[compare(a, b)[..., 0].mean().item() for b in cfg.sizes] for a in cfg.sizes])
