@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import platform
 import subprocess
 import sys
@@ -31,15 +32,13 @@ def device_name(device: torch.device) -> str:
 
 
 def provenance(device: torch.device) -> dict:
-    import torchvision
-
     from bilin import __version__
 
     return {
         "bilin": __version__,
         "python": sys.version.split()[0],
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torchvision": _installed_version("torchvision"),
         "cuda": torch.version.cuda,
         "git_commit": git_commit(),
         "device": str(device),
@@ -52,3 +51,11 @@ def provenance(device: torch.device) -> dict:
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _installed_version(package: str) -> str | None:
+    """From the package metadata: importing torchvision just to read its version costs ~2 s."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None

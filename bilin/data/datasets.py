@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import torchvision
 
 from bilin.data.idx import read_idx
 from bilin.errors import UserError
@@ -32,9 +31,20 @@ class DatasetInfo:
     downloader: Callable[..., object]
 
 
+def torchvision_downloader(class_name: str) -> Callable[..., object]:
+    """torchvision.datasets.<class_name>, imported only when a download is needed
+    (importing torchvision costs about 2 s, every command would pay it)."""
+    def download(**kwargs) -> object:
+        import torchvision.datasets
+
+        return getattr(torchvision.datasets, class_name)(**kwargs)
+
+    return download
+
+
 DATASETS = {
-    "mnist": DatasetInfo("MNIST", tuple(str(i) for i in range(10)), torchvision.datasets.MNIST),
-    "fmnist": DatasetInfo("FashionMNIST", FASHION_CLASSES, torchvision.datasets.FashionMNIST),
+    "mnist": DatasetInfo("MNIST", tuple(str(i) for i in range(10)), torchvision_downloader("MNIST")),
+    "fmnist": DatasetInfo("FashionMNIST", FASHION_CLASSES, torchvision_downloader("FashionMNIST")),
 }
 
 
