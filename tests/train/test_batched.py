@@ -31,3 +31,24 @@ def test_batched_equals_separate(tiny_root, kind, gate):
         for a, b in zip(history, result.metrics):
             assert a.val_acc == pytest.approx(b.val_acc, abs=2 / len(ds.test_y))
             assert a.train_loss == pytest.approx(b.train_loss, rel=1e-4)
+
+
+def test_batched_honours_bf16(tiny_root):
+    """precision=bf16 autocasts the batched matmuls as the lone trainer does (it used to train fp32)."""
+    ds = load_dataset("mnist", tiny_root, download=False)
+    data = DeviceData.from_uint8(ds.train_x, ds.train_y, ds.test_x, ds.test_y, CPU)
+    spec = ModelSpec("bilinear", 784, 12, 10)
+    member = Member(seed=0, noise=0.3)
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        hp = HParams(epochs=2, batch_size=64, lr=3e-3, precision=precision)
+        trainer = BatchedTrainer(spec, [member], data, hp, CPU)
+        trainer.fit()
+        runs[precision] = trainer.state_dicts()[0]
+    torch.manual_seed(member.seed)
+    alone = Trainer(build_model(spec), data, HParams(epochs=2, batch_size=64, lr=3e-3, precision="bf16",
+                                                     seed=0, noise=0.3), CPU)
+    alone.fit()
+    for name, value in alone.model.state_dict().items():
+        assert not torch.equal(runs["bf16"][name], runs["fp32"][name]), name
+        torch.testing.assert_close(runs["bf16"][name], value, rtol=0.05, atol=5e-3)

@@ -1,5 +1,6 @@
 """The training loop: learning, determinism, bit-identical resume, divergence handling."""
 
+import pytest
 import torch
 
 from bilin.data import load_dataset
@@ -117,3 +118,25 @@ def test_compiled_training_matches_eager(tiny_root):
     compiled = make_trainer(tiny_root, epochs=3, compile="default").fit()
     for a, b in zip(eager.metrics, compiled.metrics):
         assert abs(a.val_loss - b.val_loss) < 1e-3 * max(1.0, a.val_loss)
+
+
+def test_epoch_means_scalar_and_per_model():
+    from bilin.train.loop import epoch_means
+
+    # 100 training images in batches of 32: 3 steps of 32 (the partial batch is dropped); 50 val images
+    scalar = epoch_means((torch.tensor(3.0), torch.tensor(48), torch.tensor(25.0), torch.tensor(40)), 100, 32, 50)
+    assert scalar == pytest.approx([1.0, 0.5, 0.5, 0.8])
+    vectors = epoch_means((torch.tensor([3.0, 6.0]), torch.tensor([48, 96]), torch.tensor([25.0, 50.0]),
+                           torch.tensor([40, 50])), 100, 32, 50)
+    assert vectors == [pytest.approx([1.0, 2.0]), pytest.approx([0.5, 1.0]), pytest.approx([0.5, 1.0]),
+                       pytest.approx([0.8, 1.0])]
+
+
+def test_cuda_graphs_only_on_cuda_without_compile():
+    from bilin.train.cuda_graph import graphs_wanted, optimizer_kwargs
+
+    assert graphs_wanted(True, torch.device("cuda"))
+    assert not graphs_wanted(True, torch.device("cpu"))
+    assert not graphs_wanted(False, torch.device("cuda"))
+    assert not graphs_wanted(True, torch.device("cuda"), "reduce-overhead")
+    assert optimizer_kwargs(1e-3, torch.device("cpu"), graphed=False) == {"lr": 1e-3, "fused": True}
