@@ -42,6 +42,7 @@ bench: setup
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_decompose.py
 	$(PY) benchmarks/bench_batched.py
+	$(PY) benchmarks/bench_featvis.py
 
 bench-full: setup
 	$(PY) benchmarks/bench_train.py --full

@@ -91,6 +91,10 @@ ANALYSIS_HELP = {
                     "bilin noise-sweep noises=[0,0.2,0.4,0.6,0.8] epochs=50 target_class=0"),
     "accuracy": ("Bilinear vs relu-gated vs relu MLP: overall and per-class accuracy.",
                  "bilin accuracy models=[bilinear,bilinear_relu,relu] datasets=[mnist,fmnist]"),
+    "featvis": ("Feature visualisation: optimise inputs to maximise class logits or hidden units of any model.",
+                "bilin featvis run=outputs/train/DATE/TIME ladder=true images_per_target=4\n\n"
+                "  bilin featvis net=tv:resnet18 weights=none target=[channel:layer3:5,class:8]\n\n"
+                "  bilin featvis run=... mode=sphere robustness=false fourier=false   (eigenvector oracle)"),
 }
 
 
@@ -101,22 +105,31 @@ ANALYSIS_KEYS = {
     "similarity": "sizes=[...] seeds=[...] noise=0.4 epochs=100 ranks=20 order=top|bottom|abs reference_size=300",
     "noise_sweep": "noises=[0,0.2,0.4,0.6,0.8] datasets=[mnist,fmnist] target_class=0 d_hidden=512 epochs=50",
     "accuracy": "models=[bilinear,bilinear_relu,relu] datasets=[mnist,fmnist] d_hidden=512 noise=0.5 epochs=100",
+    "featvis": "run=<dir> | net=tv:<name> weights=imagenet|none|<file> size=224 target=[class:all] steps=512 "
+               "lr=0.05 optimizer=adam|sgd init=noise|grey images_per_target=1 seed=0 mode=free|sphere radius=10 "
+               "robustness=true fourier=true decorrelate=true diversity=0 diversity_layer=<layer> l2=0 "
+               "blur_every=0 blur_sigma=0.5 redirect_relu_steps=16 squash=auto|sigmoid|none "
+               "colour_data=auto|imagenet|<dataset>|<file> ladder=false frames_every=0 device=auto",
+}
+ANALYSIS_FOOTER = {
+    "featvis": "Takes Hydra overrides and -m for sweeps (e.g. -m seed=0,1,2 or lr=0.01,0.05).",
 }
 
 
 def _register_analysis(config_name: str) -> None:
     summary, example = ANALYSIS_HELP[config_name]
     command = config_name.replace("_", "-")
+    footer = ANALYSIS_FOOTER.get(config_name, "Takes Hydra overrides like train (model=, data=, noise=, epochs=, "
+                                 "lr=, wd=, batch_size=, device=, cache_root=, quiet=) and -m for sweeps. Models "
+                                 "come from the model cache (outputs/cache), trained batched when missing.")
     text = (f"{summary}\n\n[bold]Example[/bold]\n\n  {example}\n\n[bold]Keys[/bold] (defaults): "
-            f"{ANALYSIS_KEYS[config_name]}\n\nTakes Hydra overrides like train (model=, data=, "
-            "noise=, epochs=, lr=, wd=, batch_size=, device=, cache_root=, quiet=) and -m for sweeps. Models come "
-            "from the model cache (outputs/cache), trained batched when missing.")
+            f"{ANALYSIS_KEYS[config_name]}\n\n{footer}")
 
     def command_fn(ctx: typer.Context) -> None:
-        from bilin.hydra_app import ANALYSIS_MAINS, check_analysis, run_hydra_command
+        from bilin.hydra_app import ANALYSIS_CHECKS, ANALYSIS_MAINS, run_hydra_command
 
         run_hydra_command(f"bilin {command}", config_name, list(ctx.args), ANALYSIS_MAINS[config_name],
-                          check_analysis)
+                          ANALYSIS_CHECKS[config_name])
 
     app.command(command, context_settings=HYDRA_ARGS, help=text)(command_fn)
 

@@ -137,8 +137,64 @@ class AccuracyConfig(RecipeConfig):
     seed: int = 420
 
 
+@dataclass
+class FeatvisConfig:
+    """`bilin featvis`: the model is a bilin run (run=) or a torchvision one (net=tv:<name>)."""
+
+    run: Optional[str] = None
+    net: Optional[str] = None  # tv:<torchvision model name> (model= is the train config group)
+    weights: str = "imagenet"  # torchvision models: imagenet | none | <state dict file>
+    size: int = 224  # torchvision models: input height = width
+    target: list[str] = field(default_factory=lambda: ["class:all"])
+    steps: int = 512
+    lr: float = 0.05
+    optimizer: str = "adam"
+    init: str = "noise"
+    images_per_target: int = 1
+    seed: int = 0
+    mode: str = "free"  # free | sphere
+    radius: float = 10.0  # mode=sphere: ||x|| = radius
+    robustness: bool = True
+    fourier: bool = True
+    decorrelate: bool = True
+    diversity: float = 0.0
+    diversity_layer: Optional[str] = None
+    l2: float = 0.0
+    blur_every: int = 0
+    blur_sigma: float = 0.5
+    redirect_relu_steps: int = 16
+    squash: str = "auto"
+    colour_data: str = "auto"
+    ladder: bool = False
+    frames_every: int = 0
+    data_root: str = "${oc.env:BILIN_DATA,data}"
+    device: str = "auto"
+    quiet: bool = False
+    outputs_root: str = "outputs"
+
+
 ANALYSIS_SCHEMAS = {"decompose": DecomposeConfig, "grid": GridConfig, "noise_sweep": NoiseSweepConfig,
-                    "accuracy": AccuracyConfig}
+                    "accuracy": AccuracyConfig, "featvis": FeatvisConfig}
+
+
+def check_featvis_config(cfg: DictConfig | Any) -> None:
+    _require((cfg.run is None) != (cfg.net is None),
+             "give exactly one of run=<train run or cache folder> and net=tv:<torchvision model>")
+    _require(cfg.net is None or str(cfg.net).startswith("tv:"),
+             f"net={cfg.net!r}: featvis takes torchvision models as net=tv:<name>, bilin models as run=<dir>")
+    _require(cfg.steps >= 1, f"steps={cfg.steps} must be >= 1")
+    _require(cfg.lr > 0, f"lr={cfg.lr} must be > 0")
+    _require(cfg.images_per_target >= 1, f"images_per_target={cfg.images_per_target} must be >= 1")
+    _require(cfg.size >= 8, f"size={cfg.size} must be >= 8")
+    _require(cfg.radius > 0, f"radius={cfg.radius} must be > 0")
+    _require(cfg.optimizer in ("adam", "sgd"), f"optimizer={cfg.optimizer!r} is not one of ('adam', 'sgd')")
+    _require(cfg.init in ("noise", "grey"), f"init={cfg.init!r} is not one of ('noise', 'grey')")
+    _require(cfg.mode in ("free", "sphere"), f"mode={cfg.mode!r} is not one of ('free', 'sphere')")
+    _require(cfg.squash in ("auto", "sigmoid", "none"), f"squash={cfg.squash!r} is not one of ('auto', 'sigmoid', 'none')")
+    _require(cfg.diversity >= 0 and cfg.l2 >= 0, "diversity and l2 must be >= 0")
+    _require(cfg.blur_every >= 0 and cfg.blur_sigma > 0, "blur_every must be >= 0 and blur_sigma > 0")
+    _require(cfg.redirect_relu_steps >= 0 and cfg.frames_every >= 0, "redirect_relu_steps and frames_every must be >= 0")
+    _require(cfg.device in DEVICES, f"device={cfg.device!r} is not one of {DEVICES}")
 
 
 def register_analysis_schemas() -> None:

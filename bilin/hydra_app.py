@@ -195,4 +195,16 @@ ANALYSIS_MAINS = {
     "similarity": make_main("similarity", _lazy("bilin.tasks.grid", "run_similarity")),
     "noise_sweep": make_main("noise_sweep", _lazy("bilin.tasks.sweeps", "run_noise_sweep")),
     "accuracy": make_main("accuracy", _lazy("bilin.tasks.sweeps", "run_accuracy")),
+    "featvis": make_main("featvis", _lazy("bilin.tasks.featvis", "run_featvis")),
 }
+
+
+def check_featvis(cfg: DictConfig) -> None:
+    from bilin.config import check_featvis_config
+    from bilin.train.task import resolve_device
+
+    check_featvis_config(cfg)
+    resolve_device(cfg.device)
+
+
+ANALYSIS_CHECKS = {name: check_featvis if name == "featvis" else check_analysis for name in ANALYSIS_MAINS}

@@ -26,9 +26,15 @@ class AnalysisRun:
         self.device = resolve_device(cfg.device)
         self.record: dict = {"command": command, "status": "running", "started": utc_now(), **provenance(self.device)}
         self.run.write_json("run.json", self.record)
-        self.cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
+        self._cache: ModelCache | None = None
         self.console = Console(stderr=True, quiet=cfg.quiet)
         self._start = time.perf_counter()
+
+    @property
+    def cache(self) -> ModelCache:
+        if self._cache is None:  # commands without a model cache (featvis) never build one
+            self._cache = ModelCache(self.cfg.cache_root, self.cfg.data.root, self.cfg.data.download)
+        return self._cache
 
     def models(self, recipes: list[Recipe]) -> dict[Recipe, Path]:
         """Folders of the trained models, training (batched) only what the cache lacks."""

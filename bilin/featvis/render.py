@@ -1,0 +1,154 @@
+"""The optimisation loop: every target x image in one batch, tricks switched by `Tricks`.
+
+    image = param.image()                       (pixels | Fourier spectrum | sphere; colour basis)
+    x = robustness(image)                       (random affine per image, differentiable)
+    loss = -sum(target activations) + l2 + diversity
+    optimiser step on the parameters; every `blur_every` steps blur them a little
+
+The model's own weights are frozen for the run (no gradients are computed for them).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from bilin.featvis.colour import ColourBasis
+from bilin.featvis.objectives import (Activations, Target, check_target_ranges, default_diversity_layer,
+                                      diversity_penalty, redirected_relus, target_activations)
+from bilin.featvis.param import FourierParam, PixelParam, SphereParam
+from bilin.featvis.transform import Robustness
+
+
+@dataclass(frozen=True)
+class Tricks:
+    robustness: bool = False
+    fourier: bool = False
+    decorrelate: bool = False
+    diversity: float = 0.0  # weight of the diversity penalty, relative to the mean target activation; 0 = off
+    l2: float = 0.0  # weight of the mean squared distance from grey
+    blur_every: int = 0  # 0 = never
+    blur_sigma: float = 0.5
+    redirect_relu_steps: int = 0  # redirected relu gradients for the first N steps
+    squash: str = "auto"  # auto (sigmoid for colour images with Fourier or decorrelation) | sigmoid | none
+
+
+@dataclass(frozen=True)
+class Settings:
+    steps: int = 512
+    lr: float = 0.05
+    optimizer: str = "adam"  # adam | sgd (momentum 0.9)
+    init: str = "noise"  # noise | grey
+    images_per_target: int = 1
+    seed: int = 0
+    mode: str = "free"  # free | sphere (x = r p / ||p||, no tricks)
+    radius: float = 10.0
+    diversity_layer: str | None = None
+    frames_every: int = 0  # keep the images every N steps (animation); 0 = no frames
+
+
+@dataclass
+class RenderResult:
+    images: torch.Tensor  # (targets, per_target, c, h, w), the model's input space, on the CPU
+    activations: torch.Tensor  # (targets, per_target) final, without transforms
+    curve: torch.Tensor  # (steps, targets, per_target) the objective at each step (with transforms)
+    seconds: float
+    frames: list[tuple[int, torch.Tensor]] = field(default_factory=list)
+    diversity_layer: str | None = None
+
+
+def render(model: nn.Module, input_shape: tuple[int, ...], targets: list[Target], settings: Settings,
+           tricks: Tricks = Tricks(), colour: ColourBasis | None = None, device: torch.device | str = "cpu",
+           on_step: Callable[[int], None] | None = None) -> RenderResult:
+    device = torch.device(device)
+    started = time.perf_counter()
+    per_target, n = settings.images_per_target, len(targets) * settings.images_per_target
+    shape = (n, *input_shape)
+    generator = torch.Generator(device=device).manual_seed(settings.seed)
+    param = _parameterisation(shape, settings, tricks, colour, generator, device)
+    robust = Robustness() if tricks.robustness and settings.mode == "free" else None
+    layers = {t.layer for t in targets if t.layer is not None}
+    wanted = settings.diversity_layer
+    frozen = [p for p in model.parameters() if p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(False)
+    model.eval()
+    probe = Activations(model, layers | {name for name, _ in model.named_children()} | ({wanted} if wanted else set()))
+    try:
+        with torch.no_grad():
+            logits = model(param.image())
+        check_target_ranges(targets, logits, probe.outputs)
+        diversity_layer = None
+        if tricks.diversity > 0 and per_target > 1:
+            diversity_layer = wanted or default_diversity_layer(model, probe.outputs)
+        probe.close()
+        hooks = Activations(model, layers | ({diversity_layer} if diversity_layer else set()))
+        optimiser = _optimiser(settings, param.parameters())
+        curve, frames = [], []
+        for step in range(settings.steps):
+            image = param.image()
+            x = robust(image, generator) if robust is not None else image
+            with redirected_relus(model, step < tricks.redirect_relu_steps):
+                logits = model(x)
+            activation = target_activations(targets, logits, hooks.outputs, per_target)
+            loss = -activation.sum()
+            if tricks.l2 > 0:
+                loss = loss + tricks.l2 * (image - 0.5).square().flatten(1).mean(1).sum()
+            if diversity_layer is not None:
+                # each target's penalty is weighed against its own mean activation: one weight suits
+                # any model and any mix of targets
+                scale = activation.detach().abs().view(-1, per_target).mean(1)
+                penalty = diversity_penalty(hooks.outputs[diversity_layer], per_target)
+                loss = loss + tricks.diversity * per_target * (scale * penalty).sum()
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            if tricks.blur_every and (step + 1) % tricks.blur_every == 0 and settings.mode == "free":
+                param.blur_(tricks.blur_sigma)
+            curve.append(activation.detach())
+            if settings.frames_every and step % settings.frames_every == 0:
+                frames.append((step, param.image().detach().cpu()))
+            if on_step is not None:
+                on_step(step)
+        hooks.close()
+        with torch.no_grad():
+            image = param.image()
+            hooks = Activations(model, layers)
+            final = target_activations(targets, model(image), hooks.outputs, per_target)
+            hooks.close()
+    finally:
+        probe.close()
+        for p in frozen:
+            p.requires_grad_(True)
+    if settings.frames_every:
+        frames.append((settings.steps, image.detach().cpu()))
+    return RenderResult(
+        images=image.detach().cpu().view(len(targets), per_target, *input_shape),
+        activations=final.cpu().view(len(targets), per_target),
+        curve=torch.stack(curve).cpu().view(settings.steps, len(targets), per_target),
+        seconds=time.perf_counter() - started, frames=frames, diversity_layer=diversity_layer)
+
+
+def _parameterisation(shape, settings: Settings, tricks: Tricks, colour: ColourBasis | None,
+                      generator: torch.Generator, device: torch.device) -> nn.Module:
+    if settings.mode == "sphere":
+        return SphereParam(shape, settings.radius, generator, device)
+    use_colour = colour.to(device) if tricks.decorrelate and colour is not None else None
+    # auto: colour images are kept valid through a sigmoid once Fourier or decorrelation is on (as in
+    # Lucid); grey models (bilin's MLPs, whose logits are quadratic forms) are left free, so the
+    # image tends to the leading eigenvector instead of saturating to black and white
+    colour_image = shape[1] > 1
+    squash = {"auto": colour_image and (tricks.fourier or tricks.decorrelate), "sigmoid": True,
+              "none": False}[tricks.squash]
+    kind = FourierParam if tricks.fourier else PixelParam
+    return kind(shape, settings.init, generator, use_colour, squash, device)
+
+
+def _optimiser(settings: Settings, params) -> torch.optim.Optimizer:
+    if settings.optimizer == "adam":
+        return torch.optim.Adam(params, lr=settings.lr)
+    return torch.optim.SGD(params, lr=settings.lr, momentum=0.9)

@@ -1,0 +1,113 @@
+"""The model featvis looks into: a bilin run, or a torchvision model (`tv:<name>`).
+
+Both come back as a `Subject`: the nn.Module (eval mode, taking images in [0, 1] of
+`input_shape`), class names, and the colour basis featvis should use. torchvision models get
+their ImageNet normalisation as a forward pre-hook, so layer names stay the model's own
+(`layer3`, not `net.layer3`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bilin.errors import UserError
+from bilin.featvis.colour import ColourBasis, fit_colour_basis, imagenet_colour_basis
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class Subject:
+    model: nn.Module
+    input_shape: tuple[int, ...]  # (channels, height, width)
+    classes: tuple[str, ...]
+    name: str
+    colour: ColourBasis | None = None
+    spec: object | None = None  # bilin's ModelSpec for bilin runs
+
+
+def from_run(run_dir: str | Path, device: torch.device) -> Subject:
+    from bilin.checkpoint import load_model, load_spec
+
+    spec = load_spec(run_dir)
+    model = load_model(run_dir, device)
+    classes = spec.classes or tuple(str(i) for i in range(spec.d_output))
+    return Subject(model, tuple(spec.input_shape), classes, f"{spec.kind} {Path(run_dir).name}", spec=spec)
+
+
+def from_torchvision(name: str, weights: str, size: int, device: torch.device) -> Subject:
+    import torchvision
+
+    if name not in torchvision.models.list_models():
+        raise UserError(f"unknown torchvision model {name!r}; e.g. resnet18, resnet50, vgg16, alexnet, "
+                        "googlenet, convnext_tiny (torchvision.models.list_models() has them all)")
+    classes: tuple[str, ...] = ()
+    if weights == "imagenet":
+        try:
+            chosen = torchvision.models.get_model_weights(name).DEFAULT
+            model = torchvision.models.get_model(name, weights=chosen)
+        except Exception as exc:  # download and hub errors come in many types
+            raise UserError(f"could not get ImageNet weights for {name} ({' '.join(str(exc).split())[:160]}); "
+                            "use weights=none (random init) or weights=<path to a state dict>") from exc
+        classes = tuple(chosen.meta.get("categories", ()))
+    else:
+        model = torchvision.models.get_model(name, weights=None)
+        if weights != "none":
+            model.load_state_dict(_state_dict(Path(weights)))
+    if not classes:
+        out = getattr(model, "fc", None) or getattr(model, "classifier", None)
+        n = getattr(out, "out_features", None) or 1000
+        classes = tuple(f"class {i}" for i in range(n))
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    model.register_forward_pre_hook(lambda _m, args: ((args[0] - mean) / std, *args[1:]))
+    return Subject(model.to(device).eval(), (3, size, size), classes, f"{name} ({weights})",
+                   colour=imagenet_colour_basis())
+
+
+def _state_dict(path: Path) -> dict:
+    if not path.is_file():
+        raise UserError(f"weights={path}: no such file (use imagenet, none or a state dict file)")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UserError(f"weights={path} could not be read as a state dict: {exc}") from exc
+    return state.get("state_dict", state) if isinstance(state, dict) else state
+
+
+def colour_basis_from(source: str, subject: Subject, data_root: str) -> ColourBasis | None:
+    """auto: the model's own (ImageNet for torchvision); a dataset name or a tensor file
+    (n, c, h, w) of the user's images: fitted on those. Grey models need none."""
+    if subject.input_shape[0] < 2:
+        return None
+    if source == "auto":
+        return subject.colour
+    if source == "imagenet":
+        return imagenet_colour_basis()
+    path = Path(source)
+    if path.is_file():
+        images = _state_dict(path) if path.suffix == ".safetensors" else torch.load(path, weights_only=True)
+        if isinstance(images, dict):
+            images = next(iter(images.values()))
+        return _fitted(images, source)
+    from bilin.data import DATASETS, load_dataset
+
+    if source in DATASETS:
+        return _fitted(load_dataset(source, data_root, download=False).train_x[:10_000], source)
+    raise UserError(f"colour_data={source!r} is not auto, imagenet, a dataset ({', '.join(DATASETS)}) "
+                    "or a file of images (n x c x h x w)")
+
+
+def _fitted(images: torch.Tensor, source: str) -> ColourBasis:
+    if images.ndim != 4 or images.shape[1] < 2:
+        raise UserError(f"colour_data={source}: need colour images shaped n x c x h x w, got {tuple(images.shape)}")
+    return fit_colour_basis(images)
