@@ -15,7 +15,7 @@ from omegaconf import MISSING, DictConfig
 
 from bilin.errors import UserError
 
-MODEL_NAMES = ("bilinear", "relu")
+MODEL_NAMES = ("bilinear", "relu", "cnn")
 GATES = (None, "relu", "silu", "gelu")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "tf32", "bf16")
@@ -26,6 +26,7 @@ COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 class ModelConfig:
     name: str = MISSING
     gate: Optional[str] = None
+    decorrelate: bool = False  # cnn: train on colour-whitened images (whitening stored in the model)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import torch
+from einops import einsum
 from torch import nn
 
 from bilin.errors import UserError
@@ -27,13 +28,14 @@ GATE_FUNCTIONS = {"relu": nn.functional.relu, "silu": nn.functional.silu, "gelu"
 class ModelSpec:
     """Everything needed to rebuild a model; stored as model.json beside the weights."""
 
-    kind: str  # "bilinear" | "relu"
+    kind: str  # "bilinear" | "relu" | "cnn"
     d_input: int
     d_hidden: int
     d_output: int
     gate: str | None = None
     input_shape: tuple[int, ...] = (1, 28, 28)
     classes: tuple[str, ...] = field(default_factory=tuple)
+    decorrelate: bool = False  # cnn: whiten colours inside the model (colour_mean, colour_whiten buffers)
 
     def to_json(self) -> dict:
         record = asdict(self)
@@ -49,7 +51,7 @@ class ModelSpec:
                 kind=record["kind"], d_input=int(record["d_input"]), d_hidden=int(record["d_hidden"]),
                 d_output=int(record["d_output"]), gate=record.get("gate"),
                 input_shape=tuple(record.get("input_shape", (1, 28, 28))),
-                classes=tuple(record.get("classes", ())),
+                classes=tuple(record.get("classes", ())), decorrelate=bool(record.get("decorrelate", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise UserError(f"model.json is not a bilin model description: {exc!r}") from exc
@@ -59,6 +61,8 @@ FORWARD_DOC = {
     "bilinear": "h = embed.weight @ x; L, R = bilinear.weight[:d], bilinear.weight[d:]; "
     "g = act(L @ h) * (R @ h) (act = gate, or identity when gate is null); logits = head.weight @ g",
     "relu": "h = embed.weight @ x; g = relu(hidden.weight @ h); logits = head.weight @ g",
+    "cnn": "x viewed as input_shape; if decorrelate: x = colour_whiten @ (x - colour_mean) per pixel; "
+           "3 x [conv3x3 (features.{0,3,6}) + relu + maxpool2]; flatten; relu(hidden) ; head",
 }
 
 
@@ -121,6 +125,41 @@ class ReluMLP(nn.Module):
         return self.head(nn.functional.relu(self.hidden(self.embed(x.flatten(1)))))
 
 
+class CifarCNN(nn.Module):
+    """A small CNN for 32x32 colour images: three conv blocks (32, 64, 128 channels), a hidden
+    layer of d_hidden units, a linear head. With decorrelate, the colours are whitened inside the
+    model (buffers fitted on the training images), so it is trained on decorrelated images."""
+
+    eval_chunk = 1000  # validation batch: conv activations of 10k images would take GBs
+
+    def __init__(self, input_shape: tuple[int, ...], d_hidden: int, d_output: int, decorrelate: bool = False):
+        super().__init__()
+        channels, height, width = input_shape
+        self.input_shape, self.decorrelate = tuple(input_shape), decorrelate
+        blocks = []
+        for c_in, c_out in ((channels, 32), (32, 64), (64, 128)):
+            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        self.features = nn.Sequential(*blocks)
+        self.hidden = nn.Linear(128 * (height // 8) * (width // 8), d_hidden)
+        self.head = nn.Linear(d_hidden, d_output)
+        self.register_buffer("colour_mean", torch.zeros(channels))
+        self.register_buffer("colour_whiten", torch.eye(channels))
+
+    @torch.no_grad()
+    def fit_whitening(self, images: torch.Tensor) -> None:
+        """From training images (n, c, h, w) in [0, 1]: whiten = L^-1 with L L^T the colour covariance."""
+        pixels = images.float().permute(1, 0, 2, 3).flatten(1)  # (c, n h w)
+        self.colour_mean.copy_(pixels.mean(1))
+        factor = torch.linalg.cholesky(torch.cov(pixels.double()))
+        self.colour_whiten.copy_(torch.linalg.inv(factor).float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.reshape(-1, *self.input_shape)
+        if self.decorrelate:
+            x = einsum(self.colour_whiten, x - self.colour_mean.view(1, -1, 1, 1), "k c, n c h w -> n k h w")
+        return self.head(nn.functional.relu(self.hidden(self.features(x).flatten(1))))
+
+
 def build_model(spec: ModelSpec) -> nn.Module:
     """A freshly initialised model (nn.Linear's default init, from torch's global RNG)."""
     if spec.kind == "bilinear":
@@ -129,4 +168,8 @@ def build_model(spec: ModelSpec) -> nn.Module:
         return BilinearMLP(spec.d_input, spec.d_hidden, spec.d_output, spec.gate)
     if spec.kind == "relu":
         return ReluMLP(spec.d_input, spec.d_hidden, spec.d_output)
-    raise UserError(f"unknown model kind {spec.kind!r}; choose bilinear or relu")
+    if spec.kind == "cnn":
+        if len(spec.input_shape) != 3 or min(spec.input_shape[1:]) < 8:
+            raise UserError(f"model=cnn needs images of at least 8 x 8 pixels, not {spec.input_shape}")
+        return CifarCNN(spec.input_shape, spec.d_hidden, spec.d_output, spec.decorrelate)
+    raise UserError(f"unknown model kind {spec.kind!r}; choose bilinear, relu or cnn")

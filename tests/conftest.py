@@ -71,3 +71,31 @@ def only_run_dir(base: Path) -> Path:
     runs = [p for p in base.glob("*/*") if p.is_dir()]
     assert len(runs) == 1, runs
     return runs[0]
+
+
+def write_cifar(root: Path, per_batch: int = 60, n_test: int = 100) -> Path:
+    """A tiny fake CIFAR-10 in torchvision's layout: class c is a square of colour c at a place set by c."""
+    import pickle
+
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    palette = rng.integers(0, 256, size=(10, 3))
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        n = n_test if name == "test_batch" else per_batch
+        labels = rng.integers(0, 10, size=n)
+        images = rng.integers(0, 60, size=(n, 3, 32, 32)).astype(np.uint8)
+        for i, label in enumerate(labels):
+            top, left = 4 + 2 * (label // 5) * 5, 4 + 4 * (label % 5)
+            images[i, :, top:top + 8, left:left + 8] = palette[label][:, None, None]
+        with (folder / name).open("wb") as f:
+            pickle.dump({b"data": images.reshape(n, -1), b"labels": labels.tolist()}, f)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def cifar_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("cifar")
+    write_cifar(root)
+    return root

@@ -1,4 +1,5 @@
-"""MNIST and Fashion-MNIST from torchvision's folder layout: `<root>/<Folder>/raw/<file>[.gz]`.
+"""MNIST and Fashion-MNIST from torchvision's folder layout, `<root>/<Folder>/raw/<file>[.gz]`,
+and CIFAR-10 from `<root>/cifar-10-batches-py/` (bilin/data/cifar.py).
 
 Images stay uint8 here; the trainer moves them to the device once and scales them to [0, 1].
 """
@@ -11,6 +12,7 @@ from typing import Callable
 
 import torch
 
+from bilin.data import cifar
 from bilin.data.idx import read_idx
 from bilin.errors import UserError
 
@@ -29,6 +31,7 @@ class DatasetInfo:
     folder: str
     classes: tuple[str, ...]
     downloader: Callable[..., object]
+    layout: str = "idx"  # idx: <root>/<folder>/raw/*-ubyte[.gz] | cifar: <root>/cifar-10-batches-py/
 
 
 def torchvision_downloader(class_name: str) -> Callable[..., object]:
@@ -45,6 +48,7 @@ def torchvision_downloader(class_name: str) -> Callable[..., object]:
 DATASETS = {
     "mnist": DatasetInfo("MNIST", tuple(str(i) for i in range(10)), torchvision_downloader("MNIST")),
     "fmnist": DatasetInfo("FashionMNIST", FASHION_CLASSES, torchvision_downloader("FashionMNIST")),
+    "cifar10": DatasetInfo(cifar.FOLDER, cifar.CLASSES, torchvision_downloader("CIFAR10"), layout="cifar"),
 }
 
 
@@ -80,7 +84,7 @@ def _download(info: DatasetInfo, root: Path, raw_dir: Path, missing: list[str]) 
         reason = " ".join(str(exc).split())[:200]
         raise UserError(
             f"{info.folder} files missing in {raw_dir} ({', '.join(missing)}) and the download failed "
-            f"({reason}); copy the IDX files (gzipped or not) there, or point data.root / BILIN_DATA "
+            f"({reason}); copy the dataset files there, or point data.root / BILIN_DATA "
             "at a folder that has them"
         ) from exc
 
@@ -103,19 +107,25 @@ def load_dataset(name: str, root: str | Path, download: bool = True,
         raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     info = DATASETS[name]
     root = Path(root).expanduser()
-    raw_dir = root / info.folder / "raw"
-    missing = _missing_files(raw_dir)
+    cifar_layout = info.layout == "cifar"
+    raw_dir = root / info.folder if cifar_layout else root / info.folder / "raw"
+    find_missing = cifar.missing_files if cifar_layout else _missing_files
+    missing = find_missing(raw_dir)
     if missing and download:
         _download(info, root, raw_dir, missing)
-        missing = _missing_files(raw_dir)
+        missing = find_missing(raw_dir)
     if missing:
         raise UserError(
-            f"{info.folder} files not found: looked for {', '.join(missing)} (optionally .gz) in {raw_dir}; "
-            "copy them there, set data.root= or BILIN_DATA to a folder holding "
-            f"{info.folder}/raw/, or allow data.download=true where the internet is reachable"
+            f"{info.folder} files not found: looked for {', '.join(missing)}{'' if cifar_layout else ' (optionally .gz)'} "
+            f"in {raw_dir}; copy them there, set data.root= or BILIN_DATA to a folder holding "
+            f"{info.folder}{'' if cifar_layout else '/raw'}/, or allow data.download=true where the internet is reachable"
         )
-    train_x, train_y = _read_split(raw_dir, "train")
-    test_x, test_y = _read_split(raw_dir, "test")
+    if cifar_layout:
+        (train_x, train_y), (test_x, test_y) = (cifar.read_batches(raw_dir, cifar.TRAIN_FILES),
+                                                cifar.read_batches(raw_dir, cifar.TEST_FILES))
+    else:
+        train_x, train_y = _read_split(raw_dir, "train")
+        test_x, test_y = _read_split(raw_dir, "test")
     n_classes = len(info.classes)
     for split, labels in (("train", train_y), ("test", test_y)):
         if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):

@@ -37,7 +37,10 @@ def from_run(run_dir: str | Path, device: torch.device) -> Subject:
     spec = load_spec(run_dir)
     model = load_model(run_dir, device)
     classes = spec.classes or tuple(str(i) for i in range(spec.d_output))
-    return Subject(model, tuple(spec.input_shape), classes, f"{spec.kind} {Path(run_dir).name}", spec=spec)
+    colour = None
+    if spec.decorrelate:  # trained on whitened colours: optimise in that basis (the whitening's inverse)
+        colour = ColourBasis(torch.linalg.inv(model.colour_whiten.detach().cpu()))
+    return Subject(model, tuple(spec.input_shape), classes, f"{spec.kind} {Path(run_dir).name}", colour, spec)
 
 
 def from_torchvision(name: str, weights: str, size: int, device: torch.device) -> Subject:
@@ -85,11 +88,14 @@ def _state_dict(path: Path) -> dict:
 
 
 def colour_basis_from(source: str, subject: Subject, data_root: str) -> ColourBasis | None:
-    """auto: the model's own (ImageNet for torchvision); a dataset name or a tensor file
-    (n, c, h, w) of the user's images: fitted on those. Grey models need none."""
+    """auto: the model's own (its training whitening, or ImageNet's for torchvision; a colour bilin
+    model without one gets it fitted on its dataset); a dataset name or a tensor file (n, c, h, w)
+    of the user's images: fitted on those. Grey models need none."""
     if subject.input_shape[0] < 2:
         return None
     if source == "auto":
+        if subject.colour is None and subject.spec is not None:
+            return colour_basis_from(_dataset_of(subject), subject, data_root)
         return subject.colour
     if source == "imagenet":
         return imagenet_colour_basis()
@@ -105,6 +111,15 @@ def colour_basis_from(source: str, subject: Subject, data_root: str) -> ColourBa
         return _fitted(load_dataset(source, data_root, download=False).train_x[:10_000], source)
     raise UserError(f"colour_data={source!r} is not auto, imagenet, a dataset ({', '.join(DATASETS)}) "
                     "or a file of images (n x c x h x w)")
+
+
+def _dataset_of(subject: Subject) -> str:
+    from bilin.data import DATASETS
+
+    for name, info in DATASETS.items():
+        if tuple(info.classes) == tuple(subject.classes):
+            return name
+    raise UserError("cannot tell which dataset this model was trained on; give colour_data=<dataset or file>")
 
 
 def _fitted(images: torch.Tensor, source: str) -> ColourBasis:

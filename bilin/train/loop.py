@@ -250,9 +250,10 @@ class Trainer:
         return loss_sum.item() / n, correct.item() / n, predicted
 
     @torch.inference_mode()
-    def _validate(self, chunk: int = 10_000) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _validate(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(loss sum, correct count, predicted labels) on the clean test set, left on the device."""
         self.model.eval()
+        chunk = getattr(self.model, "eval_chunk", 10_000)
         loss_sum = torch.zeros((), device=self.device)
         predictions = []
         for start in range(0, len(self.data.test_x), chunk):

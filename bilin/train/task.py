@@ -88,8 +88,14 @@ def _fit(cfg: DictConfig, run: RunDir, data, device: torch.device, resume: bool)
     torch.manual_seed(cfg.seed)  # fixes the init; data order and noise have their own generators
     spec = ModelSpec(kind=cfg.model.name, d_input=int(data.train_x[0].numel()), d_hidden=cfg.d_hidden,
                      d_output=len(DATASETS[cfg.data.name].classes), gate=cfg.model.gate,
-                     input_shape=tuple(data.train_x.shape[1:]), classes=data.classes)
-    model = build_model(spec).to(device)
+                     input_shape=tuple(data.train_x.shape[1:]), classes=data.classes,
+                     decorrelate=bool(cfg.model.get("decorrelate", False)))
+    model = build_model(spec)
+    if spec.decorrelate:
+        if spec.kind != "cnn" or spec.input_shape[0] < 2:
+            raise UserError("model.decorrelate=true whitens colours: it needs model=cnn and colour images (data=cifar10)")
+        model.fit_whitening(data.train_x.float() / 255)
+    model = model.to(device)
     device_data = DeviceData.from_uint8(data.train_x, data.train_y, data.test_x, data.test_y, device)
     trainer = Trainer(model, device_data, hparams(cfg), device)
     if resume:
