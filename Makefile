@@ -8,7 +8,8 @@ SHARED_DATA := $(abspath ../shared/data)
 export BILIN_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),$(abspath data))
 
 .PHONY: help setup run test bench bench-full chromium clean \
-	fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity figures figures-quick
+	fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis fig-featvis-resnet \
+	figures figures-quick
 
 help:
 	@echo "make run        set up .venv and train: bilin train model=bilinear data=fmnist"
@@ -69,7 +70,13 @@ fig-truncation: setup
 	$(BILIN) truncate $(GRID) k_max=30
 fig-similarity: setup
 	$(BILIN) similarity $(GRID) ranks=20 reference_size=300
-figures: fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity
+# featvis ladders: the paper's bilinear Fashion-MNIST model (from the cache) and a random-weight ResNet18
+fig-featvis: setup
+	$(BILIN) decompose data=fmnist $(PAPER) quiet=true
+	$(BILIN) featvis run=$$(ls -d outputs/cache/bilinear-fmnist-d512-n0.5-s420-* | head -1) ladder=true images_per_target=4
+fig-featvis-resnet: setup
+	$(BILIN) featvis net=tv:resnet18 weights=none target=[class:0,class:1,class:2,class:3,class:4,class:5,class:6,class:7,class:8,class:9] ladder=true images_per_target=2
+figures: fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis
 
 # Reduced settings (fewer epochs, sizes and seeds) under outputs/quick, with its own cache.
 QUICK := outputs_root=outputs/quick quiet=true
@@ -82,3 +89,5 @@ figures-quick: setup
 	$(BILIN) accuracy $(QUICK_PAPER) $(QUICK)
 	$(BILIN) truncate $(QUICK_GRID) k_max=30 $(QUICK)
 	$(BILIN) similarity $(QUICK_GRID) ranks=20 reference_size=300 $(QUICK)
+	$(BILIN) featvis run=$$(ls -d outputs/quick/cache/bilinear-fmnist-d512-n0.5-s420-* | head -1) ladder=true \
+	  images_per_target=4 steps=256 $(QUICK)

@@ -95,6 +95,9 @@ ANALYSIS_HELP = {
                 "bilin featvis run=outputs/train/DATE/TIME ladder=true images_per_target=4\n\n"
                 "  bilin featvis net=tv:resnet18 weights=none target=[channel:layer3:5,class:8]\n\n"
                 "  bilin featvis run=... mode=sphere robustness=false fourier=false   (eigenvector oracle)"),
+    "probe_csf": ("Contrast sensitivity of a frozen network, measured with a linear probe (staircase + Weibull fit).",
+                  "bilin probe-csf net=tv:resnet50 weights=imagenet layer=layer2\n\n"
+                  "  bilin probe-csf layers=[layer1,layer2,layer3,layer4] weights=none   (one CSF per layer)"),
 }
 
 
@@ -110,8 +113,13 @@ ANALYSIS_KEYS = {
                "robustness=true fourier=true decorrelate=true diversity=0 diversity_layer=<layer> l2=0 "
                "blur_every=0 blur_sigma=0.5 redirect_relu_steps=16 squash=auto|sigmoid|none "
                "colour_data=auto|imagenet|<dataset>|<file> ladder=false frames_every=0 device=auto",
+    "probe_csf": "net=tv:resnet50 | run=<dir> weights=imagenet|none|<file> layer=layer2 layers=[] size=224 "
+                 "pool=null pairs=1000 epochs=10 batch_size=32 lr=0.1 sfs=[] (divisors of size up to size/2) "
+                 "trials=26 max_steps=20 bootstrap=200 human_reference=true seed=0 device=auto",
 }
 ANALYSIS_FOOTER = {
+    "probe_csf": "Takes Hydra overrides and -m for sweeps. With weights=none the curve's shape means nothing; "
+                 "it is for timing and testing.",
     "featvis": "Takes Hydra overrides and -m for sweeps (e.g. -m seed=0,1,2 or lr=0.01,0.05).",
 }
 

@@ -174,8 +174,45 @@ class FeatvisConfig:
     outputs_root: str = "outputs"
 
 
+@dataclass
+class CsfConfig:
+    """`bilin probe-csf`: a frozen extractor (torchvision net=tv:<name> or a bilin run=) and a linear probe."""
+
+    run: Optional[str] = None
+    net: Optional[str] = "tv:resnet50"
+    weights: str = "imagenet"
+    layer: str = "layer2"
+    layers: list[str] = field(default_factory=list)  # a sweep: one CSF per layer in one figure
+    size: int = 224
+    pool: Optional[int] = None  # adaptive average pooling of the features to pool x pool
+    pairs: int = 1000  # training pairs per epoch
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 0.1
+    sfs: list[float] = field(default_factory=list)  # cycles/image; empty: divisors of size up to size/2
+    trials: int = 26  # per tested contrast (13 orientations x 2 phases)
+    max_steps: int = 20
+    bootstrap: int = 200
+    eval_batch: int = 256
+    human_reference: bool = True
+    seed: int = 0
+    device: str = "auto"
+    quiet: bool = False
+    outputs_root: str = "outputs"
+
+
 ANALYSIS_SCHEMAS = {"decompose": DecomposeConfig, "grid": GridConfig, "noise_sweep": NoiseSweepConfig,
-                    "accuracy": AccuracyConfig, "featvis": FeatvisConfig}
+                    "accuracy": AccuracyConfig, "featvis": FeatvisConfig, "probe_csf": CsfConfig}
+
+
+def check_csf_config(cfg: DictConfig | Any) -> None:
+    _require((cfg.run is None) != (cfg.net is None), "give exactly one of run=<bilin run> and net=tv:<torchvision model>")
+    _require(cfg.net is None or str(cfg.net).startswith("tv:"), f"net={cfg.net!r}: use net=tv:<torchvision model name>")
+    for key in ("size", "pairs", "epochs", "batch_size", "trials", "max_steps", "bootstrap", "eval_batch"):
+        _require(cfg[key] >= 1, f"{key}={cfg[key]} must be >= 1")
+    _require(cfg.lr > 0, f"lr={cfg.lr} must be > 0")
+    _require(cfg.pool is None or cfg.pool >= 1, f"pool={cfg.pool} must be >= 1 (or null)")
+    _require(cfg.device in DEVICES, f"device={cfg.device!r} is not one of {DEVICES}")
 
 
 def check_featvis_config(cfg: DictConfig | Any) -> None:

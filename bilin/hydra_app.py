@@ -196,6 +196,7 @@ ANALYSIS_MAINS = {
     "noise_sweep": make_main("noise_sweep", _lazy("bilin.tasks.sweeps", "run_noise_sweep")),
     "accuracy": make_main("accuracy", _lazy("bilin.tasks.sweeps", "run_accuracy")),
     "featvis": make_main("featvis", _lazy("bilin.tasks.featvis", "run_featvis")),
+    "probe_csf": make_main("probe_csf", _lazy("bilin.tasks.csf", "run_probe_csf")),
 }
 
 
@@ -207,4 +208,13 @@ def check_featvis(cfg: DictConfig) -> None:
     resolve_device(cfg.device)
 
 
-ANALYSIS_CHECKS = {name: check_featvis if name == "featvis" else check_analysis for name in ANALYSIS_MAINS}
+def check_csf(cfg: DictConfig) -> None:
+    from bilin.config import check_csf_config
+    from bilin.train.task import resolve_device
+
+    check_csf_config(cfg)
+    resolve_device(cfg.device)
+
+
+ANALYSIS_CHECKS = {**{name: check_analysis for name in ANALYSIS_MAINS}, "featvis": check_featvis,
+                   "probe_csf": check_csf}

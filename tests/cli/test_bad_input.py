@@ -20,7 +20,7 @@ def assert_clean_failure(result, fragment: str, cwd) -> None:
 
 
 @pytest.mark.parametrize("override,fragment", [
-    ("data=foo", "available: fmnist, mnist"),
+    ("data=foo", "available: cifar10, fmnist, mnist"),
     ("model=transformer", "config group 'model'"),
     ("foo=1", "Key 'foo' not in"),
     ("seed=abc", "'abc'"),

@@ -1,0 +1,59 @@
+"""probe-csf end to end (probe training + staircases + fits), timed inside one process.
+
+    python benchmarks/bench_csf.py            # tiny: random ResNet18 layer1, 32 px, 2 epochs, 5 frequencies (CPU)
+    python benchmarks/bench_csf.py --full     # SPEC default: ResNet50 layer2, 224 px, 1000 pairs x 10 epochs,
+                                              # 11 frequencies, fit + bootstrap CI (random weights; CUDA if present)
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torchvision
+
+from bilin.csf.probe import FeatureExtractor, ProbeSettings, grating_observer, pair_features, train_probe
+from bilin.csf.psychophysics import bisection, fit_psychometric
+from bilin.csf.stimuli import default_frequencies
+from bilin.featvis.sources import IMAGENET_MEAN, IMAGENET_STD
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--full", action="store_true")
+    args = parser.parse_args()
+    device = torch.device("cuda" if args.full and torch.cuda.is_available() else "cpu")
+    name, layer, size = ("resnet50", "layer2", 224) if args.full else ("resnet18", "layer1", 32)
+    settings = ProbeSettings(1000, 10) if args.full else ProbeSettings(160, 2)
+    sfs = default_frequencies(size) if args.full else [1, 2, 4, 8, 16]
+    torch.manual_seed(0)
+    model = torchvision.models.get_model(name, weights=None).to(device).eval()
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    extractor = FeatureExtractor(model, layer, normalise=lambda x: (x - mean) / std)
+    pair_features(extractor, *[torch.rand(2, 3, size, size, device=device)] * 2)  # warm-up
+    trials = 26
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    sync()
+    start = time.perf_counter()
+    probe, history = train_probe(extractor, size, settings, device)
+    sync()
+    trained = time.perf_counter()
+    stair = bisection(grating_observer(extractor, probe, sfs, size, trials, 0, device), len(sfs), trials)
+    sync()
+    staircased = time.perf_counter()
+    fit = fit_psychometric(stair, boot=200)
+    done = time.perf_counter()
+    print(f"{device.type} {name} {layer} {size}px, {settings.pairs_per_epoch} pairs x {settings.epochs} epochs, "
+          f"{len(sfs)} frequencies: train {trained - start:.2f} s (probe acc {history.accuracy[-1]:.3f}), "
+          f"staircases {staircased - trained:.2f} s ({int((stair.steps == 20).sum())} of {len(sfs)} ran all 20 "
+          f"steps), fit + 200-replicate bootstrap {done - staircased:.2f} s; total {done - start:.2f} s")
+    print("  thresholds:", [round(float(t), 4) for t in fit.threshold])
+
+
+if __name__ == "__main__":
+    main()
