@@ -8,7 +8,7 @@ SHARED_DATA := $(abspath ../shared/data)
 export BILIN_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),$(abspath data))
 
 .PHONY: help setup run test bench bench-full chromium clean \
-	fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis fig-featvis-resnet \
+	fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis fig-featvis-resnet fig-csf \
 	figures figures-quick
 
 help:
@@ -44,6 +44,7 @@ bench: setup
 	$(PY) benchmarks/bench_decompose.py
 	$(PY) benchmarks/bench_batched.py
 	$(PY) benchmarks/bench_featvis.py
+	$(PY) benchmarks/bench_csf.py
 
 bench-full: setup
 	$(PY) benchmarks/bench_train.py --full
@@ -76,6 +77,9 @@ fig-featvis: setup
 	$(BILIN) featvis run=$$(ls -d outputs/cache/bilinear-fmnist-d512-n0.5-s420-* | head -1) ladder=true images_per_target=4
 fig-featvis-resnet: setup
 	$(BILIN) featvis net=tv:resnet18 weights=none target=[class:0,class:1,class:2,class:3,class:4,class:5,class:6,class:7,class:8,class:9] ladder=true images_per_target=2
+# contrast sensitivity of ResNet50's four stages (ImageNet weights: needs the internet once)
+fig-csf: setup
+	$(BILIN) probe-csf layers=[layer1,layer2,layer3,layer4]
 figures: fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis
 
 # Reduced settings (fewer epochs, sizes and seeds) under outputs/quick, with its own cache.
