@@ -7,15 +7,18 @@ import pytest
 from safetensors.torch import load_file
 
 from tests.cli.test_bad_input import assert_clean_failure
-from tests.conftest import TINY_ARGS, only_run_dir
+from tests.conftest import TINY_ARGS, only_run_dir, run_bilin
 
 FAST = ["steps=20", "quiet=true", "device=cpu"]
 
 
-@pytest.fixture
-def trained(bilin_cli, tmp_path):
-    assert bilin_cli("train", *TINY_ARGS, "hydra.run.dir=trained").returncode == 0
-    return tmp_path / "trained"
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_root):
+    """One tiny trained run shared by the module's tests (they only read it)."""
+    where = tmp_path_factory.mktemp("featvis_model")
+    result = run_bilin(["train", *TINY_ARGS, "hydra.run.dir=trained"], where, {"BILIN_DATA": str(tiny_root)})
+    assert result.returncode == 0, result.stderr
+    return where / "trained"
 
 
 def test_featvis_ladder_of_a_bilin_run(bilin_cli, tmp_path, trained):
