@@ -19,6 +19,7 @@ help:
 	@echo "make figures    every paper figure at the paper's settings (fig2 fig3 fig4 fig-explain"
 	@echo "                fig-accuracy fig-truncation fig-similarity one by one)"
 	@echo "make figures-quick  a reduced version of all of them (minutes on a CPU)"
+	@echo "make fig-featvis / fig-featvis-resnet / fig-csf   featvis ladders and the probe CSF (GPU advised)"
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
