@@ -179,7 +179,7 @@ class CsfConfig:
     """`bilin probe-csf`: a frozen extractor (torchvision net=tv:<name> or a bilin run=) and a linear probe."""
 
     run: Optional[str] = None
-    net: Optional[str] = "tv:resnet50"
+    net: Optional[str] = None  # null: tv:resnet50, unless run= is given
     weights: str = "imagenet"
     layer: str = "layer2"
     layers: list[str] = field(default_factory=list)  # a sweep: one CSF per layer in one figure
@@ -206,7 +206,7 @@ ANALYSIS_SCHEMAS = {"decompose": DecomposeConfig, "grid": GridConfig, "noise_swe
 
 
 def check_csf_config(cfg: DictConfig | Any) -> None:
-    _require((cfg.run is None) != (cfg.net is None), "give exactly one of run=<bilin run> and net=tv:<torchvision model>")
+    _require(cfg.run is None or cfg.net is None, "give run=<bilin run> or net=tv:<torchvision model>, not both")
     _require(cfg.net is None or str(cfg.net).startswith("tv:"), f"net={cfg.net!r}: use net=tv:<torchvision model name>")
     for key in ("size", "pairs", "epochs", "batch_size", "trials", "max_steps", "bootstrap", "eval_batch"):
         _require(cfg[key] >= 1, f"{key}={cfg[key]} must be >= 1")

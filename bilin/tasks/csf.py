@@ -107,7 +107,7 @@ def _extractor_model(cfg, device) -> tuple[torch.nn.Module, str]:
             raise UserError(f"the run's model takes {subject.input_shape} images; probe-csf draws 3 x size x size "
                             f"colour stimuli (size={cfg.size}): use a colour model and size={subject.input_shape[-1]}")
         return subject.model, subject.name
-    subject = from_torchvision(str(cfg.net)[3:], str(cfg.weights), cfg.size, device)
+    subject = from_torchvision(str(cfg.net or "tv:resnet50")[3:], str(cfg.weights), cfg.size, device)
     return subject.model, subject.name
 
 

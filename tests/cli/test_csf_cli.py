@@ -38,6 +38,7 @@ def test_probe_csf_layer_sweep(bilin_cli, tmp_path):
     (["trials=0"], "trials=0 must be >= 1"),
     (["net=tv:alexnet", "layer=features.12", "size=16", "sfs=[1,2]"], "size=16 is too small for this extractor"),
     (["net=resnet50"], "net='resnet50': use net=tv:<torchvision model name>"),
+    (["run=/some/run"], "give run=<bilin run> or net=tv:<torchvision model>, not both"),
 ])
 def test_probe_csf_bad_inputs(bilin_cli, tmp_path, args, fragment):
     assert_clean_failure(bilin_cli("probe-csf", *TINY, *args), fragment, tmp_path)

@@ -42,7 +42,7 @@ def test_whitening_decorrelates_the_training_colours(cifar_root):
     assert torch.allclose(covariance, torch.eye(3), atol=1e-3)
 
 
-def test_train_the_cnn_on_whitened_cifar_then_featvis_it(tmp_path, cifar_root):
+def test_train_the_cnn_on_whitened_cifar_then_featvis_and_probe_it(tmp_path, cifar_root):
     env = {"BILIN_DATA": str(cifar_root)}
     trained = run_bilin(["train", "model=cnn", "data=cifar10", "model.decorrelate=true", "epochs=3", "batch_size=32",
                          "d_hidden=16", "lr=3e-3", "device=cpu", "quiet=true", "hydra.run.dir=cnn"], tmp_path, env)
@@ -61,6 +61,11 @@ def test_train_the_cnn_on_whitened_cifar_then_featvis_it(tmp_path, cifar_root):
     model = bilin.load_model(tmp_path / "cnn")
     inverse = torch.linalg.inv(model.colour_whiten)
     assert torch.allclose(basis, inverse / inverse.norm(dim=0).max(), atol=1e-5)  # the model's own whitening
+    probed = run_bilin(["probe-csf", f"run={tmp_path / 'cnn'}", "size=32", "layer=features.2", "pairs=64",
+                        "epochs=1", "sfs=[2,8]", "bootstrap=20", "max_steps=4", "device=cpu", "quiet=true"], tmp_path, env)
+    assert probed.returncode == 0, probed.stderr  # a bilin colour model as the frozen extractor
+    csf_run = only_run_dir(tmp_path / "outputs" / "probe-csf")
+    assert json.loads((csf_run / "run.json").read_text())["layers"] == ["features.2"]
 
 
 def test_decorrelate_needs_a_colour_cnn(tmp_path, tiny_root):
