@@ -113,7 +113,7 @@ ANALYSIS_KEYS = {
                "robustness=true fourier=true decorrelate=true diversity=0 diversity_layer=<layer> l2=0 "
                "blur_every=0 blur_sigma=0.5 redirect_relu_steps=16 squash=auto|sigmoid|none "
                "colour_data=auto|imagenet|<dataset>|<file> ladder=false frames_every=0 device=auto",
-    "probe_csf": "net=tv:resnet50 | run=<dir> weights=imagenet|none|<file> layer=layer2 layers=[] size=224 "
+    "probe_csf": "net=null (tv:resnet50) | run=<dir> weights=imagenet|none|<file> layer=layer2 layers=[] size=224 "
                  "pool=null pairs=1000 epochs=10 batch_size=32 lr=0.1 sfs=[] (divisors of size up to size/2) "
                  "trials=26 max_steps=20 bootstrap=200 human_reference=true seed=0 device=auto",
 }
@@ -130,8 +130,10 @@ def _register_analysis(config_name: str) -> None:
     footer = ANALYSIS_FOOTER.get(config_name, "Takes Hydra overrides like train (model=, data=, noise=, epochs=, "
                                  "lr=, wd=, batch_size=, device=, cache_root=, quiet=) and -m for sweeps. Models "
                                  "come from the model cache (outputs/cache), trained batched when missing.")
-    text = (f"{summary}\n\n[bold]Example[/bold]\n\n  {example}\n\n[bold]Keys[/bold] (defaults): "
-            f"{ANALYSIS_KEYS[config_name]}\n\n{footer}")
+    from rich.markup import escape  # lists like target=[class:all] would otherwise be read as markup tags
+
+    text = (f"{summary}\n\n[bold]Example[/bold]\n\n  {escape(example)}\n\n[bold]Keys[/bold] (defaults): "
+            f"{escape(ANALYSIS_KEYS[config_name])}\n\n{footer}")
 
     def command_fn(ctx: typer.Context) -> None:
         from bilin.hydra_app import ANALYSIS_CHECKS, ANALYSIS_MAINS, run_hydra_command
