@@ -11,12 +11,11 @@ import argparse
 import time
 
 import torch
-import torchvision
 
 from bilin.csf.probe import FeatureExtractor, ProbeSettings, grating_observer, pair_features, train_probe
 from bilin.csf.psychophysics import bisection, fit_psychometric
 from bilin.csf.stimuli import default_frequencies
-from bilin.featvis.sources import IMAGENET_MEAN, IMAGENET_STD
+from bilin.featvis.sources import from_torchvision
 
 
 def main() -> None:
@@ -28,10 +27,7 @@ def main() -> None:
     settings = ProbeSettings(1000, 10) if args.full else ProbeSettings(160, 2)
     sfs = default_frequencies(size) if args.full else [1, 2, 4, 8, 16]
     torch.manual_seed(0)
-    model = torchvision.models.get_model(name, weights=None).to(device).eval()
-    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
-    extractor = FeatureExtractor(model, layer, normalise=lambda x: (x - mean) / std)
+    extractor = FeatureExtractor(from_torchvision(name, "none", size, device).model, layer)
     pair_features(extractor, *[torch.rand(2, 3, size, size, device=device)] * 2)  # warm-up
     trials = 26
     def sync() -> None:

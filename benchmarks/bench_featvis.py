@@ -45,16 +45,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=512)
     args = parser.parse_args()
     if args.resnet:
-        import torchvision
-
-        from bilin.featvis.sources import IMAGENET_MEAN, IMAGENET_STD
+        from bilin.featvis.sources import from_torchvision
 
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         torch.manual_seed(0)
-        model = torchvision.models.resnet18(weights=None).to(device).eval()
-        mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
-        model.register_forward_pre_hook(lambda _m, a: ((a[0] - mean) / std,))
+        model = from_torchvision("resnet18", "none", 224, device).model
         tricks = Tricks(robustness=True, fourier=True, decorrelate=True)
         compare(f"{device.type} resnet18 224px, {args.steps} steps", model, (3, 224, 224),
                 parse_targets([f"class:{c}" for c in range(10)], 1000), Settings(steps=args.steps), tricks,

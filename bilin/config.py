@@ -39,8 +39,17 @@ class DataConfig:
 
 
 @dataclass
-class CommonConfig:
-    """Keys every command shares: what to train and how, where to write."""
+class RunOptions:
+    """Keys every command has: where it runs, how much it prints, where it writes."""
+
+    device: str = "auto"
+    quiet: bool = False
+    outputs_root: str = "outputs"
+
+
+@dataclass
+class CommonConfig(RunOptions):
+    """Keys the training-based commands share: what to train and how."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -49,10 +58,7 @@ class CommonConfig:
     lr: float = 1e-3
     wd: float = 1.0
     batch_size: int = 2048
-    device: str = "auto"
     precision: str = "fp32"
-    quiet: bool = False
-    outputs_root: str = "outputs"
 
 
 @dataclass
@@ -139,7 +145,7 @@ class AccuracyConfig(RecipeConfig):
 
 
 @dataclass
-class FeatvisConfig:
+class FeatvisConfig(RunOptions):
     """`bilin featvis`: the model is a bilin run (run=) or a torchvision one (net=tv:<name>)."""
 
     run: Optional[str] = None
@@ -169,13 +175,10 @@ class FeatvisConfig:
     ladder: bool = False
     frames_every: int = 0
     data_root: str = "${oc.env:BILIN_DATA,data}"
-    device: str = "auto"
-    quiet: bool = False
-    outputs_root: str = "outputs"
 
 
 @dataclass
-class CsfConfig:
+class CsfConfig(RunOptions):
     """`bilin probe-csf`: a frozen extractor (torchvision net=tv:<name> or a bilin run=) and a linear probe."""
 
     run: Optional[str] = None
@@ -196,9 +199,6 @@ class CsfConfig:
     eval_batch: int = 256
     human_reference: bool = True
     seed: int = 0
-    device: str = "auto"
-    quiet: bool = False
-    outputs_root: str = "outputs"
 
 
 ANALYSIS_SCHEMAS = {"decompose": DecomposeConfig, "grid": GridConfig, "noise_sweep": NoiseSweepConfig,

@@ -87,9 +87,6 @@ class SphereParam(nn.Module):
         flat = self.raw.flatten(1)
         return (self.radius * flat / flat.norm(dim=1, keepdim=True)).view_as(self.raw)
 
-    def blur_(self, sigma: float) -> None:
-        raise NotImplementedError
-
 
 def _initial(shape: tuple[int, ...], init: str, generator: torch.Generator, device, squash: bool) -> torch.Tensor:
     """The start, before the sigmoid when squashed. noise: N(0, 0.1) (SPEC's baseline start; through

@@ -70,23 +70,24 @@ def render(model: nn.Module, input_shape: tuple[int, ...], targets: list[Target]
     shape = (n, *input_shape)
     generator = torch.Generator(device=device).manual_seed(settings.seed)
     param = _parameterisation(shape, settings, tricks, colour, generator, device)
-    robust = Robustness() if tricks.robustness and settings.mode == "free" else None
+    free = settings.mode == "free"  # sphere mode is the plain oracle: no transforms, no blur
+    robust = Robustness() if tricks.robustness and free else None
+    blur_every = tricks.blur_every if free else 0
     layers = {t.layer for t in targets if t.layer is not None}
     wanted = settings.diversity_layer
     frozen = [p for p in model.parameters() if p.requires_grad]
     for p in frozen:
         p.requires_grad_(False)
     model.eval()
-    probe = Activations(model, layers | {name for name, _ in model.named_children()} | ({wanted} if wanted else set()))
+    # the top-level children are hooked too: the default diversity layer is chosen among them
+    hooks = Activations(model, layers | {name for name, _ in model.named_children()} | ({wanted} if wanted else set()))
     try:
         with torch.no_grad():
             logits = model(param.image())
-        check_target_ranges(targets, logits, probe.outputs)
+        check_target_ranges(targets, logits, hooks.outputs)
         diversity_layer = None
         if tricks.diversity > 0 and per_target > 1:
-            diversity_layer = wanted or default_diversity_layer(model, probe.outputs)
-        probe.close()
-        hooks = Activations(model, layers | ({diversity_layer} if diversity_layer else set()))
+            diversity_layer = wanted or default_diversity_layer(model, hooks.outputs)
         optimiser = _optimiser(settings, param.parameters())
         curve, frames = [], []
         for step in range(settings.steps):
@@ -107,21 +108,18 @@ def render(model: nn.Module, input_shape: tuple[int, ...], targets: list[Target]
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            if tricks.blur_every and (step + 1) % tricks.blur_every == 0 and settings.mode == "free":
+            if blur_every and (step + 1) % blur_every == 0:
                 param.blur_(tricks.blur_sigma)
             curve.append(activation.detach())
             if settings.frames_every and step % settings.frames_every == 0:
                 frames.append((step, param.image().detach().cpu()))
             if on_step is not None:
                 on_step(step)
-        hooks.close()
         with torch.no_grad():
             image = param.image()
-            hooks = Activations(model, layers)
             final = target_activations(targets, model(image), hooks.outputs, per_target)
-            hooks.close()
     finally:
-        probe.close()
+        hooks.close()
         for p in frozen:
             p.requires_grad_(True)
     if settings.frames_every:

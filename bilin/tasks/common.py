@@ -9,6 +9,7 @@ from typing import Iterator
 
 import torch
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from bilin.cache import ModelCache, Recipe
 from bilin.errors import UserError
@@ -85,3 +86,11 @@ def require_bilinear(cfg) -> None:
         gate = f" with gate={cfg.model.gate}" if cfg.model.gate else ""
         raise UserError(f"the eigendecomposition is only exact for the ungated bilinear model, not "
                         f"{cfg.model.name}{gate}; use model=bilinear")
+
+
+@contextmanager
+def step_progress(total: int, quiet: bool) -> Iterator[tuple[Progress, TaskID]]:
+    """A rich bar over `total` steps on stderr (silent when quiet); set its description per phase."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), disable=quiet) as progress:
+        yield progress, progress.add_task("", total=total)

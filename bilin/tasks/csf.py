@@ -6,7 +6,6 @@ import math
 from pathlib import Path
 
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from bilin.config import check_csf_config
 from bilin.csf.probe import FeatureExtractor, ProbeSettings, grating_observer, train_probe
@@ -15,7 +14,7 @@ from bilin.csf.stimuli import default_frequencies
 from bilin.errors import UserError
 from bilin.featvis.sources import from_run, from_torchvision
 from bilin.figures import csf as figs
-from bilin.tasks.common import analysis_run
+from bilin.tasks.common import analysis_run, step_progress
 
 
 def run_probe_csf(cfg, out_dir: Path) -> dict:
@@ -31,9 +30,7 @@ def run_probe_csf(cfg, out_dir: Path) -> dict:
         settings = ProbeSettings(cfg.pairs, cfg.epochs, cfg.batch_size, cfg.lr, seed=cfg.seed)
         batches = max(cfg.pairs // cfg.batch_size, 1) * cfg.epochs
         results: dict[str, dict] = {}
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      disable=cfg.quiet) as progress:
-            task = progress.add_task("probe", total=batches * len(layers))
+        with step_progress(batches * len(layers), cfg.quiet) as (progress, task):
             for layer in layers:
                 progress.update(task, description=f"probe {layer}")
                 results[layer] = _measure_layer(cfg, model, layer, sfs, settings, device,

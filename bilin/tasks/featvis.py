@@ -6,7 +6,6 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bilin.config import check_featvis_config
 from bilin.errors import UserError
@@ -14,7 +13,7 @@ from bilin.featvis.objectives import Target, parse_targets
 from bilin.featvis.render import RenderResult, Settings, Tricks, render
 from bilin.featvis.sources import Subject, colour_basis_from, from_run, from_torchvision
 from bilin.figures import featvis as figs
-from bilin.tasks.common import analysis_run
+from bilin.tasks.common import analysis_run, step_progress
 
 LADDER = ("baseline", "+robustness", "+fourier", "+decorrelation", "+diversity")
 
@@ -35,7 +34,7 @@ def run_featvis(cfg, out_dir: Path) -> dict:
                         redirect_relu_steps=cfg.redirect_relu_steps, squash=cfg.squash)
         plan = [("result", settings, tricks)] + (_ladder(settings, tricks) if cfg.ladder else [])
         results: dict[str, RenderResult] = {}
-        with _progress(cfg.quiet, sum(s.steps for _, s, _ in plan)) as (progress, task):
+        with step_progress(sum(s.steps for _, s, _ in plan), cfg.quiet) as (progress, task):
             for name, step_settings, step_tricks in plan:
                 progress.update(task, description=f"featvis {name}")
                 results[name] = render(subject.model, subject.input_shape, targets, step_settings, step_tricks,
@@ -125,19 +124,3 @@ def _eigen_comparison(subject: Subject, main: RenderResult, targets: list[Target
     images = main.images[rows, 0].flatten(1)
     return figs.featvis_vs_eigenvectors(images, top_hidden, top_pixel, [subject.classes[c] for c in classes],
                                         tuple(subject.input_shape[1:]), f"Featvis and top eigenvectors{title}")
-
-
-class _progress:
-    """A rich progress bar over all render steps (plain silence when quiet)."""
-
-    def __init__(self, quiet: bool, total: int):
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeRemainingColumn(), disable=quiet, transient=False)
-        self.total = total
-
-    def __enter__(self):
-        self.bar.__enter__()
-        return self.bar, self.bar.add_task("featvis", total=self.total)
-
-    def __exit__(self, *exc):
-        return self.bar.__exit__(*exc)
