@@ -11,6 +11,7 @@ eigenvectors are orthonormal in pixel space and the top one maximises the logit 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -28,15 +29,54 @@ class Eigen:
     values: torch.Tensor
     vectors: torch.Tensor
 
+    def spectrum_rows(self, classes: Sequence[str]) -> list[dict]:
+        return [
+            {"class": classes[c], "index": k, "eigenvalue": float(v)}
+            for c in range(len(classes))
+            for k, v in enumerate(self.values[c])
+        ]
+
+    def top(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The largest eigenvalue of each class and its eigenvector: (classes,), (classes, inputs)."""
+        index = self.values.argmax(dim=1)
+        return self.values.gather(1, index[:, None])[:, 0], self.vectors[torch.arange(len(index)), index]
+
+
+@dataclass
+class Explanation:
+    """One input's logits and, for its top classes, every component's contribution lambda_k (u_k . x)^2."""
+
+    x: torch.Tensor  # (inputs,)
+    logits: torch.Tensor  # (classes,)
+    top_classes: list[int]
+    contributions: list[torch.Tensor]  # per top class, (k,) in eigenvalue order
+
+    def rows(self, classes: Sequence[str], eigen: Eigen) -> list[dict]:
+        return [
+            {
+                "class": classes[c],
+                "logit": float(self.logits[c]),
+                "index": k,
+                "eigenvalue": float(eigen.values[c, k]),
+                "contribution": float(v),
+            }
+            for c, parts in zip(self.top_classes, self.contributions, strict=True)
+            for k, v in enumerate(parts)
+        ]
+
 
 def bilinear_weights(model: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """E (d x in), L (d x d), R (d x d), U (classes x d) of an ungated bilinear MLP, on its device."""
     if not isinstance(model, BilinearMLP):
-        raise UserError(f"the eigendecomposition needs a bilinear model; this is a {type(model).__name__} "
-                        "(relu MLPs have no quadratic form)")
+        raise UserError(
+            f"the eigendecomposition needs a bilinear model; this is a {type(model).__name__} "
+            "(relu MLPs have no quadratic form)"
+        )
     if model.gate is not None:
-        raise UserError(f"the eigendecomposition is only exact for the ungated bilinear layer; this model has "
-                        f"gate={model.gate} (train it with model=bilinear)")
+        raise UserError(
+            f"the eigendecomposition is only exact for the ungated bilinear layer; this model has "
+            f"gate={model.gate} (train it with model=bilinear)"
+        )
     weights = [w.detach().float() for w in (model.embed.weight, model.left, model.right, model.head.weight)]
     return tuple(weights)
 
@@ -98,3 +138,11 @@ def eigen_logits(eigen: Eigen, x: torch.Tensor) -> torch.Tensor:
 def contributions(eigen: Eigen, x: torch.Tensor, cls: int) -> torch.Tensor:
     """(k,) lambda_k (u_k . x)^2 for one input (inputs,) and one class."""
     return eigen.values[cls] * (eigen.vectors[cls] @ x.flatten().float()).square()
+
+
+def explain(model: torch.nn.Module, eigen: Eigen, x: torch.Tensor, top: int = 3) -> Explanation:
+    """Why the model gives input x (inputs,) its logits: the top classes and their contributions."""
+    with torch.no_grad():
+        logits = model(x[None])[0]
+    classes = logits.argsort(descending=True)[:top].tolist()
+    return Explanation(x, logits, classes, [contributions(eigen, x, c) for c in classes])

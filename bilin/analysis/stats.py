@@ -2,8 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from scipy.special import stdtrit  # Student t inverse CDF; scipy.stats would add ~2 s of import
+
+
+@dataclass
+class Band:
+    """A mean curve and its two-sided confidence band, each (points,), float64."""
+
+    mean: torch.Tensor
+    low: torch.Tensor
+    high: torch.Tensor
+    samples: int
+    confidence: float
+
+    def rows(self, x_name: str, x: list, **labels: object) -> list[dict[str, object]]:
+        """One CSV row per point: the labels, x, mean, low, high, and how many samples made it."""
+        return [
+            {
+                **labels,
+                x_name: xi,
+                "mean": float(m),
+                "low": float(lo),
+                "high": float(hi),
+                "samples": self.samples,
+                "confidence": self.confidence,
+            }
+            for xi, m, lo, hi in zip(x, self.mean, self.low, self.high, strict=True)
+        ]
 
 
 def mean_t_band(samples: torch.Tensor, dim: int = 0, confidence: float = 0.9) -> tuple[torch.Tensor, ...]:
@@ -16,6 +44,11 @@ def mean_t_band(samples: torch.Tensor, dim: int = 0, confidence: float = 0.9) ->
     mean = samples.mean(dim)
     if n < 2:
         return mean, mean, mean
-    sem = samples.std(dim, correction=1) / n ** 0.5
+    sem = samples.std(dim, correction=1) / n**0.5
     half = float(stdtrit(n - 1, 0.5 + confidence / 2)) * sem
     return mean, mean - half, mean + half
+
+
+def t_band(samples: torch.Tensor, confidence: float = 0.9) -> Band:
+    """The band of a (samples, points) tensor over its first axis."""
+    return Band(*mean_t_band(samples, 0, confidence), samples=samples.shape[0], confidence=confidence)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 import torch
 from einops import einsum
+from torch import nn
 
-from bilin.analysis.decompose import Eigen
+from bilin.analysis.decompose import Eigen, eigendecompose
+from bilin.analysis.stats import Band, t_band
 from bilin.errors import UserError
 
 
@@ -27,8 +32,9 @@ def truncated_logits(eigen: Eigen, x: torch.Tensor, k: int) -> torch.Tensor:
     return einsum(projections.square(), ranked.values[:, :k], "b c k, c k -> b c")
 
 
-def truncation_accuracy(eigen: Eigen, x: torch.Tensor, y: torch.Tensor, ks: list[int],
-                        chunk: int = 2500) -> torch.Tensor:
+def truncation_accuracy(
+    eigen: Eigen, x: torch.Tensor, y: torch.Tensor, ks: list[int], chunk: int = 2500
+) -> torch.Tensor:
     """(len(ks),) accuracy with the top-k components for each k, in one pass over the data.
 
     Projections are computed once for the largest k; each smaller k is a cumulative sum.
@@ -42,10 +48,73 @@ def truncation_accuracy(eigen: Eigen, x: torch.Tensor, y: torch.Tensor, ks: list
     correct = torch.zeros(len(ks), device=x.device)
     index = torch.tensor(ks, device=x.device)
     for start in range(0, len(x), chunk):
-        xs = x[start:start + chunk].flatten(1).float()
+        xs = x[start : start + chunk].flatten(1).float()
         terms = einsum(ranked.vectors[:, :k_max], xs, "c k i, b i -> b c k").square() * ranked.values[:, :k_max]
         # cumulative[b, c, j] = logit with the top j components; j = 0 is all zeros (chance: ties -> class 0)
         cumulative = torch.cat([torch.zeros_like(terms[..., :1]), terms.cumsum(-1)], dim=-1)
         predicted = cumulative[..., index].argmax(dim=1)  # (b, len(ks))
-        correct += (predicted == y[start:start + chunk, None]).sum(0).float()
+        correct += (predicted == y[start : start + chunk, None]).sum(0).float()
     return correct / len(x)
+
+
+@dataclass
+class TruncationGrid:
+    """Every model of a sizes x seeds grid, truncated to its top-k components for each k."""
+
+    sizes: list[int]
+    seeds: list[int]
+    ks: list[int]
+    accuracy: torch.Tensor  # (sizes, seeds, ks) with the top-k components
+    full: torch.Tensor  # (sizes, seeds) the model's own accuracy
+    confidence: float = 0.9  # of the Student-t bands over seeds
+
+    def error(self) -> dict[int, Band]:
+        """Test error with the top-k components, per size: mean and band over seeds."""
+        return {size: t_band(1 - self.accuracy[i], self.confidence) for i, size in enumerate(self.sizes)}
+
+    def drop(self) -> dict[int, Band]:
+        """Full accuracy minus truncated accuracy, per size: mean and band over seeds."""
+        return {
+            size: t_band(self.full[i, :, None] - self.accuracy[i], self.confidence) for i, size in enumerate(self.sizes)
+        }
+
+    def tables(self) -> dict[str, list[dict]]:
+        rows = [
+            {
+                "size": size,
+                "seed": seed,
+                "k": k,
+                "accuracy": float(self.accuracy[i, j, n]),
+                "full_accuracy": float(self.full[i, j]),
+            }
+            for i, size in enumerate(self.sizes)
+            for j, seed in enumerate(self.seeds)
+            for n, k in enumerate(self.ks)
+        ]
+        bands = [
+            row
+            for name, curves in (("error", self.error()), ("drop", self.drop()))
+            for size, band in curves.items()
+            for row in band.rows("k", self.ks, curve=name, size=size)
+        ]
+        return {"truncation.csv": rows, "truncation_bands.csv": bands}
+
+
+def truncation_grid(
+    models: Mapping[tuple[int, int], nn.Module],
+    sizes: list[int],
+    seeds: list[int],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    ks: list[int],
+) -> TruncationGrid:
+    """models[(size, seed)] on the test set (x, y): full accuracy and accuracy for each k."""
+    accuracy = torch.zeros(len(sizes), len(seeds), len(ks))
+    full = torch.zeros(len(sizes), len(seeds))
+    for i, size in enumerate(sizes):
+        for j, seed in enumerate(seeds):
+            model = models[(size, seed)]
+            with torch.no_grad():
+                full[i, j] = (model(x).argmax(-1) == y).float().mean().item()
+            accuracy[i, j] = truncation_accuracy(eigendecompose(model), x, y, ks).cpu()
+    return TruncationGrid(list(sizes), list(seeds), list(ks), accuracy, full)

@@ -8,8 +8,8 @@ mode with its weights frozen: BatchNorm statistics do not move while the probe t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +18,7 @@ from torch import nn
 from bilin.csf.psychophysics import ORIENTATIONS
 from bilin.csf.stimuli import gratings, random_shapes, with_contrast
 from bilin.errors import UserError
+from bilin.models import initialise
 
 
 class _Reached(Exception):
@@ -27,8 +28,13 @@ class _Reached(Exception):
 class FeatureExtractor(nn.Module):
     """Images (n, 3, s, s) in [0, 1] -> flattened features of `layer` (optionally adaptive-avg-pooled)."""
 
-    def __init__(self, model: nn.Module, layer: str, pool: int | None = None,
-                 normalise: Callable[[torch.Tensor], torch.Tensor] | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: str,
+        pool: int | None = None,
+        normalise: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ):
         super().__init__()
         modules = dict(model.named_modules())
         if layer not in modules:
@@ -44,7 +50,7 @@ class FeatureExtractor(nn.Module):
         self._out = output
         raise _Reached
 
-    def train(self, mode: bool = True) -> "FeatureExtractor":
+    def train(self, mode: bool = True) -> FeatureExtractor:
         return super().train(False)  # frozen means eval, whatever the caller asks (BatchNorm stays put)
         # (the tutorial's model.train() put the frozen network's BatchNorm in training mode)
 
@@ -92,15 +98,22 @@ def pair_features(extractor: FeatureExtractor, first: torch.Tensor, second: torc
     return torch.cat(both.chunk(2), dim=1)
 
 
-def train_probe(extractor: FeatureExtractor, size: int, settings: ProbeSettings, device: torch.device,
-                on_batch: Callable[[], None] | None = None) -> tuple[nn.Linear, ProbeHistory]:
+def train_probe(
+    extractor: FeatureExtractor,
+    size: int,
+    settings: ProbeSettings,
+    device: torch.device,
+    on_batch: Callable[[], None] | None = None,
+) -> tuple[nn.Linear, ProbeHistory]:
     """Train a linear layer on (features of image A, image B) -> index of the higher contrast."""
     generator = torch.Generator(device=device).manual_seed(settings.seed)
-    torch.manual_seed(settings.seed)
     probe_in = pair_features(extractor, *[torch.full((1, 3, size, size), 0.5, device=device)] * 2).shape[1]
-    probe = nn.Linear(probe_in, 2).to(device)
-    optimiser = torch.optim.SGD(probe.parameters(), lr=settings.lr, momentum=settings.momentum,
-                                weight_decay=settings.weight_decay)
+    probe = nn.Linear(probe_in, 2)
+    initialise(probe, torch.Generator().manual_seed(settings.seed))  # on the CPU, whatever the device
+    probe = probe.to(device)
+    optimiser = torch.optim.SGD(
+        probe.parameters(), lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
+    )
     history = ProbeHistory([], [], [])
     batches = max(settings.pairs_per_epoch // settings.batch_size, 1)
     for _ in range(settings.epochs):
@@ -125,7 +138,9 @@ def train_probe(extractor: FeatureExtractor, size: int, settings: ProbeSettings,
     return probe, history
 
 
-def contrast_pairs(n: int, size: int, generator: torch.Generator, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def contrast_pairs(
+    n: int, size: int, generator: torch.Generator, device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Two copies of the same shapes at independent contrasts; label 1 when the second is higher."""
     shapes, _ = random_shapes(n, size, generator, device)
     contrasts = 0.04 + 0.96 * torch.rand(2, n, generator=generator, device=device)
@@ -133,8 +148,16 @@ def contrast_pairs(n: int, size: int, generator: torch.Generator, device) -> tup
     return with_contrast(shapes, contrasts[0]), with_contrast(shapes, contrasts[1]), label
 
 
-def grating_observer(extractor: FeatureExtractor, probe: nn.Linear, sfs: list[float], size: int, trials: int,
-                     seed: int, device, eval_batch: int = 256) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def grating_observer(
+    extractor: FeatureExtractor,
+    probe: nn.Linear,
+    sfs: list[float],
+    size: int,
+    trials: int,
+    seed: int,
+    device,
+    eval_batch: int = 256,
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """accuracy(contrasts (sfs,), active (sfs,)) -> correct counts (sfs,). Every active frequency's
     trials form one batch: a grating and a grey image in random order, 13 orientations cycled,
     phase jittered; correct when the probe names the grating's interval."""
@@ -144,16 +167,31 @@ def grating_observer(extractor: FeatureExtractor, probe: nn.Linear, sfs: list[fl
     @torch.no_grad()
     def accuracy(contrasts: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
         index = [i for i in range(len(sfs)) if active[i]]
-        grating = torch.cat([gratings(sfs[i], orientation, 2 * math.pi * torch.rand(trials, generator=generator,
-                                                                                     device=device),
-                                      contrasts[i].expand(trials).to(device), size) for i in index])
+        grating = torch.cat(
+            [
+                gratings(
+                    sfs[i],
+                    orientation,
+                    2 * math.pi * torch.rand(trials, generator=generator, device=device),
+                    contrasts[i].expand(trials).to(device),
+                    size,
+                )
+                for i in index
+            ]
+        )
         grey = torch.full_like(grating, 0.5)
         second = torch.rand(len(grating), generator=generator, device=device) < 0.5  # grating shown second
         pick = second.view(-1, 1, 1, 1)
         first_images, second_images = torch.where(pick, grey, grating), torch.where(pick, grating, grey)
-        said_second = torch.cat([probe(pair_features(extractor, first_images[s:s + eval_batch],
-                                                     second_images[s:s + eval_batch])).argmax(1) == 1
-                                 for s in range(0, len(grating), eval_batch)])
+        said_second = torch.cat(
+            [
+                probe(
+                    pair_features(extractor, first_images[s : s + eval_batch], second_images[s : s + eval_batch])
+                ).argmax(1)
+                == 1
+                for s in range(0, len(grating), eval_batch)
+            ]
+        )
         correct = torch.zeros(len(sfs))
         correct[index] = (said_second == second).view(len(index), trials).sum(1).float().cpu()
         return correct

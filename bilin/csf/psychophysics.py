@@ -13,8 +13,8 @@ and all bootstrap replicates as one batch (thousands of small fits in well under
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -33,8 +33,14 @@ class Staircase:
     steps: torch.Tensor  # (sfs,) steps it ran (20 means it never met the tolerance)
 
 
-def bisection(accuracy: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], n_sfs: int, trials: int,
-              target: float = TARGET, tolerance: float = 1e-4, max_steps: int = 20) -> Staircase:
+def bisection(
+    accuracy: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    n_sfs: int,
+    trials: int,
+    target: float = TARGET,
+    tolerance: float = 1e-4,
+    max_steps: int = 20,
+) -> Staircase:
     """The tutorial's staircase for every frequency at once. accuracy(contrasts (sfs,), active (sfs,)
     bool) -> correct counts (sfs,); start at 0.5, halve the interval towards the target."""
     low, high = torch.zeros(n_sfs, dtype=torch.float64), torch.ones(n_sfs, dtype=torch.float64)
@@ -61,7 +67,7 @@ def bisection(accuracy: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], n_
 
 
 def weibull(c: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, lapse: torch.Tensor) -> torch.Tensor:
-    return 0.5 + (0.5 - lapse) * (1 - torch.exp(-(c.clamp_min(1e-9) / alpha) ** beta))
+    return 0.5 + (0.5 - lapse) * (1 - torch.exp(-((c.clamp_min(1e-9) / alpha) ** beta)))
 
 
 def threshold75(alpha: torch.Tensor, beta: torch.Tensor, lapse: torch.Tensor) -> torch.Tensor:
@@ -84,8 +90,9 @@ def fit_psychometric(stair: Staircase, boot: int = 200, seed: int = 0, max_lapse
     generator = torch.Generator().manual_seed(seed)
     n, k, c = stair.trials.double(), stair.correct.double(), stair.contrast.double()
     p_hat = torch.where(n > 0, k / n.clamp_min(1), 0.0)
-    resampled = torch.binomial(n.expand(boot, -1, -1).contiguous(), p_hat.expand(boot, -1, -1).contiguous(),
-                               generator=generator)
+    resampled = torch.binomial(
+        n.expand(boot, -1, -1).contiguous(), p_hat.expand(boot, -1, -1).contiguous(), generator=generator
+    )
     counts = torch.cat([k[None], resampled])  # (1 + boot, sfs, steps)
     alpha, beta, lapse = _ml_weibull(c, n, counts, max_lapse)
     thresholds = threshold75(alpha, beta, lapse).clamp(1e-4, 10.0)
@@ -118,7 +125,7 @@ def csf_peak(sfs: torch.Tensor, sensitivity: torch.Tensor) -> torch.Tensor:
     """Peak frequency of a log-parabola log S = a (log f)^2 + b log f + c fitted by least squares;
     sensitivity (..., sfs). NaN where the fit is not concave (no interior peak)."""
     x = sfs.double().log()
-    design = torch.stack([x ** 2, x, torch.ones_like(x)], dim=1)
+    design = torch.stack([x**2, x, torch.ones_like(x)], dim=1)
     y = sensitivity.double().log().reshape(-1, len(sfs)).T
     coefficients = torch.linalg.lstsq(design, y).solution  # (3, m)
     a, b = coefficients[0], coefficients[1]

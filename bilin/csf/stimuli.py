@@ -25,6 +25,7 @@ def _coordinates(size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
 def random_shapes(n: int, size: int, generator: torch.Generator, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """(n, 3, size, size) images in [0, 1] (grey background, one filled shape each) and the
     shape kind of each (0 circle, 1 ellipse, 2 rectangle)."""
+
     def uniform(low, high):
         return low + (high - low) * torch.rand(n, 1, 1, generator=generator, device=device)
 
@@ -38,7 +39,7 @@ def random_shapes(n: int, size: int, generator: torch.Generator, device=None) ->
     u = dx * torch.cos(angle) + dy * torch.sin(angle)
     v = -dx * torch.sin(angle) + dy * torch.cos(angle)
     radius = uniform(10 * f, quarter)
-    circle = dx ** 2 + dy ** 2 <= radius ** 2
+    circle = dx**2 + dy**2 <= radius**2
     a, b = uniform(10 * f, 20 * f), uniform(30 * f, max(quarter, 30 * f))
     ellipse = (u / a) ** 2 + (v / b) ** 2 <= 1
     half_w, half_h = uniform(5 * f, quarter), uniform(5 * f, quarter)
@@ -56,8 +57,9 @@ def with_contrast(images01: torch.Tensor, contrast: torch.Tensor) -> torch.Tenso
     return (1 - c) / 2 + c * images01
 
 
-def gratings(sf: float, orientations: torch.Tensor, phases: torch.Tensor, contrast: torch.Tensor,
-             size: int) -> torch.Tensor:
+def gratings(
+    sf: float, orientations: torch.Tensor, phases: torch.Tensor, contrast: torch.Tensor, size: int
+) -> torch.Tensor:
     """(n, 3, size, size): cos(2 pi sf (x cos t + y sin t) / size + phase) * contrast * envelope,
     mapped to [0, 1]; orientations, phases, contrast: (n,). Wavelength = size / sf pixels, i.e.
     (size / 2) / (pi sf) in the tutorial's radians-per-pixel form."""
@@ -66,7 +68,7 @@ def gratings(sf: float, orientations: torch.Tensor, phases: torch.Tensor, contra
     t, phase, c = (v.view(-1, 1, 1).float() for v in (orientations, phases, contrast))
     carrier = torch.cos(2 * math.pi * sf * (x * torch.cos(t) + y * torch.sin(t)) / size + phase)
     sigma = size / 6
-    envelope = torch.exp(-(x ** 2 + y ** 2) / (2 * sigma ** 2))
+    envelope = torch.exp(-(x**2 + y**2) / (2 * sigma**2))
     grating = c * carrier * envelope
     return ((grating + 1) / 2)[:, None].expand(-1, 3, -1, -1)
 

@@ -3,7 +3,7 @@ objective curves, an animation of the optimisation, and featvis beside the eigen
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import plotly.graph_objects as go
 import torch
@@ -33,22 +33,39 @@ def montage(tiles: torch.Tensor) -> torch.Tensor:
     for r in range(rows):
         for c in range(cols):
             tile = displayable(tiles[r, c]).repeat_interleave(scale, 0).repeat_interleave(scale, 1)
-            canvas[r * (h2 + GAP):r * (h2 + GAP) + h2, c * (w2 + GAP):c * (w2 + GAP) + w2] = tile
+            canvas[r * (h2 + GAP) : r * (h2 + GAP) + h2, c * (w2 + GAP) : c * (w2 + GAP) + w2] = tile
     return canvas
 
 
-def _labelled(picture: torch.Tensor, rows: int, cols: int, row_labels: Sequence[str],
-              col_labels: Sequence[str], title: str) -> go.Figure:
+def _labelled(
+    picture: torch.Tensor, rows: int, cols: int, row_labels: Sequence[str], col_labels: Sequence[str], title: str
+) -> go.Figure:
     height, width = picture.shape[:2]
     fig = go.Figure(go.Image(z=picture.numpy()))
     cell_h, cell_w = (height + GAP) / rows, (width + GAP) / cols
-    fig.update_xaxes(showticklabels=True, tickvals=[cell_w * (c + 0.5) for c in range(cols)],
-                     ticktext=list(col_labels), side="top", showgrid=False, zeroline=False)
-    fig.update_yaxes(showticklabels=True, tickvals=[cell_h * (r + 0.5) for r in range(rows)],
-                     ticktext=list(row_labels), showgrid=False, zeroline=False)
+    fig.update_xaxes(
+        showticklabels=True,
+        tickvals=[cell_w * (c + 0.5) for c in range(cols)],
+        ticktext=list(col_labels),
+        side="top",
+        showgrid=False,
+        zeroline=False,
+    )
+    fig.update_yaxes(
+        showticklabels=True,
+        tickvals=[cell_h * (r + 0.5) for r in range(rows)],
+        ticktext=list(row_labels),
+        showgrid=False,
+        zeroline=False,
+    )
     scale = min(1.0, 1100 / width)
-    fig.update_layout(title=title, width=int(width * scale) + 220, height=int(height * scale) + 140,
-                      margin={"l": 180, "r": 20, "t": 100, "b": 20}, template="plotly_white")
+    fig.update_layout(
+        title=title,
+        width=int(width * scale) + 220,
+        height=int(height * scale) + 140,
+        margin={"l": 180, "r": 20, "t": 100, "b": 20},
+        template="plotly_white",
+    )
     return fig
 
 
@@ -70,30 +87,63 @@ def objective_curves(curve: torch.Tensor, target_labels: Sequence[str], title: s
     mean = curve.mean(-1)
     for t, label in enumerate(target_labels):
         fig.add_trace(go.Scatter(x=list(range(len(mean))), y=mean[:, t].tolist(), mode="lines", name=label))
-    fig.update_layout(title=title, xaxis_title="step", yaxis_title="target activation (with transforms)",
-                      template="plotly_white", width=900, height=500)
+    fig.update_layout(
+        title=title,
+        xaxis_title="step",
+        yaxis_title="target activation (with transforms)",
+        template="plotly_white",
+        width=900,
+        height=500,
+    )
     return fig
 
 
-def animation_figure(frames: Sequence[tuple[int, torch.Tensor]], per_target: int, target_labels: Sequence[str],
-                     title: str) -> go.Figure:
+def animation_figure(
+    frames: Sequence[tuple[int, torch.Tensor]], per_target: int, target_labels: Sequence[str], title: str
+) -> go.Figure:
     """frames: (step, images (targets * per_target, c, h, w)); a slider over the steps."""
     pictures = [montage(images.view(len(target_labels), per_target, *images.shape[1:])) for _, images in frames]
-    fig = _labelled(pictures[-1], len(target_labels), per_target, target_labels,
-                    [f"image {i}" for i in range(per_target)], title)
-    fig.frames = [go.Frame(data=[go.Image(z=p.numpy())], name=str(step)) for (step, _), p in zip(frames, pictures)]
-    fig.update_layout(sliders=[{"steps": [{"label": str(step), "method": "animate",
-                                           "args": [[str(step)], {"mode": "immediate", "frame": {"duration": 0}}]}
-                                          for step, _ in frames], "currentvalue": {"prefix": "step "}}],
-                      updatemenus=[{"type": "buttons", "buttons": [{"label": "play", "method": "animate",
-                                                                    "args": [None, {"frame": {"duration": 150}}]}]}])
+    fig = _labelled(
+        pictures[-1], len(target_labels), per_target, target_labels, [f"image {i}" for i in range(per_target)], title
+    )
+    fig.frames = [
+        go.Frame(data=[go.Image(z=p.numpy())], name=str(step)) for (step, _), p in zip(frames, pictures, strict=True)
+    ]
+    fig.update_layout(
+        sliders=[
+            {
+                "steps": [
+                    {
+                        "label": str(step),
+                        "method": "animate",
+                        "args": [[str(step)], {"mode": "immediate", "frame": {"duration": 0}}],
+                    }
+                    for step, _ in frames
+                ],
+                "currentvalue": {"prefix": "step "},
+            }
+        ],
+        updatemenus=[
+            {
+                "type": "buttons",
+                "buttons": [{"label": "play", "method": "animate", "args": [None, {"frame": {"duration": 150}}]}],
+            }
+        ],
+    )
     return fig
 
 
-def featvis_vs_eigenvectors(featvis: torch.Tensor, hidden_top: torch.Tensor, input_top: torch.Tensor,
-                            classes: Sequence[str], shape: tuple[int, int], title: str) -> go.Figure:
+def featvis_vs_eigenvectors(
+    featvis: torch.Tensor,
+    hidden_top: torch.Tensor,
+    input_top: torch.Tensor,
+    classes: Sequence[str],
+    shape: tuple[int, int],
+    title: str,
+) -> go.Figure:
     """Rows: featvis image, top eigenvector u = E^T v (decompose), top eigenvector of M_c; per class."""
     images = [img.view(shape) for img in (*featvis, *hidden_top, *input_top)]
     titles = list(classes) + [""] * (2 * len(classes))
-    return image_grid(images, titles, cols=len(classes), title=title,
-                      row_labels=["featvis", "top u = Eᵀv", "top of M_c"], cell=110)
+    return image_grid(
+        images, titles, cols=len(classes), title=title, row_labels=["featvis", "top u = Eᵀv", "top of M_c"], cell=110
+    )

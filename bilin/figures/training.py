@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -17,24 +17,46 @@ def training_curves(metrics: Sequence[Mapping[str, float]], title: str) -> go.Fi
     for col, key, scale in ((1, "loss", 1.0), (2, "acc", 100.0)):
         for split, colour, label in (("train", TRAIN_COLOUR, "train (noisy)"), ("val", VAL_COLOUR, "validation")):
             fig.add_trace(
-                go.Scatter(x=epochs, y=[m[f"{split}_{key}"] * scale for m in metrics], mode="lines+markers",
-                           marker={"size": 3}, line={"color": colour}, name=label, legendgroup=split,
-                           showlegend=col == 1),
-                row=1, col=col,
+                go.Scatter(
+                    x=epochs,
+                    y=[m[f"{split}_{key}"] * scale for m in metrics],
+                    mode="lines+markers",
+                    marker={"size": 3},
+                    line={"color": colour},
+                    name=label,
+                    legendgroup=split,
+                    showlegend=col == 1,
+                ),
+                row=1,
+                col=col,
             )
         fig.update_xaxes(title_text="epoch", row=1, col=col)
     fig.update_yaxes(type="log", title_text="loss", row=1, col=1)
     fig.update_yaxes(title_text="accuracy (%)", row=1, col=2)
-    fig.update_layout(title=title, width=1000, height=420, template="plotly_white",
-                      legend={"orientation": "h", "y": -0.2})
+    fig.update_layout(
+        title=title, width=1000, height=420, template="plotly_white", legend={"orientation": "h", "y": -0.2}
+    )
     return fig
 
 
 def per_class_bars(classes: Sequence[str], accuracy: Sequence[float], title: str) -> go.Figure:
     """Validation accuracy of each class."""
-    fig = go.Figure(go.Bar(x=list(classes), y=[a * 100 for a in accuracy],
-                           text=[f"{a * 100:.1f}" for a in accuracy], textposition="outside"))
+    fig = go.Figure(
+        go.Bar(
+            x=list(classes),
+            y=[a * 100 for a in accuracy],
+            text=[f"{a * 100:.1f}" for a in accuracy],
+            textposition="outside",
+        )
+    )
     low = min(a * 100 for a in accuracy) if accuracy else 0
-    fig.update_layout(title=title, xaxis_title="class", yaxis_title="validation accuracy (%)",
-                      yaxis_range=[max(0, low - 10), 101], width=800, height=400, template="plotly_white")
+    fig.update_layout(
+        title=title,
+        xaxis_title="class",
+        yaxis_title="validation accuracy (%)",
+        yaxis_range=[max(0, low - 10), 101],
+        width=800,
+        height=400,
+        template="plotly_white",
+    )
     return fig
