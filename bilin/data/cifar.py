@@ -31,8 +31,9 @@ def read_batches(folder: Path, names: tuple[str, ...]) -> tuple[torch.Tensor, to
                 batch = pickle.load(f, encoding="bytes")
             data, batch_labels = np.asarray(batch[b"data"], dtype=np.uint8), batch[b"labels"]
         except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as exc:
-            raise UserError(f"{path} is not a CIFAR-10 batch file ({type(exc).__name__}: {exc}); "
-                            "replace it with the original") from exc
+            raise UserError(
+                f"{path} is not a CIFAR-10 batch file ({type(exc).__name__}: {exc}); replace it with the original"
+            ) from exc
         if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(batch_labels) != len(data):
             raise UserError(f"{path}: data {data.shape} and {len(batch_labels)} labels are not N x 3072 and N")
         images.append(data.reshape(-1, 3, 32, 32))

@@ -6,9 +6,9 @@ Images stay uint8 here; the trainer moves them to the device once and scales the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -21,8 +21,16 @@ SPLIT_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 FASHION_CLASSES = (
-    "t-shirt/top", "trouser", "pullover", "dress", "coat",
-    "sandal", "shirt", "sneaker", "bag", "ankle boot",
+    "t-shirt/top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
 )
 
 
@@ -37,6 +45,7 @@ class DatasetInfo:
 def torchvision_downloader(class_name: str) -> Callable[..., object]:
     """torchvision.datasets.<class_name>, imported only when a download is needed
     (importing torchvision costs about 2 s, every command would pay it)."""
+
     def download(**kwargs) -> object:
         import torchvision.datasets
 
@@ -101,8 +110,9 @@ def _read_split(raw_dir: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype("int64"))
 
 
-def load_dataset(name: str, root: str | Path, download: bool = True,
-                 train_limit: int | None = None, test_limit: int | None = None) -> ImageDataset:
+def load_dataset(
+    name: str, root: str | Path, download: bool = True, train_limit: int | None = None, test_limit: int | None = None
+) -> ImageDataset:
     if name not in DATASETS:
         raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     info = DATASETS[name]
@@ -115,14 +125,17 @@ def load_dataset(name: str, root: str | Path, download: bool = True,
         _download(info, root, raw_dir, missing)
         missing = find_missing(raw_dir)
     if missing:
+        gz, raw = ("", "") if cifar_layout else (" (optionally .gz)", "/raw")
         raise UserError(
-            f"{info.folder} files not found: looked for {', '.join(missing)}{'' if cifar_layout else ' (optionally .gz)'} "
-            f"in {raw_dir}; copy them there, set data.root= or BILIN_DATA to a folder holding "
-            f"{info.folder}{'' if cifar_layout else '/raw'}/, or allow data.download=true where the internet is reachable"
+            f"{info.folder} files not found: looked for {', '.join(missing)}{gz} in {raw_dir}; copy them there, "
+            f"set data.root= or BILIN_DATA to a folder holding {info.folder}{raw}/, or allow data.download=true "
+            "where the internet is reachable"
         )
     if cifar_layout:
-        (train_x, train_y), (test_x, test_y) = (cifar.read_batches(raw_dir, cifar.TRAIN_FILES),
-                                                cifar.read_batches(raw_dir, cifar.TEST_FILES))
+        (train_x, train_y), (test_x, test_y) = (
+            cifar.read_batches(raw_dir, cifar.TRAIN_FILES),
+            cifar.read_batches(raw_dir, cifar.TEST_FILES),
+        )
     else:
         train_x, train_y = _read_split(raw_dir, "train")
         test_x, test_y = _read_split(raw_dir, "test")

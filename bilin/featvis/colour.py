@@ -13,9 +13,7 @@ import torch
 from einops import einsum, rearrange
 
 # Lucid's colour_correlation_svd_sqrt for ImageNet (an SVD square root of the colour covariance)
-IMAGENET_COLOUR_SQRT = torch.tensor([[0.26, 0.09, 0.02],
-                                     [0.27, 0.00, -0.05],
-                                     [0.27, -0.09, 0.03]])
+IMAGENET_COLOUR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
 
 
 class ColourBasis:
@@ -27,7 +25,7 @@ class ColourBasis:
         self.factor = factor / factor.norm(dim=0).max()
         self.inverse = torch.linalg.inv(self.factor)
 
-    def to(self, device) -> "ColourBasis":
+    def to(self, device) -> ColourBasis:
         moved = ColourBasis.__new__(ColourBasis)
         moved.factor, moved.inverse = self.factor.to(device), self.inverse.to(device)
         return moved

@@ -9,9 +9,9 @@ to target b // images_per_target, and one forward pass serves them all.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -79,8 +79,9 @@ class Activations:
             handle.remove()
 
 
-def target_activations(targets: list[Target], logits: torch.Tensor, outputs: dict[str, torch.Tensor],
-                       per_target: int) -> torch.Tensor:
+def target_activations(
+    targets: list[Target], logits: torch.Tensor, outputs: dict[str, torch.Tensor], per_target: int
+) -> torch.Tensor:
     """(targets * per_target,) the activation each image is optimised for."""
     values = []
     for t, target in enumerate(targets):
@@ -112,8 +113,9 @@ def check_target_ranges(targets: list[Target], logits: torch.Tensor, outputs: di
             size, what = out.flatten(1).shape[1], "units"
         if not 0 <= target.index < size:
             where = "the model's output" if target.kind == "class" else f"layer {target.layer!r}"
-            raise UserError(f"target {target.kind}:{target.index} is out of range: {where} has {size} {what} "
-                            f"(0..{size - 1})")
+            raise UserError(
+                f"target {target.kind}:{target.index} is out of range: {where} has {size} {what} (0..{size - 1})"
+            )
 
 
 def diversity_penalty(features: torch.Tensor, per_target: int) -> torch.Tensor:

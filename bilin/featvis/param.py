@@ -18,8 +18,15 @@ from bilin.featvis.colour import ColourBasis
 class PixelParam(nn.Module):
     """The pixels themselves (optionally in a decorrelated colour basis, squashed to [0, 1])."""
 
-    def __init__(self, shape: tuple[int, ...], init: str, generator: torch.Generator,
-                 colour: ColourBasis | None = None, squash: bool = False, device=None):
+    def __init__(
+        self,
+        shape: tuple[int, ...],
+        init: str,
+        generator: torch.Generator,
+        colour: ColourBasis | None = None,
+        squash: bool = False,
+        device=None,
+    ):
         super().__init__()
         self.colour, self.squash = colour, squash
         start = _initial(shape, init, generator, device, squash)
@@ -43,14 +50,22 @@ class FourierParam(nn.Module):
     1 / max(f, 1 / size): a step moves low frequencies as much as high ones, which removes the
     high-frequency noise plain pixel optimisation produces."""
 
-    def __init__(self, shape: tuple[int, ...], init: str, generator: torch.Generator,
-                 colour: ColourBasis | None = None, squash: bool = True, device=None, decay: float = 1.0):
+    def __init__(
+        self,
+        shape: tuple[int, ...],
+        init: str,
+        generator: torch.Generator,
+        colour: ColourBasis | None = None,
+        squash: bool = True,
+        device=None,
+        decay: float = 1.0,
+    ):
         super().__init__()
         n, c, h, w = shape
         self.size, self.colour, self.squash = (h, w), colour, squash
         fy = torch.fft.fftfreq(h, device=device)[:, None]
         fx = torch.fft.rfftfreq(w, device=device)[None, :]
-        freq = torch.sqrt(fx ** 2 + fy ** 2)
+        freq = torch.sqrt(fx**2 + fy**2)
         self.register_buffer("scale", 1.0 / torch.clamp(freq, min=1.0 / max(h, w)) ** decay)
         start = _initial(shape, init, generator, device, squash)
         if colour is not None:
@@ -71,7 +86,7 @@ class FourierParam(nn.Module):
         h, w = self.size
         fy = torch.fft.fftfreq(h, device=self.spectrum.device)[:, None]
         fx = torch.fft.rfftfreq(w, device=self.spectrum.device)[None, :]
-        self.spectrum.mul_(torch.exp(-2 * math.pi ** 2 * sigma ** 2 * (fx ** 2 + fy ** 2))[..., None])
+        self.spectrum.mul_(torch.exp(-2 * math.pi**2 * sigma**2 * (fx**2 + fy**2))[..., None])
 
 
 class SphereParam(nn.Module):

@@ -11,15 +11,22 @@ The model's own weights are frozen for the run (no gradients are computed for th
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from torch import nn
 
 from bilin.featvis.colour import ColourBasis
-from bilin.featvis.objectives import (Activations, Target, check_target_ranges, default_diversity_layer,
-                                      diversity_penalty, redirected_relus, target_activations)
+from bilin.featvis.objectives import (
+    Activations,
+    Target,
+    check_target_ranges,
+    default_diversity_layer,
+    diversity_penalty,
+    redirected_relus,
+    target_activations,
+)
 from bilin.featvis.param import FourierParam, PixelParam, SphereParam
 from bilin.featvis.transform import Robustness
 
@@ -61,9 +68,16 @@ class RenderResult:
     diversity_layer: str | None = None
 
 
-def render(model: nn.Module, input_shape: tuple[int, ...], targets: list[Target], settings: Settings,
-           tricks: Tricks = Tricks(), colour: ColourBasis | None = None, device: torch.device | str = "cpu",
-           on_step: Callable[[int], None] | None = None) -> RenderResult:
+def render(
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    targets: list[Target],
+    settings: Settings,
+    tricks: Tricks = Tricks(),
+    colour: ColourBasis | None = None,
+    device: torch.device | str = "cpu",
+    on_step: Callable[[int], None] | None = None,
+) -> RenderResult:
     device = torch.device(device)
     started = time.perf_counter()
     per_target, n = settings.images_per_target, len(targets) * settings.images_per_target
@@ -128,11 +142,20 @@ def render(model: nn.Module, input_shape: tuple[int, ...], targets: list[Target]
         images=image.detach().cpu().view(len(targets), per_target, *input_shape),
         activations=final.cpu().view(len(targets), per_target),
         curve=torch.stack(curve).cpu().view(settings.steps, len(targets), per_target),
-        seconds=time.perf_counter() - started, frames=frames, diversity_layer=diversity_layer)
+        seconds=time.perf_counter() - started,
+        frames=frames,
+        diversity_layer=diversity_layer,
+    )
 
 
-def _parameterisation(shape, settings: Settings, tricks: Tricks, colour: ColourBasis | None,
-                      generator: torch.Generator, device: torch.device) -> nn.Module:
+def _parameterisation(
+    shape,
+    settings: Settings,
+    tricks: Tricks,
+    colour: ColourBasis | None,
+    generator: torch.Generator,
+    device: torch.device,
+) -> nn.Module:
     if settings.mode == "sphere":
         return SphereParam(shape, settings.radius, generator, device)
     use_colour = colour.to(device) if tricks.decorrelate and colour is not None else None
@@ -140,8 +163,9 @@ def _parameterisation(shape, settings: Settings, tricks: Tricks, colour: ColourB
     # Lucid); grey models (bilin's MLPs, whose logits are quadratic forms) are left free, so the
     # image tends to the leading eigenvector instead of saturating to black and white
     colour_image = shape[1] > 1
-    squash = {"auto": colour_image and (tricks.fourier or tricks.decorrelate), "sigmoid": True,
-              "none": False}[tricks.squash]
+    squash = {"auto": colour_image and (tricks.fourier or tricks.decorrelate), "sigmoid": True, "none": False}[
+        tricks.squash
+    ]
     kind = FourierParam if tricks.fourier else PixelParam
     return kind(shape, settings.init, generator, use_colour, squash, device)
 

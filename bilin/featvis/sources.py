@@ -43,23 +43,33 @@ def from_run(run_dir: str | Path, device: torch.device) -> Subject:
     return Subject(model, tuple(spec.input_shape), classes, f"{spec.kind} {Path(run_dir).name}", colour, spec)
 
 
-def from_torchvision(name: str, weights: str, size: int, device: torch.device) -> Subject:
+def from_torchvision(name: str, weights: str, size: int, device: torch.device, seed: int = 0) -> Subject:
+    """A torchvision model; with weights=none its random init is a function of `seed`."""
     import torchvision
 
     if name not in torchvision.models.list_models():
-        raise UserError(f"unknown torchvision model {name!r}; e.g. resnet18, resnet50, vgg16, alexnet, "
-                        "googlenet, convnext_tiny (torchvision.models.list_models() has them all)")
+        raise UserError(
+            f"unknown torchvision model {name!r}; e.g. resnet18, resnet50, vgg16, alexnet, "
+            "googlenet, convnext_tiny (torchvision.models.list_models() has them all)"
+        )
     classes: tuple[str, ...] = ()
     if weights == "imagenet":
         try:
             chosen = torchvision.models.get_model_weights(name).DEFAULT
             model = torchvision.models.get_model(name, weights=chosen)
         except Exception as exc:  # download and hub errors come in many types
-            raise UserError(f"could not get ImageNet weights for {name} ({' '.join(str(exc).split())[:160]}); "
-                            "use weights=none (random init) or weights=<path to a state dict>") from exc
+            raise UserError(
+                f"could not get ImageNet weights for {name} ({' '.join(str(exc).split())[:160]}); "
+                "use weights=none (random init) or weights=<path to a state dict>"
+            ) from exc
         classes = tuple(chosen.meta.get("categories", ()))
     else:
-        model = torchvision.models.get_model(name, weights=None)
+        # torchvision's constructors draw their init from torch's global generator, which this torch
+        # seeds randomly per process; a forked copy seeded here keeps the run reproducible and leaves
+        # the global generator as it was
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = torchvision.models.get_model(name, weights=None)
         if weights != "none":
             model.load_state_dict(_state_dict(Path(weights)))
     if not classes:
@@ -69,8 +79,9 @@ def from_torchvision(name: str, weights: str, size: int, device: torch.device) -
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
     model.register_forward_pre_hook(lambda _m, args: ((args[0] - mean) / std, *args[1:]))
-    return Subject(model.to(device).eval(), (3, size, size), classes, f"{name} ({weights})",
-                   colour=imagenet_colour_basis())
+    return Subject(
+        model.to(device).eval(), (3, size, size), classes, f"{name} ({weights})", colour=imagenet_colour_basis()
+    )
 
 
 def _state_dict(path: Path) -> dict:
@@ -109,8 +120,10 @@ def colour_basis_from(source: str, subject: Subject, data_root: str) -> ColourBa
 
     if source in DATASETS:
         return _fitted(load_dataset(source, data_root, download=False).train_x[:10_000], source)
-    raise UserError(f"colour_data={source!r} is not auto, imagenet, a dataset ({', '.join(DATASETS)}) "
-                    "or a file of images (n x c x h x w)")
+    raise UserError(
+        f"colour_data={source!r} is not auto, imagenet, a dataset ({', '.join(DATASETS)}) "
+        "or a file of images (n x c x h x w)"
+    )
 
 
 def _dataset_of(subject: Subject) -> str:

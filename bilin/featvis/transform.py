@@ -36,6 +36,7 @@ class Robustness:
         scale = uniform(*self.scale, 1).expand(n, 2)
         matrix = kornia.geometry.transform.get_rotation_matrix2d(centre, angle, scale)
         matrix[:, :, 2] += uniform(-self.translate, self.translate, 2)
-        warped = kornia.geometry.transform.warp_affine(padded, matrix, padded.shape[-2:], padding_mode="border",
-                                                       align_corners=True)
-        return warped[..., self.pad:self.pad + h, self.pad:self.pad + w]
+        warped = kornia.geometry.transform.warp_affine(
+            padded, matrix, padded.shape[-2:], padding_mode="border", align_corners=True
+        )
+        return warped[..., self.pad : self.pad + h, self.pad : self.pad + w]

@@ -1,7 +1,7 @@
 """Several models of one architecture and size, trained together as one stacked computation.
 
 Model s gets exactly what a lone `Trainer` with its seed would get: the same init (built with
-torch.manual_seed(seed) as usual), its own permutation generator and noise streams seeded the
+a generator seeded with its seed), its own permutation generator and noise streams seeded the
 same way, and its own AdamW state (AdamW is elementwise, so a stacked parameter updates each
 slice as if it were alone). The matmuls become batched (bmm), so results agree with separate
 training up to float rounding. Different seeds and noise levels can share a batch; everything
@@ -11,8 +11,8 @@ else (size, kind, recipe) must match.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -31,19 +31,17 @@ class Member:
 
 
 class BatchedTrainer:
-    def __init__(self, spec: ModelSpec, members: list[Member], data: DeviceData, hp: HParams,
-                 device: torch.device):
+    def __init__(self, spec: ModelSpec, members: list[Member], data: DeviceData, hp: HParams, device: torch.device):
         self.spec, self.members, self.data, self.hp, self.device = spec, members, data, hp, device
-        states = []
-        for member in members:
-            torch.manual_seed(member.seed)
-            states.append(build_model(spec).state_dict())
+        states = [build_model(spec, torch.Generator().manual_seed(m.seed)).state_dict() for m in members]
         self.names = list(states[0])
         self.params = nn.ParameterList(
-            [nn.Parameter(torch.stack([s[name] for s in states]).to(device)) for name in self.names])
+            [nn.Parameter(torch.stack([s[name] for s in states]).to(device)) for name in self.names]
+        )
         self._graphed = graphs_wanted(hp.cuda_graph, device)
-        self.optimizer = torch.optim.AdamW(self.params, weight_decay=hp.wd,
-                                           **optimizer_kwargs(hp.lr, device, self._graphed))
+        self.optimizer = torch.optim.AdamW(
+            self.params, weight_decay=hp.wd, **optimizer_kwargs(hp.lr, device, self._graphed)
+        )
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=hp.epochs)
         self.orders = [torch.Generator(device=device).manual_seed(m.seed) for m in members]
         self.noises = [GaussianNoise(m.seed, device) for m in members]
@@ -69,8 +67,10 @@ class BatchedTrainer:
 
     def state_dicts(self) -> list[dict[str, torch.Tensor]]:
         """One ordinary state dict per member, loadable into build_model(spec)."""
-        return [{name: p[i].detach().cpu().clone() for name, p in zip(self.names, self.params)}
-                for i in range(len(self.members))]
+        return [
+            {name: p[i].detach().cpu().clone() for name, p in zip(self.names, self.params, strict=True)}
+            for i in range(len(self.members))
+        ]
 
     def fit(self, on_epoch: Callable[[int], None] | None = None) -> list[list[EpochMetrics]]:
         for epoch in range(1, self.hp.epochs + 1):
@@ -79,8 +79,11 @@ class BatchedTrainer:
             val_loss_sum, val_correct = self._validate()
             self.scheduler.step()
             train_loss, train_acc, val_loss, val_acc = epoch_means(
-                (train_loss_sum, train_correct, val_loss_sum, val_correct), len(self.data.train_x),
-                self.hp.batch_size, len(self.data.test_x))
+                (train_loss_sum, train_correct, val_loss_sum, val_correct),
+                len(self.data.train_x),
+                self.hp.batch_size,
+                len(self.data.test_x),
+            )
             seconds = time.perf_counter() - started
             for i, history in enumerate(self.metrics):
                 history.append(EpochMetrics(epoch, train_loss[i], train_acc[i], val_loss[i], val_acc[i], seconds))
@@ -103,7 +106,7 @@ class BatchedTrainer:
         b.correct.zero_()
         noise = b.noise.view(models, batch, -1)
         for step in range(steps):
-            b.idx.view(models, batch).copy_(perms[:, step * batch:(step + 1) * batch])
+            b.idx.view(models, batch).copy_(perms[:, step * batch : (step + 1) * batch])
             if self._noisy:
                 for i, source in enumerate(self.noises):
                     source.fill_(noise[i])
@@ -134,10 +137,12 @@ class BatchedTrainer:
         loss_sum = torch.zeros(models, device=self.device)
         correct = torch.zeros(models, device=self.device, dtype=torch.long)
         for start in range(0, len(self.data.test_x), chunk):
-            x = self.data.test_x[start:start + chunk]
-            y = self.data.test_y[start:start + chunk]
+            x = self.data.test_x[start : start + chunk]
+            y = self.data.test_y[start : start + chunk]
             with autocast_for(self.hp.precision, self.device):
                 logits = self.forward(x.expand(models, -1, -1)).float()
-            loss_sum += F.cross_entropy(logits.flatten(0, 1), y.repeat(models), reduction="none").view(models, -1).sum(1)
+            loss_sum += (
+                F.cross_entropy(logits.flatten(0, 1), y.repeat(models), reduction="none").view(models, -1).sum(1)
+            )
             correct += (logits.argmax(-1) == y).sum(1)
         return loss_sum, correct

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bilin.train.cuda_graph import StepGraph, graphs_wanted, optimizer_kwargs
+from bilin.errors import Interrupted
+from bilin.train.cuda_graph import CudaRecorder, Recorder, StepGraph, graphs_wanted, optimizer_kwargs
 from bilin.train.noise import GaussianNoise
 
 
@@ -56,7 +57,7 @@ class DeviceData:
     test_y: torch.Tensor
 
     @classmethod
-    def from_uint8(cls, train_x, train_y, test_x, test_y, device: torch.device) -> "DeviceData":
+    def from_uint8(cls, train_x, train_y, test_x, test_y, device: torch.device) -> DeviceData:
         def images(x: torch.Tensor) -> torch.Tensor:
             return x.to(device).flatten(1).float().div_(255.0)
 
@@ -76,21 +77,33 @@ class StaticBatch:
     correct: torch.Tensor
 
     @classmethod
-    def allocate(cls, rows: int, inputs: int, device: torch.device, models: int | None = None) -> "StaticBatch":
+    def allocate(cls, rows: int, inputs: int, device: torch.device, models: int | None = None) -> StaticBatch:
         """rows = batch size (times models when stacked); running sums are per model if models is given."""
+
         def zeros(*shape, dtype=torch.float32):
             return torch.zeros(shape, device=device, dtype=dtype)
 
         sums = (models,) if models is not None else ()
-        return cls(zeros(rows, dtype=torch.long), zeros(rows, inputs), zeros(rows, dtype=torch.long),
-                   zeros(rows, inputs), zeros(*sums), zeros(*sums, dtype=torch.long))
+        return cls(
+            zeros(rows, dtype=torch.long),
+            zeros(rows, inputs),
+            zeros(rows, dtype=torch.long),
+            zeros(rows, inputs),
+            zeros(*sums),
+            zeros(*sums, dtype=torch.long),
+        )
 
 
 @dataclass
 class StopRequest:
     """Set by a signal handler; the loop polls it between steps (a Python bool, no sync)."""
 
-    reason: str | None = None
+    reason: str | None = None  # the signal's name
+    message: str = ""
+
+    def raise_if_set(self) -> None:
+        if self.reason is not None:
+            raise Interrupted(self.message or f"stopped by {self.reason}", self.reason)
 
 
 @dataclass
@@ -112,6 +125,7 @@ class Trainer:
     scheduler: torch.optim.lr_scheduler.LRScheduler = field(init=False)
     generator: torch.Generator = field(init=False)
     metrics: list[EpochMetrics] = field(init=False, default_factory=list)
+    graph_recorder: Recorder = field(default_factory=CudaRecorder)  # how a graphed step is recorded
 
     def __post_init__(self) -> None:
         params = list(self.model.parameters())
@@ -166,8 +180,9 @@ class Trainer:
         self.metrics = [EpochMetrics(**m) for m in state["metrics"]]
 
     # -- the loop ------------------------------------------------------------------------------
-    def fit(self, stop: StopRequest | None = None,
-            on_epoch: Callable[[EpochMetrics, "Trainer"], None] | None = None) -> FitResult:
+    def fit(
+        self, stop: StopRequest | None = None, on_epoch: Callable[[EpochMetrics, Trainer], None] | None = None
+    ) -> FitResult:
         stop = stop or StopRequest()
         last_good = self.state()
         while len(self.metrics) < self.hp.epochs:
@@ -182,20 +197,29 @@ class Trainer:
             self.scheduler.step()
             candidate = self._tensor_state()  # copies queue behind the epoch's work: no sync yet
             train_loss, train_acc, val_loss, val_acc = epoch_means(
-                (*sums, val_loss_sum, val_correct), len(self.data.train_x), self.hp.batch_size, len(self.data.test_x))
-            metric = EpochMetrics(epoch, train_loss, train_acc, val_loss, val_acc,
-                                  time.perf_counter() - started)
+                (*sums, val_loss_sum, val_correct), len(self.data.train_x), self.hp.batch_size, len(self.data.test_x)
+            )
+            metric = EpochMetrics(epoch, train_loss, train_acc, val_loss, val_acc, time.perf_counter() - started)
             if not all(map(_finite, (train_loss, val_loss))):
-                return FitResult("diverged", self.metrics, last_good,
-                                 f"loss became NaN/inf in epoch {epoch} (train {train_loss}, val {val_loss}); "
-                                 f"kept the checkpoint of epoch {epoch - 1}; try a smaller lr")
+                return FitResult(
+                    "diverged",
+                    self.metrics,
+                    last_good,
+                    f"loss became NaN/inf in epoch {epoch} (train {train_loss}, val {val_loss}); "
+                    f"kept the checkpoint of epoch {epoch - 1}; try a smaller lr",
+                )
             self.metrics.append(metric)
             last_good = {**candidate, **self._progress()}
             if on_epoch is not None:
                 on_epoch(metric, self)
         if len(self.metrics) < self.hp.epochs:
-            return FitResult("interrupted", self.metrics, last_good,
-                             f"stopped by {stop.reason} after epoch {last_good['epoch']}", stop.reason)
+            return FitResult(
+                "interrupted",
+                self.metrics,
+                last_good,
+                f"stopped by {stop.reason} after epoch {last_good['epoch']}",
+                stop.reason,
+            )
         return FitResult("complete", self.metrics, last_good)
 
     def _train_epoch(self, stop: StopRequest) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -205,7 +229,9 @@ class Trainer:
         steps = n // batch  # the last partial batch is dropped, as in the paper
         b = self._static_batch()
         if self._graphed and self._graph is None:
-            self._graph = StepGraph(self._step, list(self.model.parameters()), self.optimizer)
+            self._graph = StepGraph(
+                self._step, list(self.model.parameters()), self.optimizer, recorder=self.graph_recorder
+            )
         run_step = self._graph.replay if self._graph is not None else self._step
         perm = torch.randperm(n, generator=self.generator, device=self.device)
         b.loss_sum.zero_()
@@ -213,13 +239,13 @@ class Trainer:
         for step in range(steps):
             if stop.reason:
                 return None
-            b.idx.copy_(perm[step * batch:(step + 1) * batch])
+            b.idx.copy_(perm[step * batch : (step + 1) * batch])
             if self.hp.noise > 0:
                 self.noise.fill_(b.noise)
             run_step()
         return b.loss_sum, b.correct
 
-    def _static_batch(self) -> "StaticBatch":
+    def _static_batch(self) -> StaticBatch:
         if self._batch is None:
             self._batch = StaticBatch.allocate(self.hp.batch_size, self.data.train_x.shape[1], self.device)
         return self._batch
@@ -257,8 +283,8 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         predictions = []
         for start in range(0, len(self.data.test_x), chunk):
-            x = self.data.test_x[start:start + chunk]
-            y = self.data.test_y[start:start + chunk]
+            x = self.data.test_x[start : start + chunk]
+            y = self.data.test_y[start : start + chunk]
             with self._autocast():
                 logits = self.model(x).float()
             loss_sum += F.cross_entropy(logits, y, reduction="sum")

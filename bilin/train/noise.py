@@ -18,8 +18,9 @@ class GaussianNoise:
     def __init__(self, seed: int, device: torch.device):
         n_streams = 2 if device.type == "cpu" else 1
         # derived seeds keep the noise streams apart from the data-order stream (seeded with seed)
-        self.generators = [torch.Generator(device=device).manual_seed(seed + 1_000_003 * (i + 1))
-                           for i in range(n_streams)]
+        self.generators = [
+            torch.Generator(device=device).manual_seed(seed + 1_000_003 * (i + 1)) for i in range(n_streams)
+        ]
         self._pool = ThreadPoolExecutor(max_workers=1) if n_streams > 1 else None
 
     def fill_(self, buffer: torch.Tensor) -> torch.Tensor:
@@ -37,7 +38,9 @@ class GaussianNoise:
 
     def set_state(self, states: list[torch.Tensor]) -> None:
         if len(states) != len(self.generators):
-            raise UserError(f"the checkpoint has {len(states)} noise streams and this device uses "
-                            f"{len(self.generators)}: resume on the device type the run started on")
-        for generator, state in zip(self.generators, states):
+            raise UserError(
+                f"the checkpoint has {len(states)} noise streams and this device uses "
+                f"{len(self.generators)}: resume on the device type the run started on"
+            )
+        for generator, state in zip(self.generators, states, strict=True):
             generator.set_state(state)
