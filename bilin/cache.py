@@ -11,12 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from itertools import groupby
 from pathlib import Path
-from typing import Callable
+from typing import Any, Protocol
 
 import torch
+from rich.console import Console
 
 from bilin.checkpoint import save_model
 from bilin.data import DATASETS, ImageDataset, load_dataset
@@ -24,9 +27,21 @@ from bilin.errors import UserError
 from bilin.models import ModelSpec, build_model
 from bilin.rundir import RunDir
 from bilin.train.batched import BatchedTrainer, Member
-from bilin.train.loop import DeviceData, HParams
+from bilin.train.loop import DeviceData, HParams, StopRequest
 
 log = logging.getLogger("bilin.cache")
+
+
+class RunRequest(Protocol):
+    """What `provide` needs of the running command (a `bilin.lifecycle.RunContext`)."""
+
+    command: Any  # has .name
+    device: torch.device
+    console: Console
+    record: dict
+    stop: StopRequest
+
+
 CACHE_FORMAT = 1
 
 
@@ -63,10 +78,21 @@ class Recipe:
 
 def recipe_from_config(cfg, **changes) -> Recipe:
     """The recipe of a config's model; grid configs pass d_hidden and seed as changes."""
-    fields = dict(model=cfg.model.name, gate=cfg.model.gate, data=cfg.data.name, epochs=cfg.epochs, lr=cfg.lr,
-                  wd=cfg.wd, batch_size=cfg.batch_size, precision=cfg.precision, noise=cfg.noise,
-                  d_hidden=cfg.get("d_hidden"), seed=cfg.get("seed"), train_limit=cfg.data.train_limit,
-                  test_limit=cfg.data.test_limit)
+    fields = dict(
+        model=cfg.model.name,
+        gate=cfg.model.gate,
+        data=cfg.data.name,
+        epochs=cfg.epochs,
+        lr=cfg.lr,
+        wd=cfg.wd,
+        batch_size=cfg.batch_size,
+        precision=cfg.precision,
+        noise=cfg.noise,
+        d_hidden=getattr(cfg, "d_hidden", None),
+        seed=getattr(cfg, "seed", None),
+        train_limit=cfg.data.train_limit,
+        test_limit=cfg.data.test_limit,
+    )
     return Recipe(**{**fields, **changes})
 
 
@@ -86,20 +112,55 @@ class ModelCache:
     def dataset(self, recipe: Recipe) -> ImageDataset:
         key = (recipe.data, recipe.train_limit, recipe.test_limit)
         if key not in self._datasets:
-            self._datasets[key] = load_dataset(recipe.data, self.data_root, self.download,
-                                               recipe.train_limit, recipe.test_limit)
+            self._datasets[key] = load_dataset(
+                recipe.data, self.data_root, self.download, recipe.train_limit, recipe.test_limit
+            )
         return self._datasets[key]
 
-    def ensure(self, recipes: list[Recipe], device: torch.device, max_batch: int = 16,
-               on_epoch: Callable[[str], None] | None = None) -> dict[Recipe, Path]:
+    def test_set(self, recipe: Recipe) -> tuple[torch.Tensor, torch.Tensor]:
+        """Clean test images of a recipe's dataset as (N, inputs) floats in [0, 1], and their labels."""
+        ds = self.dataset(recipe)
+        return ds.test_x.flatten(1).float() / 255, ds.test_y
+
+    def provide(self, recipes: list[Recipe], run: RunRequest) -> dict[Recipe, Path]:
+        """`ensure` for a running command: say first how many models it trains, stop at the epoch
+        after a signal, and add to its run record which models were used, how many were cache hits
+        and how long training took."""
+        unique = list(dict.fromkeys(recipes))
+        hits = sum(self.has(r) for r in unique)
+        run.console.print(
+            f"[bold]{run.command.name}[/bold]: {len(unique)} models, {hits} cached, "
+            f"{len(unique) - hits} to train on {run.device}"
+        )
+        started = time.perf_counter()
+
+        def on_epoch(text: str) -> None:
+            run.stop.raise_if_set()
+            status.update(text)
+
+        with run.console.status("training") as status:
+            folders = self.ensure(recipes, run.device, on_epoch=on_epoch)
+        record = run.record
+        record.setdefault("models", {}).update({r.folder_name(): str(folders[r]) for r in unique})
+        record["cache_hits"] = record.get("cache_hits", 0) + hits
+        record["training_seconds"] = record.get("training_seconds", 0.0) + time.perf_counter() - started
+        return folders
+
+    def ensure(
+        self,
+        recipes: list[Recipe],
+        device: torch.device,
+        max_batch: int = 16,
+        on_epoch: Callable[[str], None] | None = None,
+    ) -> dict[Recipe, Path]:
         """Folder of each recipe's trained model; trains the missing ones, batched."""
         if not recipes:
             raise UserError("nothing to do: the grid of models is empty")
         missing = sorted({r for r in recipes if not self.has(r)}, key=lambda r: (r.group(), r.noise, r.seed))
-        for group, members in groupby(missing, key=Recipe.group):
+        for _group, members in groupby(missing, key=Recipe.group):
             members = list(members)
             for start in range(0, len(members), max_batch):
-                self._train(members[start:start + max_batch], device, on_epoch)
+                self._train(members[start : start + max_batch], device, on_epoch)
         return {r: self.path(r) for r in recipes}
 
     def _train(self, recipes: list[Recipe], device: torch.device, on_epoch) -> None:
@@ -107,22 +168,32 @@ class ModelCache:
         ds = self.dataset(first)
         if len(ds.train_x) < first.batch_size:
             raise UserError(f"batch_size={first.batch_size} is larger than the {len(ds.train_x)} training images")
-        spec = ModelSpec(first.model, int(ds.train_x[0].numel()), first.d_hidden, len(DATASETS[first.data].classes),
-                         first.gate, tuple(ds.train_x.shape[1:]), ds.classes)
+        spec = ModelSpec(
+            first.model,
+            int(ds.train_x[0].numel()),
+            first.d_hidden,
+            len(DATASETS[first.data].classes),
+            first.gate,
+            tuple(ds.train_x.shape[1:]),
+            ds.classes,
+        )
         data = DeviceData.from_uint8(ds.train_x, ds.train_y, ds.test_x, ds.test_y, device)
-        hp = HParams(epochs=first.epochs, lr=first.lr, wd=first.wd, batch_size=first.batch_size,
-                     precision=first.precision)
+        hp = HParams(
+            epochs=first.epochs, lr=first.lr, wd=first.wd, batch_size=first.batch_size, precision=first.precision
+        )
         trainer = BatchedTrainer(spec, [Member(r.seed, r.noise) for r in recipes], data, hp, device)
         label = f"{first.model} {first.data} d={first.d_hidden} x{len(recipes)}"
         trainer.fit(lambda epoch: on_epoch(f"{label}: epoch {epoch}/{first.epochs}") if on_epoch else None)
-        for recipe, state, history in zip(recipes, trainer.state_dicts(), trainer.metrics):
+        for recipe, state, history in zip(recipes, trainer.state_dicts(), trainer.metrics, strict=True):
             run = RunDir(self.path(recipe))
             model = _model_with(spec, state)
             save_model(run, model, spec, {"epoch": first.epochs, "dataset": first.data})
             run.write_csv("metrics.csv", [m.__dict__ for m in history])
             # written last: its presence (with the right key) is what makes the entry a hit
-            run.write_json("recipe.json", {"key": recipe.key(), "format": CACHE_FORMAT, **asdict(recipe),
-                                           "final_val_acc": history[-1].val_acc})
+            run.write_json(
+                "recipe.json",
+                {"key": recipe.key(), "format": CACHE_FORMAT, **asdict(recipe), "final_val_acc": history[-1].val_acc},
+            )
             log.info("cached %s (val acc %.4f)", recipe.folder_name(), history[-1].val_acc)
 
 

@@ -50,3 +50,15 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> nn.Mo
     except (RuntimeError, OSError) as exc:
         raise UserError(f"{weights} does not fit the model in {SPEC}: {' '.join(str(exc).split())[:300]}") from exc
     return model.to(device).eval()
+
+
+def model_dataset(run_dir: str | Path) -> str | None:
+    """The dataset a saved model was trained on: model.json says so (older runs: their Hydra config)."""
+    run_dir = Path(run_dir)
+    dataset = json.loads((run_dir / SPEC).read_text()).get("dataset")
+    config = run_dir / ".hydra" / "config.yaml"
+    if dataset is None and config.is_file():
+        import yaml
+
+        dataset = (yaml.safe_load(config.read_text()).get("data") or {}).get("name")
+    return dataset

@@ -15,6 +15,17 @@ class UserError(Exception):
     """A bad input or an environment problem the user can fix; the message says how."""
 
 
+class Interrupted(BaseException):
+    """A signal stopped the command; the message is the line the user sees.
+
+    A BaseException, like KeyboardInterrupt, so that library code catching Exception cannot swallow it.
+    """
+
+    def __init__(self, message: str, signal_name: str):
+        super().__init__(message)
+        self.signal_name = signal_name
+
+
 def exit_with(error: BaseException, code: int = EXIT_USER_ERROR) -> None:
     message = " ".join(str(error).split())  # always one line
     print(f"bilin: error: {message}", file=sys.stderr, flush=True)

@@ -1,20 +1,31 @@
-"""Hydra behind the Typer CLI: full override grammar, multirun and launchers.
+"""Hydra behind the CLI, for any `Command` that has a schema: composition, checks, sweeps, launchers.
 
-`run_hydra_command` first composes the config for every point of a sweep (fast, nothing is
-written) so that a bad override becomes one line and exit 2 instead of Hydra's multi-line
-report; then it rewrites sys.argv and calls the real `@hydra.main` function.
+For the command being run it registers in Hydra's ConfigStore the schema's mirror, a primary
+config (the defaults list: the schema, Hydra's run folders, the schema's config groups, then the
+`experiment=` presets of bilin/configs/experiment/<command>/) and the presets themselves. Before
+Hydra starts, every point of a sweep is composed and checked (nothing is written), so a bad
+override is one line and exit 2, not Hydra's report; then argv goes to a real `@hydra.main`, so
+multirun and launchers (joblib, submitit) work as Hydra documents them.
+
+A command's `continues_run` key (train: resume=<run dir>) finishes an existing run in place with
+the run's own saved config; only the command's `continue_keys` may be given with it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import hydra
 from hydra import compose, initialize_config_dir
 from hydra._internal.utils import get_args_parser
+from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -22,41 +33,122 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from bilin.config import check_train_config, register_analysis_schemas, register_schemas
+from bilin import schema
+from bilin.command import Command
+from bilin.config import MLP_MODELS
 from bilin.errors import UserError, exit_with
 
-CONFIG_DIR = Path(os.environ.get("BILIN_CONFIGS", Path(__file__).resolve().parent.parent / "configs"))
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+PYTHON_GROUP_OPTIONS = {"model": MLP_MODELS}  # group options defined in Python beside the yaml ones
 INFO_FLAGS = ("help", "hydra_help", "info", "shell_completion")
-
-register_schemas()
-register_analysis_schemas()
+LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
 
 
-def config_choices(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+def group_options(group: str, command: Command | None = None) -> list[str]:
+    """The choices of a config group; `experiment` is per command."""
+    folder = CONFIG_DIR / "experiment" / command.name if group == "experiment" and command else CONFIG_DIR / group
+    return sorted({p.stem for p in folder.glob("*.yaml")} | set(PYTHON_GROUP_OPTIONS.get(group, {})))
 
 
-def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, MissingConfigException) and exc.options is not None:
-        group = (exc.missing_cfg_file or "").rsplit("/", 1)[0]
-        return (f"unknown option {exc.missing_cfg_file!r} for config group '{group}'; "
-                f"available: {', '.join(exc.options)}")
-    messages = []
-    while exc is not None:
-        text = str(exc).strip().rstrip(".")
-        if text:
-            messages.append(text.splitlines()[0])
-            key = getattr(exc, "full_key", None)
-            if key and key not in text:
-                messages[-1] += f" (key: {key})"
-        exc = exc.__cause__
-    return "; ".join(dict.fromkeys(messages)) or "invalid configuration"
+def register(command: Command) -> None:
+    store = ConfigStore.instance()
+    store.store(name=f"{command.config_name}_schema", node=schema.hydra_node(command.schema))
+    for group, options in PYTHON_GROUP_OPTIONS.items():
+        for name, node in options.items():
+            store.store(group=group, name=name, node=dataclasses.asdict(node))
+    for preset in sorted((CONFIG_DIR / "experiment" / command.name).glob("*.yaml")):
+        store.store(group="experiment", name=preset.stem, node=OmegaConf.load(preset), package="_global_")
+    groups = [{name: option} for name, option in schema.group_defaults(command.schema).items()]
+    defaults = [f"{command.config_name}_schema", {"hydra": "default"}, "_self_", *groups, {"experiment": None}]
+    store.store(name=command.config_name, node={"defaults": defaults, "hydra": {"job": {"name": command.name}}})
+
+
+def run(command: Command, argv: list[str]) -> None:
+    """`bilin <command> <argv>`: check, then run through Hydra (or continue a run in place)."""
+    prog = f"bilin {command.name}"
+    parser = get_args_parser()
+
+    def refuse(message: str) -> None:  # argparse would print its usage block and exit
+        raise UserError(f"{prog}: {message} (see {prog} --help)")
+
+    parser.error = refuse
+    try:
+        args = parser.parse_intermixed_args(argv)
+        register(command)
+        continued = _continued_folder(command, args.overrides)
+        if continued is not None:
+            if args.multirun:
+                raise UserError(f"{command.continues_run}=<run dir> cannot be combined with -m/--multirun")
+            _continue(command, continued, [o for o in args.overrides if not o.startswith(f"{command.continues_run}=")])
+            return
+        if not any(getattr(args, flag) for flag in INFO_FLAGS):
+            _validate(command, args.overrides, args.multirun)
+    except UserError as exc:
+        exit_with(exc)
+    sys.argv = [prog, *argv]
+    _hydra_main(command)()
+
+
+def _hydra_main(command: Command):
+    @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=command.config_name)
+    def main(cfg: DictConfig) -> None:
+        from bilin.lifecycle import execute  # the run itself needs torch; checks and --help do not
+
+        try:
+            config = to_schema(command, cfg)
+        except UserError as exc:
+            exit_with(exc)
+        execute(command, config, Path(HydraConfig.get().runtime.output_dir))
+
+    return main
+
+
+def to_schema(command: Command, cfg: DictConfig) -> Any:
+    """The composed config as the command's schema instance, checked."""
+    try:
+        values = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as exc:
+        raise UserError(_one_line(exc)) from exc
+    values.pop("hydra", None)
+    config = schema.load(command.schema, values)
+    schema.validate(config)
+    return config
+
+
+# -- checks before anything runs --------------------------------------------------------------
+def _validate(command: Command, overrides: list[str], multirun: bool) -> None:
+    """Compose every sweep point and check it; raise UserError on the first problem."""
+    try:
+        points = _sweep_points(overrides)
+    except HydraException as exc:
+        raise UserError(f"cannot parse overrides: {_one_line(exc)}") from exc
+    with _compose_api(command):
+        for point in points:
+            try:
+                cfg = compose(command.config_name, overrides=point, return_hydra_config=True)
+                out_dir = cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir
+                with open_dict(cfg):
+                    del cfg["hydra"]
+            except (HydraException, OmegaConfBaseException, ValueError) as exc:
+                raise UserError(_one_line(exc)) from exc
+            to_schema(command, cfg)
+            _check_writable(out_dir)
+
+
+@contextmanager
+def _compose_api(command: Command) -> Iterator[None]:
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3", job_name=command.name):
+            yield
+    finally:
+        GlobalHydra.instance().clear()
 
 
 def _sweep_points(overrides: list[str]) -> list[list[str]]:
     """One override list per value of each sweep (linear, not the full product)."""
     parsed = OverridesParser.create().parse_overrides(overrides)
-    base = []
+    base: list[str | None] = []
     sweeps: list[tuple[int, list[str]]] = []
     for i, override in enumerate(parsed):
         if override.is_sweep_override():
@@ -65,9 +157,9 @@ def _sweep_points(overrides: list[str]) -> list[list[str]]:
             except HydraException:  # glob() sweeps need the config loader; Hydra checks them
                 values = []
             prefix = {"ADD": "+", "FORCE_ADD": "++"}.get(override.type.name, "")
-            key = override.get_key_element().lstrip("+")
-            sweeps.append((i, [f"{prefix}{key}={v}" for v in values]))
-            base.append(f"{prefix}{key}={values[0]}" if values else None)
+            name = override.get_key_element().lstrip("+")
+            sweeps.append((i, [f"{prefix}{name}={v}" for v in values]))
+            base.append(f"{prefix}{name}={values[0]}" if values else None)
         else:
             base.append(override.input_line)
     points = [[o for o in base if o is not None]]
@@ -88,133 +180,62 @@ def _check_writable(directory: str) -> None:
         raise UserError(f"cannot write the output directory {path}: {existing} is not a writable directory")
 
 
-def validate(config_name: str, overrides: list[str], multirun: bool,
-             check: Callable[[DictConfig], None]) -> None:
-    """Compose every sweep point and run `check` on it; raise UserError on the first problem."""
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, MissingConfigException) and exc.options is not None:
+        group = (exc.missing_cfg_file or "").rsplit("/", 1)[0]
+        return (
+            f"unknown option {exc.missing_cfg_file!r} for config group '{group}'; available: {', '.join(exc.options)}"
+        )
+    messages = []
+    while exc is not None:
+        text = str(exc).strip().rstrip(".")
+        if text:
+            messages.append(text.splitlines()[0])
+            name = getattr(exc, "full_key", None)
+            if name and name not in text:
+                messages[-1] += f" (key: {name})"
+        exc = exc.__cause__
+    return "; ".join(dict.fromkeys(messages)) or "invalid configuration"
+
+
+# -- continuing a run in place ------------------------------------------------------------------
+def _continued_folder(command: Command, overrides: list[str]) -> Path | None:
+    if command.continues_run is None:
+        return None
+    given = [o.split("=", 1)[1] for o in overrides if o.startswith(f"{command.continues_run}=")]
+    return Path(given[0]) if given and given[0] not in ("", "null") else None
+
+
+def _continue(command: Command, folder: Path, others: list[str]) -> None:
+    """Finish the run in `folder` with its own saved config (plus the allowed keys)."""
+    name = command.continues_run
+    for arg in others:
+        key, _, value = arg.partition("=")
+        if key not in command.continue_keys or not value:
+            allowed = " and ".join(f"{k}=" for k in command.continue_keys)
+            raise UserError(
+                f"{name}=<run dir> continues the run's own config; only {allowed} may be given with it, not {arg!r}"
+            )
+    if not folder.is_dir():
+        raise UserError(f"run directory {folder} does not exist")
+    saved = folder / ".hydra" / "config.yaml"
+    if not saved.is_file():
+        raise UserError(f"{folder} is not a bilin {command.name} run: {saved} not found")
     try:
-        points = _sweep_points(overrides)
-    except HydraException as exc:
-        raise UserError(f"cannot parse overrides: {_one_line(exc)}") from exc
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3", job_name=config_name):
-        for point in points:
-            try:
-                cfg = compose(config_name, overrides=point, return_hydra_config=True)
-                out_dir = cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir
-                with open_dict(cfg):
-                    del cfg["hydra"]
-                OmegaConf.resolve(cfg)
-            except (HydraException, OmegaConfBaseException, ValueError) as exc:
-                raise UserError(_one_line(exc)) from exc
-            check(cfg)
-            _check_writable(out_dir)
-    GlobalHydra.instance().clear()
+        cfg = OmegaConf.merge(OmegaConf.load(saved), OmegaConf.from_dotlist(others))
+    except OmegaConfBaseException as exc:
+        raise UserError(f"{saved}: {_one_line(exc)}") from exc
+    config = to_schema(command, cfg)
+    from bilin.lifecycle import continuable, execute
 
-
-def run_hydra_command(prog: str, config_name: str, argv: list[str], main: Callable[[], None],
-                      check: Callable[[DictConfig], None]) -> None:
-    parser = get_args_parser()
-
-    def refuse(message: str) -> None:  # argparse would print its usage block and exit
-        raise UserError(f"{prog}: {message} (see {prog} --help)")
-
-    parser.error = refuse
+    continuable(folder, name)
+    handler = logging.FileHandler(folder / f"{command.name}.log")  # Hydra set this up for the first part
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logger = logging.getLogger("bilin")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     try:
-        args = parser.parse_intermixed_args(argv)
-    except UserError as exc:
-        exit_with(exc)
-    if not any(getattr(args, flag) for flag in INFO_FLAGS):
-        try:
-            validate(config_name, args.overrides, args.multirun, check)
-        except UserError as exc:
-            exit_with(exc)
-    sys.argv = [prog, *argv]
-    main()
-
-
-def hydra_output_dir() -> Path:
-    return Path(HydraConfig.get().runtime.output_dir)
-
-
-def check_train(cfg: DictConfig) -> None:
-    from bilin.train.task import check_precision, resolve_device
-
-    check_train_config(cfg)
-    # device=cuda without CUDA (or tf32 on CPU) fails here, before any run folder exists
-    check_precision(cfg.precision, resolve_device(cfg.device))
-    if cfg.resume is not None:
-        raise UserError("resume=<run dir> cannot be combined with -m/--multirun")
-
-
-def make_main(config_name: str, task: Callable[[DictConfig, Path], object]) -> Callable[[], None]:
-    """A `@hydra.main` entry point running `task(cfg, run_dir)`; user errors exit 2 in one line."""
-
-    @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)
-    def main(cfg: DictConfig) -> None:
-        from bilin.train.task import RunStopped
-
-        try:
-            task(cfg, hydra_output_dir())
-        except UserError as exc:
-            exit_with(exc)
-        except RunStopped as exc:
-            exit_with(exc, exc.exit_code)
-
-    return main
-
-
-def _train(cfg: DictConfig, run_dir: Path) -> None:
-    from bilin.train.task import run_train
-
-    record = run_train(cfg, run_dir)
-    print(f"run complete: {run_dir} | val acc {record['final']['val_acc'] * 100:.2f}% | "
-          f"{record['train_seconds']:.1f} s training")
-
-
-def _lazy(module: str, name: str) -> Callable[[DictConfig, Path], object]:
-    def task(cfg: DictConfig, run_dir: Path) -> object:
-        import importlib
-
-        return getattr(importlib.import_module(module), name)(cfg, run_dir)
-
-    return task
-
-
-def check_analysis(cfg: DictConfig) -> None:
-    from bilin.config import check_recipe_config
-    from bilin.train.task import resolve_device
-
-    check_recipe_config(cfg)
-    resolve_device(cfg.device)
-
-
-train_main = make_main("train", _train)
-ANALYSIS_MAINS = {
-    "decompose": make_main("decompose", _lazy("bilin.tasks.decompose", "run_decompose")),
-    "truncate": make_main("truncate", _lazy("bilin.tasks.grid", "run_truncate")),
-    "similarity": make_main("similarity", _lazy("bilin.tasks.grid", "run_similarity")),
-    "noise_sweep": make_main("noise_sweep", _lazy("bilin.tasks.sweeps", "run_noise_sweep")),
-    "accuracy": make_main("accuracy", _lazy("bilin.tasks.sweeps", "run_accuracy")),
-    "featvis": make_main("featvis", _lazy("bilin.tasks.featvis", "run_featvis")),
-    "probe_csf": make_main("probe_csf", _lazy("bilin.tasks.csf", "run_probe_csf")),
-}
-
-
-def check_featvis(cfg: DictConfig) -> None:
-    from bilin.config import check_featvis_config
-    from bilin.train.task import resolve_device
-
-    check_featvis_config(cfg)
-    resolve_device(cfg.device)
-
-
-def check_csf(cfg: DictConfig) -> None:
-    from bilin.config import check_csf_config
-    from bilin.train.task import resolve_device
-
-    check_csf_config(cfg)
-    resolve_device(cfg.device)
-
-
-ANALYSIS_CHECKS = {**{name: check_analysis for name in ANALYSIS_MAINS}, "featvis": check_featvis,
-                   "probe_csf": check_csf}
+        execute(command, config, folder, continuing=True)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()

@@ -12,11 +12,9 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -25,11 +23,15 @@ from safetensors.torch import save_file
 
 from bilin.errors import UserError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def static_formats() -> tuple[str, ...]:
     """PNG and SVG by default; BILIN_FIGURE_FORMATS="" keeps runs to HTML + JSON (fast, no browser)."""
     raw = os.environ.get("BILIN_FIGURE_FORMATS", "png,svg")
     return tuple(f.strip() for f in raw.split(",") if f.strip())
+
 
 NO_BROWSER_HINT = (
     "PNG/SVG need Chrome or Chromium for kaleido: `apt-get install -y chromium` (or `plotly_get_chrome`), "
@@ -81,8 +83,9 @@ class RunDir:
             writer.writerows(rows)
         return self.write_text(name, buffer.getvalue())
 
-    def save_tensors(self, name: str, tensors: Mapping[str, torch.Tensor],
-                     metadata: Mapping[str, str] | None = None) -> Path:
+    def save_tensors(
+        self, name: str, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None
+    ) -> Path:
         tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
         return self._atomic(name, lambda p: save_file(tensors, str(p), metadata=dict(metadata or {})))
 
@@ -121,15 +124,20 @@ def export_static(folder: Path, names: list[str]) -> str | None:
             targets.append(folder / f"{name}.{fmt}")
     try:
         # kaleido's batch export ignores layout.width/height unless they are passed explicitly
-        pio.write_images(figures, temps, scale=[2 if t.suffix == ".png" else 1 for t in temps],
-                         width=[f.layout.width or 900 for f in figures], height=[f.layout.height or 500 for f in figures])
+        pio.write_images(
+            figures,
+            temps,
+            scale=[2 if t.suffix == ".png" else 1 for t in temps],
+            width=[f.layout.width or 900 for f in figures],
+            height=[f.layout.height or 500 for f in figures],
+        )
     except Exception as exc:  # kaleido raises its own types when no browser is found
         for tmp in temps:
             tmp.unlink(missing_ok=True)
         if "chrome" in str(exc).lower() or "browser" in str(exc).lower():
             return NO_BROWSER_HINT
         raise
-    for tmp, target in zip(temps, targets):
+    for tmp, target in zip(temps, targets, strict=True):
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, target)
     return None

@@ -2,103 +2,175 @@
 
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import replace
-from pathlib import Path
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-
-from bilin.analysis.decompose import Eigen, contributions, eigendecompose, input_space_eigendecompose
-from bilin.cache import recipe_from_config
-from bilin.checkpoint import load_model
-from bilin.config import check_recipe_config
-from bilin.data import DATASETS, load_dataset
+from bilin.command import Command
+from bilin.config import CachedRecipe
 from bilin.errors import UserError
-from bilin.figures.eigen import explanation_figure, panel_figure, spectrum_figure, top_eigenvector_figure
-from bilin.rundir import RunDir
-from bilin.tasks.common import analysis_run, require_bilinear
-from bilin.train.task import run_dataset
+from bilin.schema import key
+
+if TYPE_CHECKING:
+    import torch
+
+    from bilin.analysis.decompose import Eigen
+    from bilin.lifecycle import RunContext
 
 DATASET_TITLES = {"mnist": "MNIST", "fmnist": "Fashion-MNIST"}
 
 
-def _model_source(cfg, job) -> tuple[torch.nn.Module, str, str]:
+@dataclass
+class DecomposeConfig(CachedRecipe):
+    run: str | None = key(None, "a train run folder; else the model comes from the cache (trained if missing)")
+    d_hidden: int = key(512, "hidden size d", ge=1)
+    seed: int = key(420, "fixes init, data order and noise")
+    input_space: bool = key(False, "also the eigenvectors of M_c = E^T Q_c E (orthonormal in pixel space)")
+    explain: int | None = key(None, "test-set index: explain that prediction (top-3 classes, contributions)", ge=0)
+    panel: bool = key(False, "also figure 2 for MNIST and Fashion-MNIST side by side")
+
+    def check(self) -> None:
+        super().check()
+        if self.run is None or self.panel:  # cached models are trained from this config
+            self.require_bilinear()
+
+
+def run(cfg: DecomposeConfig, ctx: RunContext) -> None:
+    import time
+
+    from bilin.analysis.decompose import eigendecompose
+    from bilin.data import DATASETS
+    from bilin.figures.eigen import spectrum_figure, top_eigenvector_figure
+
+    model, dataset, source = _model_source(cfg, ctx)
+    classes = DATASETS[dataset].classes
+    started = time.perf_counter()
+    eigen = eigendecompose(model)
+    seconds = time.perf_counter() - started
+    side = int(round(model.embed.weight.shape[1] ** 0.5))
+    shape = (side, side)
+    ctx.run.save_tensors(
+        "eigen.safetensors",
+        {"eigenvalues": eigen.values, "eigenvectors": eigen.vectors},
+        metadata={
+            "source": source,
+            "dataset": dataset,
+            "layout": "eigenvalues: classes x d ascending; eigenvectors: classes x d x "
+            "inputs, row k = E^T v_k (input space)",
+        },
+    )
+    ctx.run.write_csv("spectrum.csv", eigen.spectrum_rows(classes))
+    title = DATASET_TITLES[dataset]
+    figures = {
+        "fig2_top_eigenvectors": top_eigenvector_figure(
+            eigen.vectors, eigen.values, classes, shape, f"{title}: top positive eigenvector per class"
+        )
+    }
+    for c, name in enumerate(classes):
+        figures[f"fig3_spectrum_class{c}"] = spectrum_figure(eigen.vectors, eigen.values, c, name, shape)
+    if cfg.input_space:
+        figures.update(_input_space(ctx, model, classes, shape, title))
+    if cfg.panel:
+        figures["fig2_panel"] = _panel(cfg, ctx, dataset, eigen, shape)
+    if cfg.explain is not None:
+        figures["explain"] = _explain(cfg, ctx, model, eigen, dataset, classes, shape)
+    ctx.add_figures(figures)
+    ctx.record.update(source=source, dataset=dataset, decompose_seconds=seconds)
+
+
+def _model_source(cfg: DecomposeConfig, ctx: RunContext) -> tuple[torch.nn.Module, str, str]:
     """(model, dataset name, where it came from): a train run folder, or the cache."""
+    from pathlib import Path
+
+    from bilin.cache import ModelCache, recipe_from_config
+    from bilin.checkpoint import load_model, model_dataset
+    from bilin.data import DATASETS
+
     if cfg.run is not None:
         run_dir = Path(cfg.run)
         if not run_dir.is_dir():
             raise UserError(f"run directory {run_dir} does not exist")
         model = load_model(run_dir)
-        dataset = json.loads((run_dir / "model.json").read_text()).get("dataset") or run_dataset(RunDir(run_dir))
+        dataset = model_dataset(run_dir)
         if dataset not in DATASETS:
             raise UserError(f"{run_dir}/model.json does not say which dataset the model was trained on")
         return model, dataset, str(run_dir)
-    require_bilinear(cfg)
     recipe = recipe_from_config(cfg)
-    folder = job.models([recipe])[recipe]
+    cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
+    folder = cache.provide([recipe], ctx)[recipe]
     return load_model(folder), recipe.data, str(folder)
 
 
-def run_decompose(cfg, out_dir: Path) -> dict:
-    check_recipe_config(cfg)
-    with analysis_run(cfg, out_dir, "decompose") as job:
-        model, dataset, source = _model_source(cfg, job)
-        classes = DATASETS[dataset].classes
-        started = time.perf_counter()
-        eigen = eigendecompose(model)
-        seconds = time.perf_counter() - started
-        side = int(round(model.embed.weight.shape[1] ** 0.5))
-        shape = (side, side)
-        job.run.save_tensors("eigen.safetensors", {"eigenvalues": eigen.values, "eigenvectors": eigen.vectors},
-                             metadata={"source": source, "dataset": dataset,
-                                       "layout": "eigenvalues: classes x d ascending; eigenvectors: classes x d x "
-                                                 "inputs, row k = E^T v_k (input space)"})
-        job.run.write_csv("spectrum.csv", [{"class": classes[c], "index": k, "eigenvalue": float(v)}
-                                           for c in range(len(classes)) for k, v in enumerate(eigen.values[c])])
-        title = DATASET_TITLES[dataset]
-        figures = {"fig2_top_eigenvectors": top_eigenvector_figure(
-            eigen.vectors, eigen.values, classes, shape, f"{title}: top positive eigenvector per class")}
-        for c, name in enumerate(classes):
-            figures[f"fig3_spectrum_class{c}"] = spectrum_figure(eigen.vectors, eigen.values, c, name, shape)
-        if cfg.input_space:
-            figures.update(_input_space(job, model, classes, shape, title))
-        if cfg.panel:
-            figures["fig2_panel"] = _panel(cfg, job, dataset, eigen, shape)
-        if cfg.explain is not None:
-            figures["explain"] = _explain(cfg, model, eigen, dataset, classes, shape)
-        return job.finish(figures, source=source, dataset=dataset, decompose_seconds=seconds)
+def _input_space(ctx: RunContext, model, classes, shape, title) -> dict:
+    from bilin.analysis.decompose import input_space_eigendecompose
+    from bilin.figures.eigen import top_eigenvector_figure
 
-
-def _input_space(job, model, classes, shape, title) -> dict:
     eigen = input_space_eigendecompose(model)
-    job.run.save_tensors("eigen_input_space.safetensors", {"eigenvalues": eigen.values,
-                                                           "eigenvectors": eigen.vectors})
-    return {"fig2_top_eigenvectors_input_space": top_eigenvector_figure(
-        eigen.vectors, eigen.values, classes, shape, f"{title}: top eigenvector of M_c = E^T Q_c E per class")}
+    ctx.run.save_tensors("eigen_input_space.safetensors", {"eigenvalues": eigen.values, "eigenvectors": eigen.vectors})
+    ctx.run.write_csv("spectrum_input_space.csv", eigen.spectrum_rows(classes))
+    return {
+        "fig2_top_eigenvectors_input_space": top_eigenvector_figure(
+            eigen.vectors, eigen.values, classes, shape, f"{title}: top eigenvector of M_c = E^T Q_c E per class"
+        )
+    }
 
 
-def _panel(cfg, job, dataset: str, eigen: Eigen, shape) -> object:
+def _panel(cfg: DecomposeConfig, ctx: RunContext, dataset: str, eigen: Eigen, shape):
     """Figure 2 for MNIST and Fashion-MNIST side by side; the other dataset's model from the cache."""
-    require_bilinear(cfg)
+    from dataclasses import replace
+
+    from bilin.analysis.decompose import eigendecompose
+    from bilin.cache import ModelCache, recipe_from_config
+    from bilin.checkpoint import load_model
+    from bilin.data import DATASETS
+    from bilin.figures.eigen import panel_figure
+
     panels = {dataset: eigen}
+    cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
     for other in ("mnist", "fmnist"):
         if other not in panels:
             recipe = replace(recipe_from_config(cfg), data=other)
-            panels[other] = eigendecompose(load_model(job.models([recipe])[recipe]))
+            folder = cache.provide([recipe], ctx)[recipe]
+            panels[other] = eigendecompose(load_model(folder))
+    tops = {d: panels[d].top() for d in ("mnist", "fmnist")}
+    ctx.run.save_tensors(
+        "panel.safetensors",
+        {d: vectors for d, (_, vectors) in tops.items()},
+        metadata={"layout": "per dataset: classes x inputs, the top positive eigenvector of each"},
+    )
+    ctx.run.write_csv(
+        "panel.csv",
+        [
+            {"dataset": d, "class": name, "eigenvalue": float(values[c])}
+            for d, (values, _) in tops.items()
+            for c, name in enumerate(DATASETS[d].classes)
+        ],
+    )
     rows = [(DATASET_TITLES[d], panels[d].vectors, panels[d].values, DATASETS[d].classes) for d in ("mnist", "fmnist")]
     return panel_figure(rows, shape, "Top positive eigenvector per class (red positive, blue negative)")
 
 
-def _explain(cfg, model, eigen: Eigen, dataset: str, classes, shape) -> object:
+def _explain(cfg: DecomposeConfig, ctx: RunContext, model, eigen: Eigen, dataset: str, classes, shape):
+    from bilin.analysis.decompose import explain
+    from bilin.data import load_dataset
+    from bilin.figures.eigen import explanation_figure
+
     ds = load_dataset(dataset, cfg.data.root, cfg.data.download)
-    index = cfg.explain
-    if not 0 <= index < len(ds.test_x):
-        raise UserError(f"explain={index} is outside the test set (0..{len(ds.test_x) - 1})")
-    x = ds.test_x[index].flatten().float() / 255
-    with torch.no_grad():
-        logits = model(x[None])[0]
-    top = logits.argsort(descending=True)[:3].tolist()
-    parts = [contributions(eigen, x, c) for c in top]
-    return explanation_figure(x, classes[ds.test_y[index]], logits, classes, top, parts, eigen.vectors,
-                              eigen.values, shape)
+    if not cfg.explain < len(ds.test_x):
+        raise UserError(f"explain={cfg.explain} is outside the test set (0..{len(ds.test_x) - 1})")
+    explanation = explain(model, eigen, ds.test_x[cfg.explain].flatten().float() / 255)
+    ctx.run.write_csv("explain.csv", explanation.rows(classes, eigen))
+    return explanation_figure(explanation, classes[ds.test_y[cfg.explain]], classes, eigen, shape)
+
+
+COMMAND = Command(
+    name="decompose",
+    summary="Per-class eigenvectors of a bilinear MLP: eigen.safetensors, spectrum.csv, figures 2 and 3.",
+    schema=DecomposeConfig,
+    run=run,
+    panel="Read the weights",
+    examples=(
+        "bilin decompose run=outputs/train/DATE/TIME explain=0 input_space=true",
+        "bilin decompose data=fmnist panel=true   (model from the cache, trained if missing)",
+    ),
+    notes="Without run=, the model comes from the model cache (<cache_root>), trained when missing.",
+)

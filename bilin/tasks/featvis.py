@@ -1,58 +1,144 @@
-"""`bilin featvis`: cfg -> model (bilin run or torchvision) -> render (and the ladder) -> figures."""
+"""`bilin featvis`: model (bilin run or torchvision) -> render, and the ladder of tricks -> figures."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
-from pathlib import Path
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
-import torch
-
-from bilin.config import check_featvis_config
+from bilin.command import Command
+from bilin.config import RunOptions
 from bilin.errors import UserError
-from bilin.featvis.objectives import Target, parse_targets
-from bilin.featvis.render import RenderResult, Settings, Tricks, render
-from bilin.featvis.sources import Subject, colour_basis_from, from_run, from_torchvision
-from bilin.figures import featvis as figs
-from bilin.tasks.common import analysis_run, step_progress
+from bilin.schema import key
+
+if TYPE_CHECKING:
+    from bilin.featvis.objectives import Target
+    from bilin.featvis.render import RenderResult, Settings, Tricks
+    from bilin.featvis.sources import Subject
+    from bilin.lifecycle import RunContext
 
 LADDER = ("baseline", "+robustness", "+fourier", "+decorrelation", "+diversity")
 
 
-def run_featvis(cfg, out_dir: Path) -> dict:
-    check_featvis_config(cfg)
-    with analysis_run(cfg, out_dir, "featvis") as job:
-        subject = _subject(cfg, job.device)
-        targets = parse_targets(list(cfg.target), len(subject.classes))
-        labels = [_label(t, subject) for t in targets]
-        _check_input_shape(subject, job.device)
-        colour = colour_basis_from(cfg.colour_data, subject, cfg.data_root) if cfg.decorrelate else None
-        settings = Settings(steps=cfg.steps, lr=cfg.lr, optimizer=cfg.optimizer, init=cfg.init,
-                            images_per_target=cfg.images_per_target, seed=cfg.seed, mode=cfg.mode,
-                            radius=cfg.radius, diversity_layer=cfg.diversity_layer, frames_every=cfg.frames_every)
-        tricks = Tricks(robustness=cfg.robustness, fourier=cfg.fourier, decorrelate=cfg.decorrelate,
-                        diversity=cfg.diversity, l2=cfg.l2, blur_every=cfg.blur_every, blur_sigma=cfg.blur_sigma,
-                        redirect_relu_steps=cfg.redirect_relu_steps, squash=cfg.squash)
-        plan = [("result", settings, tricks)] + (_ladder(settings, tricks) if cfg.ladder else [])
-        results: dict[str, RenderResult] = {}
-        with step_progress(sum(s.steps for _, s, _ in plan), cfg.quiet) as (progress, task):
-            for name, step_settings, step_tricks in plan:
-                progress.update(task, description=f"featvis {name}")
-                results[name] = render(subject.model, subject.input_shape, targets, step_settings, step_tricks,
-                                       colour, job.device, on_step=lambda _s: progress.advance(task))
-        main = results["result"]
-        _write_outputs(job.run, main, results, targets, labels)
-        figures = _figures(cfg, subject, main, results, labels, targets, job.device)
-        return job.finish(figures, model=subject.name, targets=labels, seed=cfg.seed, steps=cfg.steps,
-                          tricks=asdict(tricks), diversity_layer=main.diversity_layer,
-                          colour_basis=None if colour is None else colour.factor.tolist(),
-                          render_seconds={name: round(r.seconds, 3) for name, r in results.items()},
-                          final_activation_mean=float(main.activations.mean()))
+@dataclass
+class FeatvisConfig(RunOptions):
+    run: str | None = key(None, "a bilin train run (or model cache) folder")
+    net: str | None = key(None, "or a torchvision model: tv:resnet18, tv:resnet50, tv:vgg16, ...")
+    weights: str = key("imagenet", "torchvision models: imagenet (downloads) | none (random init) | <state dict file>")
+    size: int = key(224, "torchvision models: input height = width", ge=8)
+    target: list[str] = key(["class:all"], "class:<i> | class:all | unit:<layer>:<i> | channel:<layer>:<i>, any number")
+    steps: int = key(512, "optimisation steps", ge=1)
+    lr: float = key(0.05, "learning rate", gt=0)
+    optimizer: Literal["adam", "sgd"] = key("adam", "sgd has momentum 0.9")
+    init: Literal["noise", "grey"] = key("noise", "noise: N(0, 0.1); grey: 0.5 +- 0.005")
+    images_per_target: int = key(1, "images optimised per target", ge=1)
+    seed: int = key(0, "fixes the start images and the random transforms")
+    mode: Literal["free", "sphere"] = key(
+        "free", "sphere: x = radius * p / ||p||, pixels only (the eigenvector oracle)"
+    )
+    radius: float = key(10.0, "mode=sphere: the norm of the image", gt=0)
+    robustness: bool = key(True, "pad 3, jitter +-3 px, rotate +-5 deg, scale 0.95-1.05 inside the forward")
+    fourier: bool = key(True, "optimise the 1/f-scaled spectrum instead of pixels")
+    decorrelate: bool = key(True, "colour images: optimise in the data's decorrelated colour basis")
+    diversity: float = key(
+        0.0, "weight of the diversity term, relative to the mean activation (images_per_target > 1)", ge=0
+    )
+    diversity_layer: str | None = key(None, "layer whose Gram matrices it compares (default: last spatial layer)")
+    l2: float = key(0.0, "weight of the squared distance of the image from grey", ge=0)
+    blur_every: int = key(0, "blur the parameters every N steps (0: never)", ge=0)
+    blur_sigma: float = key(0.5, "blur width in pixels", gt=0)
+    redirect_relu_steps: int = key(16, "redirected relu gradients for the first N steps (rescues dead targets)", ge=0)
+    squash: Literal["auto", "sigmoid", "none"] = key("auto", "auto: sigmoid for colour images with fourier/decorrelate")
+    colour_data: str = key(
+        "auto", "colour basis from: auto (the model's own) | imagenet | <dataset> | <file n x c x h x w>"
+    )
+    ladder: bool = key(False, "also render baseline, +robustness, +fourier, +decorrelation, +diversity side by side")
+    frames_every: int = key(0, "keep the images every N steps for an animation (0: off)", ge=0)
+    data_root: str = key("${oc.env:BILIN_DATA,data}", "where colour_data=<dataset> is read from")
+
+    def check(self) -> None:
+        super().check()
+        if (self.run is None) == (self.net is None):
+            raise UserError("give exactly one of run=<train run or cache folder> and net=tv:<torchvision model>")
+        if self.net is not None and not self.net.startswith("tv:"):
+            raise UserError(
+                f"net={self.net!r}: featvis takes torchvision models as net=tv:<name>, bilin models as run=<dir>"
+            )
 
 
-def _subject(cfg, device: torch.device) -> Subject:
-    if cfg.run is not None:
-        return from_run(cfg.run, device)
-    return from_torchvision(str(cfg.net)[3:], str(cfg.weights), cfg.size, device)
+def run(cfg: FeatvisConfig, ctx: RunContext) -> None:
+    from dataclasses import asdict
+
+    from bilin.featvis.objectives import parse_targets
+    from bilin.featvis.render import Settings, Tricks, render
+    from bilin.featvis.sources import colour_basis_from, from_run, from_torchvision
+    from bilin.train.progress import step_progress
+
+    subject = (
+        from_run(cfg.run, ctx.device)
+        if cfg.run is not None
+        else from_torchvision(cfg.net[3:], cfg.weights, cfg.size, ctx.device, cfg.seed)
+    )
+    targets = parse_targets(list(cfg.target), len(subject.classes))
+    labels = [_label(t, subject) for t in targets]
+    _check_input_shape(subject, ctx.device)
+    colour = colour_basis_from(cfg.colour_data, subject, cfg.data_root) if cfg.decorrelate else None
+    settings = Settings(
+        steps=cfg.steps,
+        lr=cfg.lr,
+        optimizer=cfg.optimizer,
+        init=cfg.init,
+        images_per_target=cfg.images_per_target,
+        seed=cfg.seed,
+        mode=cfg.mode,
+        radius=cfg.radius,
+        diversity_layer=cfg.diversity_layer,
+        frames_every=cfg.frames_every,
+    )
+    tricks = Tricks(
+        robustness=cfg.robustness,
+        fourier=cfg.fourier,
+        decorrelate=cfg.decorrelate,
+        diversity=cfg.diversity,
+        l2=cfg.l2,
+        blur_every=cfg.blur_every,
+        blur_sigma=cfg.blur_sigma,
+        redirect_relu_steps=cfg.redirect_relu_steps,
+        squash=cfg.squash,
+    )
+    plan = [("result", settings, tricks)] + (_ladder(settings, tricks) if cfg.ladder else [])
+    results: dict[str, RenderResult] = {}
+    with step_progress(sum(s.steps for _, s, _ in plan), cfg.quiet) as (progress, task):
+
+        def advance(_step: int) -> None:
+            ctx.stop.raise_if_set()  # a signal whose raise was lost inside a library call
+            progress.advance(task)
+
+        for name, step_settings, step_tricks in plan:
+            progress.update(task, description=f"featvis {name}")
+            results[name] = render(
+                subject.model,
+                subject.input_shape,
+                targets,
+                step_settings,
+                step_tricks,
+                colour,
+                ctx.device,
+                on_step=advance,
+            )
+    main = results["result"]
+    _write_outputs(ctx, main, results, labels)
+    ctx.add_figures(_figures(cfg, ctx, subject, main, results, labels, targets))
+    ctx.record.update(
+        model=subject.name,
+        targets=labels,
+        seed=cfg.seed,
+        steps=cfg.steps,
+        tricks=asdict(tricks),
+        diversity_layer=main.diversity_layer,
+        colour_basis=None if colour is None else colour.factor.tolist(),
+        render_seconds={name: round(r.seconds, 3) for name, r in results.items()},
+        final_activation_mean=float(main.activations.mean()),
+    )
 
 
 def _label(target: Target, subject: Subject) -> str:
@@ -61,66 +147,132 @@ def _label(target: Target, subject: Subject) -> str:
     return target.label
 
 
-def _check_input_shape(subject: Subject, device: torch.device) -> None:
+def _check_input_shape(subject: Subject, device) -> None:
+    import torch
+
     try:
         with torch.no_grad():
             subject.model(torch.zeros(1, *subject.input_shape, device=device))
     except RuntimeError as exc:
-        raise UserError(f"{subject.name} cannot take images of shape {subject.input_shape} "
-                        f"({str(exc).splitlines()[0][:160]}); choose another size=") from exc
+        raise UserError(
+            f"{subject.name} cannot take images of shape {subject.input_shape} "
+            f"({str(exc).splitlines()[0][:160]}); choose another size="
+        ) from exc
 
 
 def _ladder(settings: Settings, tricks: Tricks) -> list[tuple[str, Settings, Tricks]]:
     """Tricks added one at a time from the plain baseline; diversity needs several images."""
+    from dataclasses import replace
+
+    from bilin.featvis.render import Tricks
+
     base = Tricks(redirect_relu_steps=tricks.redirect_relu_steps)
-    steps = [base, replace(base, robustness=True), replace(base, robustness=True, fourier=True),
-             replace(base, robustness=True, fourier=True, decorrelate=True),
-             replace(base, robustness=True, fourier=True, decorrelate=True, diversity=tricks.diversity or 1.0)]
+    steps = [
+        base,
+        replace(base, robustness=True),
+        replace(base, robustness=True, fourier=True),
+        replace(base, robustness=True, fourier=True, decorrelate=True),
+        replace(base, robustness=True, fourier=True, decorrelate=True, diversity=tricks.diversity or 1.0),
+    ]
     many = replace(settings, images_per_target=max(2, settings.images_per_target), frames_every=0)
-    return [(name, many if name == "+diversity" else replace(settings, frames_every=0), t)
-            for name, t in zip(LADDER, steps)]
+    return [
+        (name, many if name == "+diversity" else replace(settings, frames_every=0), t)
+        for name, t in zip(LADDER, steps, strict=True)
+    ]
 
 
-def _write_outputs(run, main: RenderResult, results: dict, targets: list[Target], labels: list[str]) -> None:
+def _write_outputs(ctx: RunContext, main: RenderResult, results: dict, labels: list[str]) -> None:
     tensors = {"images": main.images.contiguous(), "activations": main.activations.contiguous()}
     tensors.update({f"ladder/{name}": r.images.contiguous() for name, r in results.items() if name != "result"})
-    run.save_tensors("inputs.safetensors", tensors, metadata={"targets": "|".join(labels)})
+    ctx.run.save_tensors("inputs.safetensors", tensors, metadata={"targets": "|".join(labels)})
     steps, n_targets, per_target = main.curve.shape
-    run.write_csv("curve.csv", [{"step": s, "target": labels[t], "image": i, "activation": float(main.curve[s, t, i])}
-                                for s in range(steps) for t in range(n_targets) for i in range(per_target)])
-    run.write_csv("activations.csv", [{"target": labels[t], "image": i, "activation": float(main.activations[t, i])}
-                                      for t in range(n_targets) for i in range(per_target)])
+    ctx.run.write_csv(
+        "curve.csv",
+        [
+            {"step": s, "target": labels[t], "image": i, "activation": float(main.curve[s, t, i])}
+            for s in range(steps)
+            for t in range(n_targets)
+            for i in range(per_target)
+        ],
+    )
+    ctx.run.write_csv(
+        "activations.csv",
+        [
+            {"target": labels[t], "image": i, "activation": float(main.activations[t, i])}
+            for t in range(n_targets)
+            for i in range(per_target)
+        ],
+    )
 
 
-def _figures(cfg, subject: Subject, main: RenderResult, results: dict, labels: list[str], targets, device) -> dict:
+def _figures(
+    cfg: FeatvisConfig,
+    ctx: RunContext,
+    subject: Subject,
+    main: RenderResult,
+    results: dict,
+    labels: list[str],
+    targets: list[Target],
+) -> dict:
+    from bilin.figures import featvis as figs
+
     title = f"<br><sup>{subject.name}: {cfg.steps} steps, seed {cfg.seed}</sup>"
-    figures = {"featvis": figs.featvis_grid(main.images, labels, f"Feature visualisation{title}"),
-               "objective": figs.objective_curves(main.curve, labels, f"Objective per step{title}")}
+    figures = {
+        "featvis": figs.featvis_grid(main.images, labels, f"Feature visualisation{title}"),
+        "objective": figs.objective_curves(main.curve, labels, f"Objective per step{title}"),
+    }
     if len(results) > 1:
         steps = [(name, results[name].images) for name in LADDER]
         figures["ladder"] = figs.ladder_figure(steps, labels, f"Tricks added one at a time{title}")
     if main.frames:
-        figures["animation"] = figs.animation_figure(main.frames, cfg.images_per_target, labels,
-                                                     f"Optimisation{title}")
-    eigen = _eigen_comparison(subject, main, targets, title)
+        figures["animation"] = figs.animation_figure(main.frames, cfg.images_per_target, labels, f"Optimisation{title}")
+    eigen = _eigen_comparison(ctx, subject, main, targets, title)
     if eigen is not None:
         figures["featvis_vs_eigenvectors"] = eigen
     return figures
 
 
-def _eigen_comparison(subject: Subject, main: RenderResult, targets: list[Target], title: str):
+def _eigen_comparison(ctx: RunContext, subject: Subject, main: RenderResult, targets: list[Target], title: str):
     """For an ungated bilinear MLP on grey images: featvis beside the top eigenvectors of each class."""
     from bilin.analysis.decompose import eigendecompose, input_space_eigendecompose
+    from bilin.figures import featvis as figs
     from bilin.models import BilinearMLP
 
     model = subject.model
     classes = [t.index for t in targets if t.kind == "class"]
     if not isinstance(model, BilinearMLP) or model.gate is not None or not classes or subject.input_shape[0] != 1:
         return None
-    hidden, pixel = eigendecompose(model), input_space_eigendecompose(model)
-    rows = [i for i, t in enumerate(targets) if t.kind == "class"]
-    top_hidden = torch.stack([hidden.vectors[c, hidden.values[c].argmax()] for c in classes]).cpu()
-    top_pixel = torch.stack([pixel.vectors[c, pixel.values[c].argmax()] for c in classes]).cpu()
-    images = main.images[rows, 0].flatten(1)
-    return figs.featvis_vs_eigenvectors(images, top_hidden, top_pixel, [subject.classes[c] for c in classes],
-                                        tuple(subject.input_shape[1:]), f"Featvis and top eigenvectors{title}")
+    top_hidden = eigendecompose(model).top()[1][classes].cpu()
+    top_pixel = input_space_eigendecompose(model).top()[1][classes].cpu()
+    ctx.run.save_tensors(
+        "eigenvectors.safetensors",
+        {"hidden_top": top_hidden, "input_space_top": top_pixel},
+        metadata={
+            "classes": ",".join(map(str, classes)),
+            "layout": "per class target: the top eigenvector u = E^T v, and that of M_c",
+        },
+    )
+    images = main.images[[i for i, t in enumerate(targets) if t.kind == "class"], 0].flatten(1)
+    return figs.featvis_vs_eigenvectors(
+        images,
+        top_hidden,
+        top_pixel,
+        [subject.classes[c] for c in classes],
+        tuple(subject.input_shape[1:]),
+        f"Featvis and top eigenvectors{title}",
+    )
+
+
+COMMAND = Command(
+    name="featvis",
+    summary="Feature visualisation: optimise inputs to maximise class logits or hidden units of any model.",
+    schema=FeatvisConfig,
+    run=run,
+    panel="Any model",
+    examples=(
+        "bilin featvis run=outputs/train/DATE/TIME ladder=true images_per_target=4",
+        "bilin featvis net=tv:resnet18 weights=none target=[channel:layer3:5,class:8]",
+        "bilin featvis run=... mode=sphere robustness=false fourier=false   (the eigenvector oracle)",
+    ),
+    notes="Takes Hydra overrides and -m for sweeps (e.g. -m seed=0,1,2 or lr=0.01,0.05).",
+)

@@ -1,0 +1,159 @@
+"""One run lifecycle for every command: run.json goes running -> complete | failed | interrupted.
+
+`execute` opens the run folder, writes the provenance, runs the command with a `RunContext`,
+writes the tables and figures the command staged, and records how it ended. A user error or a
+fault ends `failed` with its one-line error (exit 2); SIGINT or SIGTERM end `interrupted` with a
+one-line message (exit 130 / 143). A command that can stop cleanly between steps (training) asks
+for signals as a flag with `ctx.polling()`; everywhere else a signal stops the command at once.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any, Protocol
+
+import plotly.graph_objects as go
+from rich.console import Console
+
+from bilin.command import Command
+from bilin.device import resolve_device
+from bilin.errors import Interrupted, UserError, exit_with
+from bilin.provenance import provenance, utc_now
+from bilin.rundir import RunDir
+from bilin.train.loop import StopRequest
+
+EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
+CONTINUABLE = ("interrupted", "running", "failed")
+STALE_ON_CONTINUE = ("error", "resume", "finished")
+
+
+class Tables(Protocol):
+    """An analysis result that knows its CSV files: {file name: rows}."""
+
+    def tables(self) -> Mapping[str, list[dict[str, Any]]]: ...
+
+
+class RunContext:
+    """What a running command gets: its folder, device, console, stop flag and run record."""
+
+    def __init__(self, command: Command, cfg: Any, run_dir: Path, continuing: bool):
+        self.command, self.cfg, self.continuing = command, cfg, continuing
+        self.run = RunDir(run_dir)
+        self.device = resolve_device(cfg.device)
+        self.console = Console(stderr=True, quiet=cfg.quiet)
+        self.stop = StopRequest()
+        self.summary: str | None = None  # the closing line; default "<command> complete: <folder>"
+        previous = self.run.read_json("run.json") if continuing else {}
+        for name in STALE_ON_CONTINUE:
+            previous.pop(name, None)
+        self.record: dict[str, Any] = {**previous, **({"resumed": utc_now()} if continuing else {"started": utc_now()})}
+        self.record.update(status="running", **provenance(self.device))
+        self.run.write_json("run.json", self.record)
+        self._figures: dict[str, go.Figure] = {}
+        self._polling = False
+
+    def write(self, *results: Tables) -> None:
+        """Each result's CSV tables, now."""
+        for result in results:
+            for name, rows in result.tables().items():
+                self.run.write_csv(name, rows)
+
+    def add_figures(self, figures: Mapping[str, go.Figure]) -> None:
+        """Figures to write when the command ends (all in one kaleido session)."""
+        self._figures.update(figures)
+
+    @contextmanager
+    def polling(self) -> Iterator[StopRequest]:
+        """Inside, the first SIGINT/SIGTERM only sets `ctx.stop.reason`; the work stops at its next check."""
+        self._polling = True
+        try:
+            yield self.stop
+        finally:
+            self._polling = False
+
+    def _write_figures(self) -> None:
+        if not self._figures:
+            return
+        note = self.run.write_figures(self._figures)
+        self._figures = {}
+        if note:
+            self.record["figures_note"] = note
+            print(note)
+
+    def _end(self, status: str, started: float, **fields: Any) -> None:
+        self.record.update(fields, status=status, finished=utc_now())
+        self.record["wall_seconds"] = self.record.get("wall_seconds", 0.0) + time.perf_counter() - started
+        self.run.write_json("run.json", self.record)
+
+
+def continuable(folder: Path, verb: str) -> None:
+    """Refuse to continue a run that is complete, or whose run.json says nothing we can continue."""
+    record = folder / "run.json"
+    status = RunDir(folder).read_json("run.json").get("status") if record.is_file() else None
+    if status == "complete":
+        raise UserError(f"{folder} is already complete; nothing to {verb}")
+    if status not in CONTINUABLE:
+        raise UserError(f"{folder} cannot be continued: run.json status is {status!r}")
+
+
+def execute(command: Command, cfg: Any, run_dir: Path, continuing: bool = False) -> None:
+    """Run `command` into `run_dir` (a new folder, or an existing one it continues)."""
+    started = time.perf_counter()
+    try:
+        ctx = RunContext(command, cfg, run_dir, continuing)
+    except UserError as exc:
+        exit_with(exc)
+    try:
+        with _signals(ctx):
+            command.run(cfg, ctx)
+            ctx._write_figures()
+    except Interrupted as exc:
+        _write_figures_after(ctx)
+        ctx._end("interrupted", started, error=str(exc))
+        exit_with(exc, EXIT_CODES.get(exc.signal_name, 130))
+    except UserError as exc:
+        _write_figures_after(ctx)
+        ctx._end("failed", started, error=str(exc))
+        exit_with(exc)
+    except BaseException as exc:  # a fault in bilin: keep its traceback, but leave no run "running"
+        ctx._end("failed", started, error=f"{type(exc).__name__}: {exc}")
+        raise
+    ctx._end("complete", started)
+    print(ctx.summary or f"{command.name} complete: {ctx.run.path}")
+
+
+def _write_figures_after(ctx: RunContext) -> None:
+    """Figures staged before a failure or interruption (e.g. the training curves so far)."""
+    with suppress(Exception):  # the ending is what matters now; the figures' JSON may already be there
+        ctx._write_figures()
+
+
+@contextmanager
+def _signals(ctx: RunContext) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be installed from the main thread (e.g. joblib workers)
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        first = ctx.stop.reason is None
+        if first:  # kept even when the raise below is lost, so the next `stop.raise_if_set()` stops the work
+            ctx.stop.reason = name
+            ctx.stop.message = f"stopped by {name}; {ctx.command.name} did not finish: {ctx.run.path}"
+        if ctx._polling and first:
+            return
+        # An exception raised inside an import can be turned into an ImportError and dropped (torch
+        # imports triton that way), hence the flag above as well.
+        raise Interrupted(ctx.stop.message or name, name)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

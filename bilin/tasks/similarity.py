@@ -1,0 +1,62 @@
+"""`bilin similarity`: eigenvector similarity across seeds and sizes of a grid of models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from bilin.command import Command
+from bilin.config import GridOptions
+from bilin.errors import UserError
+from bilin.schema import key
+
+if TYPE_CHECKING:
+    from bilin.lifecycle import RunContext
+
+
+@dataclass
+class SimilarityConfig(GridOptions):
+    ranks: int = key(20, "eigenvectors per class compared", ge=1)
+    order: Literal["top", "bottom", "abs"] = key("top", "rank 0 is the largest positive, most negative or largest |λ|")
+    reference_size: int = key(300, "figure A compares every size with this one")
+
+    def check(self) -> None:
+        super().check()
+        if self.reference_size not in self.sizes:
+            raise UserError(f"reference_size={self.reference_size} is not among sizes={self.sizes}")
+        if len(self.seeds) < 2:
+            raise UserError(
+                f"seeds={self.seeds}: similarity compares models of distinct seeds; give at least two seeds"
+            )
+
+
+def run(cfg: SimilarityConfig, ctx: RunContext) -> None:
+    from bilin.analysis.decompose import eigendecompose
+    from bilin.analysis.similarity import similarity_grid
+    from bilin.cache import ModelCache, recipe_from_config
+    from bilin.checkpoint import load_model
+    from bilin.figures.grid import similarity_figures
+
+    cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
+    recipes = {(d, s): recipe_from_config(cfg, d_hidden=d, seed=s) for d in cfg.sizes for s in cfg.seeds}
+    folders = cache.provide(list(recipes.values()), ctx)
+    eigens = {grid_key: eigendecompose(load_model(folders[r], ctx.device)) for grid_key, r in recipes.items()}
+    grid = similarity_grid(eigens, cfg.sizes, cfg.seeds, cfg.reference_size, cfg.order, cfg.ranks)
+    ctx.write(grid)
+    ctx.add_figures(similarity_figures(grid))
+    ctx.record["order"] = cfg.order
+
+
+COMMAND = Command(
+    name="similarity",
+    summary="Eigenvector similarity across seeds and sizes (figure A vs rank, figure B heatmap).",
+    schema=SimilarityConfig,
+    run=run,
+    panel="Read the weights",
+    examples=(
+        "bilin similarity                                     (the paper's grid: 30 models, 100 epochs)",
+        "bilin similarity order=bottom ranks=20 reference_size=300",
+        "bilin similarity experiment=quick",
+    ),
+    notes="Models come from the model cache (<cache_root>), trained batched when missing.",
+)

@@ -1,0 +1,162 @@
+"""`bilin train`: config -> data -> model -> training loop -> figures -> run folder.
+
+`resume=<run dir>` finishes an interrupted run in place from its last checkpoint (bit-identical
+on CPU to a run that was never stopped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from bilin.command import Command
+from bilin.config import RecipeOptions
+from bilin.errors import UserError
+from bilin.schema import key
+
+if TYPE_CHECKING:
+    from bilin.lifecycle import RunContext
+    from bilin.models import ModelSpec
+    from bilin.train.loop import Trainer
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainConfig(RecipeOptions):
+    d_hidden: int = key(512, "hidden size d", ge=1)
+    seed: int = key(420, "fixes init, data order and noise")
+    compile: Literal["none", "default", "reduce-overhead", "max-autotune"] = key("none", "a torch.compile mode")
+    cuda_graph: bool = key(True, "on CUDA with compile=none: replay each training step as one CUDA graph")
+    checkpoint_every: int = key(10, "also write a resumable checkpoint every N epochs (0: only at the end)", ge=0)
+    resume: str | None = key(None, "finish an interrupted run in place (only device= and quiet= may be given with it)")
+
+    def check(self) -> None:
+        super().check()
+        if self.model.decorrelate and (self.model.name != "cnn" or self.data.name != "cifar10"):
+            raise UserError(
+                "model.decorrelate=true whitens colours: it needs model=cnn and colour images (data=cifar10)"
+            )
+
+
+def run(cfg: TrainConfig, ctx: RunContext) -> None:
+    # heavy imports here, not at the top: listing commands, --help and option checks stay torch-free
+    import torch
+
+    from bilin.data import load_dataset
+    from bilin.device import apply_precision
+    from bilin.errors import Interrupted
+    from bilin.figures.training import per_class_bars, training_curves
+    from bilin.models import ModelSpec, build_model
+    from bilin.train.loop import DeviceData, HParams, Trainer, per_class_accuracy
+    from bilin.train.progress import epoch_progress
+
+    apply_precision(cfg.precision, ctx.device)
+    data = load_dataset(cfg.data.name, cfg.data.root, cfg.data.download, cfg.data.train_limit, cfg.data.test_limit)
+    if len(data.train_x) < cfg.batch_size:
+        raise UserError(f"batch_size={cfg.batch_size} is larger than the {len(data.train_x)} training images")
+    spec = ModelSpec(
+        kind=cfg.model.name,
+        d_input=int(data.train_x[0].numel()),
+        d_hidden=cfg.d_hidden,
+        d_output=len(data.classes),
+        gate=cfg.model.gate,
+        input_shape=tuple(data.train_x.shape[1:]),
+        classes=data.classes,
+        decorrelate=cfg.model.decorrelate,
+    )
+    model = build_model(spec, torch.Generator().manual_seed(cfg.seed))  # data order and noise: own generators
+    if spec.decorrelate:
+        model.fit_whitening(data.train_x.float() / 255)
+    hp = HParams(
+        epochs=cfg.epochs,
+        lr=cfg.lr,
+        wd=cfg.wd,
+        batch_size=cfg.batch_size,
+        noise=cfg.noise,
+        seed=cfg.seed,
+        precision=cfg.precision,
+        compile=cfg.compile,
+        cuda_graph=cfg.cuda_graph,
+    )
+    trainer = Trainer(
+        model.to(ctx.device),
+        DeviceData.from_uint8(data.train_x, data.train_y, data.test_x, data.test_y, ctx.device),
+        hp,
+        ctx.device,
+    )
+    if ctx.continuing:
+        if not ctx.run.file(CHECKPOINT).is_file():
+            raise UserError(f"{ctx.run.path} has no {CHECKPOINT} to resume from")
+        trainer.load_state(ctx.run.load_torch(CHECKPOINT))
+
+    def on_epoch(metric, trainer: Trainer) -> None:
+        report(metric)
+        if cfg.checkpoint_every and metric.epoch % cfg.checkpoint_every == 0 and metric.epoch < cfg.epochs:
+            save_state(ctx, trainer.state(), trainer, spec, cfg.data.name)
+
+    label = f"{cfg.model.name}{'-' + cfg.model.gate if cfg.model.gate else ''} {cfg.data.name} d={cfg.d_hidden}"
+    with ctx.polling() as stop, epoch_progress(label, cfg.epochs, len(trainer.metrics), cfg.quiet) as report:
+        result = trainer.fit(stop, on_epoch)
+
+    save_state(ctx, result.checkpoint, trainer, spec, cfg.data.name)
+    metrics = result.checkpoint["metrics"]
+    ctx.record.update(epochs_completed=len(metrics), train_seconds=sum(m["seconds"] for m in metrics))
+    if metrics:
+        ctx.record["final"] = {k: metrics[-1][k] for k in ("train_loss", "train_acc", "val_loss", "val_acc")}
+    ctx.add_figures(
+        {
+            "training_curves": training_curves(
+                metrics, f"{spec.kind} {cfg.data.name}, d={cfg.d_hidden}, noise={cfg.noise}, seed={cfg.seed}"
+            )
+        }
+    )
+    if result.status == "interrupted":
+        ctx.record["resume"] = f"bilin train resume={ctx.run.path}"
+        raise Interrupted(
+            f"{result.message}; saved to {ctx.run.path}; finish it with: bilin train resume={ctx.run.path}",
+            result.stop_reason or "SIGINT",
+        )
+    if result.status != "complete":
+        raise UserError(result.message)
+    _, _, predicted = trainer.evaluate()
+    accuracy = per_class_accuracy(predicted, trainer.data.test_y, len(data.classes)).tolist()
+    ctx.run.write_csv(
+        "per_class.csv", [{"class": c, "val_acc": a} for c, a in zip(data.classes, accuracy, strict=True)]
+    )
+    ctx.add_figures({"per_class_accuracy": per_class_bars(data.classes, accuracy, "Validation accuracy per class")})
+    final = f"val acc {metrics[-1]['val_acc'] * 100:.2f}%"
+    ctx.summary = (
+        f"resumed run complete: {ctx.run.path} ({final})"
+        if ctx.continuing
+        else f"run complete: {ctx.run.path} | {final} | {ctx.record['train_seconds']:.1f} s training"
+    )
+
+
+def save_state(ctx: RunContext, state: dict, trainer: Trainer, spec: ModelSpec, dataset: str) -> None:
+    """Weights and everything a resume needs, as of the epoch in `state`."""
+    from bilin.checkpoint import save_model
+
+    ctx.run.save_torch(CHECKPOINT, state)
+    trainer.model.load_state_dict(state["model"])
+    save_model(ctx.run, trainer.model, spec, {"epoch": state["epoch"], "dataset": dataset})
+    ctx.run.write_csv("metrics.csv", state["metrics"])
+
+
+COMMAND = Command(
+    name="train",
+    summary="Train a model into outputs/train/DATE/TIME (Hydra overrides, multirun, launchers).",
+    schema=TrainConfig,
+    run=run,
+    panel="Train",
+    examples=(
+        "bilin train model=bilinear data=fmnist",
+        "bilin train -m seed=0,1,2 d_hidden=30,512            (multirun: outputs/multirun/train/...)",
+        "bilin train -m hydra/launcher=submitit_local seed=0,1 (or submitit_slurm on a cluster)",
+        "bilin train experiment=smoke                          (seconds, on a data subset)",
+        "bilin train --cfg job                                 (print the composed config)",
+        "bilin train resume=outputs/train/DATE/TIME            (finish an interrupted run in place)",
+    ),
+    continues_run="resume",
+    continue_keys=("device", "quiet"),
+)

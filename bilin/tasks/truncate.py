@@ -1,0 +1,60 @@
+"""`bilin truncate`: accuracy with the top-k eigenvectors per class over a grid of sizes x seeds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bilin.command import Command
+from bilin.config import GridOptions
+from bilin.errors import UserError
+from bilin.schema import key
+
+if TYPE_CHECKING:
+    from bilin.lifecycle import RunContext
+
+
+@dataclass
+class TruncateConfig(GridOptions):
+    k_max: int = key(30, "k = 0..k_max components per class (largest |λ| first)", ge=0)
+
+    def check(self) -> None:
+        super().check()
+        small = [d for d in self.sizes if d < self.k_max]
+        if small:
+            raise UserError(
+                f"k_max={self.k_max} is beyond d={small[0]}: a model of size d has only d components "
+                "per class; lower k_max or drop that size"
+            )
+
+
+def run(cfg: TruncateConfig, ctx: RunContext) -> None:
+    from bilin.analysis.truncate import truncation_grid
+    from bilin.cache import ModelCache, recipe_from_config
+    from bilin.checkpoint import load_model
+    from bilin.figures.grid import truncation_figures
+
+    cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
+    recipes = {(d, s): recipe_from_config(cfg, d_hidden=d, seed=s) for d in cfg.sizes for s in cfg.seeds}
+    folders = cache.provide(list(recipes.values()), ctx)
+    # the analysis runs where the models trained: eigh of 10 x 1000^2 is much faster on a GPU
+    models = {grid_key: load_model(folders[r], ctx.device) for grid_key, r in recipes.items()}
+    x, y = (t.to(ctx.device) for t in cache.test_set(next(iter(recipes.values()))))
+    grid = truncation_grid(models, cfg.sizes, cfg.seeds, x, y, list(range(cfg.k_max + 1)))
+    ctx.write(grid)
+    ctx.add_figures(truncation_figures(grid))
+
+
+COMMAND = Command(
+    name="truncate",
+    summary="Accuracy with the top-k eigenvectors per class over a grid of sizes x seeds.",
+    schema=TruncateConfig,
+    run=run,
+    panel="Read the weights",
+    examples=(
+        "bilin truncate                                       (the paper's grid: 30 models, 100 epochs)",
+        "bilin truncate sizes=[30,100,300] seeds=[0,1,2] epochs=20 k_max=30",
+        "bilin truncate experiment=quick",
+    ),
+    notes="Models come from the model cache (<cache_root>), trained batched when missing.",
+)
