@@ -35,8 +35,8 @@ def main() -> None:
     totals = [0.0, 0.0]
     for size in args.sizes:
         spec = ModelSpec("bilinear", 784, size, 10)
-        batched = timed(device, lambda: BatchedTrainer(spec, members, data, hp, device).fit())
-        separate = timed(device, lambda: [train_alone(spec, member, data, hp, device) for member in members])
+        batched = timed(device, lambda spec=spec: BatchedTrainer(spec, members, data, hp, device).fit())
+        separate = timed(device, lambda spec=spec: [train_alone(spec, member, data, hp, device) for member in members])
         report(device, f"d={size}", args.models, args.epochs, batched, separate)
         totals = [totals[0] + batched, totals[1] + separate]
     if len(args.sizes) > 1:
@@ -60,9 +60,12 @@ def timed(device: torch.device, work) -> float:
 
 def report(device: torch.device, label: str, models: int, epochs: int, batched: float, separate: float) -> None:
     work = models * epochs
-    print(f"{device.type}: {label}: {models} models x {epochs} epochs: batched {batched:.1f} s "
-          f"({work / batched:.1f} model-epochs/s), one by one {separate:.1f} s "
-          f"({work / separate:.1f} model-epochs/s)", flush=True)
+    print(
+        f"{device.type}: {label}: {models} models x {epochs} epochs: batched {batched:.1f} s "
+        f"({work / batched:.1f} model-epochs/s), one by one {separate:.1f} s "
+        f"({work / separate:.1f} model-epochs/s)",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

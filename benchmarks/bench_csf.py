@@ -1,8 +1,8 @@
 """probe-csf end to end (probe training + staircases + fits), timed inside one process.
 
-    python benchmarks/bench_csf.py            # tiny: random ResNet18 layer1, 32 px, 2 epochs, 5 frequencies (CPU)
-    python benchmarks/bench_csf.py --full     # SPEC default: ResNet50 layer2, 224 px, 1000 pairs x 10 epochs,
-                                              # 11 frequencies, fit + bootstrap CI (random weights; CUDA if present)
+python benchmarks/bench_csf.py            # tiny: random ResNet18 layer1, 32 px, 2 epochs, 5 frequencies (CPU)
+python benchmarks/bench_csf.py --full     # SPEC default: ResNet50 layer2, 224 px, 1000 pairs x 10 epochs,
+                                          # 11 frequencies, fit + bootstrap CI (random weights; CUDA if present)
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def main() -> None:
     extractor = FeatureExtractor(from_torchvision(name, "none", size, device).model, layer)
     pair_features(extractor, *[torch.rand(2, 3, size, size, device=device)] * 2)  # warm-up
     trials = 26
+
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -44,10 +45,12 @@ def main() -> None:
     staircased = time.perf_counter()
     fit = fit_psychometric(stair, boot=200)
     done = time.perf_counter()
-    print(f"{device.type} {name} {layer} {size}px, {settings.pairs_per_epoch} pairs x {settings.epochs} epochs, "
-          f"{len(sfs)} frequencies: train {trained - start:.2f} s (probe acc {history.accuracy[-1]:.3f}), "
-          f"staircases {staircased - trained:.2f} s ({int((stair.steps == 20).sum())} of {len(sfs)} ran all 20 "
-          f"steps), fit + 200-replicate bootstrap {done - staircased:.2f} s; total {done - start:.2f} s")
+    print(
+        f"{device.type} {name} {layer} {size}px, {settings.pairs_per_epoch} pairs x {settings.epochs} epochs, "
+        f"{len(sfs)} frequencies: train {trained - start:.2f} s (probe acc {history.accuracy[-1]:.3f}), "
+        f"staircases {staircased - trained:.2f} s ({int((stair.steps == 20).sum())} of {len(sfs)} ran all 20 "
+        f"steps), fit + 200-replicate bootstrap {done - staircased:.2f} s; total {done - start:.2f} s"
+    )
     print("  thresholds:", [round(float(t), 4) for t in fit.threshold])
 
 

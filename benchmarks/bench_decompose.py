@@ -30,8 +30,10 @@ def main() -> None:
         start = time.perf_counter()
         eigendecompose(model)
         times.append(time.perf_counter() - start)
-    print(f"decompose d={model.embed.weight.shape[0]}: {statistics.median(times):.3f} s median, "
-          f"{min(times):.3f} s best of 10 ({torch.get_num_threads()} threads)")
+    print(
+        f"decompose d={model.embed.weight.shape[0]}: {statistics.median(times):.3f} s median, "
+        f"{min(times):.3f} s best of 10 ({torch.get_num_threads()} threads)"
+    )
 
 
 if __name__ == "__main__":

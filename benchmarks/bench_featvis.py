@@ -21,8 +21,9 @@ from bilin.models import ModelSpec, build_model
 
 
 def timed(model, shape, targets, settings, tricks, colour, device) -> float:
-    render(model, shape, targets, Settings(steps=3, images_per_target=settings.images_per_target), tricks,
-           colour, device)  # warm-up (cuDNN autotune, lazy inits)
+    render(
+        model, shape, targets, Settings(steps=3, images_per_target=settings.images_per_target), tricks, colour, device
+    )  # warm-up (cuDNN autotune, lazy inits)
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
@@ -51,18 +52,34 @@ def main() -> None:
         torch.manual_seed(0)
         model = from_torchvision("resnet18", "none", 224, device).model
         tricks = Tricks(robustness=True, fourier=True, decorrelate=True)
-        compare(f"{device.type} resnet18 224px, {args.steps} steps", model, (3, 224, 224),
-                parse_targets([f"class:{c}" for c in range(10)], 1000), Settings(steps=args.steps), tricks,
-                imagenet_colour_basis(), device)
+        compare(
+            f"{device.type} resnet18 224px, {args.steps} steps",
+            model,
+            (3, 224, 224),
+            parse_targets([f"class:{c}" for c in range(10)], 1000),
+            Settings(steps=args.steps),
+            tricks,
+            imagenet_colour_basis(),
+            device,
+        )
         return
     device = torch.device("cpu")
     torch.manual_seed(0)
     model = build_model(ModelSpec("bilinear", 784, 512, 10)).eval()
-    tricks = Tricks(robustness=True, fourier=True, decorrelate=True, diversity=1.0, l2=0.01, blur_every=16,
-                    redirect_relu_steps=16)
+    tricks = Tricks(
+        robustness=True, fourier=True, decorrelate=True, diversity=1.0, l2=0.01, blur_every=16, redirect_relu_steps=16
+    )
     settings = Settings(steps=args.steps, images_per_target=4)
-    compare(f"cpu bilinear d=512, 10 classes x 4 images, {args.steps} steps, all tricks", model, (1, 28, 28),
-            parse_targets(["class:all"], 10), settings, tricks, None, device)
+    compare(
+        f"cpu bilinear d=512, 10 classes x 4 images, {args.steps} steps, all tricks",
+        model,
+        (1, 28, 28),
+        parse_targets(["class:all"], 10),
+        settings,
+        tricks,
+        None,
+        device,
+    )
 
 
 if __name__ == "__main__":

@@ -23,8 +23,7 @@ from bilin.train.loop import DeviceData, HParams, StopRequest, Trainer
 DATA_ROOT = os.environ.get("BILIN_DATA", "data")
 
 
-def make_trainer(device: torch.device, dataset: str = "mnist", kind: str = "bilinear", gate=None,
-                 **hp) -> Trainer:
+def make_trainer(device: torch.device, dataset: str = "mnist", kind: str = "bilinear", gate=None, **hp) -> Trainer:
     ds = load_dataset(dataset, DATA_ROOT, download=False)
     torch.manual_seed(420)
     model = build_model(ModelSpec(kind, 784, 512, 10, gate=gate)).to(device)
@@ -63,7 +62,9 @@ def graph_matches_eager(epochs: int = 3) -> tuple[float, float, float]:
     device = torch.device("cuda")
     runs = [make_trainer(device, epochs=epochs, cuda_graph=graphed) for graphed in (False, True)]
     accs = [trainer.fit().metrics[-1].val_acc for trainer in runs]
-    diff = max((a - b).abs().max().item() for a, b in zip(runs[0].model.parameters(), runs[1].model.parameters()))
+    diff = max(
+        (a - b).abs().max().item() for a, b in zip(runs[0].model.parameters(), runs[1].model.parameters(), strict=True)
+    )
     return diff, accs[0], accs[1]
 
 
@@ -79,8 +80,10 @@ def speed(epochs: int) -> None:
 
 def cuda_speed() -> None:
     diff, eager_acc, graph_acc = graph_matches_eager()
-    print(f"CUDA graph vs eager after 3 epochs: max |weight diff| {diff:.2e}, "
-          f"val acc {eager_acc * 100:.2f}% vs {graph_acc * 100:.2f}%")
+    print(
+        f"CUDA graph vs eager after 3 epochs: max |weight diff| {diff:.2e}, "
+        f"val acc {eager_acc * 100:.2f}% vs {graph_acc * 100:.2f}%"
+    )
     print(f"CUDA: {torch.cuda.get_device_name()}: 100 epochs, wall seconds (training + validation)")
     variants = [(p, "none", graphed) for p in ("fp32", "tf32", "bf16") for graphed in (False, True)]
     variants += [("fp32", "default", False), ("fp32", "reduce-overhead", False)]
@@ -94,8 +97,11 @@ def full_accuracy_table() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     print("100 epochs, d=512, noise 0.5, seed 420: final val acc")
     print(f"{'model':22s} {'MNIST':>8s} {'F-MNIST':>8s}")
-    for label, kind, gate in (("bilinear", "bilinear", None), ("bilinear, relu gate", "bilinear", "relu"),
-                              ("relu MLP", "relu", None)):
+    for label, kind, gate in (
+        ("bilinear", "bilinear", None),
+        ("bilinear, relu gate", "bilinear", "relu"),
+        ("relu MLP", "relu", None),
+    ):
         row = []
         for dataset in ("mnist", "fmnist"):
             result = make_trainer(device, dataset, kind, gate, epochs=100).fit()

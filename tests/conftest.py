@@ -25,7 +25,7 @@ def synthetic_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     images = rng.integers(0, 40, size=(n, 28, 28)).astype(np.uint8)
     for i, label in enumerate(labels):
         row = 2 + 2 * int(label)
-        images[i, row:row + 2, 4:24] = 255
+        images[i, row : row + 2, 4:24] = 255
     return images, labels
 
 
@@ -53,8 +53,7 @@ def run_bilin(args: list[str], cwd: Path, env: dict | None = None, timeout: floa
     full_env = {**os.environ, "BILIN_FIGURE_FORMATS": "", "OMP_NUM_THREADS": "1", **(env or {})}
     script = Path(sys.executable).parent / "bilin"  # the installed console script, as users run it
     command = [str(script)] if script.exists() else [sys.executable, "-m", "bilin"]
-    return subprocess.run([*command, *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run([*command, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture
@@ -88,7 +87,7 @@ def write_cifar(root: Path, per_batch: int = 60, n_test: int = 100) -> Path:
         images = rng.integers(0, 60, size=(n, 3, 32, 32)).astype(np.uint8)
         for i, label in enumerate(labels):
             top, left = 4 + 2 * (label // 5) * 5, 4 + 4 * (label % 5)
-            images[i, :, top:top + 8, left:left + 8] = palette[label][:, None, None]
+            images[i, :, top : top + 8, left : left + 8] = palette[label][:, None, None]
         with (folder / name).open("wb") as f:
             pickle.dump({b"data": images.reshape(n, -1), b"labels": labels.tolist()}, f)
     return folder

@@ -3,8 +3,14 @@
 import pytest
 import torch
 
-from bilin.analysis.decompose import (contributions, eigen_logits, eigendecompose, input_space_eigendecompose,
-                                      interaction_matrices, bilinear_weights)
+from bilin.analysis.decompose import (
+    bilinear_weights,
+    contributions,
+    eigen_logits,
+    eigendecompose,
+    input_space_eigendecompose,
+    interaction_matrices,
+)
 from bilin.errors import UserError
 from bilin.models import ModelSpec, build_model
 
@@ -32,14 +38,22 @@ def test_contributions_sum_to_the_logit():
         assert contributions(eigen, x, c).sum().item() == pytest.approx(logits[c].item(), rel=1e-4, abs=1e-5)
 
 
-def test_interaction_matrices_are_symmetric_with_real_ascending_spectrum():
-    _, L, R, U = bilinear_weights(tiny_bilinear())
+def test_interaction_matrices_follow_the_spec_entry_by_entry():
+    """B_c[i, j] = sum_o U[c, o] L[o, i] R[o, j] (SPEC 4), Q_c its symmetric part, and h^T Q_c h is
+    the logit of the hidden vector h = E x."""
+    model = tiny_bilinear(d=5, inputs=7, classes=3)
+    E, L, R, U = bilinear_weights(model)
     Q = interaction_matrices(L, R, U)
-    torch.testing.assert_close(Q, Q.mT)
-    assert torch.linalg.eigvals(Q).imag.abs().max() < 1e-5
-    values = eigendecompose(tiny_bilinear()).values
-    assert (values.diff(dim=1) >= 0).all()
-    assert values.shape == (4, 12)
+    for c in range(3):
+        B = torch.zeros(5, 5)
+        for i in range(5):
+            for j in range(5):
+                B[i, j] = sum(U[c, o] * L[o, i] * R[o, j] for o in range(5))
+        torch.testing.assert_close(Q[c], (B + B.T) / 2)
+    x = torch.randn(9, 7)
+    h = x @ E.T
+    with torch.no_grad():
+        torch.testing.assert_close(torch.einsum("bi,cij,bj->bc", h, Q, h), model(x), rtol=1e-4, atol=1e-5)
 
 
 def test_vectors_are_E_transpose_v():
@@ -49,7 +63,7 @@ def test_vectors_are_E_transpose_v():
     eigen = eigendecompose(model)
     torch.testing.assert_close(eigen.values, values)
     # eigenvectors are defined up to sign
-    expected = (hidden.mT @ E)
+    expected = hidden.mT @ E
     sign = torch.sign((expected * eigen.vectors).sum(-1, keepdim=True))
     torch.testing.assert_close(eigen.vectors * sign, expected, rtol=1e-4, atol=1e-5)
 

@@ -19,7 +19,7 @@ def test_truncation_at_d_reproduces_the_model():
     assert truncated_logits(eigen, x, 0).abs().max() == 0
     accuracy = truncation_accuracy(eigen, x, predicted, [0, 3, 12])
     assert accuracy[2] == 1.0
-    for k, a in zip([0, 3], accuracy[:2]):
+    for k, a in zip([0, 3], accuracy[:2], strict=True):
         assert a == pytest.approx((truncated_logits(eigen, x, k).argmax(-1) == predicted).float().mean().item())
 
 

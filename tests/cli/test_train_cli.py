@@ -12,15 +12,26 @@ import bilin
 from bilin.data import load_dataset
 from tests.conftest import SHARED_DATA, TINY_ARGS, only_run_dir
 
+pytestmark = pytest.mark.slow  # each test trains or renders through the CLI
+
 
 def test_train_writes_a_complete_run_folder(bilin_cli, tmp_path, tiny_root):
     result = bilin_cli("train", "model=bilinear", "data=mnist", *TINY_ARGS, "lr=1e-2")
     assert result.returncode == 0, result.stderr
     run = only_run_dir(tmp_path / "outputs" / "train")
     assert run.parent.name.count("-") == 2 and run.name.count("-") == 2  # DATE/HH-MM-SS
-    for name in (".hydra/config.yaml", ".hydra/overrides.yaml", "metrics.csv", "per_class.csv",
-                 "model.safetensors", "model.json", "run.json", "checkpoint.pt",
-                 "figures/training_curves.html", "figures/per_class_accuracy.html"):
+    for name in (
+        ".hydra/config.yaml",
+        ".hydra/overrides.yaml",
+        "metrics.csv",
+        "per_class.csv",
+        "model.safetensors",
+        "model.json",
+        "run.json",
+        "checkpoint.pt",
+        "figures/training_curves.html",
+        "figures/per_class_accuracy.html",
+    ):
         assert (run / name).is_file(), name
 
     rows = list(csv.DictReader((run / "metrics.csv").open()))
@@ -75,8 +86,16 @@ def test_multirun_sweeps_seeds_and_sizes(bilin_cli, tmp_path):
 
 
 def test_submitit_local_launcher(bilin_cli, tmp_path):
-    result = bilin_cli("train", "-m", "hydra/launcher=submitit_local", "seed=0,1", "epochs=1", "batch_size=64",
-                       "d_hidden=8", "quiet=true")
+    result = bilin_cli(
+        "train",
+        "-m",
+        "hydra/launcher=submitit_local",
+        "seed=0,1",
+        "epochs=1",
+        "batch_size=64",
+        "d_hidden=8",
+        "quiet=true",
+    )
     assert result.returncode == 0, result.stderr
     runs = sorted((tmp_path / "outputs" / "multirun" / "train").glob("*/*/[0-9]*"))
     assert [json.loads((r / "run.json").read_text())["status"] for r in runs] == ["complete", "complete"]
@@ -108,8 +127,10 @@ def test_figures_without_a_browser_say_how_to_get_png(bilin_cli, tmp_path):
     assert "chromium" in json.loads((run / "run.json").read_text())["figures_note"]
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None and shutil.which("google-chrome") is None,
-                    reason="PNG/SVG export needs Chrome/Chromium (.ci/run installs Debian's chromium)")
+@pytest.mark.skipif(
+    shutil.which("chromium") is None and shutil.which("google-chrome") is None,
+    reason="PNG/SVG export needs Chrome/Chromium (.ci/run installs Debian's chromium)",
+)
 def test_figures_as_png_and_svg_with_a_browser(bilin_cli, tmp_path):
     result = bilin_cli("train", *TINY_ARGS, env={"BILIN_FIGURE_FORMATS": "png,svg"})
     assert result.returncode == 0, result.stderr
@@ -121,9 +142,18 @@ def test_figures_as_png_and_svg_with_a_browser(bilin_cli, tmp_path):
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs ../shared/data beside the repository")
 def test_smoke_one_epoch_on_shipped_data(bilin_cli, tmp_path):
-    result = bilin_cli("train", "data=fmnist", "epochs=1", "d_hidden=64", "batch_size=256", "lr=5e-3",
-                       "data.train_limit=4096", "data.test_limit=1000", "quiet=true",
-                       env={"BILIN_DATA": str(SHARED_DATA)})
+    result = bilin_cli(
+        "train",
+        "data=fmnist",
+        "epochs=1",
+        "d_hidden=64",
+        "batch_size=256",
+        "lr=5e-3",
+        "data.train_limit=4096",
+        "data.test_limit=1000",
+        "quiet=true",
+        env={"BILIN_DATA": str(SHARED_DATA)},
+    )
     assert result.returncode == 0, result.stderr
     record = json.loads((only_run_dir(tmp_path / "outputs" / "train") / "run.json").read_text())
     assert record["status"] == "complete" and record["final"]["val_acc"] > 0.5

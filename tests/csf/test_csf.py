@@ -20,7 +20,7 @@ def test_shapes_kinds_sizes_and_background():
     assert torch.allclose(images[:, :, 0, 0], torch.full((60, 3), GREY))  # the corner is background
     filled = (images != GREY).any(1).float().mean((1, 2))  # fraction of the image covered by the shape
     circles = filled[kind == 0]
-    radius_area = [math.pi * 10 ** 2 / 224 ** 2, math.pi * 56 ** 2 / 224 ** 2]  # radius 10 .. S/4
+    radius_area = [math.pi * 10**2 / 224**2, math.pi * 56**2 / 224**2]  # radius 10 .. S/4
     assert ((circles > radius_area[0] * 0.8) & (circles < radius_area[1] * 1.05)).all()
     one_colour = images.flatten(2)[:, :, images.flatten(2).ne(GREY).any(1).float().argmax(1)[0]]
     assert one_colour.shape == (60, 3)
@@ -54,7 +54,7 @@ def test_grating_frequency_orientation_and_envelope(sf, theta):
     y = torch.arange(size) - (size - 1) / 2
     x0 = -(size - 1) / 2
     carrier = math.cos(2 * math.pi * sf * x0 / size)
-    expected = carrier * torch.exp(-(x0 ** 2 + y ** 2) / (2 * (size / 6) ** 2))
+    expected = carrier * torch.exp(-(x0**2 + y**2) / (2 * (size / 6) ** 2))
     assert torch.allclose(column, expected.float(), atol=1e-5)
 
 
@@ -86,15 +86,23 @@ def test_bisection_stops_at_the_tolerance():
 
 def test_csf_peak_of_a_log_parabola():
     sfs = torch.tensor([1.0, 2, 4, 8, 16, 32])
-    sensitivity = torch.exp(-(sfs.log() - math.log(5.0)) ** 2)
+    sensitivity = torch.exp(-((sfs.log() - math.log(5.0)) ** 2))
     assert csf_peak(sfs, sensitivity[None]).item() == pytest.approx(5.0, rel=1e-6)
 
 
 def tiny_cnn() -> nn.Module:
     """Random weights; contrast shows up as the size of the relu responses around grey."""
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 16 * 16, 10))
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(8 * 16 * 16, 10),
+    )
 
 
 def test_probe_learns_and_batchnorm_does_not_move():
@@ -104,8 +112,9 @@ def test_probe_learns_and_batchnorm_does_not_move():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     extractor = FeatureExtractor(model, "2", normalise=lambda x: x - 0.5)
     model.train()  # even if someone flips the model to training mode, the extractor keeps it frozen
-    probe, history = train_probe(extractor, 32, ProbeSettings(pairs_per_epoch=320, epochs=6, batch_size=32),
-                                 torch.device("cpu"))
+    probe, history = train_probe(
+        extractor, 32, ProbeSettings(pairs_per_epoch=320, epochs=6, batch_size=32), torch.device("cpu")
+    )
     # chance is 0.5, and its spread over 320 pairs is 0.03: 0.6 is far above it
     assert history.accuracy[-1] > 0.6 and history.normalised_loss[-1] < history.normalised_loss[0]
     for key, value in model.state_dict().items():

@@ -38,15 +38,22 @@ def test_sphere_mode_recovers_the_top_eigenvector(trained_bilinear):
     x = result.images[:, 0].flatten(1)
     top = eigen.vectors[torch.arange(10), eigen.values.argmax(1)]
     cosine = torch.nn.functional.cosine_similarity(x, top, dim=1).abs()
-    best = radius ** 2 * eigen.values.max(1).values
+    best = radius**2 * eigen.values.max(1).values
     assert cosine.min() >= 0.99
     assert torch.allclose(result.activations[:, 0], best, rtol=0.01)
 
 
 def tiny_cnn() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 5)).eval()
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, 5),
+    ).eval()
 
 
 TRICKS = {
@@ -58,8 +65,9 @@ TRICKS = {
     "blur": Tricks(blur_every=2),
     "diversity": Tricks(diversity=1.0),
     "redirect": Tricks(redirect_relu_steps=5),
-    "all": Tricks(robustness=True, fourier=True, decorrelate=True, diversity=1.0, l2=0.01, blur_every=4,
-                  redirect_relu_steps=5),
+    "all": Tricks(
+        robustness=True, fourier=True, decorrelate=True, diversity=1.0, l2=0.01, blur_every=4, redirect_relu_steps=5
+    ),
 }
 
 
@@ -95,8 +103,10 @@ def test_same_seed_same_images():
 def test_gradients_flow_through_the_transforms_and_parameterisations():
     generator = torch.Generator().manual_seed(0)
     colour = ColourBasis(torch.tensor([[1.0, 0.0, 0.0], [0.5, 1.0, 0.0], [0.2, 0.3, 1.0]]))
-    for param in (PixelParam((2, 3, 12, 12), "noise", generator, colour, squash=True),
-                  FourierParam((2, 3, 12, 12), "grey", generator, colour)):
+    for param in (
+        PixelParam((2, 3, 12, 12), "noise", generator, colour, squash=True),
+        FourierParam((2, 3, 12, 12), "grey", generator, colour),
+    ):
         out = Robustness()(param.image(), generator)
         out.square().sum().backward()
         grad = next(iter(param.parameters())).grad

@@ -21,14 +21,18 @@ def test_batched_equals_separate(tiny_root, kind, gate):
 
     batched = BatchedTrainer(spec, members, data, hp, CPU)
     batched.fit()
-    for member, state, history in zip(members, batched.state_dicts(), batched.metrics):
+    for member, state, history in zip(members, batched.state_dicts(), batched.metrics, strict=True):
         torch.manual_seed(member.seed)
-        alone = Trainer(build_model(spec), data, HParams(**{**hp.__dict__, "seed": member.seed,
-                                                          "noise": member.noise}), CPU)
+        alone = Trainer(
+            build_model(spec), data, HParams(**{**hp.__dict__, "seed": member.seed, "noise": member.noise}), CPU
+        )
         result = alone.fit()
+        # Adam divides by sqrt(v): a weight whose gradients are near zero (a dead relu unit) can move
+        # by a fraction of one step lr on a last-bit difference, so allow a tenth of a step; a wrong
+        # init, batch order or noise stream moves weights by hundreds of steps.
         for name, value in alone.model.state_dict().items():
-            torch.testing.assert_close(state[name], value, rtol=1e-4, atol=1e-5)
-        for a, b in zip(history, result.metrics):
+            torch.testing.assert_close(state[name], value, rtol=1e-4, atol=hp.lr / 10)
+        for a, b in zip(history, result.metrics, strict=True):
             assert a.val_acc == pytest.approx(b.val_acc, abs=2 / len(ds.test_y))
             assert a.train_loss == pytest.approx(b.train_loss, rel=1e-4)
 
@@ -46,8 +50,9 @@ def test_batched_honours_bf16(tiny_root):
         trainer.fit()
         runs[precision] = trainer.state_dicts()[0]
     torch.manual_seed(member.seed)
-    alone = Trainer(build_model(spec), data, HParams(epochs=2, batch_size=64, lr=3e-3, precision="bf16",
-                                                     seed=0, noise=0.3), CPU)
+    alone = Trainer(
+        build_model(spec), data, HParams(epochs=2, batch_size=64, lr=3e-3, precision="bf16", seed=0, noise=0.3), CPU
+    )
     alone.fit()
     for name, value in alone.model.state_dict().items():
         assert not torch.equal(runs["bf16"][name], runs["fp32"][name]), name
