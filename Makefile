@@ -7,13 +7,16 @@ SHARED_DATA := $(abspath ../shared/data)
 # Use the datasets shipped beside the repository when they exist (BILIN_DATA wins if set).
 export BILIN_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),$(abspath data))
 
-.PHONY: help setup run test bench bench-full chromium clean \
+.PHONY: help setup run test test-fast lint format wheel-check bench bench-full chromium clean \
 	fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis fig-featvis-resnet fig-csf \
 	figures figures-quick
 
 help:
 	@echo "make run        set up .venv and train: bilin train model=bilinear data=fmnist"
-	@echo "make test       set up .venv and run the test suite"
+	@echo "make test       set up .venv and run the test suite (what CI runs)"
+	@echo "make test-fast  the suite without the slow end-to-end runs: the edit loop (under 2 minutes)"
+	@echo "make lint       ruff check and ruff format --check (CI runs it); make format fixes both"
+	@echo "make wheel-check  build the wheel, install it in a fresh venv, run every command's smoke preset"
 	@echo "make bench      seconds per epoch (d=512, MNIST) on CPU and CUDA when present"
 	@echo "make bench-full the 100-epoch accuracy runs of the three models on both datasets"
 	@echo "make figures    every paper figure at the paper's settings (fig2 fig3 fig4 fig-explain"
@@ -40,6 +43,20 @@ run: setup
 test: setup
 	$(PY) -m pytest -q
 
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+wheel-check: setup
+	bash .ci/wheel-check
+
 bench: setup
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_decompose.py
@@ -53,46 +70,42 @@ bench-full: setup
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
 
-# -- paper figures (models come from outputs/cache; nothing is trained twice) ---------------
-PAPER := noise=0.5 d_hidden=512 seed=420 epochs=100
-GRID := sizes=[30,50,100,300,500,1000] seeds=[0,1,2,3,4] noise=0.4 epochs=100
-
+# -- paper figures --------------------------------------------------------------------------
+# Each command's defaults are the paper's settings for its figure; presets (experiment=...) hold
+# what deviates: bilin/configs/experiment/<command>/. Models come from outputs/cache, trained once.
 fig2: setup
-	$(BILIN) decompose data=mnist panel=true $(PAPER)
+	$(BILIN) decompose data=mnist panel=true
 fig3: setup
-	$(BILIN) decompose data=mnist $(PAPER)
-	$(BILIN) decompose data=fmnist $(PAPER)
+	$(BILIN) decompose data=mnist
+	$(BILIN) decompose data=fmnist
 fig4: setup
-	$(BILIN) noise-sweep noises=[0,0.2,0.4,0.6,0.8] d_hidden=512 seed=420 epochs=50
+	$(BILIN) noise-sweep
 fig-explain: setup
-	$(BILIN) decompose data=mnist explain=0 $(PAPER)
+	$(BILIN) decompose data=mnist explain=0
 fig-accuracy: setup
-	$(BILIN) accuracy $(PAPER)
+	$(BILIN) accuracy
 fig-truncation: setup
-	$(BILIN) truncate $(GRID) k_max=30
+	$(BILIN) truncate
 fig-similarity: setup
-	$(BILIN) similarity $(GRID) ranks=20 reference_size=300
+	$(BILIN) similarity
 # featvis ladders: the paper's bilinear Fashion-MNIST model (from the cache) and a random-weight ResNet18
 fig-featvis: setup
-	$(BILIN) decompose data=fmnist $(PAPER) quiet=true
-	$(BILIN) featvis run=$$(ls -d outputs/cache/bilinear-fmnist-d512-n0.5-s420-* | head -1) ladder=true images_per_target=4
+	$(BILIN) decompose data=fmnist quiet=true
+	$(BILIN) featvis experiment=ladder run=$$(ls -d outputs/cache/bilinear-fmnist-d512-n0.5-s420-* | head -1)
 fig-featvis-resnet: setup
-	$(BILIN) featvis net=tv:resnet18 weights=none target=[class:0,class:1,class:2,class:3,class:4,class:5,class:6,class:7,class:8,class:9] ladder=true images_per_target=2
+	$(BILIN) featvis experiment=resnet_ladder
 # contrast sensitivity of ResNet50's four stages (ImageNet weights: needs the internet once)
 fig-csf: setup
-	$(BILIN) probe-csf layers=[layer1,layer2,layer3,layer4]
+	$(BILIN) probe-csf experiment=stages
 figures: fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis
 
-# Reduced settings (fewer epochs, sizes and seeds) under outputs/quick, with its own cache.
-QUICK := outputs_root=outputs/quick quiet=true
-QUICK_PAPER := noise=0.5 d_hidden=512 seed=420 epochs=10
-QUICK_GRID := sizes=[30,100,300] seeds=[0,1,2] noise=0.4 epochs=10
+# Reduced settings (experiment=quick) under outputs/quick, with its own cache.
+QUICK := experiment=quick outputs_root=outputs/quick quiet=true
 figures-quick: setup
-	$(BILIN) decompose data=mnist panel=true explain=0 $(QUICK_PAPER) $(QUICK)
-	$(BILIN) decompose data=fmnist $(QUICK_PAPER) $(QUICK)
-	$(BILIN) noise-sweep d_hidden=256 seed=420 epochs=10 $(QUICK)
-	$(BILIN) accuracy $(QUICK_PAPER) $(QUICK)
-	$(BILIN) truncate $(QUICK_GRID) k_max=30 $(QUICK)
-	$(BILIN) similarity $(QUICK_GRID) ranks=20 reference_size=300 $(QUICK)
-	$(BILIN) featvis run=$$(ls -d outputs/quick/cache/bilinear-fmnist-d512-n0.5-s420-* | head -1) ladder=true \
-	  images_per_target=4 steps=256 $(QUICK)
+	$(BILIN) decompose data=mnist panel=true explain=0 $(QUICK)
+	$(BILIN) decompose data=fmnist $(QUICK)
+	$(BILIN) noise-sweep $(QUICK)
+	$(BILIN) accuracy $(QUICK)
+	$(BILIN) truncate $(QUICK)
+	$(BILIN) similarity $(QUICK)
+	$(BILIN) featvis run=$$(ls -d outputs/quick/cache/bilinear-fmnist-d512-n0.5-s420-* | head -1) $(QUICK)
