@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
+from safetensors import SafetensorError
+from safetensors.torch import load
 from torch import nn
 
 from bilin.errors import UserError
 from bilin.models import ModelSpec, build_model
-from bilin.rundir import RunDir
+from bilin.rundir import RunDir, read_json, verified_bytes
 
 WEIGHTS = "model.safetensors"
 SPEC = "model.json"
@@ -29,25 +29,22 @@ def load_spec(run_dir: str | Path) -> ModelSpec:
     path = Path(run_dir) / SPEC
     if not path.is_file():
         raise UserError(f"{run_dir} is not a bilin run with a model: {SPEC} not found")
-    try:
-        return ModelSpec.from_json(json.loads(path.read_text()))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path} is not valid JSON: {exc}") from exc
+    return ModelSpec.from_json(read_json(path))
 
 
 def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the model of a run from model.json + model.safetensors, in eval mode."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise UserError(f"run directory {run_dir} does not exist")
+        raise UserError(f"run directory {run_dir} {'is a file' if run_dir.exists() else 'does not exist'}")
     spec = load_spec(run_dir)
     weights = run_dir / WEIGHTS
     if not weights.is_file():
         raise UserError(f"{run_dir} has no {WEIGHTS}")
     model = build_model(spec)
     try:
-        model.load_state_dict(load_file(str(weights)))
-    except (RuntimeError, OSError) as exc:
+        model.load_state_dict(load(verified_bytes(weights)))
+    except (RuntimeError, OSError, SafetensorError) as exc:
         raise UserError(f"{weights} does not fit the model in {SPEC}: {' '.join(str(exc).split())[:300]}") from exc
     return model.to(device).eval()
 
@@ -55,7 +52,7 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> nn.Mo
 def model_dataset(run_dir: str | Path) -> str | None:
     """The dataset a saved model was trained on: model.json says so (older runs: their Hydra config)."""
     run_dir = Path(run_dir)
-    dataset = json.loads((run_dir / SPEC).read_text()).get("dataset")
+    dataset = read_json(run_dir / SPEC).get("dataset")
     config = run_dir / ".hydra" / "config.yaml"
     if dataset is None and config.is_file():
         import yaml

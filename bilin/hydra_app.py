@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,12 +34,14 @@ from omegaconf.errors import OmegaConfBaseException
 
 from bilin import schema
 from bilin.command import Command
-from bilin.config import MLP_MODELS
+from bilin.config import MLP_MODELS, check_writable
 from bilin.errors import UserError, exit_with
+from bilin.rundir import static_formats
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 PYTHON_GROUP_OPTIONS = {"model": MLP_MODELS}  # group options defined in Python beside the yaml ones
 INFO_FLAGS = ("help", "hydra_help", "info", "shell_completion")
+_checking = False  # True while _validate composes configs
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
 
 
@@ -51,6 +52,11 @@ def group_options(group: str, command: Command | None = None) -> list[str]:
 
 
 def register(command: Command) -> None:
+    if not OmegaConf.has_resolver("bilin.new_folder"):
+        from bilin.rundir import claim_folder
+
+        # while checking, the folder is only named, not created
+        OmegaConf.register_new_resolver("bilin.new_folder", lambda base: base if _checking else str(claim_folder(base)))
     store = ConfigStore.instance()
     store.store(name=f"{command.config_name}_schema", node=schema.hydra_node(command.schema))
     for group, options in PYTHON_GROUP_OPTIONS.items():
@@ -74,7 +80,15 @@ def run(command: Command, argv: list[str]) -> None:
     parser.error = refuse
     try:
         args = parser.parse_intermixed_args(argv)
+        for flag in ("config_name", "config_path", "config_dir"):
+            if getattr(args, flag, None):
+                option = "--" + flag.replace("_", "-")
+                refuse(
+                    f"{option} is not supported: each command has its own config; use experiment=<preset> "
+                    "or key=value overrides"
+                )
         register(command)
+        static_formats()  # a bad BILIN_FIGURE_FORMATS stops here, before any folder or work
         continued = _continued_folder(command, args.overrides)
         if continued is not None:
             if args.multirun:
@@ -85,6 +99,8 @@ def run(command: Command, argv: list[str]) -> None:
             _validate(command, args.overrides, args.multirun)
     except UserError as exc:
         exit_with(exc)
+    except OSError as exc:
+        exit_with(UserError(f"{exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}"))
     sys.argv = [prog, *argv]
     _hydra_main(command)()
 
@@ -121,7 +137,19 @@ def _validate(command: Command, overrides: list[str], multirun: bool) -> None:
     try:
         points = _sweep_points(overrides)
     except HydraException as exc:
-        raise UserError(f"cannot parse overrides: {_one_line(exc)}") from exc
+        hint = ""
+        if any(not arg.isascii() for arg in overrides):
+            hint = "; quote a value with characters outside ASCII: key='value' (in the shell: \"key='value'\")"
+        raise UserError(f"cannot parse overrides: {_one_line(exc)}{hint}") from exc
+    global _checking
+    _checking = True
+    try:
+        _validate_points(command, points, multirun)
+    finally:
+        _checking = False
+
+
+def _validate_points(command: Command, points: list[list[str]], multirun: bool) -> None:
     with _compose_api(command):
         for point in points:
             try:
@@ -132,7 +160,7 @@ def _validate(command: Command, overrides: list[str], multirun: bool) -> None:
             except (HydraException, OmegaConfBaseException, ValueError) as exc:
                 raise UserError(_one_line(exc)) from exc
             to_schema(command, cfg)
-            _check_writable(out_dir)
+            check_writable(out_dir, "the run folder")
 
 
 @contextmanager
@@ -169,15 +197,6 @@ def _sweep_points(overrides: list[str]) -> list[list[str]]:
             point[i] = variant
             points.append([o for o in point if o is not None])
     return points
-
-
-def _check_writable(directory: str) -> None:
-    path = Path(directory).expanduser().absolute()
-    existing = path
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"cannot write the output directory {path}: {existing} is not a writable directory")
 
 
 def _one_line(exc: BaseException) -> str:

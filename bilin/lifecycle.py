@@ -18,15 +18,18 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import plotly.graph_objects as go
+from filelock import FileLock, Timeout
 from rich.console import Console
 
 from bilin.command import Command
+from bilin.config import source_run_status
 from bilin.device import resolve_device
 from bilin.errors import Interrupted, UserError, exit_with
 from bilin.provenance import provenance, utc_now
 from bilin.rundir import RunDir
 from bilin.train.loop import StopRequest
 
+LOCK = ".lock"  # held while a process writes the run (a run, or its resume)
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
 CONTINUABLE = ("interrupted", "running", "failed")
 STALE_ON_CONTINUE = ("error", "resume", "finished")
@@ -53,6 +56,9 @@ class RunContext:
             previous.pop(name, None)
         self.record: dict[str, Any] = {**previous, **({"resumed": utc_now()} if continuing else {"started": utc_now()})}
         self.record.update(status="running", **provenance(self.device))
+        source = getattr(cfg, "run", None)
+        if isinstance(source, str):  # what the model came from, and whether it was complete
+            self.record["source_run"] = {"path": source, "status": source_run_status(source)}
         self.run.write_json("run.json", self.record)
         self._figures: dict[str, go.Figure] = {}
         self._polling = False
@@ -104,10 +110,26 @@ def continuable(folder: Path, verb: str) -> None:
 def execute(command: Command, cfg: Any, run_dir: Path, continuing: bool = False) -> None:
     """Run `command` into `run_dir` (a new folder, or an existing one it continues)."""
     started = time.perf_counter()
+    lock = FileLock(run_dir / LOCK)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        exit_with(UserError(f"another bilin process is writing {run_dir}; wait for it to end (one writer per run)"))
+    except OSError as exc:
+        exit_with(UserError(f"cannot lock {run_dir}: {exc.strerror or exc}"))
+    try:
+        _execute(command, cfg, run_dir, continuing, started)
+    finally:
+        lock.release()
+
+
+def _execute(command: Command, cfg: Any, run_dir: Path, continuing: bool, started: float) -> None:
     try:
         ctx = RunContext(command, cfg, run_dir, continuing)
     except UserError as exc:
         exit_with(exc)
+    except OSError as exc:
+        exit_with(UserError(_os_error(exc)))
     try:
         with _signals(ctx):
             command.run(cfg, ctx)
@@ -120,11 +142,21 @@ def execute(command: Command, cfg: Any, run_dir: Path, continuing: bool = False)
         _write_figures_after(ctx)
         ctx._end("failed", started, error=str(exc))
         exit_with(exc)
+    except OSError as exc:  # a full disk, a vanished folder, a name too long: the environment, not bilin
+        message = _os_error(exc)
+        with suppress(OSError):  # on a full disk even run.json may not be writable
+            ctx._end("failed", started, error=message)
+        exit_with(UserError(message))
     except BaseException as exc:  # a fault in bilin: keep its traceback, but leave no run "running"
         ctx._end("failed", started, error=f"{type(exc).__name__}: {exc}")
         raise
     ctx._end("complete", started)
     print(ctx.summary or f"{command.name} complete: {ctx.run.path}")
+
+
+def _os_error(exc: OSError) -> str:
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"cannot write or read a file: {exc.strerror or exc}{where}"
 
 
 def _write_figures_after(ctx: RunContext) -> None:

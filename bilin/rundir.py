@@ -8,21 +8,29 @@ kaleido when a Chrome/Chromium is present, all figures of a call in one kaleido 
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
 import io
 import json
+import math
 import os
+import sys
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
 import plotly.io as pio
-import torch
-from safetensors.torch import save_file
 
 from bilin.errors import UserError
 
+if TYPE_CHECKING:
+    import torch
+
+CHECKSUMS = "checksums.json"  # SHA-256 of every binary file a run or cache entry holds
+PLOTLY_JS = "plotly.min.js"
+KALEIDO_FORMATS = ("png", "svg", "pdf", "jpeg", "jpg", "webp")
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -30,7 +38,14 @@ os.umask(_UMASK)
 def static_formats() -> tuple[str, ...]:
     """PNG and SVG by default; BILIN_FIGURE_FORMATS="" keeps runs to HTML + JSON (fast, no browser)."""
     raw = os.environ.get("BILIN_FIGURE_FORMATS", "png,svg")
-    return tuple(f.strip() for f in raw.split(",") if f.strip())
+    formats = tuple(f.strip().lower() for f in raw.split(",") if f.strip())
+    unknown = [f for f in formats if f not in KALEIDO_FORMATS]
+    if unknown:
+        raise UserError(
+            f"BILIN_FIGURE_FORMATS={raw}: kaleido cannot write {', '.join(unknown)}; "
+            f"use any of {', '.join(KALEIDO_FORMATS)} (comma-separated), or empty for HTML only"
+        )
+    return formats
 
 
 NO_BROWSER_HINT = (
@@ -69,10 +84,11 @@ class RunDir:
         return self._atomic(name, lambda p: p.write_text(text))
 
     def write_json(self, name: str, record: Mapping[str, Any]) -> Path:
-        return self.write_text(name, json.dumps(record, indent=2, default=str) + "\n")
+        """Strict JSON: a non-finite float (a NaN loss, say) is written as null, never as bare NaN."""
+        return self.write_text(name, json.dumps(_finite(record), indent=2, default=str, allow_nan=False) + "\n")
 
     def read_json(self, name: str) -> dict:
-        return json.loads(self.file(name).read_text())
+        return read_json(self.file(name))
 
     def write_csv(self, name: str, rows: Iterable[Mapping[str, Any]]) -> Path:
         rows = list(rows)
@@ -86,14 +102,36 @@ class RunDir:
     def save_tensors(
         self, name: str, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None
     ) -> Path:
+        from safetensors.torch import save  # torch is imported by the methods that need it: claim_folder
+        # runs on the torch-free path of option checks
+
         tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-        return self._atomic(name, lambda p: save_file(tensors, str(p), metadata=dict(metadata or {})))
+        return self._write_checked(name, save(tensors, metadata=dict(metadata or {})))
 
     def save_torch(self, name: str, obj: Any) -> Path:
-        return self._atomic(name, lambda p: torch.save(obj, p))
+        import torch
+
+        buffer = io.BytesIO()
+        torch.save(obj, buffer)
+        return self._write_checked(name, buffer.getvalue())
 
     def load_torch(self, name: str) -> Any:
-        return torch.load(self.file(name), map_location="cpu", weights_only=True)
+        import torch
+
+        data = verified_bytes(self.file(name))
+        try:
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises several types for a damaged or foreign file
+            raise UserError(f"{self.file(name)} cannot be read as a checkpoint ({_short(exc)})") from exc
+
+    def _write_checked(self, name: str, data: bytes) -> Path:
+        """Write a binary file and record its SHA-256 in checksums.json (after it, so a crash in
+        between leaves a mismatch that loading reports, never a silently different file)."""
+        target = self._atomic(name, lambda p: p.write_bytes(data))
+        sums = read_json(self.file(CHECKSUMS)) if self.file(CHECKSUMS).is_file() else {}
+        sums[name] = hashlib.sha256(data).hexdigest()
+        self.write_json(CHECKSUMS, dict(sorted(sums.items())))
+        return target
 
     # -- figures ----------------------------------------------------------------------------
     def write_figures(self, figures: Mapping[str, go.Figure], folder: str = "figures") -> str | None:
@@ -102,10 +140,95 @@ class RunDir:
 
         Returns None when the static export worked, else a one-line note saying how to get it.
         """
+        script = self.file(f"{folder}/{PLOTLY_JS}")
+        if not script.is_file() or script.stat().st_size != len(_plotly_js()):
+            self.write_text(f"{folder}/{PLOTLY_JS}", _plotly_js())  # a third-party file, atomic like ours
         for name, fig in figures.items():
-            self._atomic(f"{folder}/{name}.html", lambda p, f=fig: f.write_html(p, include_plotlyjs="directory"))
+            self._atomic(f"{folder}/{name}.html", lambda p, f=fig: f.write_html(p, include_plotlyjs=PLOTLY_JS))
             self.write_text(f"{folder}/{name}.json", fig.to_json())
         return export_static(self.file(folder), list(figures))
+
+
+def claim_folder(base: str) -> Path:
+    """A new folder of this run's own: `base`, or `base_2`, `base_3`, ... when another run took
+    `base` (folder names stop at the second). mkdir is atomic, so two runs never share one. Asked
+    again for the same base, this process and the jobs it launches (Hydra's launchers resolve the
+    sweep folder again in each worker; they inherit the environment) get the folder it claimed."""
+    claimed = f"BILIN_FOLDER_{hashlib.sha1(base.encode()).hexdigest()[:12]}"
+    if claimed in os.environ:
+        return Path(os.environ[claimed])
+    path = Path(base)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        candidate, n = path, 1
+        while True:
+            try:
+                candidate.mkdir()
+                break
+            except FileExistsError:
+                n += 1
+                candidate = path.with_name(f"{path.name}_{n}")
+    except OSError as exc:
+        raise UserError(f"cannot create output directory {path}: {exc.strerror or exc}") from exc
+    if n > 1:
+        print(
+            f"bilin: {path} is taken by another run started in the same second; this run is in {candidate}",
+            file=sys.stderr,
+        )
+    os.environ[claimed] = str(candidate)
+    return candidate
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object from a file, or one line saying why it is not one."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path} cannot be read as JSON ({_short(exc)}); it is damaged or not bilin's") from exc
+    if not isinstance(record, dict):
+        raise UserError(f"{path} is not a JSON object; it is damaged or not bilin's")
+    return record
+
+
+def verified_bytes(path: Path) -> bytes:
+    """A binary file's bytes, checked against the SHA-256 recorded when bilin wrote it."""
+    if not path.is_file():
+        raise UserError(f"{path} not found")
+    data = path.read_bytes()
+    sums_file = path.parent / CHECKSUMS
+    expected = read_json(sums_file).get(path.name) if sums_file.is_file() else None
+    if expected is None:
+        raise UserError(
+            f"{path} has no recorded checksum in {sums_file.name}, so it cannot be verified; "
+            "re-create it with this bilin version (or remove the cache entry: bilin cache remove)"
+        )
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise UserError(
+            f"{path} does not match the SHA-256 recorded when it was written: the file is damaged; "
+            "re-run the command that wrote it (a cache entry: bilin cache verify --remove, then re-run)"
+        )
+    return data
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+@functools.cache
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
 
 
 def export_static(folder: Path, names: list[str]) -> str | None:
@@ -115,7 +238,10 @@ def export_static(folder: Path, names: list[str]) -> str | None:
         return None
     figures, targets, temps = [], [], []
     for name in names:
-        fig = pio.read_json(folder / f"{name}.json")
+        try:
+            fig = pio.read_json(folder / f"{name}.json")
+        except (OSError, ValueError) as exc:  # JSONDecodeError is a ValueError, as is plotly's validation
+            raise UserError(f"{folder / name}.json is not a plotly figure ({_short(exc)}); re-run the command") from exc
         for fmt in formats:
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=f".{fmt}")
             os.close(fd)
