@@ -13,20 +13,23 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
 from itertools import groupby
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
+from filelock import FileLock, Timeout
 from rich.console import Console
 
 from bilin.checkpoint import save_model
 from bilin.data import DATASETS, ImageDataset, load_dataset
 from bilin.errors import UserError
 from bilin.models import ModelSpec, build_model
-from bilin.rundir import RunDir
+from bilin.rundir import RunDir, read_json
 from bilin.train.batched import BatchedTrainer, Member
+from bilin.train.budget import check_training_fits
 from bilin.train.loop import DeviceData, HParams, StopRequest
 
 log = logging.getLogger("bilin.cache")
@@ -42,7 +45,7 @@ class RunRequest(Protocol):
     stop: StopRequest
 
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: the key includes the training data's content
 
 
 @dataclass(frozen=True)
@@ -63,13 +66,13 @@ class Recipe:
     train_limit: int | None = None
     test_limit: int | None = None
 
-    def key(self) -> str:
-        text = json.dumps({"format": CACHE_FORMAT, **asdict(self)}, sort_keys=True)
+    def key(self, data_fingerprint: str = "") -> str:
+        text = json.dumps({"format": CACHE_FORMAT, "data_sha256": data_fingerprint, **asdict(self)}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def folder_name(self) -> str:
+    def folder_name(self, key: str) -> str:
         gate = f"-{self.gate}" if self.gate else ""
-        return f"{self.model}{gate}-{self.data}-d{self.d_hidden}-n{self.noise:g}-s{self.seed}-{self.key()}"
+        return f"{self.model}{gate}-{self.data}-d{self.d_hidden}-n{self.noise:g}-s{self.seed}-{key}"
 
     def group(self) -> str:
         """Recipes with the same group can be trained in one batch (they differ only in seed and noise)."""
@@ -101,13 +104,29 @@ class ModelCache:
         self.root = Path(root)
         self.data_root, self.download = data_root, download
         self._datasets: dict[tuple, ImageDataset] = {}
+        self._fingerprints: dict[tuple, str] = {}
+
+    def key(self, recipe: Recipe) -> str:
+        """The recipe and the content of the data it trains on: another dataset is never a hit."""
+        return recipe.key(self.fingerprint(recipe))
+
+    def fingerprint(self, recipe: Recipe) -> str:
+        """SHA-256 of the images and labels the recipe trains and validates on (once per dataset)."""
+        key = (recipe.data, recipe.train_limit, recipe.test_limit)
+        if key not in self._fingerprints:
+            ds = self.dataset(recipe)
+            digest = hashlib.sha256()
+            for tensor in (ds.train_x, ds.train_y, ds.test_x, ds.test_y):
+                digest.update(tensor.contiguous().numpy().tobytes())
+            self._fingerprints[key] = digest.hexdigest()
+        return self._fingerprints[key]
 
     def path(self, recipe: Recipe) -> Path:
-        return self.root / recipe.folder_name()
+        return self.root / recipe.folder_name(self.key(recipe))
 
     def has(self, recipe: Recipe) -> bool:
         record = self.path(recipe) / "recipe.json"
-        return record.is_file() and json.loads(record.read_text()).get("key") == recipe.key()
+        return record.is_file() and read_json(record).get("key") == self.key(recipe)
 
     def dataset(self, recipe: Recipe) -> ImageDataset:
         key = (recipe.data, recipe.train_limit, recipe.test_limit)
@@ -141,7 +160,7 @@ class ModelCache:
         with run.console.status("training") as status:
             folders = self.ensure(recipes, run.device, on_epoch=on_epoch)
         record = run.record
-        record.setdefault("models", {}).update({r.folder_name(): str(folders[r]) for r in unique})
+        record.setdefault("models", {}).update({folders[r].name: str(folders[r]) for r in unique})
         record["cache_hits"] = record.get("cache_hits", 0) + hits
         record["training_seconds"] = record.get("training_seconds", 0.0) + time.perf_counter() - started
         return folders
@@ -157,26 +176,65 @@ class ModelCache:
         if not recipes:
             raise UserError("nothing to do: the grid of models is empty")
         missing = sorted({r for r in recipes if not self.has(r)}, key=lambda r: (r.group(), r.noise, r.seed))
+        batches = []
         for _group, members in groupby(missing, key=Recipe.group):
             members = list(members)
-            for start in range(0, len(members), max_batch):
-                self._train(members[start : start + max_batch], device, on_epoch)
+            batches += [members[start : start + max_batch] for start in range(0, len(members), max_batch)]
+        for batch in batches:  # every batch is checked before the first one trains
+            ds = self.dataset(batch[0])
+            if len(ds.train_x) < batch[0].batch_size:
+                raise UserError(
+                    f"batch_size={batch[0].batch_size} is larger than the {len(ds.train_x)} training images"
+                )
+            check_training_fits(self._spec(batch[0]), len(batch), batch[0].batch_size, len(ds.train_x), device)
+        for batch in batches:
+            self._train_locked(batch, device, on_epoch)
         return {r: self.path(r) for r in recipes}
+
+    def _spec(self, recipe: Recipe) -> ModelSpec:
+        ds = self.dataset(recipe)
+        return ModelSpec(
+            recipe.model,
+            int(ds.train_x[0].numel()),
+            recipe.d_hidden,
+            len(DATASETS[recipe.data].classes),
+            recipe.gate,
+            tuple(ds.train_x.shape[1:]),
+            ds.classes,
+        )
+
+    def _train_locked(self, recipes: list[Recipe], device: torch.device, on_epoch) -> None:
+        """Train the entries no other process is training, under their locks; then wait for the
+        others and reuse what they stored (or train what they left, if they died)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        locks = {r: FileLock(self.path(r).with_name(self.path(r).name + ".lock")) for r in recipes}
+        with ExitStack() as held:
+            mine, theirs = [], []
+            for recipe in recipes:
+                try:
+                    locks[recipe].acquire(timeout=0)
+                except Timeout:
+                    theirs.append(recipe)
+                    continue
+                held.callback(locks[recipe].release)
+                if not self.has(recipe):  # another process may have finished it meanwhile
+                    mine.append(recipe)
+            if mine:
+                self._train(mine, device, on_epoch)
+        for recipe in theirs:
+            log.info("waiting for %s: another process is training it", self.path(recipe).name)
+            if on_epoch:
+                on_epoch(f"waiting for {self.path(recipe).name}: another process is training it")
+            with locks[recipe]:
+                if self.has(recipe):
+                    log.info("reusing %s, trained by another process", self.path(recipe).name)
+                else:
+                    self._train([recipe], device, on_epoch)
 
     def _train(self, recipes: list[Recipe], device: torch.device, on_epoch) -> None:
         first = recipes[0]
         ds = self.dataset(first)
-        if len(ds.train_x) < first.batch_size:
-            raise UserError(f"batch_size={first.batch_size} is larger than the {len(ds.train_x)} training images")
-        spec = ModelSpec(
-            first.model,
-            int(ds.train_x[0].numel()),
-            first.d_hidden,
-            len(DATASETS[first.data].classes),
-            first.gate,
-            tuple(ds.train_x.shape[1:]),
-            ds.classes,
-        )
+        spec = self._spec(first)
         data = DeviceData.from_uint8(ds.train_x, ds.train_y, ds.test_x, ds.test_y, device)
         hp = HParams(
             epochs=first.epochs, lr=first.lr, wd=first.wd, batch_size=first.batch_size, precision=first.precision
@@ -192,9 +250,15 @@ class ModelCache:
             # written last: its presence (with the right key) is what makes the entry a hit
             run.write_json(
                 "recipe.json",
-                {"key": recipe.key(), "format": CACHE_FORMAT, **asdict(recipe), "final_val_acc": history[-1].val_acc},
+                {
+                    "key": self.key(recipe),
+                    "format": CACHE_FORMAT,
+                    "data_sha256": self.fingerprint(recipe),
+                    **asdict(recipe),
+                    "final_val_acc": history[-1].val_acc,
+                },
             )
-            log.info("cached %s (val acc %.4f)", recipe.folder_name(), history[-1].val_acc)
+            log.info("cached %s (val acc %.4f)", run.path.name, history[-1].val_acc)
 
 
 def _model_with(spec: ModelSpec, state: dict) -> torch.nn.Module:
@@ -204,4 +268,4 @@ def _model_with(spec: ModelSpec, state: dict) -> torch.nn.Module:
 
 
 def cached_accuracy(folder: Path) -> float:
-    return json.loads((folder / "recipe.json").read_text())["final_val_acc"]
+    return read_json(folder / "recipe.json")["final_val_acc"]

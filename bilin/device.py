@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from bilin.errors import UserError
@@ -27,3 +29,37 @@ def apply_precision(precision: str, device: torch.device) -> None:
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
         torch.backends.cudnn.allow_tf32 = precision == "tf32"
+
+
+def free_bytes(device: torch.device) -> int:
+    """Memory a new allocation can use: free GPU memory, or the host's MemAvailable."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def require_memory(needed: int, what: str, device: torch.device, advice: str) -> None:
+    """Refuse work whose estimated memory exceeds what the device has free (before allocating it)."""
+    available = free_bytes(device)
+    if needed > 0.9 * available:
+        raise UserError(
+            f"{what} needs about {_gib(needed)} of memory but {device.type} has {_gib(available)} free; {advice}"
+        )
+
+
+def parameter_bytes(model_factory) -> int:
+    """Bytes of a model's parameters, counted on the meta device (nothing is allocated)."""
+    with torch.device("meta"):
+        model = model_factory()
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
