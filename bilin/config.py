@@ -6,7 +6,10 @@ here once; the yaml under bilin/configs/ holds only config-group options and pre
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from bilin.errors import UserError
@@ -57,6 +60,9 @@ class RunOptions:
     outputs_root: str = key("outputs", "runs go to <outputs_root>/<command>/DATE/TIME")
 
     def check(self) -> None:
+        if not self.outputs_root.strip():
+            raise UserError("outputs_root is empty; give the folder runs go to (by default outputs)")
+        check_writable(self.outputs_root, "outputs_root")
         precision = getattr(self, "precision", "fp32")
         if self.device == "cuda" or precision == "tf32":  # only these need torch to check
             from bilin.device import check_precision, resolve_device
@@ -85,6 +91,12 @@ class CachedRecipe(RecipeOptions):
     precision: Literal["fp32", "bf16"] = key("fp32", "the model cache trains fp32 or bf16")
     cache_root: str = key("${outputs_root}/cache", "the model cache: one folder per trained recipe")
 
+    def check(self) -> None:
+        super().check()
+        if not self.cache_root.strip():
+            raise UserError("cache_root is empty; give the model cache's folder (by default <outputs_root>/cache)")
+        check_writable(self.cache_root, "cache_root")
+
     def require_bilinear(self) -> None:
         if self.model.name != "bilinear" or self.model.gate is not None:
             gate = f" with gate={self.model.gate}" if self.model.gate else ""
@@ -109,3 +121,50 @@ class GridOptions(CachedRecipe):
             raise UserError("the grid is empty: give at least one size and one seed")
         if len(set(self.sizes)) != len(self.sizes) or len(set(self.seeds)) != len(self.seeds):
             raise UserError(f"sizes={self.sizes} and seeds={self.seeds} must not repeat values")
+
+
+def allow_incomplete_key() -> bool:
+    """The key of commands that read a source run (run=)."""
+    return key(False, "also use a run= that is not complete (failed, interrupted); run.json records it")
+
+
+def source_run_status(folder: str) -> str:
+    """`complete` for a finished run or a model-cache entry; otherwise what its run.json says."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise UserError(f"run={folder}: {'is a file, not a run folder' if path.exists() else 'does not exist'}")
+    if (path / "recipe.json").is_file():  # a model-cache entry: written last, only when complete
+        return "complete"
+    record = path / "run.json"
+    if not record.is_file():
+        return "unknown (no run.json)"
+    try:
+        status = json.loads(record.read_text()).get("status")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        raise UserError(f"run={folder}: its run.json is damaged, so its status is unknown") from None
+    return str(status)
+
+
+def check_source_run(folder: str | None, allow_incomplete: bool) -> None:
+    """A source run must be complete unless the user allows otherwise; refuse it before any work."""
+    if folder is None:
+        return
+    status = source_run_status(folder)
+    if status != "complete" and not allow_incomplete:
+        raise UserError(
+            f"run={folder} is {status}, not complete: its weights may be from an unfinished or diverged "
+            "training; finish it (bilin train resume=...) or pass allow_incomplete=true"
+        )
+
+
+def check_writable(folder: str, name: str) -> None:
+    """The nearest existing folder on the way to `folder` can be written to."""
+    path = Path(folder).expanduser().absolute()
+    existing = path
+    try:
+        while not existing.exists():
+            existing = existing.parent
+    except OSError as exc:  # e.g. a name longer than the filesystem allows
+        raise UserError(f"{name}={folder} cannot be written: {exc.strerror or exc}") from exc
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{name}={folder} cannot be written: {existing} is not a writable folder")

@@ -35,7 +35,7 @@ LAYERS = [
     ("data", {"bilin.data"}),
     ("model", {"bilin.models", "bilin.checkpoint"}),
     ("train", {"bilin.train"}),
-    ("cache", {"bilin.cache"}),
+    ("cache", {"bilin.cache", "bilin.cache_entries"}),
     ("analysis", {"bilin.analysis", "bilin.featvis", "bilin.csf"}),
     ("figures", {"bilin.figures"}),
     ("lifecycle", {"bilin.lifecycle"}),
@@ -129,6 +129,7 @@ def test_every_command_is_one_module_with_one_record():
         "featvis",
         "probe-csf",
         "export-figures",
+        "cache",
     }
     for record in records:
         assert isinstance(record, Command) and record.summary

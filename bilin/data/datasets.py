@@ -39,6 +39,7 @@ class DatasetInfo:
     folder: str
     classes: tuple[str, ...]
     downloader: Callable[..., object]
+    image_shape: tuple[int, int, int] = (1, 28, 28)  # channels, height, width
     layout: str = "idx"  # idx: <root>/<folder>/raw/*-ubyte[.gz] | cifar: <root>/cifar-10-batches-py/
 
 
@@ -57,7 +58,7 @@ def torchvision_downloader(class_name: str) -> Callable[..., object]:
 DATASETS = {
     "mnist": DatasetInfo("MNIST", tuple(str(i) for i in range(10)), torchvision_downloader("MNIST")),
     "fmnist": DatasetInfo("FashionMNIST", FASHION_CLASSES, torchvision_downloader("FashionMNIST")),
-    "cifar10": DatasetInfo(cifar.FOLDER, cifar.CLASSES, torchvision_downloader("CIFAR10"), layout="cifar"),
+    "cifar10": DatasetInfo(cifar.FOLDER, cifar.CLASSES, torchvision_downloader("CIFAR10"), (3, 32, 32), "cifar"),
 }
 
 
@@ -140,7 +141,17 @@ def load_dataset(
         train_x, train_y = _read_split(raw_dir, "train")
         test_x, test_y = _read_split(raw_dir, "test")
     n_classes = len(info.classes)
-    for split, labels in (("train", train_y), ("test", test_y)):
+    for split, images, labels in (("train", train_x, train_y), ("test", test_x, test_y)):
+        if len(images) == 0:
+            raise UserError(f"{raw_dir}: the {split} split has no images; the files are empty or truncated")
+        if len(images) != len(labels):
+            raise UserError(f"{raw_dir}: {len(images)} {split} images but {len(labels)} labels; a file is damaged")
+        shape = tuple(images.shape[1:])
+        if shape != info.image_shape:
+            raise UserError(
+                f"{raw_dir}: {split} images are {' x '.join(map(str, shape))}, but {info.folder} images are "
+                f"{' x '.join(map(str, info.image_shape))}; the files are another dataset"
+            )
         if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
             raise UserError(f"{raw_dir}: {split} labels outside 0..{n_classes - 1}; the label file is corrupt")
     return ImageDataset(

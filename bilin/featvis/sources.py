@@ -8,6 +8,7 @@ their ImageNet normalisation as a forward pre-hook, so layer names stay the mode
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,7 +72,12 @@ def from_torchvision(name: str, weights: str, size: int, device: torch.device, s
             torch.manual_seed(seed)
             model = torchvision.models.get_model(name, weights=None)
         if weights != "none":
-            model.load_state_dict(_state_dict(Path(weights)))
+            try:
+                model.load_state_dict(_state_dict(Path(weights)))
+            except RuntimeError as exc:
+                raise UserError(
+                    f"weights={weights} is not a state dict of torchvision's {name}: {' '.join(str(exc).split())[:200]}"
+                ) from exc
     if not classes:
         out = getattr(model, "fc", None) or getattr(model, "classifier", None)
         n = getattr(out, "out_features", None) or 1000
@@ -92,9 +98,15 @@ def _state_dict(path: Path) -> dict:
             from safetensors.torch import load_file
 
             return load_file(str(path))
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise UserError(f"weights={path} could not be read as a state dict: {exc}") from exc
+        with warnings.catch_warnings():  # torch warns about pickle protocols before failing on its own line
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch and safetensors raise several types for damaged or foreign files
+        # torch's own message advises weights_only=False, i.e. running the file's pickled code: not here
+        raise UserError(
+            f"{path} could not be read as tensors ({type(exc).__name__}): give a .safetensors file or a "
+            "torch.save'd state dict of plain tensors (bilin never unpickles code from a file)"
+        ) from exc
     return state.get("state_dict", state) if isinstance(state, dict) else state
 
 
@@ -112,9 +124,11 @@ def colour_basis_from(source: str, subject: Subject, data_root: str) -> ColourBa
         return imagenet_colour_basis()
     path = Path(source)
     if path.is_file():
-        images = _state_dict(path) if path.suffix == ".safetensors" else torch.load(path, weights_only=True)
+        images = _state_dict(path)
         if isinstance(images, dict):
-            images = next(iter(images.values()))
+            images = next(iter(images.values()), None)
+        if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != subject.input_shape[0]:
+            raise UserError(f"colour_data={source}: expected images as one tensor n x {subject.input_shape[0]} x h x w")
         return _fitted(images, source)
     from bilin.data import DATASETS, load_dataset
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bilin.command import Command
-from bilin.config import CachedRecipe
+from bilin.config import CachedRecipe, allow_incomplete_key, check_source_run
 from bilin.errors import UserError
 from bilin.schema import key
 
@@ -22,6 +22,7 @@ DATASET_TITLES = {"mnist": "MNIST", "fmnist": "Fashion-MNIST"}
 @dataclass
 class DecomposeConfig(CachedRecipe):
     run: str | None = key(None, "a train run folder; else the model comes from the cache (trained if missing)")
+    allow_incomplete: bool = allow_incomplete_key()
     d_hidden: int = key(512, "hidden size d", ge=1)
     seed: int = key(420, "fixes init, data order and noise")
     input_space: bool = key(False, "also the eigenvectors of M_c = E^T Q_c E (orthonormal in pixel space)")
@@ -32,6 +33,7 @@ class DecomposeConfig(CachedRecipe):
         super().check()
         if self.run is None or self.panel:  # cached models are trained from this config
             self.require_bilinear()
+        check_source_run(self.run, self.allow_incomplete)
 
 
 def run(cfg: DecomposeConfig, ctx: RunContext) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from bilin.command import Command
-from bilin.config import RunOptions
+from bilin.config import RunOptions, allow_incomplete_key, check_source_run
 from bilin.errors import UserError
 from bilin.schema import key
 
@@ -22,6 +22,7 @@ LADDER = ("baseline", "+robustness", "+fourier", "+decorrelation", "+diversity")
 @dataclass
 class FeatvisConfig(RunOptions):
     run: str | None = key(None, "a bilin train run (or model cache) folder")
+    allow_incomplete: bool = allow_incomplete_key()
     net: str | None = key(None, "or a torchvision model: tv:resnet18, tv:resnet50, tv:vgg16, ...")
     weights: str = key("imagenet", "torchvision models: imagenet (downloads) | none (random init) | <state dict file>")
     size: int = key(224, "torchvision models: input height = width", ge=8)
@@ -63,6 +64,7 @@ class FeatvisConfig(RunOptions):
             raise UserError(
                 f"net={self.net!r}: featvis takes torchvision models as net=tv:<name>, bilin models as run=<dir>"
             )
+        check_source_run(self.run, self.allow_incomplete)
 
 
 def run(cfg: FeatvisConfig, ctx: RunContext) -> None:
@@ -73,6 +75,8 @@ def run(cfg: FeatvisConfig, ctx: RunContext) -> None:
     from bilin.featvis.sources import colour_basis_from, from_run, from_torchvision
     from bilin.train.progress import step_progress
 
+    if cfg.net is not None:  # before the model is built: a torchvision model takes any size
+        _require_image_memory(cfg, 1, (3, cfg.size, cfg.size), ctx.device)
     subject = (
         from_run(cfg.run, ctx.device)
         if cfg.run is not None
@@ -80,6 +84,7 @@ def run(cfg: FeatvisConfig, ctx: RunContext) -> None:
     )
     targets = parse_targets(list(cfg.target), len(subject.classes))
     labels = [_label(t, subject) for t in targets]
+    _require_image_memory(cfg, len(targets), subject.input_shape, ctx.device)
     _check_input_shape(subject, ctx.device)
     colour = colour_basis_from(cfg.colour_data, subject, cfg.data_root) if cfg.decorrelate else None
     settings = Settings(
@@ -276,3 +281,19 @@ COMMAND = Command(
     ),
     notes="Takes Hydra overrides and -m for sweeps (e.g. -m seed=0,1,2 or lr=0.01,0.05).",
 )
+
+
+def _require_image_memory(cfg: FeatvisConfig, n_targets: int, shape: tuple[int, ...], device) -> None:
+    """The batch of images being optimised through the model; activations and the optimiser's state
+    are taken as a few times the images' size."""
+    from math import prod
+
+    from bilin.device import require_memory
+
+    images = n_targets * cfg.images_per_target
+    require_memory(
+        16 * images * prod(shape) * 4,
+        f"optimising {images} image{'s' if images > 1 else ''} of {' x '.join(map(str, shape))}",
+        device,
+        "lower size, images_per_target or the number of targets",
+    )

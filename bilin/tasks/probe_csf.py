@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bilin.command import Command
-from bilin.config import RunOptions
+from bilin.config import RunOptions, allow_incomplete_key, check_source_run
 from bilin.errors import UserError
 from bilin.schema import key
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 @dataclass
 class CsfConfig(RunOptions):
     run: str | None = key(None, "a bilin run whose model takes 3 x size x size images")
+    allow_incomplete: bool = allow_incomplete_key()
     net: str | None = key(None, "a torchvision model, tv:<name>; null means tv:resnet50 (unless run= is given)")
     weights: str = key("imagenet", "imagenet (downloads through torchvision) | none (random init) | <state dict file>")
     layer: str = key("layer2", "the named module whose output the probe reads")
@@ -42,20 +43,35 @@ class CsfConfig(RunOptions):
         super().check()
         if self.run is not None and self.net is not None:
             raise UserError("give run=<bilin run> or net=tv:<torchvision model>, not both")
+        if self.batch_size > self.pairs:
+            raise UserError(
+                f"batch_size={self.batch_size} is larger than pairs={self.pairs}: an epoch has pairs training pairs"
+            )
         if self.net is not None and not self.net.startswith("tv:"):
             raise UserError(f"net={self.net!r}: use net=tv:<torchvision model name>")
         bad = [f for f in self.sfs if f > self.size / 2]
         if bad:
             raise UserError(f"spatial frequency {bad[0]} is outside (0, size/2 = {self.size / 2:g}] cycles per image")
+        check_source_run(self.run, self.allow_incomplete)
 
 
 def run(cfg: CsfConfig, ctx: RunContext) -> None:
     from bilin.csf.measure import CsfSweep, measure_layer
     from bilin.csf.probe import FeatureExtractor, ProbeSettings
     from bilin.csf.stimuli import default_frequencies
+    from bilin.device import require_memory
     from bilin.figures import csf as figs
     from bilin.train.progress import step_progress
 
+    # a batch of stimulus pairs (or of test images) through the extractor; its activations are
+    # taken as a few times the images' size
+    images = max(2 * cfg.batch_size, cfg.eval_batch)
+    require_memory(
+        8 * images * 3 * cfg.size**2 * 4,
+        f"{images} images of {cfg.size} x {cfg.size} px per step",
+        ctx.device,
+        "lower size, batch_size or eval_batch",
+    )
     model, name = _extractor_model(cfg, ctx.device)
     layers = list(cfg.layers) if cfg.layers else [cfg.layer]
     sfs = list(cfg.sfs) if cfg.sfs else default_frequencies(cfg.size)

@@ -48,6 +48,7 @@ def run(cfg: TrainConfig, ctx: RunContext) -> None:
     from bilin.errors import Interrupted
     from bilin.figures.training import per_class_bars, training_curves
     from bilin.models import ModelSpec, build_model
+    from bilin.train.budget import check_training_fits
     from bilin.train.loop import DeviceData, HParams, Trainer, per_class_accuracy
     from bilin.train.progress import epoch_progress
 
@@ -65,6 +66,7 @@ def run(cfg: TrainConfig, ctx: RunContext) -> None:
         classes=data.classes,
         decorrelate=cfg.model.decorrelate,
     )
+    check_training_fits(spec, 1, cfg.batch_size, len(data.train_x), ctx.device)
     model = build_model(spec, torch.Generator().manual_seed(cfg.seed))  # data order and noise: own generators
     if spec.decorrelate:
         model.fit_whitening(data.train_x.float() / 255)

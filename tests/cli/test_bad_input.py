@@ -46,7 +46,7 @@ OPTION_MISTAKES = [
     ("train", ["precision=tf32"], "CUDA matmul mode"),
     ("train", ["device=tpu"], "device='tpu'"),
     ("train", ["device=cuda"], "no CUDA device"),
-    ("train", ["outputs_root=/dev/null/sub"], "cannot write the output directory"),
+    ("train", ["outputs_root=/dev/null/sub"], "cannot be written"),
     ("train", ["model.decorrelate=true"], "needs model=cnn and colour images"),
     ("train", ["--bogus"], "unrecognized arguments: --bogus"),
     ("train", ["-m", "resume=somewhere"], "resume=<run dir> cannot be combined with -m"),
@@ -79,6 +79,24 @@ OPTION_MISTAKES = [
     ("probe-csf", ["run=/some/run", "net=tv:resnet18"], "give run=<bilin run> or net=tv:<torchvision model>, not both"),
     ("probe-csf", ["size=32", "sfs=[1,20]"], "spatial frequency 20.0 is outside (0, size/2 = 16]"),
     ("probe-csf", ["experiment=nope"], "available: quick, smoke"),
+    ("probe-csf", ["pairs=100", "batch_size=5000"], "batch_size=5000 is larger than pairs=100"),
+    # folders, paths and values that used to pass or end in a traceback
+    ("train", ["outputs_root="], "outputs_root is empty"),
+    ("train", ["outputs_root=" + "x" * 300], "File name too long"),
+    ("train", ["hydra.run.dir=" + "x" * 300], "File name too long"),
+    ("truncate", ["cache_root=/dev/null/cache"], "cache_root=/dev/null/cache cannot be written"),
+    ("truncate", ["cache_root="], "cache_root is empty"),
+    ("train", ["--config-name=foo"], "--config-name is not supported"),
+    ("train", ["-cn", "foo"], "--config-name is not supported"),
+    ("train", ["--config-dir=/tmp"], "--config-dir is not supported"),
+    ("train", ["model.gate=é"], "quote a value with characters outside ASCII"),
+    ("train", ["quiet=maybe"], "'maybe' is not a valid bool"),
+    ("train", ["wd=-inf"], "must be a finite number"),
+    ("featvis", ["net=tv:resnet18", "l2=inf"], "l2=inf must be a finite number"),
+    ("featvis", ["net=tv:resnet18", "lr=nan"], "lr=nan must be a finite number"),
+    ("decompose", ["run=/no/such/run"], "run=/no/such/run: does not exist"),
+    ("featvis", ["run=/no/such/run"], "run=/no/such/run: does not exist"),
+    ("train", ["resume=/no/such/run"], "does not exist"),
 ]
 
 
@@ -86,6 +104,24 @@ OPTION_MISTAKES = [
 def test_option_mistakes_stop_before_anything_runs(bilin_cli, tmp_path, command, args, fragment):
     result = bilin_cli(command, *args)
     assert_clean_failure(result, fragment, tmp_path)
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_a_source_run_that_is_a_file_or_not_complete_is_refused_before_anything_runs(bilin_cli, tmp_path):
+    (tmp_path / "a_file").write_text("")
+    assert_clean_failure(bilin_cli("decompose", f"run={tmp_path / 'a_file'}"), "is a file, not a run folder", tmp_path)
+    for status in ("failed", "interrupted", "running"):
+        (tmp_path / status).mkdir()
+        (tmp_path / status / "run.json").write_text(json.dumps({"status": status}))
+        for command in ("decompose", "featvis", "probe-csf"):
+            result = bilin_cli(command, f"run={tmp_path / status}")
+            assert_clean_failure(result, f"is {status}, not complete", tmp_path)
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_unknown_figure_format_is_refused_before_anything_runs(bilin_cli, tmp_path):
+    result = bilin_cli("train", *TINY_ARGS, env={"BILIN_FIGURE_FORMATS": "png,bmp"})
+    assert_clean_failure(result, "kaleido cannot write bmp", tmp_path)
     assert not (tmp_path / "outputs").exists()
 
 
