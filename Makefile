@@ -41,10 +41,10 @@ run: setup
 	$(BILIN) train model=bilinear data=fmnist
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n auto -m "not slow"
 
 lint: setup
 	$(VENV)/bin/ruff check .

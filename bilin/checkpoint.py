@@ -9,6 +9,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load
 from torch import nn
 
+from bilin.device import parameter_bytes
 from bilin.errors import UserError
 from bilin.models import ModelSpec, build_model
 from bilin.rundir import RunDir, read_json, verified_bytes
@@ -41,9 +42,14 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> nn.Mo
     weights = run_dir / WEIGHTS
     if not weights.is_file():
         raise UserError(f"{run_dir} has no {WEIGHTS}")
+    data = verified_bytes(weights)
+    if parameter_bytes(lambda: build_model(spec)) > len(data):  # a model.json that would not fit its weights
+        raise UserError(
+            f"{run_dir / SPEC} describes a larger model than {WEIGHTS} holds; one of them is not this run's"
+        )
     model = build_model(spec)
     try:
-        model.load_state_dict(load(verified_bytes(weights)))
+        model.load_state_dict(load(data))
     except (RuntimeError, OSError, SafetensorError) as exc:
         raise UserError(f"{weights} does not fit the model in {SPEC}: {' '.join(str(exc).split())[:300]}") from exc
     return model.to(device).eval()

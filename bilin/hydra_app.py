@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra._internal.utils import get_args_parser
 from hydra.core.config_store import ConfigStore
@@ -236,14 +237,15 @@ def _continue(command: Command, folder: Path, others: list[str]) -> None:
                 f"{name}=<run dir> continues the run's own config; only {allowed} may be given with it, not {arg!r}"
             )
     if not folder.is_dir():
-        raise UserError(f"run directory {folder} does not exist")
+        what = "is a file, not a run folder" if folder.exists() else "does not exist"
+        raise UserError(f"{name}={folder}: {what}")
     saved = folder / ".hydra" / "config.yaml"
     if not saved.is_file():
         raise UserError(f"{folder} is not a bilin {command.name} run: {saved} not found")
     try:
         cfg = OmegaConf.merge(OmegaConf.load(saved), OmegaConf.from_dotlist(others))
-    except OmegaConfBaseException as exc:
-        raise UserError(f"{saved}: {_one_line(exc)}") from exc
+    except (OmegaConfBaseException, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UserError(f"{saved} cannot be read as the run's config ({_one_line(exc)}); it is damaged") from exc
     config = to_schema(command, cfg)
     from bilin.lifecycle import continuable, execute
 

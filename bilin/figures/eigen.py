@@ -112,28 +112,14 @@ def spectrum_figure(
         horizontal_spacing=0.015,
     )
     top_idx, bottom_idx = order[:n_values], order.flip(0)[:n_values]
-    fig.add_trace(
-        go.Scatter(
-            x=list(range(len(top_idx))),
-            y=lam[top_idx].tolist(),
-            mode="markers",
-            marker={"color": "#d62728"},
-            name="largest positive",
-        ),
-        row=1,
-        col=1,
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=list(range(len(bottom_idx))),
-            y=lam[bottom_idx].tolist(),
-            mode="markers",
-            marker={"color": "#1f77b4"},
-            name="most negative",
-        ),
-        row=1,
-        col=1,
-    )
+    for idx, colour, name in ((top_idx, "#d62728", "largest positive"), (bottom_idx, "#1f77b4", "most negative")):
+        fig.add_trace(
+            go.Scatter(
+                x=list(range(len(idx))), y=lam[idx].tolist(), mode="markers", marker={"color": colour}, name=name
+            ),
+            row=1,
+            col=1,
+        )
     for row, chosen in ((1, positive), (2, negative)):
         for j, k in enumerate(chosen):
             fig.add_trace(

@@ -96,7 +96,9 @@ OPTION_MISTAKES = [
     ("featvis", ["net=tv:resnet18", "lr=nan"], "lr=nan must be a finite number"),
     ("decompose", ["run=/no/such/run"], "run=/no/such/run: does not exist"),
     ("featvis", ["run=/no/such/run"], "run=/no/such/run: does not exist"),
-    ("train", ["resume=/no/such/run"], "does not exist"),
+    ("train", ["resume=/no/such/run"], "resume=/no/such/run: does not exist"),
+    ("train", ["resume=/dev/null"], "resume=/dev/null: is a file, not a run folder"),
+    ("decompose", ["run=/dev/null"], "run=/dev/null: is a file, not a run folder"),
 ]
 
 
