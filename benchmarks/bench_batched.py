@@ -1,4 +1,4 @@
-"""Model-epochs per second: N models trained batched (BatchedTrainer) vs one by one (Trainer).
+"""Model-epochs per second: N models trained together by one Trainer vs one by one.
 
     python benchmarks/bench_batched.py [--sizes 50] [--models 5] [--epochs 2]
     python benchmarks/bench_batched.py --sizes 30 50 100 300 500 1000 --epochs 10   # the paper's grid
@@ -17,8 +17,9 @@ import torch
 
 from bilin.data import load_dataset
 from bilin.models import ModelSpec, build_model
-from bilin.train.batched import BatchedTrainer, Member
-from bilin.train.loop import DeviceData, HParams, Trainer
+from bilin.train.buffers import DeviceData
+from bilin.train.loop import Trainer
+from bilin.train.records import HParams, Member
 
 
 def main() -> None:
@@ -35,7 +36,7 @@ def main() -> None:
     totals = [0.0, 0.0]
     for size in args.sizes:
         spec = ModelSpec("bilinear", 784, size, 10)
-        batched = timed(device, lambda spec=spec: BatchedTrainer(spec, members, data, hp, device).fit())
+        batched = timed(device, lambda spec=spec: train_together(spec, members, data, hp, device))
         separate = timed(device, lambda spec=spec: [train_alone(spec, member, data, hp, device) for member in members])
         report(device, f"d={size}", args.models, args.epochs, batched, separate)
         totals = [totals[0] + batched, totals[1] + separate]
@@ -43,9 +44,14 @@ def main() -> None:
         report(device, "all sizes", args.models * len(args.sizes), args.epochs, *totals)
 
 
+def train_together(spec: ModelSpec, members: list[Member], data: DeviceData, hp: HParams, device) -> None:
+    models = [build_model(spec, torch.Generator().manual_seed(m.seed)) for m in members]
+    Trainer(models, data, hp, device, members).fit()
+
+
 def train_alone(spec: ModelSpec, member: Member, data: DeviceData, hp: HParams, device: torch.device) -> None:
-    torch.manual_seed(member.seed)
-    Trainer(build_model(spec).to(device), data, HParams(**{**hp.__dict__, "seed": member.seed}), device).fit()
+    model = build_model(spec, torch.Generator().manual_seed(member.seed)).to(device)
+    Trainer(model, data, HParams(**{**hp.__dict__, "seed": member.seed, "noise": member.noise}), device).fit()
 
 
 def timed(device: torch.device, work) -> float:

@@ -18,7 +18,9 @@ import torch
 
 from bilin.data import load_dataset
 from bilin.models import ModelSpec, build_model
-from bilin.train.loop import DeviceData, HParams, StopRequest, Trainer
+from bilin.train.buffers import DeviceData
+from bilin.train.loop import Trainer
+from bilin.train.records import HParams, StopRequest
 
 DATA_ROOT = os.environ.get("BILIN_DATA", "data")
 

@@ -2,19 +2,18 @@
 
 `ensure` returns a folder per requested config, training only what is missing, with models of
 the same architecture, size and recipe (any seeds and noise levels) trained together by
-BatchedTrainer. Each entry is an ordinary model folder (model.safetensors, model.json,
+one Trainer. Each entry is an ordinary model folder (model.safetensors, model.json,
 metrics.csv, recipe.json), loadable with bilin.load_model.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict
 from itertools import groupby
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,13 +23,13 @@ from filelock import FileLock, Timeout
 from rich.console import Console
 
 from bilin.checkpoint import save_model
-from bilin.data import DATASETS, ImageDataset, load_dataset
+from bilin.data import ImageDataset, load_dataset
 from bilin.errors import UserError
 from bilin.models import ModelSpec, build_model
 from bilin.rundir import RunDir, read_json
-from bilin.train.batched import BatchedTrainer, Member
 from bilin.train.budget import check_training_fits
-from bilin.train.loop import DeviceData, HParams, StopRequest
+from bilin.train.recipe import RECIPE_FORMAT, Recipe, train_together
+from bilin.train.records import StopRequest
 
 log = logging.getLogger("bilin.cache")
 
@@ -43,60 +42,6 @@ class RunRequest(Protocol):
     console: Console
     record: dict
     stop: StopRequest
-
-
-CACHE_FORMAT = 2  # 2: the key includes the training data's content
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Everything that determines a trained model's weights."""
-
-    model: str
-    gate: str | None
-    data: str
-    d_hidden: int
-    epochs: int
-    lr: float
-    wd: float
-    batch_size: int
-    precision: str
-    noise: float
-    seed: int
-    train_limit: int | None = None
-    test_limit: int | None = None
-
-    def key(self, data_fingerprint: str = "") -> str:
-        text = json.dumps({"format": CACHE_FORMAT, "data_sha256": data_fingerprint, **asdict(self)}, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    def folder_name(self, key: str) -> str:
-        gate = f"-{self.gate}" if self.gate else ""
-        return f"{self.model}{gate}-{self.data}-d{self.d_hidden}-n{self.noise:g}-s{self.seed}-{key}"
-
-    def group(self) -> str:
-        """Recipes with the same group can be trained in one batch (they differ only in seed and noise)."""
-        return replace(self, noise=0.0, seed=0).key()
-
-
-def recipe_from_config(cfg, **changes) -> Recipe:
-    """The recipe of a config's model; grid configs pass d_hidden and seed as changes."""
-    fields = dict(
-        model=cfg.model.name,
-        gate=cfg.model.gate,
-        data=cfg.data.name,
-        epochs=cfg.epochs,
-        lr=cfg.lr,
-        wd=cfg.wd,
-        batch_size=cfg.batch_size,
-        precision=cfg.precision,
-        noise=cfg.noise,
-        d_hidden=getattr(cfg, "d_hidden", None),
-        seed=getattr(cfg, "seed", None),
-        train_limit=cfg.data.train_limit,
-        test_limit=cfg.data.test_limit,
-    )
-    return Recipe(**{**fields, **changes})
 
 
 class ModelCache:
@@ -192,16 +137,7 @@ class ModelCache:
         return {r: self.path(r) for r in recipes}
 
     def _spec(self, recipe: Recipe) -> ModelSpec:
-        ds = self.dataset(recipe)
-        return ModelSpec(
-            recipe.model,
-            int(ds.train_x[0].numel()),
-            recipe.d_hidden,
-            len(DATASETS[recipe.data].classes),
-            recipe.gate,
-            tuple(ds.train_x.shape[1:]),
-            ds.classes,
-        )
+        return recipe.spec(self.dataset(recipe))
 
     def _train_locked(self, recipes: list[Recipe], device: torch.device, on_epoch) -> None:
         """Train the entries no other process is training, under their locks; then wait for the
@@ -232,27 +168,21 @@ class ModelCache:
                     self._train([recipe], device, on_epoch)
 
     def _train(self, recipes: list[Recipe], device: torch.device, on_epoch) -> None:
-        first = recipes[0]
-        ds = self.dataset(first)
-        spec = self._spec(first)
-        data = DeviceData.from_uint8(ds.train_x, ds.train_y, ds.test_x, ds.test_y, device)
-        hp = HParams(
-            epochs=first.epochs, lr=first.lr, wd=first.wd, batch_size=first.batch_size, precision=first.precision
-        )
-        trainer = BatchedTrainer(spec, [Member(r.seed, r.noise) for r in recipes], data, hp, device)
-        label = f"{first.model} {first.data} d={first.d_hidden} x{len(recipes)}"
-        trainer.fit(lambda epoch: on_epoch(f"{label}: epoch {epoch}/{first.epochs}") if on_epoch else None)
-        for recipe, state, history in zip(recipes, trainer.state_dicts(), trainer.metrics, strict=True):
+        """Ask the trainer for the models, then store each one (recipe.json last: it makes the hit)."""
+        dataset = self.dataset(recipes[0])
+        spec = recipes[0].spec(dataset)
+        trained = train_together(recipes, dataset, device, on_epoch)
+        for recipe, (state, history) in zip(recipes, trained, strict=True):
             run = RunDir(self.path(recipe))
             model = _model_with(spec, state)
-            save_model(run, model, spec, {"epoch": first.epochs, "dataset": first.data})
+            save_model(run, model, spec, {"epoch": recipe.epochs, "dataset": recipe.data})
             run.write_csv("metrics.csv", [m.__dict__ for m in history])
             # written last: its presence (with the right key) is what makes the entry a hit
             run.write_json(
                 "recipe.json",
                 {
                     "key": self.key(recipe),
-                    "format": CACHE_FORMAT,
+                    "format": RECIPE_FORMAT,
                     "data_sha256": self.fingerprint(recipe),
                     **asdict(recipe),
                     "final_val_acc": history[-1].val_acc,

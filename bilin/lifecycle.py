@@ -27,7 +27,7 @@ from bilin.device import resolve_device
 from bilin.errors import Interrupted, UserError, exit_with
 from bilin.provenance import provenance, utc_now
 from bilin.rundir import RunDir
-from bilin.train.loop import StopRequest
+from bilin.train.records import StopRequest
 
 LOCK = ".lock"  # held while a process writes the run (a run, or its resume)
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}

@@ -72,18 +72,27 @@ FORWARD_DOC = {
 
 
 class ElementwiseProduct(torch.autograd.Function):
-    """(batch, 2d) [L h | R h] -> (batch, d) (L h) * (R h), gradient written in place."""
+    """(batch, 2d) [L h | R h] -> (batch, d) (L h) * (R h), gradient written in place.
+
+    In the setup_context form so that torch.func's vmap can stack several models (the trainer)."""
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, left_right: torch.Tensor) -> torch.Tensor:
+    def forward(left_right: torch.Tensor) -> torch.Tensor:
         left, right = left_right.chunk(2, dim=-1)
-        ctx.save_for_backward(left_right)
         return left * right
+
+    @staticmethod
+    def setup_context(ctx, inputs: tuple[torch.Tensor], output: torch.Tensor) -> None:
+        ctx.save_for_backward(inputs[0])
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
         (left_right,) = ctx.saved_tensors
         left, right = left_right.chunk(2, dim=-1)
+        if torch._C._functorch.is_batchedtensor(grad_output):  # under vmap: no out= batching rule
+            return torch.cat((grad_output * right, grad_output * left), dim=-1)
         grad = torch.empty_like(left_right)
         grad_left, grad_right = grad.chunk(2, dim=-1)
         torch.mul(grad_output, right, out=grad_left)

@@ -5,7 +5,8 @@ from dataclasses import replace
 import torch
 
 import bilin
-from bilin.cache import ModelCache, Recipe
+from bilin.cache import ModelCache
+from bilin.train.recipe import Recipe
 
 CPU = torch.device("cpu")
 
@@ -62,7 +63,7 @@ def test_a_signal_whose_raise_was_lost_still_stops_training_at_the_next_epoch(tm
     from rich.console import Console
 
     from bilin.errors import Interrupted
-    from bilin.train.loop import StopRequest
+    from bilin.train.records import StopRequest
 
     cache = ModelCache(tmp_path / "cache", tiny_root, download=False)
     stop = StopRequest(reason="SIGTERM", message="stopped by SIGTERM; truncate did not finish")

@@ -32,12 +32,13 @@ class AccuracyConfig(CachedRecipe):
 def run(cfg: AccuracyConfig, ctx: RunContext) -> None:
     import torch
 
-    from bilin.cache import ModelCache, recipe_from_config
+    from bilin.cache import ModelCache
     from bilin.checkpoint import load_model
     from bilin.config import MLP_MODELS
     from bilin.data import DATASETS
     from bilin.figures.grid import accuracy_bars
     from bilin.train.loop import per_class_accuracy
+    from bilin.train.recipe import recipe_from_config
 
     cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
     recipes = {

@@ -83,9 +83,10 @@ def _model_source(cfg: DecomposeConfig, ctx: RunContext) -> tuple[torch.nn.Modul
     """(model, dataset name, where it came from): a train run folder, or the cache."""
     from pathlib import Path
 
-    from bilin.cache import ModelCache, recipe_from_config
+    from bilin.cache import ModelCache
     from bilin.checkpoint import load_model, model_dataset
     from bilin.data import DATASETS
+    from bilin.train.recipe import recipe_from_config
 
     if cfg.run is not None:
         run_dir = Path(cfg.run)
@@ -121,10 +122,11 @@ def _panel(cfg: DecomposeConfig, ctx: RunContext, dataset: str, eigen: Eigen, sh
     from dataclasses import replace
 
     from bilin.analysis.decompose import eigendecompose
-    from bilin.cache import ModelCache, recipe_from_config
+    from bilin.cache import ModelCache
     from bilin.checkpoint import load_model
     from bilin.data import DATASETS
     from bilin.figures.eigen import panel_figure
+    from bilin.train.recipe import recipe_from_config
 
     panels = {dataset: eigen}
     cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)

@@ -36,10 +36,11 @@ def run(cfg: NoiseSweepConfig, ctx: RunContext) -> None:
     import torch
 
     from bilin.analysis.decompose import eigendecompose
-    from bilin.cache import ModelCache, cached_accuracy, recipe_from_config
+    from bilin.cache import ModelCache, cached_accuracy
     from bilin.checkpoint import load_model
     from bilin.data import DATASETS
     from bilin.figures.eigen import image_grid
+    from bilin.train.recipe import recipe_from_config
 
     cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
     recipes = {(d, n): recipe_from_config(cfg, data=d, noise=float(n)) for d in cfg.datasets for n in cfg.noises}

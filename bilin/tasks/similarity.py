@@ -33,9 +33,10 @@ class SimilarityConfig(GridOptions):
 def run(cfg: SimilarityConfig, ctx: RunContext) -> None:
     from bilin.analysis.decompose import eigendecompose
     from bilin.analysis.similarity import similarity_grid
-    from bilin.cache import ModelCache, recipe_from_config
+    from bilin.cache import ModelCache
     from bilin.checkpoint import load_model
     from bilin.figures.grid import similarity_figures
+    from bilin.train.recipe import recipe_from_config
 
     cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
     recipes = {(d, s): recipe_from_config(cfg, d_hidden=d, seed=s) for d in cfg.sizes for s in cfg.seeds}

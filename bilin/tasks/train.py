@@ -41,46 +41,26 @@ class TrainConfig(RecipeOptions):
 
 def run(cfg: TrainConfig, ctx: RunContext) -> None:
     # heavy imports here, not at the top: listing commands, --help and option checks stay torch-free
-    import torch
 
     from bilin.data import load_dataset
     from bilin.device import apply_precision
     from bilin.errors import Interrupted
     from bilin.figures.training import per_class_bars, training_curves
-    from bilin.models import ModelSpec, build_model
     from bilin.train.budget import check_training_fits
-    from bilin.train.loop import DeviceData, HParams, Trainer, per_class_accuracy
+    from bilin.train.buffers import DeviceData
+    from bilin.train.loop import Trainer, per_class_accuracy
     from bilin.train.progress import epoch_progress
+    from bilin.train.recipe import recipe_from_config
 
     apply_precision(cfg.precision, ctx.device)
     data = load_dataset(cfg.data.name, cfg.data.root, cfg.data.download, cfg.data.train_limit, cfg.data.test_limit)
     if len(data.train_x) < cfg.batch_size:
         raise UserError(f"batch_size={cfg.batch_size} is larger than the {len(data.train_x)} training images")
-    spec = ModelSpec(
-        kind=cfg.model.name,
-        d_input=int(data.train_x[0].numel()),
-        d_hidden=cfg.d_hidden,
-        d_output=len(data.classes),
-        gate=cfg.model.gate,
-        input_shape=tuple(data.train_x.shape[1:]),
-        classes=data.classes,
-        decorrelate=cfg.model.decorrelate,
-    )
+    recipe = recipe_from_config(cfg)  # the model spec, optimiser settings, seed and noise derive from it
+    spec = recipe.spec(data)
     check_training_fits(spec, 1, cfg.batch_size, len(data.train_x), ctx.device)
-    model = build_model(spec, torch.Generator().manual_seed(cfg.seed))  # data order and noise: own generators
-    if spec.decorrelate:
-        model.fit_whitening(data.train_x.float() / 255)
-    hp = HParams(
-        epochs=cfg.epochs,
-        lr=cfg.lr,
-        wd=cfg.wd,
-        batch_size=cfg.batch_size,
-        noise=cfg.noise,
-        seed=cfg.seed,
-        precision=cfg.precision,
-        compile=cfg.compile,
-        cuda_graph=cfg.cuda_graph,
-    )
+    model = recipe.initial_model(data)  # data order and noise: the trainer's own generators
+    hp = recipe.hparams(compile=cfg.compile, cuda_graph=cfg.cuda_graph)
     trainer = Trainer(
         model.to(ctx.device),
         DeviceData.from_uint8(data.train_x, data.train_y, data.test_x, data.test_y, ctx.device),

@@ -1,10 +1,16 @@
-"""The training loop, written for the hardware rather than for a DataLoader.
+"""The training loop for one model or several at once, written for the hardware rather than for a DataLoader.
 
 The whole dataset lives on the device as one float tensor; each epoch draws a random
-permutation, batches are index_select + on-device Gaussian noise, and the running loss and
-accuracy stay on the device, read once per epoch (no host sync per step). Seeded generators
-drive the permutation and the noise, so a run is a function of its seed, and their states are
+permutation per model, batches are index_select + on-device Gaussian noise, and the running loss
+and accuracy stay on the device, read once per epoch (no host sync per step). Seeded generators
+drive the permutations and the noise, so a run is a function of its seeds, and their states are
 part of every checkpoint, which makes resume bit-identical on CPU.
+
+N > 1 models of one architecture train as one computation: their parameters are stacked and the
+real module runs under `torch.func.vmap(functional_call)`, so any bilin architecture works. Each
+model gets exactly its own init, batch order, noise and AdamW state (AdamW is elementwise), so N
+models trained together equal each trained alone up to float rounding. One model runs the module
+itself, unchanged.
 """
 
 from __future__ import annotations
@@ -13,155 +19,104 @@ import copy
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
 
-from bilin.errors import Interrupted
+from bilin.train.buffers import DeviceData, StaticBatch
 from bilin.train.cuda_graph import CudaRecorder, Recorder, StepGraph, graphs_wanted, optimizer_kwargs
 from bilin.train.noise import GaussianNoise
+from bilin.train.records import EpochMetrics, FitResult, HParams, Member, StopRequest
 
 
-@dataclass(frozen=True)
-class HParams:
-    epochs: int = 100
-    lr: float = 1e-3
-    wd: float = 1.0
-    batch_size: int = 2048
-    noise: float = 0.5
-    seed: int = 420
-    precision: str = "fp32"  # fp32 | tf32 | bf16 (bf16: autocast for the matmuls)
-    compile: str = "none"  # none | a torch.compile mode
-    cuda_graph: bool = True  # on CUDA (with compile=none): replay each step as a CUDA graph
-
-
-@dataclass
-class EpochMetrics:
-    epoch: int
-    train_loss: float
-    train_acc: float
-    val_loss: float
-    val_acc: float
-    seconds: float
-
-
-@dataclass
-class DeviceData:
-    """Inputs as float32 in [0, 1], flattened (N x D), and int64 labels, on the training device."""
-
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-
-    @classmethod
-    def from_uint8(cls, train_x, train_y, test_x, test_y, device: torch.device) -> DeviceData:
-        def images(x: torch.Tensor) -> torch.Tensor:
-            return x.to(device).flatten(1).float().div_(255.0)
-
-        return cls(images(train_x), train_y.to(device), images(test_x), test_y.to(device))
-
-
-@dataclass
-class StaticBatch:
-    """Buffers reused by every step (batch x inputs): no per-step allocations, and fixed
-    addresses for a captured CUDA graph. idx selects the batch; noise is filled outside the step."""
-
-    idx: torch.Tensor
-    x: torch.Tensor
-    y: torch.Tensor
-    noise: torch.Tensor
-    loss_sum: torch.Tensor
-    correct: torch.Tensor
-
-    @classmethod
-    def allocate(cls, rows: int, inputs: int, device: torch.device, models: int | None = None) -> StaticBatch:
-        """rows = batch size (times models when stacked); running sums are per model if models is given."""
-
-        def zeros(*shape, dtype=torch.float32):
-            return torch.zeros(shape, device=device, dtype=dtype)
-
-        sums = (models,) if models is not None else ()
-        return cls(
-            zeros(rows, dtype=torch.long),
-            zeros(rows, inputs),
-            zeros(rows, dtype=torch.long),
-            zeros(rows, inputs),
-            zeros(*sums),
-            zeros(*sums, dtype=torch.long),
-        )
-
-
-@dataclass
-class StopRequest:
-    """Set by a signal handler; the loop polls it between steps (a Python bool, no sync)."""
-
-    reason: str | None = None  # the signal's name
-    message: str = ""
-
-    def raise_if_set(self) -> None:
-        if self.reason is not None:
-            raise Interrupted(self.message or f"stopped by {self.reason}", self.reason)
-
-
-@dataclass
-class FitResult:
-    status: str  # complete | interrupted | diverged
-    metrics: list[EpochMetrics]
-    checkpoint: dict  # state at the last good completed epoch
-    message: str = ""
-    stop_reason: str | None = None  # the signal's name when interrupted
-
-
-@dataclass
 class Trainer:
-    model: nn.Module
-    data: DeviceData
-    hp: HParams
-    device: torch.device
-    optimizer: torch.optim.Optimizer = field(init=False)
-    scheduler: torch.optim.lr_scheduler.LRScheduler = field(init=False)
-    generator: torch.Generator = field(init=False)
-    metrics: list[EpochMetrics] = field(init=False, default_factory=list)
-    graph_recorder: Recorder = field(default_factory=CudaRecorder)  # how a graphed step is recorded
+    """`Trainer(model, data, hp, device)` trains one model with hp.seed and hp.noise;
+    `Trainer(models, data, hp, device, members)` trains several, member i with its own seed and noise."""
 
-    def __post_init__(self) -> None:
-        params = list(self.model.parameters())
-        compiled = self.hp.compile != "none"
-        self._graphed = graphs_wanted(self.hp.cuda_graph, self.device, self.hp.compile)
-        if compiled:
-            # a compiled optimizer step needs lr as a tensor, or every scheduler step recompiles it;
-            # it then fuses the update itself, so the fused kernel is for eager mode only
-            kwargs = {"lr": torch.tensor(self.hp.lr)}
+    def __init__(
+        self,
+        model: nn.Module | list[nn.Module],
+        data: DeviceData,
+        hp: HParams,
+        device: torch.device,
+        members: list[Member] | None = None,
+        graph_recorder: Recorder | None = None,
+    ):
+        models = list(model) if isinstance(model, (list, tuple)) else [model]
+        self.members = members or [Member(hp.seed, hp.noise)]
+        if len(self.members) != len(models):
+            raise ValueError(f"{len(models)} models but {len(self.members)} members")
+        self.data, self.hp, self.device = data, hp, device
+        self.n = len(models)
+        self.model = models[0]  # the module itself when alone, the template of the stacked models otherwise
+        if self.n == 1:
+            params = list(self.model.parameters())
         else:
-            kwargs = optimizer_kwargs(self.hp.lr, self.device, self._graphed)
-        self.optimizer = torch.optim.AdamW(params, weight_decay=self.hp.wd, **kwargs)
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=self.hp.epochs)
-        self.generator = torch.Generator(device=self.device).manual_seed(self.hp.seed)
-        self.noise = GaussianNoise(self.hp.seed, self.device)
-        self._forward = self.model
+            stacked, buffers = stack_module_state([m.to(device) for m in models])
+            self.params = {k: nn.Parameter(v.detach()) for k, v in stacked.items()}
+            self.buffers = {k: v.detach() for k, v in buffers.items()}
+            params = list(self.params.values())
+            if hp.compile != "none":
+                raise ValueError("torch.compile is for one model; several are stacked with vmap instead")
+        compiled = hp.compile != "none"
+        self._graphed = graphs_wanted(hp.cuda_graph, device, hp.compile)
+        # a compiled optimizer step needs lr as a tensor, or every scheduler step recompiles it; it
+        # then fuses the update itself, so the fused kernel is for eager mode only
+        kwargs = {"lr": torch.tensor(hp.lr)} if compiled else optimizer_kwargs(hp.lr, device, self._graphed)
+        self.optimizer = torch.optim.AdamW(params, weight_decay=hp.wd, **kwargs)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=hp.epochs)
+        self.orders = [torch.Generator(device=device).manual_seed(m.seed) for m in self.members]
+        self.noises = [GaussianNoise(m.seed, device) for m in self.members]
+        self.noise_std = torch.tensor([m.noise for m in self.members], device=device).view(-1, 1, 1)
+        self._noisy = any(m.noise > 0 for m in self.members)
+        self.histories: list[list[EpochMetrics]] = [[] for _ in self.members]
+        self.graph_recorder = graph_recorder or CudaRecorder()
+        self._forward: Callable[[torch.Tensor], torch.Tensor] = self.model if self.n == 1 else self._stacked_forward
         self._optimizer_step = self.optimizer.step
         if compiled:
-            self._forward = torch.compile(self.model, mode=self.hp.compile)
-            self._optimizer_step = torch.compile(self.optimizer.step, mode=self.hp.compile)
-        self._compiled_graphs = compiled and self.device.type == "cuda"
+            self._forward = torch.compile(self.model, mode=hp.compile)
+            self._optimizer_step = torch.compile(self.optimizer.step, mode=hp.compile)
+        self._compiled_graphs = compiled and device.type == "cuda"
         self._batch: StaticBatch | None = None
         self._graph: StepGraph | None = None
 
-    # -- checkpoints -------------------------------------------------------------------------
+    @property
+    def metrics(self) -> list[EpochMetrics]:
+        """The (first) model's history: the one model's when training alone."""
+        return self.histories[0]
+
+    def _stacked_forward(self, x: torch.Tensor, shared_input: bool = False) -> torch.Tensor:
+        """x: (models, batch, inputs), or (batch, inputs) given to every model -> (models, batch, classes)."""
+
+        def one(params: dict, buffers: dict, inputs: torch.Tensor) -> torch.Tensor:
+            return functional_call(self.model, (params, buffers), (inputs,))
+
+        return vmap(one, in_dims=(0, 0, None if shared_input else 0))(self.params, self.buffers, x)
+
+    # -- weights and checkpoints ---------------------------------------------------------------
+    def state_dicts(self) -> list[dict[str, torch.Tensor]]:
+        """One ordinary state dict per model, on the CPU, loadable into build_model(spec)."""
+        if self.n == 1:
+            return [{k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}]
+        tensors = {**self.params, **self.buffers}
+        return [{k: tensors[k][i].detach().cpu().clone() for k in self.model.state_dict()} for i in range(self.n)]
+
     def state(self) -> dict:
-        """A detached copy of everything a bit-identical resume needs."""
+        """A detached copy of everything a bit-identical resume needs (one model)."""
         return {**self._tensor_state(), **self._progress()}
 
     def _tensor_state(self) -> dict:
+        if self.n != 1:
+            raise ValueError("checkpoints are for one model; stacked models are saved with state_dicts()")
         return {
             "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
             "optimizer": copy.deepcopy(self.optimizer.state_dict()),
             "scheduler": self.scheduler.state_dict(),
-            "generator": self.generator.get_state().clone(),
-            "noise_generators": self.noise.get_state(),
+            "generator": self.orders[0].get_state().clone(),
+            "noise_generators": self.noises[0].get_state(),
         }
 
     def _progress(self) -> dict:
@@ -175,16 +130,17 @@ class Trainer:
                 group["lr"] = torch.tensor(float(group["lr"]), device=self.device)
         self._graph = None  # new optimizer state tensors: capture again
         self.scheduler.load_state_dict(state["scheduler"])
-        self.generator.set_state(state["generator"])
-        self.noise.set_state(state["noise_generators"])
-        self.metrics = [EpochMetrics(**m) for m in state["metrics"]]
+        self.orders[0].set_state(state["generator"])
+        self.noises[0].set_state(state["noise_generators"])
+        self.histories[0] = [EpochMetrics(**m) for m in state["metrics"]]
 
     # -- the loop ------------------------------------------------------------------------------
     def fit(
         self, stop: StopRequest | None = None, on_epoch: Callable[[EpochMetrics, Trainer], None] | None = None
     ) -> FitResult:
+        """Train to hp.epochs. on_epoch gets the first model's metrics after each epoch."""
         stop = stop or StopRequest()
-        last_good = self.state()
+        last_good = self.state() if self.n == 1 else {}
         while len(self.metrics) < self.hp.epochs:
             if stop.reason:
                 break
@@ -195,102 +151,124 @@ class Trainer:
                 break
             val_loss_sum, val_correct, _ = self._validate()
             self.scheduler.step()
-            candidate = self._tensor_state()  # copies queue behind the epoch's work: no sync yet
-            train_loss, train_acc, val_loss, val_acc = epoch_means(
+            candidate = self._tensor_state() if self.n == 1 else {}  # copies queue behind the epoch: no sync yet
+            means = epoch_means(
                 (*sums, val_loss_sum, val_correct), len(self.data.train_x), self.hp.batch_size, len(self.data.test_x)
             )
-            metric = EpochMetrics(epoch, train_loss, train_acc, val_loss, val_acc, time.perf_counter() - started)
-            if not all(map(_finite, (train_loss, val_loss))):
+            seconds = time.perf_counter() - started
+            metrics = [EpochMetrics(epoch, *(m[i] for m in means), seconds) for i in range(self.n)]
+            bad = [i for i, m in enumerate(metrics) if not (_finite(m.train_loss) and _finite(m.val_loss))]
+            if bad:
+                which = "" if self.n == 1 else f" of model {bad[0]} (seed {self.members[bad[0]].seed})"
+                m = metrics[bad[0]]
                 return FitResult(
                     "diverged",
                     self.metrics,
                     last_good,
-                    f"loss became NaN/inf in epoch {epoch} (train {train_loss}, val {val_loss}); "
+                    f"loss{which} became NaN/inf in epoch {epoch} (train {m.train_loss}, val {m.val_loss}); "
                     f"kept the checkpoint of epoch {epoch - 1}; try a smaller lr",
                 )
-            self.metrics.append(metric)
-            last_good = {**candidate, **self._progress()}
+            for history, metric in zip(self.histories, metrics, strict=True):
+                history.append(metric)
+            if self.n == 1:
+                last_good = {**candidate, **self._progress()}
             if on_epoch is not None:
-                on_epoch(metric, self)
+                on_epoch(metrics[0], self)
         if len(self.metrics) < self.hp.epochs:
             return FitResult(
                 "interrupted",
                 self.metrics,
                 last_good,
-                f"stopped by {stop.reason} after epoch {last_good['epoch']}",
+                f"stopped by {stop.reason} after epoch {len(self.metrics)}",
                 stop.reason,
             )
         return FitResult("complete", self.metrics, last_good)
 
     def _train_epoch(self, stop: StopRequest) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """Running (loss sum, correct count) on the device, or None when stopped mid-epoch."""
-        self.model.train()
-        n, batch = len(self.data.train_x), self.hp.batch_size
+        """(models,) running loss sums and correct counts on the device, or None when stopped mid-epoch."""
+        self._set_mode(train=True)
+        n, batch, models = len(self.data.train_x), self.hp.batch_size, self.n
         steps = n // batch  # the last partial batch is dropped, as in the paper
-        b = self._static_batch()
+        if self._batch is None:  # the models' batches stacked: (models * batch) rows
+            self._batch = StaticBatch.allocate(models * batch, self.data.train_x.shape[1], self.device, models)
+        b = self._batch
         if self._graphed and self._graph is None:
-            self._graph = StepGraph(
-                self._step, list(self.model.parameters()), self.optimizer, recorder=self.graph_recorder
-            )
+            params = list(self.model.parameters()) if self.n == 1 else list(self.params.values())
+            self._graph = StepGraph(self._step, params, self.optimizer, recorder=self.graph_recorder)
         run_step = self._graph.replay if self._graph is not None else self._step
-        perm = torch.randperm(n, generator=self.generator, device=self.device)
+        perms = torch.stack([torch.randperm(n, generator=g, device=self.device) for g in self.orders])
         b.loss_sum.zero_()
         b.correct.zero_()
+        noise = b.noise.view(models, batch, -1)
         for step in range(steps):
             if stop.reason:
                 return None
-            b.idx.copy_(perm[step * batch : (step + 1) * batch])
-            if self.hp.noise > 0:
-                self.noise.fill_(b.noise)
+            b.idx.view(models, batch).copy_(perms[:, step * batch : (step + 1) * batch])
+            if self._noisy:
+                for i, source in enumerate(self.noises):
+                    source.fill_(noise[i])
             run_step()
         return b.loss_sum, b.correct
 
-    def _static_batch(self) -> StaticBatch:
-        if self._batch is None:
-            self._batch = StaticBatch.allocate(self.hp.batch_size, self.data.train_x.shape[1], self.device)
-        return self._batch
-
     def _step(self) -> None:
-        """One optimisation step on the batch self._batch.idx names; touches only long-lived
-        tensors, so it can be captured as a CUDA graph."""
-        b = self._batch
+        """One optimisation step of every model on the batches b.idx names; touches only
+        long-lived tensors, so it can be captured as a CUDA graph."""
+        b, models = self._batch, self.n
         if self._compiled_graphs:  # torch.compile's own CUDA graphs must know where a step starts
             torch.compiler.cudagraph_mark_step_begin()
         torch.index_select(self.data.train_x, 0, b.idx, out=b.x)
         torch.index_select(self.data.train_y, 0, b.idx, out=b.y)
-        if self.hp.noise > 0:
-            b.x.add_(b.noise, alpha=self.hp.noise)
-        with self._autocast():
-            logits = self._forward(b.x)
-        loss = F.cross_entropy(logits.float(), b.y)
+        if models == 1:
+            if self._noisy:
+                b.x.add_(b.noise, alpha=self.members[0].noise)
+            with self._autocast():
+                logits = self._forward(b.x)
+            per_model = F.cross_entropy(logits.float(), b.y).view(1)
+            correct = (logits.detach().argmax(-1) == b.y).sum().view(1)
+        else:
+            x = b.x.view(models, -1, b.x.shape[-1])
+            if self._noisy:
+                x.addcmul_(b.noise.view_as(x), self.noise_std)
+            with self._autocast():
+                logits = self._forward(x)
+            per_model = F.cross_entropy(logits.float().flatten(0, 1), b.y, reduction="none").view(models, -1).mean(1)
+            correct = (logits.detach().argmax(-1) == b.y.view(models, -1)).sum(1)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        per_model.sum().backward()  # each model's gradient is that of its own mean loss
         self._optimizer_step()
-        b.loss_sum += loss.detach()
-        b.correct += (logits.detach().argmax(-1) == b.y).sum()
+        b.loss_sum += per_model.detach()
+        b.correct += correct
 
     def evaluate(self) -> tuple[float, float, torch.Tensor]:
-        """Mean loss and accuracy on the clean test set, and the predicted labels."""
+        """Mean loss and accuracy on the clean test set, and the predicted labels (the first model)."""
         loss_sum, correct, predicted = self._validate()
-        n = max(len(predicted), 1)
-        return loss_sum.item() / n, correct.item() / n, predicted
+        n = max(predicted.shape[-1], 1)
+        return loss_sum[0].item() / n, correct[0].item() / n, predicted[0]
 
     @torch.inference_mode()
     def _validate(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(loss sum, correct count, predicted labels) on the clean test set, left on the device."""
-        self.model.eval()
+        """(models,) loss sums and correct counts and (models, n) predicted labels on the clean
+        test set, left on the device."""
+        self._set_mode(train=False)
         chunk = getattr(self.model, "eval_chunk", 10_000)
-        loss_sum = torch.zeros((), device=self.device)
+        loss_sum = torch.zeros(self.n, device=self.device)
         predictions = []
         for start in range(0, len(self.data.test_x), chunk):
             x = self.data.test_x[start : start + chunk]
             y = self.data.test_y[start : start + chunk]
             with self._autocast():
-                logits = self.model(x).float()
-            loss_sum += F.cross_entropy(logits, y, reduction="sum")
+                logits = (self.model(x).unsqueeze(0) if self.n == 1 else self._stacked_forward(x, True)).float()
+            if self.n == 1:
+                loss_sum += F.cross_entropy(logits[0], y, reduction="sum")
+            else:
+                per_sample = F.cross_entropy(logits.flatten(0, 1), y.repeat(self.n), reduction="none")
+                loss_sum += per_sample.view(self.n, -1).sum(1)
             predictions.append(logits.argmax(-1))
-        predicted = torch.cat(predictions)
-        return loss_sum, (predicted == self.data.test_y).sum(), predicted
+        predicted = torch.cat(predictions, dim=1)
+        return loss_sum, (predicted == self.data.test_y).sum(1), predicted
+
+    def _set_mode(self, train: bool) -> None:
+        self.model.train(train)
 
     def _autocast(self):
         return autocast_for(self.hp.precision, self.device)

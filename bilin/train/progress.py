@@ -17,7 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from bilin.train.loop import EpochMetrics
+from bilin.train.records import EpochMetrics
 
 log = logging.getLogger("bilin.train")
 

@@ -13,7 +13,9 @@ from bilin.featvis.param import FourierParam, PixelParam
 from bilin.featvis.render import Settings, Tricks, render
 from bilin.featvis.transform import Robustness
 from bilin.models import ModelSpec, build_model
-from bilin.train.loop import DeviceData, HParams, Trainer
+from bilin.train.buffers import DeviceData
+from bilin.train.loop import Trainer
+from bilin.train.records import HParams
 
 CPU = torch.device("cpu")
 

@@ -5,7 +5,9 @@ import torch
 
 from bilin.data import load_dataset
 from bilin.models import ModelSpec, build_model
-from bilin.train.loop import DeviceData, HParams, StopRequest, Trainer, per_class_accuracy
+from bilin.train.buffers import DeviceData
+from bilin.train.loop import Trainer, per_class_accuracy
+from bilin.train.records import HParams, StopRequest
 
 CPU = torch.device("cpu")
 

@@ -1,0 +1,129 @@
+"""The recipe: everything that determines a trained model's weights. The model spec, the optimiser
+settings and each model's seed and noise are derived from it, and `train_together` trains any
+number of recipes that share a group (they differ only in seed and noise) as one computation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+
+import torch
+
+from bilin.data import DATASETS, ImageDataset
+from bilin.errors import UserError
+from bilin.models import ModelSpec, build_model
+from bilin.train.buffers import DeviceData
+from bilin.train.loop import Trainer
+from bilin.train.records import EpochMetrics, HParams, Member
+
+RECIPE_FORMAT = 3  # 2: cache keys include the data's content; 3: decorrelate is part of the recipe
+
+
+@dataclass(frozen=True)
+class Recipe:
+    model: str  # bilinear | relu | cnn
+    gate: str | None
+    data: str
+    d_hidden: int
+    epochs: int
+    lr: float
+    wd: float
+    batch_size: int
+    precision: str
+    noise: float
+    seed: int
+    train_limit: int | None = None
+    test_limit: int | None = None
+    decorrelate: bool = False
+
+    def key(self, data_fingerprint: str = "") -> str:
+        text = json.dumps({"format": RECIPE_FORMAT, "data_sha256": data_fingerprint, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def folder_name(self, key: str) -> str:
+        gate = f"-{self.gate}" if self.gate else ""
+        return f"{self.model}{gate}-{self.data}-d{self.d_hidden}-n{self.noise:g}-s{self.seed}-{key}"
+
+    def group(self) -> str:
+        """Recipes with the same group train together (they differ only in seed and noise)."""
+        return replace(self, noise=0.0, seed=0).key()
+
+    def spec(self, dataset: ImageDataset) -> ModelSpec:
+        return ModelSpec(
+            self.model,
+            int(dataset.train_x[0].numel()),
+            self.d_hidden,
+            len(DATASETS[self.data].classes),
+            self.gate,
+            tuple(dataset.train_x.shape[1:]),
+            dataset.classes,
+            self.decorrelate,
+        )
+
+    def hparams(self, compile: str = "none", cuda_graph: bool = True) -> HParams:
+        return HParams(
+            epochs=self.epochs,
+            lr=self.lr,
+            wd=self.wd,
+            batch_size=self.batch_size,
+            noise=self.noise,
+            seed=self.seed,
+            precision=self.precision,
+            compile=compile,
+            cuda_graph=cuda_graph,
+        )
+
+    def member(self) -> Member:
+        return Member(self.seed, self.noise)
+
+    def initial_model(self, dataset: ImageDataset) -> torch.nn.Module:
+        """The model before training: init from the recipe's seed (and the colour whitening fitted)."""
+        model = build_model(self.spec(dataset), torch.Generator().manual_seed(self.seed))
+        if self.decorrelate:
+            model.fit_whitening(dataset.train_x.float() / 255)
+        return model
+
+
+def recipe_from_config(cfg, **changes) -> Recipe:
+    """The recipe of a config's model; grid configs pass d_hidden and seed as changes."""
+    fields = dict(
+        model=cfg.model.name,
+        gate=cfg.model.gate,
+        data=cfg.data.name,
+        epochs=cfg.epochs,
+        lr=cfg.lr,
+        wd=cfg.wd,
+        batch_size=cfg.batch_size,
+        precision=cfg.precision,
+        noise=cfg.noise,
+        d_hidden=getattr(cfg, "d_hidden", None),
+        seed=getattr(cfg, "seed", None),
+        train_limit=cfg.data.train_limit,
+        test_limit=cfg.data.test_limit,
+        decorrelate=cfg.model.decorrelate,
+    )
+    return Recipe(**{**fields, **changes})
+
+
+def train_together(
+    recipes: list[Recipe],
+    dataset: ImageDataset,
+    device: torch.device,
+    on_epoch: Callable[[str], None] | None = None,
+) -> list[tuple[dict[str, torch.Tensor], list[EpochMetrics]]]:
+    """Train recipes of one group as one computation: (state dict, metrics) of each, in order."""
+    first = recipes[0]
+    if any(r.group() != first.group() for r in recipes):
+        raise ValueError("recipes trained together must differ only in seed and noise")
+    data = DeviceData.from_uint8(dataset.train_x, dataset.train_y, dataset.test_x, dataset.test_y, device)
+    models = [r.initial_model(dataset).to(device) for r in recipes]
+    trainer = Trainer(models, data, first.hparams(), device, [r.member() for r in recipes])
+    label = f"{first.model} {first.data} d={first.d_hidden} x{len(recipes)}"
+    result = trainer.fit(
+        on_epoch=lambda m, _: on_epoch(f"{label}: epoch {m.epoch}/{first.epochs}") if on_epoch else None
+    )
+    if result.status != "complete":  # nothing diverged is kept
+        raise UserError(f"training {label}: {result.message}")
+    return list(zip(trainer.state_dicts(), trainer.histories, strict=True))
