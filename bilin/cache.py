@@ -22,6 +22,7 @@ import torch
 from filelock import FileLock, Timeout
 from rich.console import Console
 
+from bilin.cache_jobs import train_in_jobs
 from bilin.checkpoint import save_model
 from bilin.data import ImageDataset, load_dataset
 from bilin.errors import UserError
@@ -38,6 +39,7 @@ class RunRequest(Protocol):
     """What `provide` needs of the running command (a `bilin.lifecycle.RunContext`)."""
 
     command: Any  # has .name
+    cfg: Any  # the command's config: its executor and device name reach the jobs
     device: torch.device
     console: Console
     record: dict
@@ -102,8 +104,11 @@ class ModelCache:
             run.stop.raise_if_set()
             status.update(text)
 
+        executor = getattr(run.cfg, "executor", None)
         with run.console.status("training") as status:
-            folders = self.ensure(recipes, run.device, on_epoch=on_epoch)
+            folders = self.ensure(
+                recipes, run.device, on_epoch=on_epoch, executor=executor, stop=run.stop, job_device=run.cfg.device
+            )
         record = run.record
         record.setdefault("models", {}).update({folders[r].name: str(folders[r]) for r in unique})
         record["cache_hits"] = record.get("cache_hits", 0) + hits
@@ -114,10 +119,15 @@ class ModelCache:
         self,
         recipes: list[Recipe],
         device: torch.device,
-        max_batch: int = 16,
         on_epoch: Callable[[str], None] | None = None,
+        executor: Any = None,
+        stop: StopRequest | None = None,
+        job_device: str = "auto",
     ) -> dict[Recipe, Path]:
-        """Folder of each recipe's trained model; trains the missing ones, batched."""
+        """Folder of each recipe's trained model; trains the missing ones, in groups of one size
+        here (executor None or inline) or as submitit jobs (local or slurm)."""
+        in_jobs = executor is not None and executor.name != "inline"
+        max_batch = executor.models_per_job if executor is not None else 16
         if not recipes:
             raise UserError("nothing to do: the grid of models is empty")
         missing = sorted({r for r in recipes if not self.has(r)}, key=lambda r: (r.group(), r.noise, r.seed))
@@ -131,15 +141,18 @@ class ModelCache:
                 raise UserError(
                     f"batch_size={batch[0].batch_size} is larger than the {len(ds.train_x)} training images"
                 )
-            check_training_fits(self._spec(batch[0]), len(batch), batch[0].batch_size, len(ds.train_x), device)
-        for batch in batches:
-            self._train_locked(batch, device, on_epoch)
+            if not in_jobs:  # a job's memory is its node's, not this one's
+                check_training_fits(self._spec(batch[0]), len(batch), batch[0].batch_size, len(ds.train_x), device)
+        if in_jobs and batches:
+            train_in_jobs(self, batches, executor, job_device, on_epoch or log.info, stop or StopRequest())
+        for batch in [] if in_jobs else batches:
+            self.train_group(batch, device, on_epoch)
         return {r: self.path(r) for r in recipes}
 
     def _spec(self, recipe: Recipe) -> ModelSpec:
         return recipe.spec(self.dataset(recipe))
 
-    def _train_locked(self, recipes: list[Recipe], device: torch.device, on_epoch) -> None:
+    def train_group(self, recipes: list[Recipe], device: torch.device, on_epoch=None) -> None:
         """Train the entries no other process is training, under their locks; then wait for the
         others and reuse what they stored (or train what they left, if they died)."""
         self.root.mkdir(parents=True, exist_ok=True)
@@ -177,18 +190,21 @@ class ModelCache:
             model = _model_with(spec, state)
             save_model(run, model, spec, {"epoch": recipe.epochs, "dataset": recipe.data})
             run.write_csv("metrics.csv", [m.__dict__ for m in history])
-            # written last: its presence (with the right key) is what makes the entry a hit
-            run.write_json(
-                "recipe.json",
-                {
-                    "key": self.key(recipe),
-                    "format": RECIPE_FORMAT,
-                    "data_sha256": self.fingerprint(recipe),
-                    **asdict(recipe),
-                    "final_val_acc": history[-1].val_acc,
-                },
-            )
+            self.store_recipe(recipe, history[-1].val_acc)
             log.info("cached %s (val acc %.4f)", run.path.name, history[-1].val_acc)
+
+    def store_recipe(self, recipe: Recipe, final_val_acc: float | None, source: Path | None = None) -> None:
+        """Written last: its presence (with the right key) is what makes the entry a hit."""
+        record = {
+            "key": self.key(recipe),
+            "format": RECIPE_FORMAT,
+            "data_sha256": self.fingerprint(recipe),
+            **asdict(recipe),
+            "final_val_acc": final_val_acc,
+        }
+        RunDir(self.path(recipe)).write_json(
+            "recipe.json", {**record, **({"adopted_from": str(source)} if source else {})}
+        )
 
 
 def _model_with(spec: ModelSpec, state: dict) -> torch.nn.Module:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock, Timeout
 
@@ -60,3 +61,50 @@ def remove_entry(folder: Path) -> None:
         shutil.rmtree(folder)
     finally:
         lock.release()
+
+
+def adopt_run(cache: Any, run_dir: Path) -> tuple[Path, bool]:
+    """Copy a complete `bilin train` run into the cache as the entry of its recipe (read from its
+    saved config), after checking its weights, its model against the recipe and that it trained
+    every epoch. Returns the entry and whether it was new (False: the entry was already there).
+    The entry's key uses the cache's data: the run must have been trained on that data."""
+    import shutil
+
+    from omegaconf import OmegaConf
+
+    from bilin.checkpoint import load_model, load_spec
+    from bilin.config import source_run_status
+    from bilin.train.recipe import recipe_from_config
+
+    status = source_run_status(str(run_dir))
+    if status != "complete":
+        raise UserError(f"{run_dir} is {status}, not a complete run; only complete runs are adopted")
+    saved = run_dir / ".hydra" / "config.yaml"
+    if not saved.is_file():
+        raise UserError(f"{run_dir} is not a bilin train run: {saved} not found")
+    try:
+        recipe = recipe_from_config(OmegaConf.load(saved))
+    except Exception as exc:  # a damaged or foreign config: yaml, OmegaConf or missing keys
+        raise UserError(f"{saved} is not a bilin train config ({type(exc).__name__})") from exc
+    load_model(run_dir)  # verifies the weights' SHA-256 and that they fit model.json
+    expected, found = recipe.spec(cache.dataset(recipe)), load_spec(run_dir)
+    if (found.kind, found.d_hidden, found.gate, found.d_input) != (
+        expected.kind,
+        expected.d_hidden,
+        expected.gate,
+        expected.d_input,
+    ):
+        raise UserError(f"{run_dir}: its model.json does not match the recipe in its config; not adopted")
+    epochs = len([line for line in (run_dir / "metrics.csv").read_text().splitlines()[1:] if line.strip()])
+    if epochs != recipe.epochs:
+        raise UserError(f"{run_dir} trained {epochs} of its {recipe.epochs} epochs; not adopted")
+    entry = cache.path(recipe)
+    lock = FileLock(entry.with_name(entry.name + ".lock"))
+    with lock:
+        if cache.has(recipe):
+            return entry, False
+        entry.mkdir(parents=True, exist_ok=True)
+        for name in ("model.safetensors", "model.json", "metrics.csv", "checksums.json"):
+            shutil.copy2(run_dir / name, entry / name)
+        cache.store_recipe(recipe, read_json(run_dir / "run.json").get("final", {}).get("val_acc"), source=run_dir)
+    return entry, True

@@ -85,11 +85,27 @@ class RecipeOptions(RunOptions):
 
 
 @dataclass
+class ExecutorConfig:
+    """Where the models a grid lacks are trained (the `executor=` group)."""
+
+    name: Literal["inline", "local", "slurm"] = key(UNSET, "inline | local | slurm (set by executor=)")
+    models_per_job: int = key(16, "models trained together in one job (one group of one size)", ge=1)
+    partition: str | None = key(None, "slurm: the partition")
+    gpus_per_node: int = key(1, "slurm: GPUs per job", ge=0)
+    cpus_per_task: int = key(4, "slurm and local: CPU cores per job", ge=1)
+    mem_gb: int = key(16, "slurm: memory per job in GB", ge=1)
+    timeout_min: int = key(60, "slurm and local: time limit per job in minutes", ge=1)
+    array_parallelism: int = key(64, "slurm: jobs of the array running at once", ge=1)
+    folder: str = key("${outputs_root}/jobs", "submitit's job folders (scripts, logs, results)")
+
+
+@dataclass
 class CachedRecipe(RecipeOptions):
     """Analysis commands: models come from the model cache, trained with these keys when missing."""
 
     precision: Literal["fp32", "bf16"] = key("fp32", "the model cache trains fp32 or bf16")
     cache_root: str = key("${outputs_root}/cache", "the model cache: one folder per trained recipe")
+    executor: ExecutorConfig = group("inline", "where missing models train", ExecutorConfig)
 
     def check(self) -> None:
         super().check()

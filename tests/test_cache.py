@@ -68,7 +68,12 @@ def test_a_signal_whose_raise_was_lost_still_stops_training_at_the_next_epoch(tm
     cache = ModelCache(tmp_path / "cache", tiny_root, download=False)
     stop = StopRequest(reason="SIGTERM", message="stopped by SIGTERM; truncate did not finish")
     run = types.SimpleNamespace(
-        command=types.SimpleNamespace(name="truncate"), device=CPU, console=Console(quiet=True), record={}, stop=stop
+        command=types.SimpleNamespace(name="truncate"),
+        cfg=types.SimpleNamespace(device="cpu"),
+        device=CPU,
+        console=Console(quiet=True),
+        record={},
+        stop=stop,
     )
     with pytest.raises(Interrupted, match="stopped by SIGTERM") as caught:
         cache.provide([recipe(epochs=3)], run)

@@ -9,13 +9,16 @@ import typer
 from bilin.command import Command
 from bilin.errors import UserError, exit_with
 
-ACTIONS = ("list", "verify", "remove")
+ACTIONS = ("list", "verify", "remove", "add")
 
 
 def cache(
-    action: str = typer.Argument(..., help="list | verify | remove"),
-    entries: list[str] = typer.Argument(None, help="remove: the entry folders (names or paths) to delete"),
+    action: str = typer.Argument(..., help="list | verify | remove | add"),
+    entries: list[str] = typer.Argument(None, help="remove: entry folders to delete; add: train run folders"),
     root: Path = typer.Option(Path("outputs/cache"), "--root", help="the model cache (a command's cache_root)"),
+    data_root: str = typer.Option(
+        None, "--data-root", help="add: the data the runs trained on (default: BILIN_DATA, else data/)"
+    ),
     remove_damaged: bool = typer.Option(False, "--remove", help="verify: also delete damaged and incomplete entries"),
 ) -> None:
     """List the cache's entries, verify every weight file against its recorded SHA-256, or remove entries."""
@@ -27,6 +30,9 @@ def cache(
     try:
         if action not in ACTIONS:
             raise UserError(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
+        if action == "add":
+            _add(root, entries or [], data_root)
+            return
         if not root.is_dir():
             raise UserError(f"--root {root}: no model cache there (its folder does not exist)")
         if action == "remove":
@@ -71,9 +77,24 @@ def cache(
             print(f"removed {e.path}")
 
 
+def _add(root: Path, runs: list[str], data_root: str | None) -> None:
+    """Adopt `bilin train` runs (e.g. a cluster sweep's) into the cache, each verified first."""
+    import os
+
+    from bilin.cache import ModelCache
+    from bilin.cache_entries import adopt_run
+
+    if not runs:
+        raise UserError("add: name the train run folders to adopt (e.g. outputs/multirun/train/DATE/TIME/*)")
+    cache = ModelCache(root, data_root or os.environ.get("BILIN_DATA", "data"), download=False)
+    for run in runs:
+        entry, new = adopt_run(cache, Path(run))
+        print(f"{'added' if new else 'already cached'}: {run} -> {entry}")
+
+
 COMMAND = Command(
     name="cache",
-    summary="List, verify (SHA-256 of every weight file) or remove entries of the model cache.",
+    summary="List, verify (SHA-256 of every weight file), remove entries of the model cache, or add train runs.",
     run=cache,
     panel="Run folders",
 )

@@ -288,3 +288,41 @@ def test_lock_holder_thread_does_not_block_reads(tmp_path):
         threading.Thread(target=lambda: (run.read_json("run.json"), done.set())).start()
         assert done.wait(5)
     assert run.read_json("run.json") == {"status": "running", "loss": None}
+
+
+def test_the_local_executor_trains_the_grid_in_jobs_with_the_same_numbers(bilin_cli, tmp_path):
+    """executor=local runs the cluster path (submitit jobs, real processes) on this machine."""
+    grid = ["sizes=[8]", "seeds=[0,1,2]", "epochs=2", "batch_size=64", "k_max=2", "device=cpu", "quiet=true"]
+    jobs = bilin_cli("truncate", *grid, "executor=local", "cache_root=jobs_cache", "hydra.run.dir=jobs")
+    assert jobs.returncode == 0, jobs.stderr
+    inline = bilin_cli("truncate", *grid, "cache_root=inline_cache", "hydra.run.dir=inline")
+    assert inline.returncode == 0, inline.stderr
+    assert (tmp_path / "jobs" / "truncation.csv").read_text() == (tmp_path / "inline" / "truncation.csv").read_text()
+    assert len([p for p in (tmp_path / "jobs_cache").iterdir() if p.is_dir()]) == 3
+    assert json.loads((tmp_path / "jobs" / "run.json").read_text())["cache_hits"] == 0
+    logs = list((tmp_path / "outputs" / "jobs").glob("*/*_log.err"))
+    assert logs, "submitit wrote no job logs"
+
+
+def test_a_failed_training_job_is_named_with_its_log(bilin_cli, tmp_path):
+    grid = ["sizes=[8]", "seeds=[0]", "epochs=3", "batch_size=64", "k_max=2", "device=cpu", "quiet=true"]
+    result = bilin_cli("truncate", *grid, "lr=1e12", "wd=0", "noise=0", "executor=local", "hydra.run.dir=run")
+    assert_clean_failure(result, "1 of 1 training jobs failed", tmp_path)
+    assert "became NaN/inf" in result.stderr and "_log.err" in result.stderr
+    assert status_of(tmp_path / "run") == "failed"
+
+
+def test_cache_add_adopts_a_train_sweep_verified_and_the_grid_hits_it(bilin_cli, tmp_path):
+    recipe = ["d_hidden=8", "epochs=2", "batch_size=64", "noise=0.4", "device=cpu", "quiet=true"]
+    sweep = bilin_cli("train", "-m", "seed=0,1", *recipe, "hydra.sweep.dir=sweep")
+    assert sweep.returncode == 0, sweep.stderr
+    runs = [str(tmp_path / "sweep" / str(i)) for i in range(2)]
+    damaged = copy_of(tmp_path / "sweep" / "0", tmp_path, "damaged")
+    flip_a_bit(damaged / "model.safetensors")
+    assert_clean_failure(bilin_cli("cache", "add", str(damaged), "--root", "adopted"), "SHA-256", tmp_path)
+    added = bilin_cli("cache", "add", *runs, "--root", "adopted")
+    assert added.returncode == 0 and added.stdout.count("added: ") == 2, added.stderr
+    grid = ["sizes=[8]", "seeds=[0,1]", "epochs=2", "batch_size=64", "k_max=2", "device=cpu", "quiet=true"]
+    result = bilin_cli("truncate", *grid, "cache_root=adopted", "hydra.run.dir=grid")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "grid" / "run.json").read_text())["cache_hits"] == 2
