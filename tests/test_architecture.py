@@ -35,7 +35,7 @@ LAYERS = [
     ("data", {"bilin.data"}),
     ("model", {"bilin.models", "bilin.checkpoint"}),
     ("train", {"bilin.train"}),
-    ("cache", {"bilin.cache", "bilin.cache_entries"}),
+    ("cache", {"bilin.cache", "bilin.cache_entries", "bilin.cache_jobs"}),
     ("analysis", {"bilin.analysis", "bilin.featvis", "bilin.csf"}),
     ("figures", {"bilin.figures"}),
     ("lifecycle", {"bilin.lifecycle"}),
