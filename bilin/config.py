@@ -16,7 +16,7 @@ from bilin.errors import UserError
 from bilin.schema import UNSET, group, key
 
 Device = Literal["auto", "cpu", "cuda"]
-Precision = Literal["fp32", "tf32", "bf16"]
+Precision = Literal["fp32", "tf32", "bf16", "auto"]
 GreyDataset = Literal["mnist", "fmnist"]
 Gate = Literal["relu", "silu", "gelu"]
 
@@ -81,7 +81,9 @@ class RecipeOptions(RunOptions):
     lr: float = key(1e-3, "AdamW learning rate", gt=0)
     wd: float = key(1.0, "AdamW weight decay", ge=0)
     batch_size: int = key(2048, "batch size (the last partial batch is dropped)", ge=1)
-    precision: Precision = key("fp32", "tf32: CUDA matmuls in TF32; bf16: autocast")
+    precision: Precision = key(
+        "fp32", "tf32: CUDA matmuls in TF32; bf16: autocast; auto: bf16 where the hardware has native bf16, else fp32"
+    )
 
 
 @dataclass
@@ -103,7 +105,9 @@ class ExecutorConfig:
 class CachedRecipe(RecipeOptions):
     """Analysis commands: models come from the model cache, trained with these keys when missing."""
 
-    precision: Literal["fp32", "bf16"] = key("fp32", "the model cache trains fp32 or bf16")
+    precision: Literal["fp32", "bf16", "auto"] = key(
+        "fp32", "the model cache trains fp32 or bf16; auto: bf16 where the hardware has native bf16"
+    )
     cache_root: str = key("${outputs_root}/cache", "the model cache: one folder per trained recipe")
     executor: ExecutorConfig = group("inline", "where missing models train", ExecutorConfig)
 

@@ -23,6 +23,18 @@ def check_precision(precision: str, device: torch.device) -> None:
         raise UserError("precision=tf32 is a CUDA matmul mode; on CPU use precision=fp32 or bf16")
 
 
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """auto: bf16 where the device multiplies bf16 natively (a CUDA GPU with bf16, a CPU with
+    AVX512-BF16 or AMX), else fp32; any other choice as it is."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported()
+    else:
+        native = device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return "bf16" if native else "fp32"
+
+
 def apply_precision(precision: str, device: torch.device) -> None:
     """tf32 is a global CUDA matmul switch; fp32 and bf16 (autocast) need nothing global."""
     check_precision(precision, device)

@@ -23,7 +23,7 @@ from rich.console import Console
 
 from bilin.command import Command
 from bilin.config import source_run_status
-from bilin.device import resolve_device
+from bilin.device import resolve_device, resolve_precision
 from bilin.errors import Interrupted, UserError, exit_with
 from bilin.provenance import provenance, utc_now
 from bilin.rundir import RunDir
@@ -56,6 +56,9 @@ class RunContext:
             previous.pop(name, None)
         self.record: dict[str, Any] = {**previous, **({"resumed": utc_now()} if continuing else {"started": utc_now()})}
         self.record.update(status="running", **provenance(self.device))
+        if getattr(cfg, "precision", None) == "auto":  # resolved once; a resumed run keeps it
+            cfg.precision = previous.get("precision") or resolve_precision("auto", self.device)
+            self.record["precision"] = cfg.precision
         source = getattr(cfg, "run", None)
         if isinstance(source, str):  # what the model came from, and whether it was complete
             self.record["source_run"] = {"path": source, "status": source_run_status(source)}
