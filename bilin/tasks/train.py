@@ -42,6 +42,8 @@ class TrainConfig(RecipeOptions):
 def run(cfg: TrainConfig, ctx: RunContext) -> None:
     # heavy imports here, not at the top: listing commands, --help and option checks stay torch-free
 
+    from dataclasses import asdict
+
     from bilin.data import load_dataset
     from bilin.device import apply_precision
     from bilin.errors import Interrupted
@@ -73,6 +75,7 @@ def run(cfg: TrainConfig, ctx: RunContext) -> None:
         trainer.load_state(ctx.run.load_torch(CHECKPOINT))
 
     def on_epoch(metric, trainer: Trainer) -> None:
+        ctx.run.write_csv("metrics.csv", [asdict(m) for m in trainer.metrics])  # a running job can be followed
         report(metric)
         if cfg.checkpoint_every and metric.epoch % cfg.checkpoint_every == 0 and metric.epoch < cfg.epochs:
             save_state(ctx, trainer.state(), trainer, spec, cfg.data.name)

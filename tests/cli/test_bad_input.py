@@ -55,7 +55,7 @@ OPTION_MISTAKES = [
     ("truncate", [*GRID, "k_max=30"], "k_max=30 is beyond d=8"),
     ("truncate", ["model=bilinear_relu", *GRID, "k_max=4"], "ungated bilinear"),
     ("truncate", ["sizes=[8,8]", "k_max=4"], "must not repeat values"),
-    ("truncate", ["precision=tf32"], "precision='tf32' is not one of ('fp32', 'bf16')"),
+    ("truncate", ["precision=tf32"], "precision='tf32' is not one of ('fp32', 'bf16', 'auto')"),
     ("similarity", ["sizes=[]"], "grid is empty"),
     ("similarity", ["sizes=[8]", "seeds=[0]", "reference_size=8"], "at least two seeds"),
     ("similarity", [*GRID, "reference_size=7"], "reference_size=7 is not among sizes=[8, 12]"),

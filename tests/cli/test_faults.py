@@ -326,3 +326,28 @@ def test_cache_add_adopts_a_train_sweep_verified_and_the_grid_hits_it(bilin_cli,
     result = bilin_cli("truncate", *grid, "cache_root=adopted", "hydra.run.dir=grid")
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "grid" / "run.json").read_text())["cache_hits"] == 2
+
+
+def test_metrics_csv_follows_a_running_job_epoch_by_epoch(tmp_path, tiny_root):
+    """Written (atomically) after every epoch, not only at checkpoints: a killed job keeps its history."""
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "bilin"),
+            "train",
+            *TINY_ARGS,
+            "epochs=5000",
+            "checkpoint_every=0",
+            "hydra.run.dir=run",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "BILIN_DATA": str(tiny_root), "BILIN_FIGURE_FORMATS": "", "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.PIPE,  # quiet=true: a line per epoch on stdout
+        text=True,
+    )
+    for line in proc.stdout:
+        if line.startswith("epoch 3:"):
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,") and len(rows) - 1 >= 3
