@@ -29,7 +29,28 @@ def export_figures(run_dir: Path = typer.Argument(..., help="a run folder with f
         exit_with(UserError(f"cannot write the figures in {folder}: {exc.strerror or exc}"))
     if note:
         exit_with(UserError(note))
+    _clear_figures_note(run_dir)
     print(f"wrote {len(names)} figures as {' and '.join(f.upper() for f in formats)} to {folder}")
+
+
+def _clear_figures_note(run_dir: Path) -> None:
+    """run.json said the static figures were missing; now they are there."""
+    from filelock import FileLock, Timeout
+
+    from bilin.rundir import RunDir
+
+    if not (run_dir / "run.json").is_file():
+        return
+    try:
+        with FileLock(run_dir / ".lock", timeout=0):
+            run = RunDir(run_dir)
+            record = run.read_json("run.json")
+            if record.pop("figures_note", None) is not None:
+                run.write_json("run.json", record)
+    except Timeout:
+        print(f"note: {run_dir} is being written by another process; its run.json keeps its figures note")
+    except UserError as exc:
+        exit_with(exc)
 
 
 COMMAND = Command(

@@ -134,10 +134,12 @@ def test_figures_without_a_browser_say_how_to_get_png(bilin_cli, tmp_path):
 def test_figures_as_png_and_svg_with_a_browser(bilin_cli, tmp_path):
     result = bilin_cli("train", *TINY_ARGS, env={"BILIN_FIGURE_FORMATS": "png,svg"})
     assert result.returncode == 0, result.stderr
-    figures = only_run_dir(tmp_path / "outputs" / "train") / "figures"
+    run = only_run_dir(tmp_path / "outputs" / "train")
     for name in ("training_curves", "per_class_accuracy"):
-        assert (figures / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
-        assert b"<svg" in (figures / f"{name}.svg").read_bytes()[:2000]
+        assert (run / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert b"<svg" in (run / "figures" / f"{name}.svg").read_bytes()[:2000]
+    log = (run / "train.log").read_text()
+    assert "[bilin.train]" in log and "kaleido" not in log and "choreographer" not in log  # bilin's messages only
 
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs ../shared/data beside the repository")
@@ -157,3 +159,17 @@ def test_smoke_one_epoch_on_shipped_data(bilin_cli, tmp_path):
     assert result.returncode == 0, result.stderr
     record = json.loads((only_run_dir(tmp_path / "outputs" / "train") / "run.json").read_text())
     assert record["status"] == "complete" and record["final"]["val_acc"] > 0.5
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None and shutil.which("google-chrome") is None,
+    reason="PNG/SVG export needs Chrome/Chromium (.ci/run installs Debian's chromium)",
+)
+def test_export_figures_later_clears_the_runs_figures_note(bilin_cli, tmp_path):
+    no_browser = {"BILIN_FIGURE_FORMATS": "png", "BROWSER_PATH": "/nonexistent"}
+    assert bilin_cli("train", *TINY_ARGS, "hydra.run.dir=run", env=no_browser).returncode == 0
+    assert "figures_note" in json.loads((tmp_path / "run" / "run.json").read_text())
+    exported = bilin_cli("export-figures", "run", env={"BILIN_FIGURE_FORMATS": "png"})
+    assert exported.returncode == 0, exported.stderr
+    assert (tmp_path / "run" / "figures" / "training_curves.png").is_file()
+    assert "figures_note" not in json.loads((tmp_path / "run" / "run.json").read_text())
