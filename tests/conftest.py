@@ -48,12 +48,23 @@ def tiny_root(tmp_path_factory) -> Path:
     return root
 
 
-def run_bilin(args: list[str], cwd: Path, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def _bilin_command(args: list[str], env: dict | None) -> tuple[list[str], dict]:
     # one thread: tiny models gain nothing from more, and it keeps parallel test runs from thrashing
     full_env = {**os.environ, "BILIN_FIGURE_FORMATS": "", "OMP_NUM_THREADS": "1", **(env or {})}
     script = Path(sys.executable).parent / "bilin"  # the installed console script, as users run it
     command = [str(script)] if script.exists() else [sys.executable, "-m", "bilin"]
-    return subprocess.run([*command, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    return [*command, *args], full_env
+
+
+def run_bilin(args: list[str], cwd: Path, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    command, full_env = _bilin_command(args, env)
+    return subprocess.run(command, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def start_bilin(args: list[str], cwd: Path, env: dict | None = None, stdout=subprocess.PIPE) -> subprocess.Popen:
+    """`bilin ...` started, not waited for: for tests that signal, kill or race it (text pipes)."""
+    command, full_env = _bilin_command(args, env)
+    return subprocess.Popen(command, cwd=cwd, env=full_env, stdout=stdout, stderr=subprocess.PIPE, text=True)
 
 
 @pytest.fixture

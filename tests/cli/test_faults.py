@@ -5,10 +5,8 @@ no run is left `running`, or `complete` with results it should not have.
 """
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,7 +18,7 @@ from filelock import FileLock
 
 from bilin.data.idx import write_idx
 from tests.cli.test_bad_input import assert_clean_failure
-from tests.conftest import TINY_ARGS, run_bilin, write_dataset
+from tests.conftest import TINY_ARGS, run_bilin, start_bilin, write_dataset
 
 pytestmark = pytest.mark.slow
 GRID = ["sizes=[8]", "seeds=[0,1]", "epochs=2", "batch_size=64", "k_max=2", "device=cpu", "quiet=true"]
@@ -200,17 +198,7 @@ def test_a_run_being_written_cannot_be_resumed_by_a_second_process(bilin_cli, tm
 def test_two_processes_on_one_cache_entry_train_it_once(tmp_path, tiny_root):
     env = {"BILIN_DATA": str(tiny_root)}
     grid = [*GRID, "epochs=60"]
-    procs = [
-        subprocess.Popen(
-            [str(Path(sys.executable).parent / "bilin"), "truncate", *grid, f"hydra.run.dir=run{i}"],
-            cwd=tmp_path,
-            env={**os.environ, "BILIN_FIGURE_FORMATS": "", "OMP_NUM_THREADS": "1", **env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(2)
-    ]
+    procs = [start_bilin(["truncate", *grid, f"hydra.run.dir=run{i}"], tmp_path, env) for i in range(2)]
     for proc in procs:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
@@ -227,12 +215,8 @@ def test_two_processes_on_one_cache_entry_train_it_once(tmp_path, tiny_root):
 
 
 def test_a_cache_entry_killed_while_training_is_retrained_not_used(bilin_cli, tmp_path, tiny_root):
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "bilin"), "truncate", *LOUD_GRID, "epochs=2000"],
-        cwd=tmp_path,
-        env={**os.environ, "BILIN_DATA": str(tiny_root), "BILIN_FIGURE_FORMATS": "", "OMP_NUM_THREADS": "1"},
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = start_bilin(
+        ["truncate", *LOUD_GRID, "epochs=2000"], tmp_path, {"BILIN_DATA": str(tiny_root)}, stdout=subprocess.DEVNULL
     )
     for line in proc.stderr:
         if "to train on" in line:
@@ -330,20 +314,8 @@ def test_cache_add_adopts_a_train_sweep_verified_and_the_grid_hits_it(bilin_cli,
 
 def test_metrics_csv_follows_a_running_job_epoch_by_epoch(tmp_path, tiny_root):
     """Written (atomically) after every epoch, not only at checkpoints: a killed job keeps its history."""
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "bilin"),
-            "train",
-            *TINY_ARGS,
-            "epochs=5000",
-            "checkpoint_every=0",
-            "hydra.run.dir=run",
-        ],
-        cwd=tmp_path,
-        env={**os.environ, "BILIN_DATA": str(tiny_root), "BILIN_FIGURE_FORMATS": "", "OMP_NUM_THREADS": "1"},
-        stdout=subprocess.PIPE,  # quiet=true: a line per epoch on stdout
-        text=True,
-    )
+    args = ["train", *TINY_ARGS, "epochs=5000", "checkpoint_every=0", "hydra.run.dir=run"]
+    proc = start_bilin(args, tmp_path, {"BILIN_DATA": str(tiny_root)})  # quiet=true: a line per epoch on stdout
     for line in proc.stdout:
         if line.startswith("epoch 3:"):
             proc.send_signal(signal.SIGKILL)

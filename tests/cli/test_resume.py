@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.conftest import TINY_ARGS, run_bilin
+from tests.conftest import TINY_ARGS, run_bilin, start_bilin
 
 pytestmark = pytest.mark.slow  # each test trains or renders through the CLI
 
@@ -17,19 +17,7 @@ LONG_RUN = [*TINY_ARGS, "epochs=300", "checkpoint_every=0"]
 
 
 def start_and_signal(cwd, env, sig) -> subprocess.CompletedProcess:
-    import os
-    import sys
-    from pathlib import Path
-
-    script = Path(sys.executable).parent / "bilin"
-    proc = subprocess.Popen(
-        [str(script), "train", *LONG_RUN, "hydra.run.dir=run"],
-        cwd=cwd,
-        env={**os.environ, "BILIN_FIGURE_FORMATS": "", "OMP_NUM_THREADS": "1", **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_bilin(["train", *LONG_RUN, "hydra.run.dir=run"], cwd, env)
     for line in proc.stdout:  # quiet mode prints one line per finished epoch
         if line.startswith("epoch 3:"):
             proc.send_signal(sig)
@@ -83,29 +71,9 @@ def test_resume_refuses_bad_requests(tmp_path, tiny_root):
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_any_command_stopped_by_a_signal_is_marked_interrupted(tmp_path, tiny_root, sig, code):
     """Not only train: an analysis command's run.json ends `interrupted`, never stays `running`."""
-    import os
-    import sys
-    from pathlib import Path
 
-    script = Path(sys.executable).parent / "bilin"
-    proc = subprocess.Popen(
-        [
-            str(script),
-            "truncate",
-            "sizes=[48]",
-            "seeds=[0,1]",
-            "epochs=400",
-            "batch_size=64",
-            "k_max=4",
-            "device=cpu",
-            "hydra.run.dir=run",
-        ],
-        cwd=tmp_path,
-        env={**os.environ, "BILIN_DATA": str(tiny_root), "BILIN_FIGURE_FORMATS": "", "OMP_NUM_THREADS": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    grid = ["sizes=[48]", "seeds=[0,1]", "epochs=400", "batch_size=64", "k_max=4", "device=cpu", "hydra.run.dir=run"]
+    proc = start_bilin(["truncate", *grid], tmp_path, {"BILIN_DATA": str(tiny_root)})
     for line in proc.stderr:  # the cache says what it trains before it starts
         if "to train on" in line:
             time.sleep(0.5)
