@@ -10,4 +10,12 @@ def load_model(run_dir, device="cpu"):
     return _load(run_dir, device)
 
 
-__all__ = ["load_model", "__version__"]
+def runs(*folders):
+    """Every run under `folders` (default "outputs") as a pandas DataFrame: one row per run with its
+    path, command, status, start, wall time, sweep, overrides, `metric.*` and `config.*` columns."""
+    from bilin.report.runs import runs as _runs
+
+    return _runs(*folders)
+
+
+__all__ = ["load_model", "runs", "__version__"]

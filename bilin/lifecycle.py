@@ -72,6 +72,10 @@ class RunContext:
             for name, rows in result.tables().items():
                 self.run.write_csv(name, rows)
 
+    def headline(self, **metrics: float) -> None:
+        """The run's few key numbers, kept in run.json (`headline`): the report's table shows them."""
+        self.record.setdefault("headline", {}).update({k: float(v) for k, v in metrics.items()})
+
     def add_figures(self, figures: Mapping[str, go.Figure]) -> None:
         """Figures to write when the command ends (all in one kaleido session)."""
         self._figures.update(figures)

@@ -134,15 +134,21 @@ class RunDir:
         return target
 
     # -- figures ----------------------------------------------------------------------------
+    def write_plotly_js(self, folder: str = "") -> Path:
+        """plotly.js in `folder`, once: the pages beside it load it offline (file://)."""
+        name = f"{folder}/{PLOTLY_JS}" if folder else PLOTLY_JS
+        script = self.file(name)
+        if not script.is_file() or script.stat().st_size != len(_plotly_js()):
+            self.write_text(name, _plotly_js())  # a third-party file, atomic like ours
+        return script
+
     def write_figures(self, figures: Mapping[str, go.Figure], folder: str = "figures") -> str | None:
         """Write each figure as HTML (plotly.js once beside them, works offline) and JSON, then
         PNG+SVG in one kaleido session.
 
         Returns None when the static export worked, else a one-line note saying how to get it.
         """
-        script = self.file(f"{folder}/{PLOTLY_JS}")
-        if not script.is_file() or script.stat().st_size != len(_plotly_js()):
-            self.write_text(f"{folder}/{PLOTLY_JS}", _plotly_js())  # a third-party file, atomic like ours
+        self.write_plotly_js(folder)
         for name, fig in figures.items():
             self._atomic(f"{folder}/{name}.html", lambda p, f=fig: f.write_html(p, include_plotlyjs=PLOTLY_JS))
             self.write_text(f"{folder}/{name}.json", fig.to_json())

@@ -38,6 +38,7 @@ LAYERS = [
     ("cache", {"bilin.cache", "bilin.cache_entries", "bilin.cache_jobs"}),
     ("analysis", {"bilin.analysis", "bilin.featvis", "bilin.csf"}),
     ("figures", {"bilin.figures"}),
+    ("report", {"bilin.report"}),
     ("lifecycle", {"bilin.lifecycle"}),
     ("commands", {"bilin.tasks"}),
     ("adapter", {"bilin.hydra_app"}),
@@ -130,6 +131,7 @@ def test_every_command_is_one_module_with_one_record():
         "probe-csf",
         "export-figures",
         "cache",
+        "report",
     }
     for record in records:
         assert isinstance(record, Command) and record.summary

@@ -68,6 +68,7 @@ def run(cfg: AccuracyConfig, ctx: RunContext) -> None:
             f"{TITLES[dataset]}: per-class validation accuracy (d={cfg.d_hidden}, "
             f"noise {cfg.noise:g}, {cfg.epochs} epochs)",
         )
+    ctx.headline(**{f"val_acc.{r['model']}.{r['dataset']}": r["val_acc"] for r in table})
     ctx.run.write_csv("accuracy.csv", table)
     ctx.run.write_csv("per_class.csv", per_class_rows)
     ctx.add_figures(figures)

@@ -77,6 +77,7 @@ def run(cfg: DecomposeConfig, ctx: RunContext) -> None:
         figures["explain"] = _explain(cfg, ctx, model, eigen, dataset, classes, shape)
     ctx.add_figures(figures)
     ctx.record.update(source=source, dataset=dataset, decompose_seconds=seconds)
+    ctx.headline(top_eigenvalue_mean=float(eigen.values.max(dim=1).values.mean()))
 
 
 def _model_source(cfg: DecomposeConfig, ctx: RunContext) -> tuple[torch.nn.Module, str, str]:

@@ -144,6 +144,7 @@ def run(cfg: FeatvisConfig, ctx: RunContext) -> None:
         render_seconds={name: round(r.seconds, 3) for name, r in results.items()},
         final_activation_mean=float(main.activations.mean()),
     )
+    ctx.headline(final_activation_mean=float(main.activations.mean()))
 
 
 def _label(target: Target, subject: Subject) -> str:

@@ -63,6 +63,7 @@ def run(cfg: NoiseSweepConfig, ctx: RunContext) -> None:
                     "top_eigenvalue": float(values[cfg.target_class]),
                 }
             )
+    ctx.headline(**{f"val_acc.{r['dataset']}.noise{r['noise']:g}": r["val_acc"] for r in rows})
     ctx.run.write_csv("noise_sweep.csv", rows)
     ctx.run.save_tensors(
         "noise_sweep.safetensors",

@@ -131,6 +131,7 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
         final_probe_accuracy={layer: m.history.accuracy[-1] for layer, m in measured.items()},
         bisections_that_ran_all_steps=sum(int((m.stair.steps == cfg.max_steps).sum()) for m in measured.values()),
     )
+    ctx.headline(**{f"peak_cycles_per_image.{layer}": m.peak for layer, m in measured.items()})
 
 
 def _extractor_model(cfg: CsfConfig, device) -> tuple[torch.nn.Module, str]:

@@ -44,6 +44,7 @@ def run(cfg: SimilarityConfig, ctx: RunContext) -> None:
     eigens = {grid_key: eigendecompose(load_model(folders[r], ctx.device)) for grid_key, r in recipes.items()}
     grid = similarity_grid(eigens, cfg.sizes, cfg.seeds, cfg.reference_size, cfg.order, cfg.ranks)
     ctx.write(grid)
+    ctx.headline(**{f"rank0_abs_cos.d{d}": float(sims[..., 0].mean()) for d, sims in grid.to_reference.items()})
     ctx.add_figures(similarity_figures(grid))
     ctx.record["order"] = cfg.order
 

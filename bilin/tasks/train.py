@@ -89,6 +89,7 @@ def run(cfg: TrainConfig, ctx: RunContext) -> None:
     ctx.record.update(epochs_completed=len(metrics), train_seconds=sum(m["seconds"] for m in metrics))
     if metrics:
         ctx.record["final"] = {k: metrics[-1][k] for k in ("train_loss", "train_acc", "val_loss", "val_acc")}
+        ctx.headline(val_acc=metrics[-1]["val_acc"], val_loss=metrics[-1]["val_loss"])
     ctx.add_figures(
         {
             "training_curves": training_curves(

@@ -43,6 +43,11 @@ def run(cfg: TruncateConfig, ctx: RunContext) -> None:
     x, y = (t.to(ctx.device) for t in cache.test_set(next(iter(recipes.values()))))
     grid = truncation_grid(models, cfg.sizes, cfg.seeds, x, y, list(range(cfg.k_max + 1)))
     ctx.write(grid)
+    k = min(10, cfg.k_max)  # the paper's point: ~10 components per class keep most of the accuracy
+    ctx.headline(
+        **{f"full_acc.d{d}": float(grid.full[i].mean()) for i, d in enumerate(cfg.sizes)},
+        **{f"acc_top{k}.d{d}": float(grid.accuracy[i, :, grid.ks.index(k)].mean()) for i, d in enumerate(cfg.sizes)},
+    )
     ctx.add_figures(truncation_figures(grid))
 
 

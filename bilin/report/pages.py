@@ -1,0 +1,240 @@
+"""The report's HTML pages as text: the index, a page per run, a page per sweep. No file writing.
+
+Every link is relative (to the run folders beside the report and to the report's own files), so
+the site works offline from file:// as long as the report stays beside the runs it shows.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from bilin.report.runs import Run
+
+HIDDEN_OVERRIDES = ("outputs_root=", "cache_root=", "quiet=")  # where and how loudly, not what was run
+INLINE_TABLE_ROWS = 60  # CSVs up to this many rows are shown on the run page; longer ones are linked
+
+
+@dataclass
+class Link:
+    text: str
+    href: str
+
+
+@dataclass
+class Explorer:
+    """An explorer page written for a model folder, or why there is none."""
+
+    model: Path
+    page: Path | None
+    size_bytes: int = 0
+    why_not: str = ""
+    rebuilt: bool = False
+
+
+def href(target: Path, page_dir: Path) -> str:
+    return quote(os.path.relpath(target, page_dir).replace(os.sep, "/"))
+
+
+def shown_overrides(run: Run) -> str:
+    return " ".join(o for o in run.overrides if not o.lstrip("+~").startswith(HIDDEN_OVERRIDES))
+
+
+def headline_text(metrics: Mapping[str, float]) -> str:
+    return ", ".join(f"{k}={_number(v)}" for k, v in metrics.items())
+
+
+def page(title: str, body: str, depth: int, scripts: Sequence[str] = ()) -> str:
+    """A page of the site; `depth` folders below the report root (for the shared CSS and JS)."""
+    up = "../" * depth
+    tags = "".join(f'<script src="{up}{s}"></script>' for s in scripts)
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
+        f'<link rel="stylesheet" href="{up}report.css">{tags}</head>\n<body>\n'
+        f'<nav><a href="{up}index.html">all runs</a></nav>\n<h1>{_e(title)}</h1>\n{body}\n</body></html>\n'
+    )
+
+
+def runs_table(
+    runs: Sequence[Run], page_dir: Path, run_pages: Mapping[Path, Path], sweep_pages: Mapping[Path, Path]
+) -> str:
+    """The sortable, filterable table of runs (sorting and filtering: table.js)."""
+    commands = sorted({r.command for r in runs})
+    statuses = sorted({r.status for r in runs})
+    head = "".join(
+        f'<th data-type="{t}">{_e(n)}</th>'
+        for n, t in (
+            ("command", "text"),
+            ("started", "text"),
+            ("status", "text"),
+            ("keys set", "text"),
+            ("headline metrics", "text"),
+            ("wall s", "number"),
+            ("sweep", "text"),
+            ("run", "text"),
+        )
+    )
+    rows = []
+    for run in runs:
+        sweep = sweep_pages.get(run.sweep) if run.sweep else None
+        sweep_cell = f'<a href="{href(sweep, page_dir)}">{_e(run.sweep.name)}</a>' if sweep else ""
+        rows.append(
+            f'<tr data-command="{_e(run.command)}" data-status="{_e(run.status)}">'
+            f"<td>{_e(run.command)}</td><td>{_e(run.started.replace('T', ' ')[:19])}</td>"
+            f'<td class="status {_e(run.status)}">{_e(run.status)}</td><td><code>{_e(shown_overrides(run))}</code></td>'
+            f"<td>{_e(headline_text(run.headline))}</td>"
+            f'<td class="num" data-value="{run.wall_seconds if run.wall_seconds is not None else ""}">'
+            f"{_number(run.wall_seconds) if run.wall_seconds is not None else ''}</td>"
+            f"<td>{sweep_cell}</td>"
+            f'<td><a href="{href(run_pages[run.path], page_dir)}">{_e(run.path.name)}</a></td></tr>'
+        )
+    options = lambda values: "".join(f'<option value="{_e(v)}">{_e(v)}</option>' for v in values)  # noqa: E731
+    controls = (
+        '<div class="filters"><input id="filter" type="search" placeholder="filter: any text in a row">'
+        f'<select id="filter-command"><option value="">every command</option>{options(commands)}</select>'
+        f'<select id="filter-status"><option value="">every status</option>{options(statuses)}</select>'
+        '<span id="shown"></span></div>'
+    )
+    return (
+        f'{controls}<table id="runs" class="runs"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    )
+
+
+def explorers_list(explorers: Sequence[Explorer], page_dir: Path) -> str:
+    if not explorers:
+        return "<p>No model folders found.</p>"
+    items = []
+    for ex in explorers:
+        if ex.page is not None:
+            items.append(
+                f'<li><a href="{href(ex.page, page_dir)}">{_e(ex.model.name)}</a> '
+                f'<span class="dim">({ex.size_bytes / 1e6:.1f} MB)</span></li>'
+            )
+        else:
+            items.append(f'<li>{_e(ex.model.name)} <span class="dim">no explorer: {_e(ex.why_not)}</span></li>')
+    return f"<ul>{''.join(items)}</ul>"
+
+
+def run_body(run: Run, page_dir: Path, explorers: Sequence[Explorer], tables: Mapping[str, list[list[str]]]) -> str:
+    """A run's page: record, figures (PNG linking to the interactive HTML), tables, config."""
+    parts = [
+        f'<p><span class="status {_e(run.status)}">{_e(run.status)}</span> · started {_e(run.started)} · '
+        f"wall {_number(run.wall_seconds) if run.wall_seconds is not None else '?'} s · "
+        f'folder <a href="{href(run.path, page_dir)}">{_e(str(run.path))}</a></p>',
+        f"<p>command: <code>{_e(str(run.record.get('command', '')))}</code></p>",
+    ]
+    if run.record.get("error"):
+        parts.append(f'<p class="error">{_e(str(run.record["error"]))}</p>')
+    for note in run.problems:
+        parts.append(f'<p class="error">{_e(note)}</p>')
+    if run.headline:
+        parts.append(
+            "<h2>Headline metrics</h2>"
+            + _table([["metric", "value"]] + [[k, _number(v)] for k, v in run.headline.items()])
+        )
+    if explorers:
+        parts.append("<h2>Eigenvector explorers</h2>" + explorers_list(explorers, page_dir))
+    if run.figures:
+        parts.append("<h2>Figures</h2>")
+        for name in run.figures:
+            parts.append(_figure(run.path / "figures", name, page_dir))
+    for name, rows in tables.items():
+        link = f'<a href="{href(run.path / name, page_dir)}">{_e(name)}</a>'
+        if len(rows) - 1 <= INLINE_TABLE_ROWS:
+            parts.append(f"<h2>{link}</h2>{_table(rows)}")
+        else:
+            parts.append(f"<h2>{link}</h2><p class='dim'>{len(rows) - 1} rows; open the CSV.</p>")
+    config = run.path / ".hydra" / "config.yaml"
+    if config.is_file():
+        parts.append(f"<h2>Config</h2><pre>{_e(config.read_text())}</pre>")
+    parts.append(f"<h2>Run record (run.json)</h2><pre>{_e(json.dumps(run.record, indent=2))}</pre>")
+    return "\n".join(parts)
+
+
+def sweep_body(
+    sweep: Path,
+    jobs: Sequence[Run],
+    keys: Sequence[str],
+    figures: Mapping[str, str],
+    page_dir: Path,
+    csv: Path,
+    run_pages: Mapping[Path, Path],
+) -> str:
+    """A sweep's page: its jobs in one table and each metric against each swept key."""
+    header = ["job", "status", *keys, *sorted({m for j in jobs for m in j.headline}), "wall s"]
+    rows = [header]
+    metrics = header[2 + len(keys) : -1]
+    for job in jobs:
+        rows.append(
+            [job.path.name, job.status, *(_cell(job.config.get(k)) for k in keys)]
+            + [_number(job.headline[m]) if m in job.headline else "" for m in metrics]
+            + [_number(job.wall_seconds) if job.wall_seconds is not None else ""]
+        )
+    links = {job.path.name: href(run_pages[job.path], page_dir) for job in jobs}
+    parts = [
+        f'<p>{len(jobs)} jobs in <a href="{href(sweep, page_dir)}">{_e(str(sweep))}</a>; swept keys: '
+        f"<code>{_e(', '.join(keys) or 'none')}</code>; the same table as "
+        f'<a href="{href(csv, page_dir)}">CSV</a>.</p>',
+        _table(rows, first_column_links=links),
+    ]
+    if figures:
+        parts.append("<h2>Each metric against each swept key</h2>")
+    for div_id, spec in figures.items():
+        parts.append(
+            f'<div id="{div_id}" class="plot"></div><script>(function(){{const f={spec};'
+            f'Plotly.newPlot("{div_id}", f.data, f.layout, {{displayModeBar:false}});}})();</script>'
+        )
+    return "\n".join(parts)
+
+
+def folder_slug(folder: Path, root: Path) -> str:
+    """A run's or sweep's page name: its path below `root` as one word."""
+    try:
+        rel = folder.resolve().relative_to(root)
+    except ValueError:
+        rel = Path(*folder.resolve().parts[1:])
+    return "__".join(rel.parts) + ".html"
+
+
+def _figure(folder: Path, name: str, page_dir: Path) -> str:
+    png, interactive = folder / f"{name}.png", href(folder / f"{name}.html", page_dir)
+    title = f'<h3><a href="{interactive}">{_e(name)}</a> <span class="dim">(interactive)</span></h3>'
+    if png.is_file():
+        return f'{title}<a href="{interactive}"><img class="figure" src="{href(png, page_dir)}" alt="{_e(name)}"></a>'
+    return f'{title}<iframe class="figure" src="{interactive}"></iframe>'
+
+
+def _table(rows: Sequence[Sequence[str]], first_column_links: Mapping[str, str] | None = None) -> str:
+    head, *body = rows
+    out = ["<table class='data'><thead><tr>", *(f"<th>{_e(str(c))}</th>" for c in head), "</tr></thead><tbody>"]
+    for row in body:
+        cells = []
+        for i, cell in enumerate(row):
+            text = _e(str(cell))
+            if i == 0 and first_column_links and str(cell) in first_column_links:
+                text = f'<a href="{first_column_links[str(cell)]}">{text}</a>'
+            cells.append(f"<td>{text}</td>")
+        out.append(f"<tr>{''.join(cells)}</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _cell(value: object) -> str:
+    return _number(value) if isinstance(value, float) else str(value)
+
+
+def _number(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.4g}"
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)

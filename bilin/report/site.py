@@ -1,0 +1,214 @@
+"""`write_report`: the static site of every run under some folders (index, run and sweep pages,
+runs.csv) and an eigenvector explorer per ungated bilinear model.
+
+Layout of the report folder:
+    index.html  runs.csv  report.css  table.js  plotly.min.js
+    runs/<run path>.html      sweeps/<sweep path>.html + .csv      explorer/<model>.html
+An explorer is rebuilt only when its model's weights (their SHA-256) or bilin's version changed.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.metadata
+import io
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+
+from bilin.errors import UserError
+from bilin.figures.sweep import metric_against_key
+from bilin.report.explorer import TOP_K, explorable, explorer_data, explorer_html
+from bilin.report.pages import Explorer, explorers_list, folder_slug, page, run_body, runs_table, sweep_body
+from bilin.report.runs import Run, find_model_folders, find_runs, varying_keys
+from bilin.rundir import CHECKSUMS, PLOTLY_JS, RunDir, read_json
+
+VERSION = importlib.metadata.version("bilin")
+STAMPS = "explorer/stamps.json"  # {model folder name: what its page was built from}
+
+
+@dataclass
+class ReportSummary:
+    folder: Path
+    runs: int
+    sweeps: int
+    explorers: list[Explorer] = field(default_factory=list)
+    explorers_rebuilt: int = 0
+    seconds: float = 0.0
+
+    @property
+    def index(self) -> Path:
+        return self.folder / "index.html"
+
+
+def write_report(
+    folders: Sequence[Path],
+    out: Path,
+    data_root: Path,
+    explorers: bool = True,
+    say: Callable[[str], None] = print,
+) -> ReportSummary:
+    started = time.perf_counter()
+    out = out.resolve()
+    runs = find_runs(folders, skip=[out])
+    models = find_model_folders(folders, skip=[out]) if explorers else []
+    if not runs and not models:
+        raise UserError(f"no bilin runs (run.json) or models under {', '.join(map(str, folders))}")
+    site = RunDir(out)
+    site.write_plotly_js()
+    assets = files("bilin.report") / "assets"
+    for name in ("report.css", "table.js"):
+        site.write_text(name, (assets / name).read_text())
+
+    built = _explorers(site, models, data_root, say)
+    by_path = {ex.model.resolve(): ex for ex in built}
+    by_name = {ex.model.name: ex for ex in built if _is_cache_entry(ex.model)}  # run.json's paths are cwd-relative
+    sweeps: dict[Path, list[Run]] = {}
+    for r in runs:
+        if r.sweep is not None:
+            sweeps.setdefault(r.sweep, []).append(r)
+    root = _common_root([r.path for r in runs] + list(sweeps))
+    run_pages = {r.path: out / "runs" / folder_slug(r.path, root) for r in runs}
+    sweep_pages = {s: out / "sweeps" / folder_slug(s, root) for s in sweeps}
+
+    for r in runs:
+        used = [
+            by_path.get(Path(path).resolve()) or by_name[name]
+            for name, path in r.models.items()
+            if Path(path).resolve() in by_path or name in by_name
+        ]
+        body = run_body(r, run_pages[r.path].parent, used, _csv_tables(r))
+        site.write_text(_rel(run_pages[r.path], out), page(f"{r.command}: {r.path.name}", body, depth=1))
+    for s, jobs in sweeps.items():
+        _sweep_page(site, s, jobs, sweep_pages[s], run_pages, out)
+
+    site.write_text("runs.csv", _runs_csv(runs))
+    body = (
+        f"<p>{len(runs)} runs, {len(sweeps)} sweeps, from {_e_paths(folders)}; "
+        f'the same table as <a href="runs.csv">runs.csv</a> (every config key), or in Python '
+        f"<code>bilin.runs(...)</code>. Made by bilin {VERSION}.</p>"
+        + runs_table(runs, out, run_pages, sweep_pages)
+        + "<h2>Eigenvector explorers</h2>"
+        + explorers_list(built, out)
+    )
+    site.write_text("index.html", page("bilin runs", body, depth=0, scripts=["table.js"]))
+    rebuilt = sum(ex.rebuilt for ex in built)
+    return ReportSummary(out, len(runs), len(sweeps), built, rebuilt, time.perf_counter() - started)
+
+
+def _explorers(site: RunDir, models: Sequence[Path], data_root: Path, say: Callable[[str], None]) -> list[Explorer]:
+    """An explorer page per explorable model, rebuilt only when the model changed."""
+    stamps = read_json(site.file(STAMPS)) if site.file(STAMPS).is_file() else {}
+    datasets: dict[str, object] = {}
+    built = []
+    for folder in models:
+        why = explorable(folder)
+        if why:
+            built.append(Explorer(folder, None, why_not=why))
+            continue
+        name = model_id(folder)
+        target = site.file(f"explorer/{name}.html")
+        stamp = f"{_weights_sha(folder)}|{VERSION}|{TOP_K}"
+        if stamps.get(name) == stamp and target.is_file():
+            built.append(Explorer(folder, target, target.stat().st_size))
+            continue
+        try:
+            test_x, test_y = _test_split(folder, data_root, datasets)
+            data = explorer_data(folder, test_x, test_y)
+        except UserError as exc:  # a damaged model or missing data: the report goes on without this page
+            built.append(Explorer(folder, None, why_not=str(exc)))
+            continue
+        site.write_text(f"explorer/{name}.html", explorer_html(data, f"../{PLOTLY_JS}"))
+        stamps[name] = stamp
+        site.write_json(STAMPS, stamps)
+        ex = Explorer(folder, target, target.stat().st_size, rebuilt=True)
+        built.append(ex)
+        say(f"explorer: {name} ({ex.size_bytes / 1e6:.1f} MB)")
+    return built
+
+
+def model_id(folder: Path) -> str:
+    """A model's name in the report: a cache entry's own (unique) name, else its path as one word."""
+    if _is_cache_entry(folder):
+        return folder.name
+    rel = os.path.relpath(folder.resolve(), Path.cwd()).replace("..", "up")
+    return "__".join(Path(rel).parts)
+
+
+def _is_cache_entry(folder: Path) -> bool:
+    return (folder / "recipe.json").is_file()
+
+
+def _test_split(folder: Path, data_root: Path, cache: dict) -> tuple:
+    from bilin.checkpoint import model_dataset
+    from bilin.data import load_dataset
+
+    name = model_dataset(folder)
+    if name is None:
+        raise UserError(f"{folder}/model.json does not say which dataset the model was trained on")
+    if name not in cache:
+        ds = load_dataset(name, data_root, download=False)
+        cache[name] = (ds.test_x, ds.test_y)
+    return cache[name]
+
+
+def _weights_sha(folder: Path) -> str:
+    sums = folder / CHECKSUMS
+    return str(read_json(sums).get("model.safetensors", "")) if sums.is_file() else ""
+
+
+def _sweep_page(site: RunDir, sweep: Path, jobs: list[Run], target: Path, run_pages: dict, out: Path) -> None:
+    keys = varying_keys(jobs)
+    metrics = sorted({m for j in jobs for m in j.headline})
+    csv_name = _rel(target.with_suffix(".csv"), out)
+    site.write_text(csv_name, _runs_csv(jobs))
+    figures = {}
+    for key in keys:
+        for metric in metrics:
+            points = [(j.config.get(key), j.headline[metric]) for j in jobs if metric in j.headline]
+            if points:
+                fig = metric_against_key([p[0] for p in points], [p[1] for p in points], key, metric)
+                figures[f"plot-{len(figures)}"] = fig.to_json()
+    body = sweep_body(sweep, jobs, keys, figures, target.parent, out / csv_name, run_pages)
+    title = f"sweep {jobs[0].command}: {sweep.parent.name} {sweep.name}"
+    site.write_text(_rel(target, out), page(title, body, depth=1, scripts=[f"{PLOTLY_JS}"]))
+
+
+def _csv_tables(run: Run) -> dict[str, list[list[str]]]:
+    tables = {}
+    for name in run.tables:
+        try:
+            tables[name] = list(csv.reader(io.StringIO((run.path / name).read_text())))
+        except (OSError, UnicodeDecodeError, csv.Error):
+            run.problems.append(f"{name} cannot be read")
+    return {k: v for k, v in tables.items() if v}
+
+
+def _runs_csv(runs: Sequence[Run]) -> str:
+    import pandas as pd
+
+    return pd.DataFrame([r.row() for r in runs]).to_csv(index=False)
+
+
+def _common_root(folders: list[Path]) -> Path:
+    """The deepest folder holding every one of `folders` (their parents, so each keeps a name)."""
+    parts = [p.resolve().parent.parts for p in folders]
+    common = []
+    for level in zip(*parts, strict=False):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    return Path(*common) if common else Path("/")
+
+
+def _rel(path: Path, out: Path) -> str:
+    return path.relative_to(out).as_posix()
+
+
+def _e_paths(folders: Sequence[Path]) -> str:
+    import html
+
+    return ", ".join(f"<code>{html.escape(str(f))}</code>" for f in folders)

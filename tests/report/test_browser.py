@@ -1,0 +1,187 @@
+"""The report in a real browser: Debian's headless Chromium driven by Selenium through Debian's
+chromedriver (no browser or driver download). Screenshots go to the test's temp folder."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from bilin.analysis.decompose import eigendecompose
+from bilin.analysis.truncate import truncated_logits
+from bilin.checkpoint import load_model
+from bilin.data import load_dataset
+from bilin.report.explorer import explorer_data, truncated_and_full
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+F16 = {"atol": 2e-3, "rtol": 2e-3}  # the page holds float16 weights: its logits vs the float32 model's
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    if not (CHROMIUM and DRIVER):
+        pytest.fail("browser tests need Debian's chromium and chromium-driver: make chromium (or apt-get install)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1500,1100"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def open_page(browser, path: Path, shots: Path, name: str):
+    browser.get(path.as_uri())
+    browser.execute_script("return document.readyState")
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors
+    browser.save_screenshot(str(shots / f"{name}.png"))
+
+
+def page_logits(browser) -> tuple[torch.Tensor, torch.Tensor]:
+    """The table the user sees: (top-k column, full column), as the page computed them."""
+    cells = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#logits-table tbody tr'))"
+        ".map(r => [r.querySelector('.top-k').dataset.value, r.querySelector('.full').dataset.value])"
+    )
+    values = torch.tensor([[float(a), float(b)] for a, b in cells], dtype=torch.float64)
+    return values[:, 0], values[:, 1]
+
+
+def page_input(browser) -> torch.Tensor:
+    return torch.tensor(browser.execute_script("return Array.from(window.explorer.state.x)"), dtype=torch.float64)
+
+
+@pytest.fixture(scope="module")
+def explorer(report_tree):
+    pages = list((report_tree.report / "explorer").glob("*.html"))
+    page = next(p for p in pages if "multirun" not in p.name and report_tree.single.name in p.name)
+    model = load_model(report_tree.single)
+    ds = load_dataset("mnist", report_tree.data, download=False)
+    return page, model, explorer_data(report_tree.single, ds.test_x, ds.test_y)
+
+
+def test_index_loads_sorts_and_filters(browser, report_tree, tmp_path):
+    open_page(browser, report_tree.report / "index.html", tmp_path, "index")
+    rows = lambda: browser.execute_script(  # noqa: E731
+        "return Array.from(document.querySelectorAll('#runs tbody tr')).filter(r => !r.hidden).length"
+    )
+    assert rows() == 4
+    browser.find_element("id", "filter").send_keys("seed=2")
+    assert rows() == 1
+    browser.find_element("id", "filter").clear()
+    browser.execute_script("document.getElementById('filter').dispatchEvent(new Event('input'))")
+    wall = browser.find_elements("css selector", "#runs th")[5]
+    wall.click()
+    wall.click()  # descending
+    shown = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#runs tbody td.num')).map(td => td.dataset.value)"
+    )
+    numbers = [float(v) for v in shown if v]
+    assert numbers == sorted(numbers, reverse=True) and len(numbers) == 3
+    browser.save_screenshot(str(tmp_path / "index_sorted.png"))
+
+
+def test_sweep_and_run_pages_load(browser, report_tree, tmp_path):
+    for page in [*(report_tree.report / "sweeps").glob("*.html"), *(report_tree.report / "runs").glob("*.html")]:
+        open_page(browser, page, tmp_path, page.stem)
+    sweep = next((report_tree.report / "sweeps").glob("*.html"))
+    open_page(browser, sweep, tmp_path, "sweep")
+    plots = browser.execute_script("return document.querySelectorAll('.plot .main-svg').length")
+    assert plots >= 2  # plotly drew the metric-vs-key figures
+
+
+def test_drawn_stroke_gives_the_models_logits(browser, explorer, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    page, model, data = explorer
+    open_page(browser, page, tmp_path, "explorer")
+    browser.find_element("id", "clear").click()
+    canvas = browser.find_element("id", "canvas")
+    ActionChains(browser).move_to_element_with_offset(canvas, -80, 5).click_and_hold().move_by_offset(
+        60, 0
+    ).move_by_offset(100, 0).release().perform()
+    x = page_input(browser)
+    image = x.view(28, 28)
+    assert image[14, 7:21].min() > 0.9 and image[:10].max() == 0 and image[20:].max() == 0  # the stroke, where drawn
+    top, full = page_logits(browser)
+    with torch.no_grad():
+        expected = model(x.float()[None])[0].double()
+    assert torch.allclose(full, expected, **F16), (full, expected)
+    assert torch.allclose(full, truncated_and_full(data, x)[1], atol=1e-9)  # the page's arithmetic is exact
+    assert torch.equal(top, full)  # the slider starts at "all d"
+    browser.save_screenshot(str(tmp_path / "explorer_drawn.png"))
+
+
+def test_slider_truncates_and_k_equals_d_gives_full_logits(browser, explorer, tmp_path):
+    from selenium.webdriver.common.keys import Keys
+
+    page, model, data = explorer
+    open_page(browser, page, tmp_path, "explorer_slider")
+    x = page_input(browser)  # the first test image
+    slider = browser.find_element("id", "topk")
+    slider.send_keys(Keys.END)
+    top, full = page_logits(browser)
+    assert torch.equal(top, full)
+    assert "all 48" in browser.find_element("id", "topk-label").text
+    slider.send_keys(Keys.LEFT)
+    top, _ = page_logits(browser)
+    k = data.top_values.shape[1]
+    assert f"top {k} of 48" in browser.find_element("id", "topk-label").text
+    reference = truncated_logits(eigendecompose(model), x.float()[None], k)[0].double()
+    assert torch.allclose(top, reference, **F16)
+    assert not torch.allclose(top, full, atol=1e-3)  # truncation changed something
+    slider.send_keys(Keys.HOME)
+    top, _ = page_logits(browser)
+    assert torch.allclose(top, truncated_and_full(data, x)[0][0], atol=1e-9)
+    browser.save_screenshot(str(tmp_path / "explorer_k1.png"))
+
+
+def test_test_image_picker_gives_the_models_logits(browser, explorer, tmp_path):
+    from selenium.webdriver.support.select import Select
+
+    page, model, data = explorer
+    open_page(browser, page, tmp_path, "explorer_picker")
+    Select(browser.find_element("id", "picker")).select_by_value("7")
+    x = page_input(browser)
+    assert torch.allclose(x, data.images[7].double(), atol=1e-9)
+    _, full = page_logits(browser)
+    with torch.no_grad():
+        expected = model(x.float()[None])[0].double()
+    assert torch.allclose(full, expected, **F16)
+
+
+def test_clicking_an_eigenvalue_shows_its_eigenvector(browser, explorer, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    page, _, data = explorer
+    open_page(browser, page, tmp_path, "explorer_click")
+    browser.find_elements("css selector", "#classes button")[3].click()
+    j = 2  # the third-largest |lambda| of class 3
+    rank = int(data.top_rank[3, j])
+    where = browser.execute_script(
+        "const gd = document.getElementById('spectrum'), xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;"
+        "const box = gd.getBoundingClientRect();"
+        f"return [xa._offset + xa.l2p({rank + 1}) - box.width / 2,"
+        " ya._offset + ya.l2p(arguments[0]) - box.height / 2];",
+        float(data.values[3, rank]),
+    )
+    spectrum = browser.find_element("id", "spectrum")
+    ActionChains(browser).move_to_element_with_offset(spectrum, *where).pause(0.3).click().perform()
+    assert browser.execute_script("return window.explorer.state.shown") == j
+    title = browser.find_element("id", "vector-title").text
+    assert re.search(rf"Eigenvector #{rank + 1} of class 3", title), title
+    z = browser.execute_script("return document.getElementById('vector').data[0].z.flat()")
+    shown = torch.tensor(z, dtype=torch.float64)
+    assert torch.allclose(shown, data.top_vectors[3, j].double(), atol=1e-3 * float(data.top_vectors[3, j].abs().max()))
+    browser.save_screenshot(str(tmp_path / "explorer_clicked.png"))
