@@ -49,10 +49,13 @@ def headline_text(metrics: Mapping[str, float]) -> str:
     return ", ".join(f"{k}={_number(v)}" for k, v in metrics.items())
 
 
-def page(title: str, body: str, depth: int, scripts: Sequence[str] = ()) -> str:
-    """A page of the site; `depth` folders below the report root (for the shared CSS and JS)."""
+def page(title: str, body: str, depth: int, scripts: Sequence[str] = (), refresh: float = 0) -> str:
+    """A page of the site; `depth` folders below the report root (for the shared CSS and JS);
+    `refresh` > 0: the browser reloads it that often (the report is being rewritten: --watch)."""
     up = "../" * depth
     tags = "".join(f'<script src="{up}{s}"></script>' for s in scripts)
+    if refresh:
+        tags += f'<meta http-equiv="refresh" content="{refresh:g}">'
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
         f'<link rel="stylesheet" href="{up}report.css">{tags}</head>\n<body>\n'

@@ -35,6 +35,7 @@ class ReportSummary:
     folder: Path
     runs: int
     sweeps: int
+    running: int
     explorers: list[Explorer] = field(default_factory=list)
     explorers_rebuilt: int = 0
     seconds: float = 0.0
@@ -50,13 +51,17 @@ def write_report(
     data_root: Path,
     explorers: bool = True,
     say: Callable[[str], None] = print,
+    refresh: float = 0,
 ) -> ReportSummary:
+    """The site in `out`; `refresh` > 0 makes its pages reload that often while a run is running."""
     started = time.perf_counter()
     out = out.resolve()
     runs = find_runs(folders, skip=[out])
     models = find_model_folders(folders, skip=[out]) if explorers else []
     if not runs and not models:
         raise UserError(f"no bilin runs (run.json) or models under {', '.join(map(str, folders))}")
+    running = sum(r.status == "running" for r in runs)
+    refresh = refresh if running else 0
     site = RunDir(out)
     site.write_plotly_js()
     assets = files("bilin.report") / "assets"
@@ -81,9 +86,9 @@ def write_report(
             if Path(path).resolve() in by_path or name in by_name
         ]
         body = run_body(r, run_pages[r.path].parent, used, _csv_tables(r))
-        site.write_text(_rel(run_pages[r.path], out), page(f"{r.command}: {r.path.name}", body, depth=1))
+        site.write_text(_rel(run_pages[r.path], out), page(f"{r.command}: {r.path.name}", body, 1, refresh=refresh))
     for s, jobs in sweeps.items():
-        _sweep_page(site, s, jobs, sweep_pages[s], run_pages, out)
+        _sweep_page(site, s, jobs, sweep_pages[s], run_pages, out, refresh)
 
     site.write_text("runs.csv", _runs_csv(runs))
     body = (
@@ -94,9 +99,9 @@ def write_report(
         + "<h2>Eigenvector explorers</h2>"
         + explorers_list(built, out)
     )
-    site.write_text("index.html", page("bilin runs", body, depth=0, scripts=["table.js"]))
+    site.write_text("index.html", page("bilin runs", body, depth=0, scripts=["table.js"], refresh=refresh))
     rebuilt = sum(ex.rebuilt for ex in built)
-    return ReportSummary(out, len(runs), len(sweeps), built, rebuilt, time.perf_counter() - started)
+    return ReportSummary(out, len(runs), len(sweeps), running, built, rebuilt, time.perf_counter() - started)
 
 
 def _explorers(site: RunDir, models: Sequence[Path], data_root: Path, say: Callable[[str], None]) -> list[Explorer]:
@@ -160,7 +165,9 @@ def _weights_sha(folder: Path) -> str:
     return str(read_json(sums).get("model.safetensors", "")) if sums.is_file() else ""
 
 
-def _sweep_page(site: RunDir, sweep: Path, jobs: list[Run], target: Path, run_pages: dict, out: Path) -> None:
+def _sweep_page(
+    site: RunDir, sweep: Path, jobs: list[Run], target: Path, run_pages: dict, out: Path, refresh: float
+) -> None:
     keys = varying_keys(jobs)
     metrics = sorted({m for j in jobs for m in j.headline})
     csv_name = _rel(target.with_suffix(".csv"), out)
@@ -174,7 +181,7 @@ def _sweep_page(site: RunDir, sweep: Path, jobs: list[Run], target: Path, run_pa
                 figures[f"plot-{len(figures)}"] = fig.to_json()
     body = sweep_body(sweep, jobs, keys, figures, target.parent, out / csv_name, run_pages)
     title = f"sweep {jobs[0].command}: {sweep.parent.name} {sweep.name}"
-    site.write_text(_rel(target, out), page(title, body, depth=1, scripts=[f"{PLOTLY_JS}"]))
+    site.write_text(_rel(target, out), page(title, body, depth=1, scripts=[PLOTLY_JS], refresh=refresh))
 
 
 def _csv_tables(run: Run) -> dict[str, list[list[str]]]:

@@ -37,7 +37,7 @@ def report(
             raise UserError(f"{missing[0]} is not a folder; give folders holding bilin runs (default outputs)")
         while True:
             summary = write_report(
-                folders, target, Path(data_root or os.environ.get("BILIN_DATA", "data")), explorers, print
+                folders, target, Path(data_root or os.environ.get("BILIN_DATA", "data")), explorers, print, watch
             )
             pages = sum(1 for p in summary.folder.rglob("*.html"))
             print(
@@ -46,8 +46,9 @@ def report(
                 f"({summary.explorers_rebuilt} rebuilt), "
                 f"{pages} pages in {summary.seconds:.1f} s: {summary.index}"
             )
-            if not watch or not _any_running(summary.folder):
+            if not watch or not summary.running:
                 break
+            print(f"report: {summary.running} runs running; rewriting in {watch:g} s (Ctrl-C stops)")
             time.sleep(watch)
     except UserError as exc:
         exit_with(exc)
@@ -55,13 +56,6 @@ def report(
         exit_with(UserError(f"cannot write the report in {target}: {exc.strerror or exc}"))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
-
-
-def _any_running(report_folder: Path) -> bool:
-    import pandas as pd
-
-    table = pd.read_csv(report_folder / "runs.csv")
-    return bool((table["status"] == "running").any()) if "status" in table else False
 
 
 COMMAND = Command(
