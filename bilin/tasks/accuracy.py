@@ -65,8 +65,8 @@ def run(cfg: AccuracyConfig, ctx: RunContext) -> None:
         figures[f"accuracy_{dataset}"] = accuracy_bars(
             classes,
             per_model,
-            f"{TITLES[dataset]}: per-class validation accuracy (d={cfg.d_hidden}, "
-            f"noise {cfg.noise:g}, {cfg.epochs} epochs)",
+            f"{TITLES[dataset]}: per-class validation accuracy",
+            f"d={cfg.d_hidden}, training noise {cfg.noise:g}, {cfg.epochs} epochs, seed {cfg.seed}",
         )
     ctx.run.write_csv("accuracy.csv", table)
     ctx.run.write_csv("per_class.csv", per_class_rows)
