@@ -76,12 +76,12 @@ def image_grid(
         coloraxis={
             **IMAGE_SCALE,
             "colorbar": {
-                "title": {"text": "u / max|u|", "font": {"size": TEXT_SIZE}},
+                "title": {"text": "u / max|u|", "side": "right", "font": {"size": TEXT_SIZE}},
                 "len": min(1.0, 0.9 + 0.05 * rows),
             },
         }
     )
-    size = (left + cols * cell + 130, rows * (cell + 30) + top_margin(subtitle) + 35)
+    size = (left + cols * cell + 130, rows * (cell + 30) + top_margin(title, subtitle) + 35)
     return finish(fig, title, size, subtitle=subtitle, margin={"l": left, "r": 20, "b": 10})
 
 
@@ -219,4 +219,5 @@ def explanation_figure(
         "Explaining one prediction: logit_c = Σ_k λ_k (u_k·x)²",
         (1000, 300 * (n + 1)),
         subtitle="bars: blue adds to the logit, red subtracts<br>images: " + SIGN_NOTE,
+        margin={"b": 80},  # the rotated λ labels of the last row
     )

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 import torch
 
-from bilin.figures.eigen import image_grid
+from bilin.figures.eigen import SIGN_NOTE, image_grid
 from bilin.figures.style import finish, text_width
 
 GAP = 2  # pixels between tiles
@@ -129,8 +129,10 @@ def featvis_vs_eigenvectors(
     classes: Sequence[str],
     shape: tuple[int, int],
     title: str,
+    oriented: bool = True,
 ) -> go.Figure:
-    """Rows: featvis image, top eigenvector u = E^T v (decompose), top eigenvector of M_c; per class."""
+    """Rows: featvis image, top eigenvector u = E^T v (decompose), top eigenvector of M_c; per class.
+    oriented: whether the eigenvectors were signed by orient_to_class (the subtitle says which)."""
     images = [img.view(shape) for img in (*featvis, *hidden_top, *input_top)]
     titles = list(classes) + [""] * (2 * len(classes))
     return image_grid(
@@ -139,6 +141,5 @@ def featvis_vs_eigenvectors(
         cols=len(classes),
         title=title,
         row_labels=["featvis", "top u = Eᵀv", "top of M_c"],
-        subtitle="blue +, red −; each image scaled to max |value| = 1; "
-        "the eigenvectors' signs are arbitrary here (λ(u·x)² does not see them)",
+        subtitle=SIGN_NOTE if oriented else "blue +, red −; eigenvector signs arbitrary (test set not found)",
     )

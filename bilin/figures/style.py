@@ -45,9 +45,9 @@ def text_width(text: str, size: float = TEXT_SIZE) -> float:
     return max(len(line) for line in text.split("<br>")) * size * _CHAR
 
 
-def top_margin(subtitle: str = "") -> int:
-    """Room above the plot for the title and each line of the subtitle."""
-    return 70 + (20 * (subtitle.count("<br>") + 1) + 5 if subtitle else 0)
+def top_margin(title: str = "", subtitle: str = "") -> int:
+    """Room above the plot for each line of the title and of the subtitle."""
+    return 70 + 22 * title.count("<br>") + (20 * (subtitle.count("<br>") + 1) + 5 if subtitle else 0)
 
 
 def finish(
@@ -59,14 +59,16 @@ def finish(
 ) -> go.Figure:
     """Title, fonts, white template, margins and size by the rule above; widened to fit the title."""
     headed = any(a.yref == "paper" and (a.y or 0) > 0.98 for a in fig.layout.annotations)  # top-row subplot titles
-    margin = {"l": 70, "r": 30, "t": top_margin(subtitle) + (25 if headed else 0), "b": 60, **(margin or {})}
     width, height = size
+    margin = {"l": 70, "r": 30, "t": top_margin(title, subtitle) + (25 if headed else 0), "b": 60, **(margin or {})}
     needed = max(text_width(title, TITLE_SIZE), text_width(subtitle)) + 40
     fig.update_layout(
         title={
             "text": title,
             "x": 0,
             "xref": "paper",
+            "y": 1 - 20 / height,  # pinned 20 px below the top, the subtitle under it
+            "yanchor": "top",
             "font": {"size": TITLE_SIZE},
             "subtitle": {"text": subtitle, "font": {"size": TEXT_SIZE}},
         },
