@@ -128,5 +128,5 @@ def csf_figure(sweep: CsfSweep, title: str) -> go.Figure:
         title,
         (PLOT_SIZE[0] + 80, PLOT_SIZE[1] + 70),
         subtitle="markers: measured frequencies; band: 95% bootstrap CI",
-        margin={"t": 175},
+        margin={"t": 150},
     )
