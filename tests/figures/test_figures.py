@@ -143,3 +143,27 @@ def test_band_drawn_is_the_band_in_the_csv_and_stays_in_range():
 def test_value_labels_above_bars_are_not_clipped():
     trace = all_figures()["per_class"].data[0]
     assert trace.textposition == "outside" and trace.cliponaxis is False
+
+
+def test_csf_figures_follow_the_tick_rule():
+    from bilin.csf.measure import CsfSweep, LayerCSF, image_degrees
+    from bilin.csf.psychophysics import bisection, fit_psychometric, weibull
+    from bilin.figures.csf import csf_figure, psychometric_figure
+
+    alpha = torch.tensor([0.05, 0.02, 0.2], dtype=torch.float64)
+    generator = torch.Generator().manual_seed(0)
+
+    def observer(contrast, active):
+        p = weibull(contrast.double(), alpha, torch.tensor(3.0, dtype=torch.float64), torch.tensor(0.02))
+        return torch.binomial(torch.full_like(p, 50.0), p, generator=generator)
+
+    stair = bisection(observer, 3, trials=50)
+    layer = LayerCSF(
+        "layer2", [2.0, 8.0, 56.0], image_degrees(224), None, None, stair, fit_psychometric(stair, 20), 8.0, [4.0, 16.0]
+    )
+    for fig in (csf_figure(CsfSweep({"layer2": layer}, with_human=True), "CSF"), psychometric_figure(layer, "Fits")):
+        logs = [a for a in [*fig.select_xaxes(), *fig.select_yaxes()] if a.type == "log"]
+        assert logs
+        for axis in logs:
+            assert len(axis.tickvals) >= 2 and all(is_one_two_five(v) for v in axis.tickvals)
+            assert all(float(t) == pytest.approx(v) for v, t in zip(axis.tickvals, axis.ticktext, strict=True))
