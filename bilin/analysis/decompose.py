@@ -129,6 +129,27 @@ def input_space_eigendecompose(model: torch.nn.Module) -> Eigen:
     return Eigen(values, vectors)
 
 
+def orient_to_class(eigen: Eigen, x: torch.Tensor, y: torch.Tensor) -> Eigen:
+    """The same eigenvectors, each signed so that its own class's images project positively on
+    average: mean over {x : y = c} of u_{c,k} . x > 0 (ties at 0 keep the sign they had).
+
+    eigen: vectors (classes, k, inputs), input space like every Eigen here (u = E^T v, or M_c's);
+    x: (n, inputs) or (n, ...) images as the model sees them (floats in [0, 1]); y: (n,) labels.
+    An eigenvector's sign is arbitrary (lambda (u . x)^2 does not see it); this rule makes it mean
+    "the class is on the positive side". For u = E^T v, u . x = v . (E x), so hidden-space v would
+    be signed the same by the hidden vectors h = E x. A class without images keeps its signs.
+    """
+    x = x.flatten(1).to(eigen.vectors)
+    y = y.long().to(x.device)
+    classes = eigen.vectors.shape[0]
+    sums = torch.zeros(classes, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, y, x)
+    counts = torch.bincount(y, minlength=classes)[:classes].clamp_min(1)
+    means = sums / counts[:, None].to(x.dtype)  # (classes, inputs); mean of u . x is u . mean x
+    projection = einsum(eigen.vectors, means, "c k i, c i -> c k")
+    signs = torch.where(projection < 0, -1.0, 1.0).to(eigen.vectors.dtype)
+    return Eigen(eigen.values, eigen.vectors * signs[..., None])
+
+
 def eigen_logits(eigen: Eigen, x: torch.Tensor) -> torch.Tensor:
     """(batch, inputs) -> (batch, classes): sum_k lambda (u . x)^2."""
     projections = einsum(eigen.vectors, x.flatten(1).float(), "c k i, b i -> b c k")

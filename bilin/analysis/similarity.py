@@ -80,8 +80,10 @@ class SimilarityGrid:
         return next(iter(self.to_reference.values())).shape[-1]
 
     def bands(self) -> dict[int, Band]:
-        """Per size: mean and band over (seed pair, class) samples, for each rank."""
-        return {size: t_band(sims.flatten(0, 1), self.confidence) for size, sims in self.to_reference.items()}
+        """Per size: mean and band over (seed pair, class) samples, for each rank, within [0, 1]."""
+        return {
+            size: t_band(sims.flatten(0, 1), self.confidence).clipped(0, 1) for size, sims in self.to_reference.items()
+        }
 
     def tables(self) -> dict[str, list[dict]]:
         rows = [

@@ -17,6 +17,21 @@ class Band:
     high: torch.Tensor
     samples: int
     confidence: float
+    clip: tuple[float, float] | None = None  # the range the band was cut to, if it was
+
+    def clipped(self, lower: float, upper: float) -> Band:
+        """The band cut to the quantity's range [lower, upper] (a t band over few samples can leave
+        it: an error below 0). Never cut past the mean, so the band always holds its mean curve."""
+        low = self.low.clamp(lower, upper).minimum(self.mean)
+        high = self.high.clamp(lower, upper).maximum(self.mean)
+        return Band(self.mean, low, high, self.samples, self.confidence, (lower, upper))
+
+    def describe(self, over: str) -> str:
+        """How the band was made, for a figure's subtitle; over: what the samples were."""
+        text = f"mean and {self.confidence:.0%} Student-t band over {over}"
+        if self.clip is not None:
+            text += f", clipped to [{self.clip[0]:g}, {self.clip[1]:g}]"
+        return text
 
     def rows(self, x_name: str, x: list, **labels: object) -> list[dict[str, object]]:
         """One CSV row per point: the labels, x, mean, low, high, and how many samples made it."""
@@ -29,6 +44,7 @@ class Band:
                 "high": float(hi),
                 "samples": self.samples,
                 "confidence": self.confidence,
+                "clipped_to": "" if self.clip is None else f"[{self.clip[0]:g}, {self.clip[1]:g}]",
             }
             for xi, m, lo, hi in zip(x, self.mean, self.low, self.high, strict=True)
         ]

@@ -69,13 +69,15 @@ class TruncationGrid:
     confidence: float = 0.9  # of the Student-t bands over seeds
 
     def error(self) -> dict[int, Band]:
-        """Test error with the top-k components, per size: mean and band over seeds."""
-        return {size: t_band(1 - self.accuracy[i], self.confidence) for i, size in enumerate(self.sizes)}
+        """Test error with the top-k components, per size: mean and band over seeds, in [0, 1]."""
+        return {size: t_band(1 - self.accuracy[i], self.confidence).clipped(0, 1) for i, size in enumerate(self.sizes)}
 
     def drop(self) -> dict[int, Band]:
-        """Full accuracy minus truncated accuracy, per size: mean and band over seeds."""
+        """Full accuracy minus truncated accuracy, per size: mean and band over seeds, cut to
+        [0, 1] (a truncated model beating the full one on average still shows its negative mean)."""
         return {
-            size: t_band(self.full[i, :, None] - self.accuracy[i], self.confidence) for i, size in enumerate(self.sizes)
+            size: t_band(self.full[i, :, None] - self.accuracy[i], self.confidence).clipped(0, 1)
+            for i, size in enumerate(self.sizes)
         }
 
     def tables(self) -> dict[str, list[dict]]:

@@ -153,3 +153,20 @@ def _fitted(images: torch.Tensor, source: str) -> ColourBasis:
     if images.ndim != 4 or images.shape[1] < 2:
         raise UserError(f"colour_data={source}: need colour images shaped n x c x h x w, got {tuple(images.shape)}")
     return fit_colour_basis(images)
+
+
+def top_eigenvectors(subject: Subject, classes: list[int], data_root: str) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """(u = E^T v, top of M_c), each (len(classes), inputs) on the CPU, of a bilin bilinear model, and
+    whether they are signed by orient_to_class (on its dataset's test images, when at hand)."""
+    from bilin.analysis.decompose import eigendecompose, input_space_eigendecompose, orient_to_class
+    from bilin.data import load_dataset
+
+    eigens = [eigendecompose(subject.model), input_space_eigendecompose(subject.model)]
+    try:
+        ds = load_dataset(_dataset_of(subject), data_root, download=False)
+    except (UserError, OSError):
+        ds = None
+    if ds is not None:
+        eigens = [orient_to_class(e, ds.test_x.flatten(1).float() / 255, ds.test_y) for e in eigens]
+    hidden, pixel = (e.top()[1][classes].cpu() for e in eigens)
+    return hidden, pixel, ds is not None

@@ -10,6 +10,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from bilin.csf.measure import CURVE_CONTRASTS, CsfSweep, LayerCSF
+from bilin.figures.style import PLOT_SIZE, finish, log_axis, log_ticks
 
 
 def training_figure(rows: Sequence[Mapping], layers: Sequence[str], title: str) -> go.Figure:
@@ -27,8 +28,7 @@ def training_figure(rows: Sequence[Mapping], layers: Sequence[str], title: str) 
             2,
         )
     fig.update_xaxes(title_text="epoch")
-    fig.update_layout(title=title, template="plotly_white", width=1000, height=450)
-    return fig
+    return finish(fig, title, (1000, 450))
 
 
 def psychometric_figure(layer: LayerCSF, title: str) -> go.Figure:
@@ -67,10 +67,15 @@ def psychometric_figure(layer: LayerCSF, title: str) -> go.Figure:
             row=r,
             col=c,
         )
-    fig.update_xaxes(type="log", title_text="contrast", range=[-3, 0])
+    tickvals, ticktext = log_ticks(CURVE_CONTRASTS.min().item(), CURVE_CONTRASTS.max().item(), max_ticks=4)
+    fig.update_xaxes(type="log", title_text="contrast", range=[-3, 0], tickvals=tickvals, ticktext=ticktext)
     fig.update_yaxes(range=[0.4, 1.02], title_text="proportion correct")
-    fig.update_layout(title=title, template="plotly_white", width=280 * cols + 100, height=260 * rows + 120)
-    return fig
+    return finish(
+        fig,
+        title,
+        (280 * cols + 100, 270 * rows + 130),
+        subtitle="markers: trials at each contrast; line: Weibull fit; band: 95% CI of the 75% threshold",
+    )
 
 
 def csf_figure(sweep: CsfSweep, title: str) -> go.Figure:
@@ -99,33 +104,29 @@ def csf_figure(sweep: CsfSweep, title: str) -> go.Figure:
         )
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name, line_color=colour))
     sfs, degrees = sweep.sfs, sweep.degrees
-    span = [math.log10(min(sfs) * 0.8), math.log10(max(sfs) * 1.25)]
+    x_axis = log_axis([min(sfs), max(sfs)], max_ticks=10, pad=1.25)
+    low, high = (10**v for v in x_axis["range"])
+    top_ticks, top_text = log_ticks(low / degrees, high / degrees, max_ticks=10)
     fig.add_trace(go.Scatter(x=[], y=[], xaxis="x2", showlegend=False))  # an overlaid axis shows only with a trace
+    y_values = [v for trace in fig.data for v in (trace.y or ())]
+    y_axis = log_axis([lowest / 3, 1.5] if sweep.with_human else y_values)
     fig.update_layout(
-        title=title,
-        template="plotly_white",
-        width=900,
-        height=550,
-        xaxis={
-            "type": "log",
-            "title": "spatial frequency (cycles/image)",
-            "range": span,
-            "tickvals": sfs,
-            "ticktext": [f"{f:g}" for f in sfs],
-        },
+        xaxis={**x_axis, "title": "spatial frequency (cycles/image)"},
         xaxis2={
             "type": "log",
             "overlaying": "x",
             "side": "top",
             "title": "cycles/degree (224 px = 2°)",
-            "range": span,
-            "tickvals": sfs,
-            "ticktext": [f"{f / degrees:.3g}" for f in sfs],
+            "range": [math.log10(low / degrees), math.log10(high / degrees)],
+            "tickvals": top_ticks,
+            "ticktext": top_text,
         },
-        yaxis={
-            "type": "log",
-            "title": "sensitivity (1 / threshold)" + (", max-normalised" if sweep.with_human else ""),
-            **({"range": [math.log10(lowest / 3), math.log10(1.5)]} if sweep.with_human else {}),
-        },
+        yaxis={**y_axis, "title": "sensitivity (1 / threshold)" + (", max-normalised" if sweep.with_human else "")},
     )
-    return fig
+    return finish(
+        fig,
+        title,
+        (PLOT_SIZE[0] + 80, PLOT_SIZE[1] + 70),
+        subtitle="markers: measured frequencies; band: 95% bootstrap CI",
+        margin={"t": 150},
+    )

@@ -1,4 +1,9 @@
-"""Figures of eigenvectors (SPEC 4): grids of images on a red-blue scale centred at 0."""
+"""Figures of eigenvectors (SPEC 4): grids of images on a blue (+) / red (-) scale centred at 0.
+
+The figures show each eigenvector with the sign it arrives with; the tasks sign them first with
+bilin.analysis.decompose.orient_to_class (the class's own images project positively), and the
+subtitles say so (SIGN_NOTE).
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,30 @@ import torch
 from plotly.subplots import make_subplots
 
 from bilin.analysis.decompose import Eigen, Explanation
+from bilin.figures.style import (
+    CELL,
+    DIVERGING,
+    NEGATIVE,
+    POSITIVE,
+    TEXT_SIZE,
+    finish,
+    image_axes,
+    text_width,
+    top_margin,
+)
 
-COLOURS = "RdBu_r"  # red positive, blue negative
+SIGN_NOTE = "blue +, red −; each eigenvector signed so its class's test images have mean u·x > 0"
+IMAGE_SCALE = {"colorscale": DIVERGING, "cmin": -1, "cmax": 1, "cmid": 0}
 
 
-def _unit_max(image: torch.Tensor) -> torch.Tensor:
-    """Scale to max |value| = 1, sign chosen so the strongest pixel is positive (red): an
-    eigenvector's sign is arbitrary, and a fixed convention makes panels comparable."""
-    flat = image.flatten()
-    peak = flat[flat.abs().argmax()]
-    return image / peak if peak != 0 else image
+def unit_scale(image: torch.Tensor) -> torch.Tensor:
+    """Scaled to max |value| = 1, sign kept (the sign is the caller's: see orient_to_class)."""
+    peak = image.abs().max()
+    return image / peak if peak > 0 else image
+
+
+def _eigen_image(image: torch.Tensor) -> go.Heatmap:
+    return go.Heatmap(z=unit_scale(image.float()).flip(0).tolist(), coloraxis="coloraxis")
 
 
 def image_grid(
@@ -27,7 +46,8 @@ def image_grid(
     cols: int,
     title: str,
     row_labels: Sequence[str] | None = None,
-    cell: int = 150,
+    cell: int = CELL,
+    subtitle: str = SIGN_NOTE,
 ) -> go.Figure:
     """Each image (H x W) scaled to max |value| = 1, one shared colour scale [-1, 1]."""
     rows = -(-len(images) // cols)
@@ -35,35 +55,34 @@ def image_grid(
         rows=rows,
         cols=cols,
         subplot_titles=list(titles),
-        horizontal_spacing=0.01,
-        vertical_spacing=0.06 if rows > 1 else 0.02,
+        horizontal_spacing=0.08 / cols,
+        vertical_spacing=min(0.3 / rows, 40 / (rows * cell)) if rows > 1 else 0.02,
     )
     for i, image in enumerate(images):
-        fig.add_trace(
-            go.Heatmap(z=_unit_max(image.float()).flip(0).tolist(), coloraxis="coloraxis"),
-            row=i // cols + 1,
-            col=i % cols + 1,
-        )
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, scaleanchor="x", constrain="domain")
-    for r, label in enumerate(row_labels or []):
-        fig.update_yaxes(title_text=label, row=r + 1, col=1)
+        fig.add_trace(_eigen_image(image), row=i // cols + 1, col=i % cols + 1)
+    image_axes(fig)
+    left = 20
+    if row_labels:  # horizontal labels left of each row, as wide as the longest needs
+        left = int(max(text_width(label) for label in row_labels)) + 30
+        for r, label in enumerate(row_labels):
+            domain = fig.get_subplot(r + 1, 1).yaxis.domain
+            fig.add_annotation(
+                text=label, x=0, xref="paper", xanchor="right", xshift=-10, y=sum(domain) / 2, yref="paper",
+                showarrow=False, font_size=TEXT_SIZE,
+            )  # fmt: skip
+    longest = max((text_width(t) for t in titles), default=0)
+    cell = max(cell, int(longest) + 10)  # subplot titles must fit over their image
     fig.update_layout(
-        title=title,
         coloraxis={
-            "colorscale": COLOURS,
-            "cmin": -1,
-            "cmax": 1,
-            "cmid": 0,
-            "colorbar": {"title": "weight / max|weight|", "len": 0.8},
-        },
-        width=cols * cell + 160,
-        height=rows * cell + 110,
-        template="plotly_white",
-        margin={"l": 60 if row_labels else 20, "r": 20, "t": 80, "b": 20},
+            **IMAGE_SCALE,
+            "colorbar": {
+                "title": {"text": "u / max|u|", "side": "right", "font": {"size": TEXT_SIZE}},
+                "len": min(1.0, 0.9 + 0.05 * rows),
+            },
+        }
     )
-    fig.update_annotations(font_size=11)
-    return fig
+    size = (left + cols * cell + 130, rows * (cell + 30) + top_margin(title, subtitle) + 35)
+    return finish(fig, title, size, subtitle=subtitle, margin={"l": left, "r": 20, "b": 10})
 
 
 def top_eigenvector_figure(
@@ -87,7 +106,7 @@ def panel_figure(
         titles += list(classes)
         labels.append(name)
     cols = max(len(p[3]) for p in panels)
-    return image_grid(images, titles, cols=cols, title=title, row_labels=labels, cell=110)
+    return image_grid(images, titles, cols=cols, title=title, row_labels=labels, cell=100)
 
 
 def spectrum_figure(
@@ -107,12 +126,13 @@ def spectrum_figure(
         rows=2,
         cols=n_images + 1,
         specs=[[{"rowspan": 2}] + [{}] * n_images, [None] + [{}] * n_images],
-        column_widths=[0.32] + [0.68 / n_images] * n_images,
+        column_widths=[0.34] + [0.66 / n_images] * n_images,
         subplot_titles=["eigenvalues"] + [f"λ={lam[i]:.2f}" for i in positive] + [f"λ={lam[i]:.2f}" for i in negative],
-        horizontal_spacing=0.015,
+        horizontal_spacing=0.02,
+        vertical_spacing=0.12,
     )
     top_idx, bottom_idx = order[:n_values], order.flip(0)[:n_values]
-    for idx, colour, name in ((top_idx, "#d62728", "largest positive"), (bottom_idx, "#1f77b4", "most negative")):
+    for idx, colour, name in ((top_idx, POSITIVE, "largest positive"), (bottom_idx, NEGATIVE, "most negative")):
         fig.add_trace(
             go.Scatter(
                 x=list(range(len(idx))), y=lam[idx].tolist(), mode="markers", marker={"color": colour}, name=name
@@ -122,28 +142,21 @@ def spectrum_figure(
         )
     for row, chosen in ((1, positive), (2, negative)):
         for j, k in enumerate(chosen):
-            fig.add_trace(
-                go.Heatmap(z=_unit_max(vectors[cls, k].view(shape)).flip(0).tolist(), coloraxis="coloraxis"),
-                row=row,
-                col=j + 2,
-            )
-    for row in (1, 2):
-        for col in range(2, n_images + 2):
-            fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, row=row, col=col)
-            anchor = fig.get_subplot(row, col).yaxis.anchor  # keep the images square
-            fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, scaleanchor=anchor, row=row, col=col)
-    fig.update_xaxes(title_text="rank", row=1, col=1)
+            fig.add_trace(_eigen_image(vectors[cls, k].view(shape)), row=row, col=j + 2)
+            image_axes(fig, row, j + 2)
+    fig.update_xaxes(title_text="rank (by |λ|, each sign)", row=1, col=1)
     fig.update_yaxes(title_text="eigenvalue λ", row=1, col=1)
     fig.update_layout(
-        title=f"Class {class_name}: eigenspectrum, top {n_images} positive (upper) and negative (lower) eigenvectors",
-        width=1150,
-        height=460,
-        template="plotly_white",
-        coloraxis={"colorscale": COLOURS, "cmin": -1, "cmax": 1, "cmid": 0, "showscale": False},
-        legend={"x": 0.0, "y": -0.15, "orientation": "h"},
+        coloraxis={**IMAGE_SCALE, "showscale": False},
+        legend={"x": 0.0, "y": -0.12, "yanchor": "top", "orientation": "h"},
     )
-    fig.update_annotations(font_size=11)
-    return fig
+    return finish(
+        fig,
+        f"Class {class_name}: eigenvalues and the {n_images} largest positive (top) and most negative (bottom)",
+        (1150, 520),
+        subtitle=SIGN_NOTE,
+        margin={"b": 90},
+    )
 
 
 def explanation_figure(
@@ -162,7 +175,7 @@ def explanation_figure(
     n = len(top_classes)
     titles = [f"input (label {label})", "logits"]
     for c in top_classes:
-        titles += [f"class {classes[c]}: largest λ(u·x)² (logit {logits[c]:.1f})"] + [
+        titles += [f"{classes[c]}: largest λ(u·x)² (logit {logits[c]:.1f})"] + [
             f"{classes[c]}: contribution #{j + 1}" for j in range(n_show)
         ]
     cols = n_show + 1
@@ -171,7 +184,7 @@ def explanation_figure(
         cols=cols,
         subplot_titles=titles + [""] * (cols - 2),
         specs=[[{}, {"colspan": cols - 1}] + [None] * (cols - 2)] + [[{}] * cols] * n,
-        vertical_spacing=0.1,
+        vertical_spacing=0.09,
         horizontal_spacing=0.05,
         column_widths=[0.4] + [0.6 / n_show] * n_show,
     )
@@ -180,6 +193,7 @@ def explanation_figure(
         row=1,
         col=1,
     )
+    image_axes(fig, 1, 1)
     fig.add_trace(go.Bar(x=list(classes), y=logits.tolist(), marker_color="#555", showlegend=False), row=1, col=2)
     for r, (c, contrib) in enumerate(zip(top_classes, contributions, strict=True), start=2):
         largest = contrib.abs().argsort(descending=True)[:n_bars]
@@ -189,35 +203,21 @@ def explanation_figure(
             go.Bar(
                 x=[f"λ={eigen_values[c, k]:.2f}" for k in shown.tolist()],
                 y=values,
-                marker_color=["#d62728" if v > 0 else "#1f77b4" for v in values],
+                marker_color=[POSITIVE if v > 0 else NEGATIVE for v in values],
                 showlegend=False,
             ),
             row=r,
             col=1,
         )
-        fig.update_xaxes(tickfont_size=8, row=r, col=1)
+        fig.update_xaxes(tickangle=-45, row=r, col=1)
         for j, k in enumerate(contrib.argsort(descending=True)[:n_show]):
-            fig.add_trace(
-                go.Heatmap(z=_unit_max(vectors[c, k].view(shape)).flip(0).tolist(), coloraxis="coloraxis"),
-                row=r,
-                col=j + 2,
-            )
-            fig.update_xaxes(showticklabels=False, showgrid=False, row=r, col=j + 2)
-            fig.update_yaxes(
-                showticklabels=False,
-                showgrid=False,
-                scaleanchor=fig.get_subplot(r, j + 2).yaxis.anchor,
-                row=r,
-                col=j + 2,
-            )
-    fig.update_xaxes(showticklabels=False, row=1, col=1)
-    fig.update_yaxes(showticklabels=False, row=1, col=1)
-    fig.update_layout(
-        title="Explaining one prediction: logit_c = Σ_k λ_k (u_k·x)²",
-        width=1000,
-        height=300 * (n + 1),
-        template="plotly_white",
-        coloraxis={"colorscale": COLOURS, "cmin": -1, "cmax": 1, "cmid": 0, "showscale": False},
+            fig.add_trace(_eigen_image(vectors[c, k].view(shape)), row=r, col=j + 2)
+            image_axes(fig, r, j + 2)
+    fig.update_layout(coloraxis={**IMAGE_SCALE, "showscale": False})
+    return finish(
+        fig,
+        "Explaining one prediction: logit_c = Σ_k λ_k (u_k·x)²",
+        (1000, 300 * (n + 1)),
+        subtitle="bars: blue adds to the logit, red subtracts<br>images: " + SIGN_NOTE,
+        margin={"b": 80},  # the rotated λ labels of the last row
     )
-    fig.update_annotations(font_size=11)
-    return fig

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 import torch
 
-from bilin.figures.eigen import image_grid
+from bilin.figures.eigen import SIGN_NOTE, image_grid
+from bilin.figures.style import finish, text_width
 
 GAP = 2  # pixels between tiles
 
@@ -59,14 +60,9 @@ def _labelled(
         zeroline=False,
     )
     scale = min(1.0, 1100 / width)
-    fig.update_layout(
-        title=title,
-        width=int(width * scale) + 220,
-        height=int(height * scale) + 140,
-        margin={"l": 180, "r": 20, "t": 100, "b": 20},
-        template="plotly_white",
-    )
-    return fig
+    left = int(max((text_width(label) for label in row_labels), default=0)) + 30
+    size = (int(width * scale) + left + 20, int(height * scale) + 125)
+    return finish(fig, title, size, margin={"l": left, "r": 20, "t": 105, "b": 20})
 
 
 def featvis_grid(images: torch.Tensor, target_labels: Sequence[str], title: str) -> go.Figure:
@@ -87,15 +83,8 @@ def objective_curves(curve: torch.Tensor, target_labels: Sequence[str], title: s
     mean = curve.mean(-1)
     for t, label in enumerate(target_labels):
         fig.add_trace(go.Scatter(x=list(range(len(mean))), y=mean[:, t].tolist(), mode="lines", name=label))
-    fig.update_layout(
-        title=title,
-        xaxis_title="step",
-        yaxis_title="target activation (with transforms)",
-        template="plotly_white",
-        width=900,
-        height=500,
-    )
-    return fig
+    fig.update_layout(xaxis_title="step", yaxis_title="target activation (with transforms)")
+    return finish(fig, title)
 
 
 def animation_figure(
@@ -140,10 +129,17 @@ def featvis_vs_eigenvectors(
     classes: Sequence[str],
     shape: tuple[int, int],
     title: str,
+    oriented: bool = True,
 ) -> go.Figure:
-    """Rows: featvis image, top eigenvector u = E^T v (decompose), top eigenvector of M_c; per class."""
+    """Rows: featvis image, top eigenvector u = E^T v (decompose), top eigenvector of M_c; per class.
+    oriented: whether the eigenvectors were signed by orient_to_class (the subtitle says which)."""
     images = [img.view(shape) for img in (*featvis, *hidden_top, *input_top)]
     titles = list(classes) + [""] * (2 * len(classes))
     return image_grid(
-        images, titles, cols=len(classes), title=title, row_labels=["featvis", "top u = Eᵀv", "top of M_c"], cell=110
+        images,
+        titles,
+        cols=len(classes),
+        title=title,
+        row_labels=["featvis", "top u = Eᵀv", "top of M_c"],
+        subtitle=SIGN_NOTE if oriented else "blue +, red −; eigenvector signs arbitrary (test set not found)",
     )

@@ -11,6 +11,7 @@ import torch
 from bilin.analysis.similarity import ORDER_LABELS, SimilarityGrid
 from bilin.analysis.stats import Band
 from bilin.analysis.truncate import TruncationGrid
+from bilin.figures.style import PLOT_SIZE, TEXT_SIZE, TICK_SIZE, finish, log_axis
 
 
 def _size_colours(n: int) -> list[str]:
@@ -26,13 +27,16 @@ def band_lines(
     log_y: bool = False,
     subtitle: str = "",
 ) -> go.Figure:
-    """One line per key: its mean curve with the band around it (computed by the analysis)."""
+    """One line per key: its mean curve with the band around it, both as the analysis computed
+    them (the run's *_bands.csv holds the same numbers)."""
     fig = go.Figure()
+    drawn = [v for band in bands.values() for t in (band.mean, band.low, band.high) for v in t.tolist()]
+    y_axis = log_axis(drawn) if log_y else {}
+    floor = 10 ** y_axis["range"][0] if log_y else None
     for colour, (name, band) in zip(_size_colours(len(bands)), bands.items(), strict=True):
         mean, low, high = (t.tolist() for t in (band.mean, band.low, band.high))
-        if log_y:  # a log axis cannot draw a band reaching 0; the CSV keeps the true values
-            floor = 1e-4
-            low = [max(v, floor) for v in low]
+        if log_y:  # a band reaching 0 leaves a log axis at its bottom edge
+            low = [v if v > 0 else floor for v in low]
         fig.add_trace(
             go.Scatter(
                 x=list(x) + list(x)[::-1],
@@ -57,22 +61,11 @@ def band_lines(
                 legendgroup=name,
             )
         )
-    fig.update_layout(
-        title={"text": title, "subtitle": {"text": subtitle}},
-        xaxis_title=x_title,
-        yaxis_title=y_title,
-        template="plotly_white",
-        width=820,
-        height=480,
-        legend_title_text="hidden size",
-        margin={"t": 90},
-    )
-    if log_y:
-        fig.update_yaxes(type="log")
-    return fig
+    fig.update_layout(xaxis_title=x_title, yaxis={"title": y_title, **y_axis}, legend_title_text="hidden size")
+    return finish(fig, title, subtitle=subtitle)
 
 
-def similarity_heatmap(sizes: Sequence[int], matrix: torch.Tensor, title: str) -> go.Figure:
+def similarity_heatmap(sizes: Sequence[int], matrix: torch.Tensor, title: str, subtitle: str = "") -> go.Figure:
     labels = [str(s) for s in sizes]
     fig = go.Figure(
         go.Heatmap(
@@ -84,63 +77,64 @@ def similarity_heatmap(sizes: Sequence[int], matrix: torch.Tensor, title: str) -
             zmax=1,
             text=[[f"{v:.2f}" for v in row] for row in matrix.tolist()],
             texttemplate="%{text}",
-            colorbar={"title": "mean |cos|"},
+            textfont={"size": TICK_SIZE},
+            colorbar={"title": {"text": "mean |cos|", "font": {"size": TEXT_SIZE}}},
         )
     )
     fig.update_layout(
-        title=title,
         xaxis_title="hidden size",
         yaxis_title="hidden size",
-        template="plotly_white",
-        width=620,
-        height=560,
-        yaxis={"autorange": "reversed", "type": "category"},
-        xaxis={"type": "category"},
+        yaxis={"autorange": "reversed", "type": "category", "scaleanchor": "x"},
+        xaxis={"type": "category", "constrain": "domain"},
     )
-    return fig
+    side = 60 * len(sizes) + 260
+    return finish(fig, title, (side + 120, side), subtitle=subtitle)
 
 
-def accuracy_bars(classes: Sequence[str], per_model: Mapping[str, Sequence[float]], title: str) -> go.Figure:
+def accuracy_bars(
+    classes: Sequence[str], per_model: Mapping[str, Sequence[float]], title: str, subtitle: str = ""
+) -> go.Figure:
     """Grouped bars: per-class validation accuracy of each model."""
     fig = go.Figure()
     for name, accuracy in per_model.items():
         fig.add_trace(go.Bar(x=list(classes), y=[a * 100 for a in accuracy], name=name))
     low = min(min(a) for a in per_model.values()) * 100
     fig.update_layout(
-        title=title,
         barmode="group",
         xaxis_title="class",
         yaxis_title="validation accuracy (%)",
         yaxis_range=[max(0, low - 5), 100.5],
-        template="plotly_white",
-        width=900,
-        height=420,
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
     )
-    return fig
+    return finish(fig, title, (max(PLOT_SIZE[0], 80 * len(classes) + 120), PLOT_SIZE[1]), subtitle=subtitle)
 
 
 def truncation_figures(grid: TruncationGrid) -> dict[str, go.Figure]:
     """Test error (log y) and accuracy drop vs k, one line per hidden size, bands over seeds."""
-    subtitle = f"mean and {grid.confidence:.0%} Student-t band over {len(grid.seeds)} seeds"
-    x_title = "k (components per class, largest |λ|)"
+    x_title = "k (components per class, largest |λ| first)"
     named = lambda bands: {f"d={size}": band for size, band in bands.items()}  # noqa: E731
+    error, drop = grid.error(), grid.drop()
+
+    def subtitle(bands: Mapping[int, Band]) -> str:
+        return next(iter(bands.values())).describe(f"{len(grid.seeds)} seeds")
+
     return {
         "truncation_error": band_lines(
             grid.ks,
-            named(grid.error()),
+            named(error),
             "Test error with the top-k eigenvectors per class",
             x_title,
             "test error",
             log_y=True,
-            subtitle=subtitle,
+            subtitle=subtitle(error) + " (a band reaching 0 leaves the log axis at its bottom)",
         ),
         "truncation_drop": band_lines(
             grid.ks,
-            named(grid.drop()),
+            named(drop),
             "Accuracy drop from truncation (full − top-k)",
             x_title,
             "accuracy drop",
-            subtitle=subtitle,
+            subtitle=subtitle(drop),
         ),
     }
 
@@ -148,18 +142,21 @@ def truncation_figures(grid: TruncationGrid) -> dict[str, go.Figure]:
 def similarity_figures(grid: SimilarityGrid) -> dict[str, go.Figure]:
     """Similarity to the reference size vs rank, and the rank-0 heatmap between sizes."""
     label = ORDER_LABELS[grid.order]
-    bands = {f"d={size}": band for size, band in grid.bands().items()}
+    bands = grid.bands()
     return {
         "similarity_vs_rank": band_lines(
             list(range(grid.ranks)),
-            bands,
+            {f"d={size}": band for size, band in bands.items()},
             f"Eigenvector similarity to the d={grid.reference_size} models",
             f"eigenvector rank ({label} first)",
             "|cosine similarity|",
-            subtitle=f"same class and rank, distinct seeds; mean and {grid.confidence:.0%}"
-            " t band over (seed pair, class)",
+            subtitle="same class and rank, distinct seeds; "
+            + next(iter(bands.values())).describe("(seed pair, class)"),
         ),
         "similarity_rank0_heatmap": similarity_heatmap(
-            grid.sizes, grid.rank0, f"Rank-0 ({label}) eigenvector similarity between sizes (distinct seeds)"
+            grid.sizes,
+            grid.rank0,
+            "Rank-0 eigenvector similarity between sizes",
+            f"mean |cos| of the {label} eigenvector<br>same class, distinct seeds",
         ),
     }

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from bilin.figures.style import PLOT_SIZE, TICK_SIZE, finish, log_axis
+
 TRAIN_COLOUR, VAL_COLOUR = "#1f77b4", "#d62728"
 
 
@@ -31,12 +33,11 @@ def training_curves(metrics: Sequence[Mapping[str, float]], title: str) -> go.Fi
                 col=col,
             )
         fig.update_xaxes(title_text="epoch", row=1, col=col)
-    fig.update_yaxes(type="log", title_text="loss", row=1, col=1)
+    losses = [m[f"{split}_loss"] for m in metrics for split in ("train", "val")]
+    fig.update_yaxes(title_text="loss", row=1, col=1, **log_axis(losses))
     fig.update_yaxes(title_text="accuracy (%)", row=1, col=2)
-    fig.update_layout(
-        title=title, width=1000, height=420, template="plotly_white", legend={"orientation": "h", "y": -0.2}
-    )
-    return fig
+    fig.update_layout(legend={"orientation": "h", "y": -0.2})
+    return finish(fig, title, (1000, 440), margin={"b": 90})
 
 
 def per_class_bars(classes: Sequence[str], accuracy: Sequence[float], title: str) -> go.Figure:
@@ -47,16 +48,10 @@ def per_class_bars(classes: Sequence[str], accuracy: Sequence[float], title: str
             y=[a * 100 for a in accuracy],
             text=[f"{a * 100:.1f}" for a in accuracy],
             textposition="outside",
+            textfont_size=TICK_SIZE,
+            cliponaxis=False,  # labels of bars near 100% stand above the axis, in the top margin
         )
     )
     low = min(a * 100 for a in accuracy) if accuracy else 0
-    fig.update_layout(
-        title=title,
-        xaxis_title="class",
-        yaxis_title="validation accuracy (%)",
-        yaxis_range=[max(0, low - 10), 101],
-        width=800,
-        height=400,
-        template="plotly_white",
-    )
-    return fig
+    fig.update_layout(xaxis_title="class", yaxis_title="validation accuracy (%)", yaxis_range=[max(0, low - 10), 100])
+    return finish(fig, title, (max(PLOT_SIZE[0], 70 * len(classes) + 120), 420), margin={"t": 90})

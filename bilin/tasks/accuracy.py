@@ -65,8 +65,8 @@ def run(cfg: AccuracyConfig, ctx: RunContext) -> None:
         figures[f"accuracy_{dataset}"] = accuracy_bars(
             classes,
             per_model,
-            f"{TITLES[dataset]}: per-class validation accuracy (d={cfg.d_hidden}, "
-            f"noise {cfg.noise:g}, {cfg.epochs} epochs)",
+            f"{TITLES[dataset]}: per-class validation accuracy",
+            f"d={cfg.d_hidden}, training noise {cfg.noise:g}, {cfg.epochs} epochs, seed {cfg.seed}",
         )
     ctx.headline(**{f"val_acc.{r['model']}.{r['dataset']}": r["val_acc"] for r in table})
     ctx.run.write_csv("accuracy.csv", table)

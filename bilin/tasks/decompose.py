@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from bilin.lifecycle import RunContext
 
 DATASET_TITLES = {"mnist": "MNIST", "fmnist": "Fashion-MNIST"}
+SIGN_RULE = "each eigenvector signed so that the mean of u . x over its class's test images is > 0"
 
 
 @dataclass
@@ -39,15 +40,17 @@ class DecomposeConfig(CachedRecipe):
 def run(cfg: DecomposeConfig, ctx: RunContext) -> None:
     import time
 
-    from bilin.analysis.decompose import eigendecompose
+    from bilin.analysis.decompose import eigendecompose, orient_to_class
     from bilin.data import DATASETS
     from bilin.figures.eigen import spectrum_figure, top_eigenvector_figure
 
     model, dataset, source = _model_source(cfg, ctx)
     classes = DATASETS[dataset].classes
+    test = _test_set(cfg, dataset)
     started = time.perf_counter()
     eigen = eigendecompose(model)
     seconds = time.perf_counter() - started
+    eigen = orient_to_class(eigen, *test)
     side = int(round(model.embed.weight.shape[1] ** 0.5))
     shape = (side, side)
     ctx.run.save_tensors(
@@ -57,7 +60,7 @@ def run(cfg: DecomposeConfig, ctx: RunContext) -> None:
             "source": source,
             "dataset": dataset,
             "layout": "eigenvalues: classes x d ascending; eigenvectors: classes x d x "
-            "inputs, row k = E^T v_k (input space)",
+            "inputs, row k = E^T v_k (input space); " + SIGN_RULE,
         },
     )
     ctx.run.write_csv("spectrum.csv", eigen.spectrum_rows(classes))
@@ -70,11 +73,11 @@ def run(cfg: DecomposeConfig, ctx: RunContext) -> None:
     for c, name in enumerate(classes):
         figures[f"fig3_spectrum_class{c}"] = spectrum_figure(eigen.vectors, eigen.values, c, name, shape)
     if cfg.input_space:
-        figures.update(_input_space(ctx, model, classes, shape, title))
+        figures.update(_input_space(ctx, model, test, classes, shape, title))
     if cfg.panel:
         figures["fig2_panel"] = _panel(cfg, ctx, dataset, eigen, shape)
     if cfg.explain is not None:
-        figures["explain"] = _explain(cfg, ctx, model, eigen, dataset, classes, shape)
+        figures["explain"] = _explain(cfg, ctx, model, eigen, test, classes, shape)
     ctx.add_figures(figures)
     ctx.record.update(source=source, dataset=dataset, decompose_seconds=seconds)
     ctx.headline(top_eigenvalue_mean=float(eigen.values.max(dim=1).values.mean()))
@@ -104,12 +107,24 @@ def _model_source(cfg: DecomposeConfig, ctx: RunContext) -> tuple[torch.nn.Modul
     return load_model(folder), recipe.data, str(folder)
 
 
-def _input_space(ctx: RunContext, model, classes, shape, title) -> dict:
-    from bilin.analysis.decompose import input_space_eigendecompose
+def _test_set(cfg: DecomposeConfig, dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The test images as the model sees them, (N, inputs) in [0, 1], and their labels."""
+    from bilin.data import load_dataset
+
+    ds = load_dataset(dataset, cfg.data.root, cfg.data.download)
+    return ds.test_x.flatten(1).float() / 255, ds.test_y
+
+
+def _input_space(ctx: RunContext, model, test, classes, shape, title) -> dict:
+    from bilin.analysis.decompose import input_space_eigendecompose, orient_to_class
     from bilin.figures.eigen import top_eigenvector_figure
 
-    eigen = input_space_eigendecompose(model)
-    ctx.run.save_tensors("eigen_input_space.safetensors", {"eigenvalues": eigen.values, "eigenvectors": eigen.vectors})
+    eigen = orient_to_class(input_space_eigendecompose(model), *test)
+    ctx.run.save_tensors(
+        "eigen_input_space.safetensors",
+        {"eigenvalues": eigen.values, "eigenvectors": eigen.vectors},
+        metadata={"layout": "as eigen.safetensors, eigenvectors of M_c = E^T Q_c E; " + SIGN_RULE},
+    )
     ctx.run.write_csv("spectrum_input_space.csv", eigen.spectrum_rows(classes))
     return {
         "fig2_top_eigenvectors_input_space": top_eigenvector_figure(
@@ -122,7 +137,7 @@ def _panel(cfg: DecomposeConfig, ctx: RunContext, dataset: str, eigen: Eigen, sh
     """Figure 2 for MNIST and Fashion-MNIST side by side; the other dataset's model from the cache."""
     from dataclasses import replace
 
-    from bilin.analysis.decompose import eigendecompose
+    from bilin.analysis.decompose import eigendecompose, orient_to_class
     from bilin.cache import ModelCache
     from bilin.checkpoint import load_model
     from bilin.data import DATASETS
@@ -135,12 +150,12 @@ def _panel(cfg: DecomposeConfig, ctx: RunContext, dataset: str, eigen: Eigen, sh
         if other not in panels:
             recipe = replace(recipe_from_config(cfg), data=other)
             folder = cache.provide([recipe], ctx)[recipe]
-            panels[other] = eigendecompose(load_model(folder))
+            panels[other] = orient_to_class(eigendecompose(load_model(folder)), *cache.test_set(recipe))
     tops = {d: panels[d].top() for d in ("mnist", "fmnist")}
     ctx.run.save_tensors(
         "panel.safetensors",
         {d: vectors for d, (_, vectors) in tops.items()},
-        metadata={"layout": "per dataset: classes x inputs, the top positive eigenvector of each"},
+        metadata={"layout": "per dataset: classes x inputs, the top positive eigenvector of each; " + SIGN_RULE},
     )
     ctx.run.write_csv(
         "panel.csv",
@@ -151,20 +166,19 @@ def _panel(cfg: DecomposeConfig, ctx: RunContext, dataset: str, eigen: Eigen, sh
         ],
     )
     rows = [(DATASET_TITLES[d], panels[d].vectors, panels[d].values, DATASETS[d].classes) for d in ("mnist", "fmnist")]
-    return panel_figure(rows, shape, "Top positive eigenvector per class (red positive, blue negative)")
+    return panel_figure(rows, shape, "Top positive eigenvector per class")
 
 
-def _explain(cfg: DecomposeConfig, ctx: RunContext, model, eigen: Eigen, dataset: str, classes, shape):
+def _explain(cfg: DecomposeConfig, ctx: RunContext, model, eigen: Eigen, test, classes, shape):
     from bilin.analysis.decompose import explain
-    from bilin.data import load_dataset
     from bilin.figures.eigen import explanation_figure
 
-    ds = load_dataset(dataset, cfg.data.root, cfg.data.download)
-    if not cfg.explain < len(ds.test_x):
-        raise UserError(f"explain={cfg.explain} is outside the test set (0..{len(ds.test_x) - 1})")
-    explanation = explain(model, eigen, ds.test_x[cfg.explain].flatten().float() / 255)
+    x, y = test
+    if not cfg.explain < len(x):
+        raise UserError(f"explain={cfg.explain} is outside the test set (0..{len(x) - 1})")
+    explanation = explain(model, eigen, x[cfg.explain])
     ctx.run.write_csv("explain.csv", explanation.rows(classes, eigen))
-    return explanation_figure(explanation, classes[ds.test_y[cfg.explain]], classes, eigen, shape)
+    return explanation_figure(explanation, classes[y[cfg.explain]], classes, eigen, shape)
 
 
 COMMAND = Command(

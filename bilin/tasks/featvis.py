@@ -232,15 +232,15 @@ def _figures(
         figures["ladder"] = figs.ladder_figure(steps, labels, f"Tricks added one at a time{title}")
     if main.frames:
         figures["animation"] = figs.animation_figure(main.frames, cfg.images_per_target, labels, f"Optimisation{title}")
-    eigen = _eigen_comparison(ctx, subject, main, targets, title)
+    eigen = _eigen_comparison(ctx, subject, main, targets, title, cfg.data_root)
     if eigen is not None:
         figures["featvis_vs_eigenvectors"] = eigen
     return figures
 
 
-def _eigen_comparison(ctx: RunContext, subject: Subject, main: RenderResult, targets: list[Target], title: str):
+def _eigen_comparison(ctx: RunContext, subject: Subject, main: RenderResult, targets: list[Target], title, root):
     """For an ungated bilinear MLP on grey images: featvis beside the top eigenvectors of each class."""
-    from bilin.analysis.decompose import eigendecompose, input_space_eigendecompose
+    from bilin.featvis.sources import top_eigenvectors
     from bilin.figures import featvis as figs
     from bilin.models import BilinearMLP
 
@@ -248,14 +248,14 @@ def _eigen_comparison(ctx: RunContext, subject: Subject, main: RenderResult, tar
     classes = [t.index for t in targets if t.kind == "class"]
     if not isinstance(model, BilinearMLP) or model.gate is not None or not classes or subject.input_shape[0] != 1:
         return None
-    top_hidden = eigendecompose(model).top()[1][classes].cpu()
-    top_pixel = input_space_eigendecompose(model).top()[1][classes].cpu()
+    top_hidden, top_pixel, signed = top_eigenvectors(subject, classes, root)
     ctx.run.save_tensors(
         "eigenvectors.safetensors",
         {"hidden_top": top_hidden, "input_space_top": top_pixel},
         metadata={
             "classes": ",".join(map(str, classes)),
             "layout": "per class target: the top eigenvector u = E^T v, and that of M_c",
+            "sign": "mean u . x > 0 over the class's test images" if signed else "arbitrary (test set not found)",
         },
     )
     images = main.images[[i for i, t in enumerate(targets) if t.kind == "class"], 0].flatten(1)
@@ -266,6 +266,7 @@ def _eigen_comparison(ctx: RunContext, subject: Subject, main: RenderResult, tar
         [subject.classes[c] for c in classes],
         tuple(subject.input_shape[1:]),
         f"Featvis and top eigenvectors{title}",
+        oriented=signed,
     )
 
 

@@ -35,11 +35,11 @@ class NoiseSweepConfig(CachedRecipe):
 def run(cfg: NoiseSweepConfig, ctx: RunContext) -> None:
     import torch
 
-    from bilin.analysis.decompose import eigendecompose
+    from bilin.analysis.decompose import eigendecompose, orient_to_class
     from bilin.cache import ModelCache, cached_accuracy
     from bilin.checkpoint import load_model
     from bilin.data import DATASETS
-    from bilin.figures.eigen import image_grid
+    from bilin.figures.eigen import SIGN_NOTE, image_grid
     from bilin.train.recipe import recipe_from_config
 
     cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
@@ -49,9 +49,10 @@ def run(cfg: NoiseSweepConfig, ctx: RunContext) -> None:
     for dataset in cfg.datasets:
         classes = DATASETS[dataset].classes
         labels.append(f"{TITLES[dataset]}: {classes[cfg.target_class]}")
+        test = cache.test_set(recipes[(dataset, cfg.noises[0])])
         for noise in cfg.noises:
             folder = folders[recipes[(dataset, noise)]]
-            values, vectors = eigendecompose(load_model(folder)).top()
+            values, vectors = orient_to_class(eigendecompose(load_model(folder)), *test).top()
             images.append(vectors[cfg.target_class].view(28, 28))
             accuracy = cached_accuracy(folder)
             titles.append(f"σ={noise:g}: {accuracy * 100:.1f}%")
@@ -68,7 +69,10 @@ def run(cfg: NoiseSweepConfig, ctx: RunContext) -> None:
     ctx.run.save_tensors(
         "noise_sweep.safetensors",
         {"images": torch.stack(images)},
-        metadata={"layout": "one 28 x 28 top eigenvector per noise_sweep.csv row, in its order"},
+        metadata={
+            "layout": "one 28 x 28 top eigenvector per noise_sweep.csv row, in its order; signed so that "
+            "the mean of u . x over the test images of target_class is > 0"
+        },
     )
     ctx.add_figures(
         {
@@ -77,9 +81,9 @@ def run(cfg: NoiseSweepConfig, ctx: RunContext) -> None:
                 titles,
                 cols=len(cfg.noises),
                 row_labels=labels,
-                cell=130,
-                title=f"Top eigenvector vs input noise std (d={cfg.d_hidden}, {cfg.epochs} epochs; "
-                "title: noise and val accuracy)",
+                title="Top eigenvector vs training input noise",
+                subtitle=f"above each image: noise std σ and val accuracy (d={cfg.d_hidden}, {cfg.epochs} epochs)"
+                f"<br>{SIGN_NOTE}",
             )
         }
     )

@@ -8,6 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from bilin.data import load_dataset
 from tests.cli.test_bad_input import assert_clean_failure
 from tests.conftest import TINY_ARGS, only_run_dir
 
@@ -16,7 +17,15 @@ pytestmark = pytest.mark.slow  # each test trains or renders through the CLI
 RECIPE = ["epochs=2", "batch_size=64", "lr=1e-2", "quiet=true", "device=cpu"]
 
 
-def test_decompose_a_train_run_with_explanation(bilin_cli, tmp_path):
+def assert_signed_by_class(vectors: torch.Tensor, root: Path, dataset: str = "mnist") -> None:
+    """vectors (classes, k, inputs): each class's test images project positively on average."""
+    ds = load_dataset(dataset, root, download=False)
+    x, y = ds.test_x.flatten(1).float() / 255, ds.test_y.long()
+    means = torch.stack([x[y == c].mean(0) for c in range(vectors.shape[0])])
+    assert (torch.einsum("cki,ci->ck", vectors, means) > 0).all()
+
+
+def test_decompose_a_train_run_with_explanation(bilin_cli, tmp_path, tiny_root):
     assert bilin_cli("train", *TINY_ARGS, "hydra.run.dir=trained").returncode == 0
     result = bilin_cli("decompose", f"run={tmp_path / 'trained'}", "explain=3", "input_space=true", "quiet=true")
     assert result.returncode == 0, result.stderr
@@ -24,6 +33,8 @@ def test_decompose_a_train_run_with_explanation(bilin_cli, tmp_path):
     eigen = load_file(str(run / "eigen.safetensors"))
     assert eigen["eigenvalues"].shape == (10, 16) and eigen["eigenvectors"].shape == (10, 16, 784)
     assert (eigen["eigenvalues"].diff(dim=1) >= 0).all()
+    assert_signed_by_class(eigen["eigenvectors"], tiny_root)
+    assert_signed_by_class(load_file(str(run / "eigen_input_space.safetensors"))["eigenvectors"], tiny_root)
     assert len(list(csv.DictReader((run / "spectrum.csv").open()))) == 160
     for name in (
         "fig2_top_eigenvectors",
@@ -36,13 +47,16 @@ def test_decompose_a_train_run_with_explanation(bilin_cli, tmp_path):
     assert json.loads((run / "run.json").read_text())["status"] == "complete"
 
 
-def test_decompose_from_cache_and_panel(bilin_cli, tmp_path):
+def test_decompose_from_cache_and_panel(bilin_cli, tmp_path, tiny_root):
     result = bilin_cli("decompose", "d_hidden=8", "panel=true", *RECIPE)
     assert result.returncode == 0, result.stderr
     run = only_run_dir(tmp_path / "outputs" / "decompose")
     record = json.loads((run / "run.json").read_text())
     assert len(record["models"]) == 2 and record["cache_hits"] == 0
     assert (run / "figures" / "fig2_panel.html").is_file()
+    panel = load_file(str(run / "panel.safetensors"))
+    for dataset in ("mnist", "fmnist"):
+        assert_signed_by_class(panel[dataset][:, None], tiny_root, dataset)
     again = bilin_cli("decompose", "d_hidden=8", *RECIPE)
     assert again.returncode == 0, again.stderr
     runs = sorted((tmp_path / "outputs" / "decompose").glob("*/*"))
@@ -117,7 +131,7 @@ def rank0_similarity_from_the_weights(folders: list[Path], order: str) -> dict:
     return result
 
 
-def test_noise_sweep_and_accuracy(bilin_cli, tmp_path):
+def test_noise_sweep_and_accuracy(bilin_cli, tmp_path, tiny_root):
     sweep = bilin_cli("noise-sweep", "noises=[0,0.5]", "d_hidden=8", *RECIPE)
     assert sweep.returncode == 0, sweep.stderr
     rows = list(csv.DictReader((only_run_dir(tmp_path / "outputs" / "noise-sweep") / "noise_sweep.csv").open()))
@@ -127,6 +141,9 @@ def test_noise_sweep_and_accuracy(bilin_cli, tmp_path):
         ("fmnist", "0.0"),
         ("fmnist", "0.5"),
     ]
+    images = load_file(str(only_run_dir(tmp_path / "outputs" / "noise-sweep") / "noise_sweep.safetensors"))["images"]
+    assert_signed_by_class(images[:2].flatten(1)[None], tiny_root, "mnist")  # target_class 0 of each model
+    assert_signed_by_class(images[2:].flatten(1)[None], tiny_root, "fmnist")
     accuracy = bilin_cli("accuracy", "datasets=[mnist]", "d_hidden=8", *RECIPE)
     assert accuracy.returncode == 0, accuracy.stderr
     run = only_run_dir(tmp_path / "outputs" / "accuracy")

@@ -4,6 +4,7 @@ import csv
 import json
 
 import pytest
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from tests.cli.test_bad_input import assert_clean_failure
@@ -44,6 +45,8 @@ def test_featvis_ladder_of_a_bilin_run(bilin_cli, tmp_path, trained):
     }
     for name in ("featvis", "objective", "ladder", "animation", "featvis_vs_eigenvectors"):
         assert (run / "figures" / f"{name}.html").is_file(), name
+    with safe_open(str(run / "eigenvectors.safetensors"), "pt") as eigen:  # signed as decompose signs them
+        assert eigen.metadata()["sign"] == "mean u . x > 0 over the class's test images"
 
 
 def test_featvis_sphere_mode_and_hidden_unit_targets(bilin_cli, tmp_path, trained):
