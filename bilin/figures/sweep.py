@@ -7,6 +7,8 @@ from statistics import mean
 
 import plotly.graph_objects as go
 
+from bilin.figures.style import finish
+
 
 def metric_against_key(values: Sequence[object], metric: Sequence[float], key: str, name: str) -> go.Figure:
     """`values[i]` is job i's value of `key`, `metric[i]` its metric `name`."""
@@ -20,15 +22,8 @@ def metric_against_key(values: Sequence[object], metric: Sequence[float], key: s
             go.Scatter(x=levels, y=means, mode="lines", name="mean", line={"color": "#444"}),
         ]
     )
-    fig.update_layout(
-        title={"text": f"{name} against {key}"},
-        xaxis_title=key,
-        yaxis_title=name,
-        template="plotly_white",
-        width=560,
-        height=360,
-        margin={"t": 50, "l": 70, "r": 20, "b": 60},
-    )
+    fig.update_layout(xaxis_title=key, yaxis_title=name)
+    finish(fig, f"{name} against {key}", size=(560, 360), subtitle="one point per job; the line joins the means")
     if not numeric:
         fig.update_xaxes(type="category")
     return fig

@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from bilin.analysis.decompose import Eigen, bilinear_weights, eigendecompose
+from bilin.analysis.decompose import bilinear_weights, eigendecompose, orient_to_class
 from bilin.analysis.truncate import components_by_magnitude
 from bilin.checkpoint import load_model, load_spec, model_dataset
 from bilin.errors import UserError
+from bilin.figures.style import DIVERGING, NEGATIVE, POSITIVE
 
 TOP_K = 32  # components per class kept on the page: the page stays ~3 MB at d=512
 IMAGES_PER_CLASS = 10  # test images offered by the picker
@@ -66,7 +67,7 @@ def explorer_data(folder: Path, test_x: torch.Tensor, test_y: torch.Tensor, top_
     spec = load_spec(folder)
     model = load_model(folder)
     x = test_x.flatten(1).float() / 255
-    eigen = _orient(eigendecompose(model), x, test_y)
+    eigen = orient_to_class(eigendecompose(model), x, test_y)
     ranked = components_by_magnitude(eigen)
     d = eigen.values.shape[1]
     k = min(top_k, d)
@@ -120,6 +121,7 @@ def explorer_html(data: ExplorerData, plotly_src: str) -> str:
         "head": _array(data.head, "f2"),
         "images": _array((data.images * 255).round(), "u1"),
         "labels": _array(data.labels, "i4"),
+        "colours": {"diverging": DIVERGING, "positive": POSITIVE, "negative": NEGATIVE},  # as in every figure
     }
     assets = files("bilin.report") / "assets"
     page = (assets / "explorer.html").read_text()
@@ -141,8 +143,3 @@ def _array(t: torch.Tensor, dtype: str) -> dict[str, Any]:
     """A tensor as {dtype, shape, base64 of its little-endian bytes}."""
     array = t.detach().cpu().numpy().astype(np.dtype(dtype).newbyteorder("<"))
     return {"dtype": dtype, "shape": list(array.shape), "b64": base64.b64encode(array.tobytes()).decode()}
-
-
-def _orient(eigen: Eigen, x: torch.Tensor, y: torch.Tensor) -> Eigen:
-    signs = torch.stack([(eigen.vectors[c] @ x[y == c].T).mean(1).sign() for c in range(eigen.values.shape[0])])
-    return Eigen(eigen.values, eigen.vectors * torch.where(signs == 0, 1.0, signs)[..., None])

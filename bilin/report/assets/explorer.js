@@ -30,7 +30,7 @@
   const topVectors = decode(raw.topVectors), E = decode(raw.embed), L = decode(raw.left);
   const R = decode(raw.right), Hd = decode(raw.head);
   const images = decode(raw.images), labels = decode(raw.labels);
-  const BLUE_RED = [[0, "#b2182b"], [0.25, "#ef8a62"], [0.5, "#f7f7f7"], [0.75, "#67a9cf"], [1, "#2166ac"]];
+  const BLUE_RED = raw.colours.diverging, BLUE = raw.colours.positive, RED = raw.colours.negative;
 
   const state = { x: new Float64Array(I), cls: 0, k: K + 1, shown: 0, proj: new Float64Array(C * K) };
 
@@ -142,7 +142,7 @@
     const parts = contributions(state.cls);
     Plotly.react("contrib", [{
       type: "bar", x: parts.map((_, j) => `#${topRank[state.cls * K + j] + 1}`), y: parts,
-      marker: { color: parts.map((_, j) => (topValues[state.cls * K + j] >= 0 ? "#2166ac" : "#b2182b")) },
+      marker: { color: parts.map((_, j) => (topValues[state.cls * K + j] >= 0 ? BLUE : RED)) },
       hovertemplate: "component %{x}<br>λ(u·x)² = %{y:.4f}<extra></extra>",
     }], { margin: { t: 10, l: 50, r: 10, b: 40 }, xaxis: { title: { text: "component (rank in spectrum)" }, type: "category" },
           yaxis: { title: { text: "λ (u·x)²" } } }, { displayModeBar: false });
@@ -159,7 +159,7 @@
         hoverinfo: "skip" },
       { type: "scatter", mode: "markers", x: keptRanks.map((r) => r + 1), y: keptRanks.map((r) => values[c * D + r]),
         customdata: keptRanks.map((r) => kept.get(r)), name: `top ${K} by |λ|: click one`,
-        marker: { size: 8, color: keptRanks.map((r) => (values[c * D + r] >= 0 ? "#2166ac" : "#b2182b")) },
+        marker: { size: 8, color: keptRanks.map((r) => (values[c * D + r] >= 0 ? BLUE : RED)) },
         hovertemplate: "rank %{x}<br>λ = %{y:.4f}<extra></extra>" },
     ], { margin: { t: 10, l: 55, r: 10, b: 40 }, hovermode: "closest", xaxis: { title: { text: "rank (descending eigenvalue)" } },
          yaxis: { title: { text: "eigenvalue λ" } }, legend: { orientation: "h", y: 1.15 } }, { displayModeBar: false });
