@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
@@ -32,7 +33,8 @@ def training_curves(metrics: Sequence[Mapping[str, float]], title: str) -> go.Fi
                 row=1,
                 col=col,
             )
-        fig.update_xaxes(title_text="epoch", row=1, col=col)
+        # whole epochs only: plotly's own ticks put 1.5, 2.5 on a short run's axis
+        fig.update_xaxes(title_text="epoch", dtick=max(1, math.ceil(len(epochs) / 10)), row=1, col=col)
     losses = [m[f"{split}_loss"] for m in metrics for split in ("train", "val")]
     fig.update_yaxes(title_text="loss", row=1, col=1, **log_axis(losses))
     fig.update_yaxes(title_text="accuracy (%)", row=1, col=2)
