@@ -3,9 +3,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BILIN := $(VENV)/bin/bilin
-SHARED_DATA := $(abspath ../shared/data)
-# Use the datasets shipped beside the repository when they exist (BILIN_DATA wins if set).
-export BILIN_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),$(abspath data))
+# Data: bilin finds it itself, by the rule in bilin/data/roots.py (BILIN_DATA if set, else ./data,
+# else ../shared/data, ...), so `make run` and `bilin` typed by hand read the same folder.
 
 .PHONY: help setup run test test-fast lint format wheel-check bench bench-full chromium clean \
 	fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis fig-featvis-resnet fig-csf \

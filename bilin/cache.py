@@ -8,7 +8,6 @@ metrics.csv, recipe.json), loadable with bilin.load_model.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -47,11 +46,10 @@ class RunRequest(Protocol):
 
 
 class ModelCache:
-    def __init__(self, root: str | Path, data_root: str | Path, download: bool = True):
+    def __init__(self, root: str | Path, data_root: str | Path | None = None, download: bool = True):
         self.root = Path(root)
-        self.data_root, self.download = data_root, download
+        self.data_root, self.download = data_root, download  # None: bilin/data/roots.py's search
         self._datasets: dict[tuple, ImageDataset] = {}
-        self._fingerprints: dict[tuple, str] = {}
 
     def key(self, recipe: Recipe) -> str:
         """The recipe and the content of the data it trains on: another dataset is never a hit."""
@@ -59,14 +57,7 @@ class ModelCache:
 
     def fingerprint(self, recipe: Recipe) -> str:
         """SHA-256 of the images and labels the recipe trains and validates on (once per dataset)."""
-        key = (recipe.data, recipe.train_limit, recipe.test_limit)
-        if key not in self._fingerprints:
-            ds = self.dataset(recipe)
-            digest = hashlib.sha256()
-            for tensor in (ds.train_x, ds.train_y, ds.test_x, ds.test_y):
-                digest.update(tensor.contiguous().numpy().tobytes())
-            self._fingerprints[key] = digest.hexdigest()
-        return self._fingerprints[key]
+        return self.dataset(recipe).fingerprint
 
     def path(self, recipe: Recipe) -> Path:
         return self.root / recipe.folder_name(self.key(recipe))
@@ -110,6 +101,7 @@ class ModelCache:
                 recipes, run.device, on_epoch=on_epoch, executor=executor, stop=run.stop, job_device=run.cfg.device
             )
         record = run.record
+        record.setdefault("data", {}).update({r.data: self.dataset(r).provenance() for r in unique})
         record.setdefault("models", {}).update({folders[r].name: str(folders[r]) for r in unique})
         record["cache_hits"] = record.get("cache_hits", 0) + hits
         record["training_seconds"] = record.get("training_seconds", 0.0) + time.perf_counter() - started

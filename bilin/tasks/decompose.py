@@ -159,6 +159,7 @@ def _explain(cfg: DecomposeConfig, ctx: RunContext, model, eigen: Eigen, dataset
     from bilin.figures.eigen import explanation_figure
 
     ds = load_dataset(dataset, cfg.data.root, cfg.data.download)
+    ctx.record.setdefault("data", {}).setdefault(dataset, ds.provenance())  # the image explained came from here
     if not cfg.explain < len(ds.test_x):
         raise UserError(f"explain={cfg.explain} is outside the test set (0..{len(ds.test_x) - 1})")
     explanation = explain(model, eigen, ds.test_x[cfg.explain].flatten().float() / 255)

@@ -54,7 +54,7 @@ class FeatvisConfig(RunOptions):
     )
     ladder: bool = key(False, "also render baseline, +robustness, +fourier, +decorrelation, +diversity side by side")
     frames_every: int = key(0, "keep the images every N steps for an animation (0: off)", ge=0)
-    data_root: str = key("${oc.env:BILIN_DATA,data}", "where colour_data=<dataset> is read from")
+    data_root: str | None = key(None, "where colour_data=<dataset> is read from (null: as data.root finds it)")
 
     def check(self) -> None:
         super().check()

@@ -56,6 +56,7 @@ def run(cfg: TrainConfig, ctx: RunContext) -> None:
 
     apply_precision(cfg.precision, ctx.device)
     data = load_dataset(cfg.data.name, cfg.data.root, cfg.data.download, cfg.data.train_limit, cfg.data.test_limit)
+    ctx.record["data"] = {cfg.data.name: data.provenance()}  # the folder read and the content's SHA-256
     if len(data.train_x) < cfg.batch_size:
         raise UserError(f"batch_size={cfg.batch_size} is larger than the {len(data.train_x)} training images")
     recipe = recipe_from_config(cfg)  # the model spec, optimiser settings, seed and noise derive from it
