@@ -28,6 +28,8 @@ from bilin.errors import UserError
 from bilin.models import ModelSpec, build_model
 from bilin.rundir import RunDir, read_json
 from bilin.train.budget import check_training_fits
+from bilin.train.cost import epoch_seconds, plan_line
+from bilin.train.progress import status_updates
 from bilin.train.recipe import RECIPE_FORMAT, Recipe, train_together
 from bilin.train.records import StopRequest
 
@@ -74,6 +76,17 @@ class ModelCache:
             )
         return self._datasets[key]
 
+    def training_seconds(self, recipes: list[Recipe], device: torch.device) -> float | None:
+        """Estimated seconds to train `recipes` one after another here (None if not modelled)."""
+        total = 0.0
+        for recipe in recipes:
+            ds = self.dataset(recipe)
+            per_epoch = epoch_seconds(self._spec(recipe), len(ds.train_x), len(ds.test_x), device, recipe.precision)
+            if per_epoch is None:
+                return None
+            total += per_epoch * recipe.epochs
+        return total
+
     def test_set(self, recipe: Recipe) -> tuple[torch.Tensor, torch.Tensor]:
         """Clean test images of a recipe's dataset as (N, inputs) floats in [0, 1], and their labels."""
         ds = self.dataset(recipe)
@@ -84,19 +97,23 @@ class ModelCache:
         after a signal, and add to its run record which models were used, how many were cache hits
         and how long training took."""
         unique = list(dict.fromkeys(recipes))
-        hits = sum(self.has(r) for r in unique)
-        run.console.print(
-            f"[bold]{run.command.name}[/bold]: {len(unique)} models, {hits} cached, "
-            f"{len(unique) - hits} to train on {run.device}"
-        )
+        missing = [r for r in unique if not self.has(r)]
+        hits = len(unique) - len(missing)
+        executor = getattr(run.cfg, "executor", None)
+        plan = f"{run.command.name}: {len(unique)} models, {hits} cached"
+        if missing:
+            here = executor is None or executor.name != "slurm"  # a cluster's speed is not known here
+            seconds = self.training_seconds(missing, run.device) if here else None
+            plan += "; " + plan_line(len(missing), sum(r.epochs for r in missing), seconds, run.device)
+        log.info(plan)
+        run.console.print(plan, highlight=False, soft_wrap=True)
         started = time.perf_counter()
 
         def on_epoch(text: str) -> None:
             run.stop.raise_if_set()
-            status.update(text)
+            update(text)
 
-        executor = getattr(run.cfg, "executor", None)
-        with run.console.status("training") as status:
+        with status_updates(run.console, "training") as update:
             folders = self.ensure(
                 recipes, run.device, on_epoch=on_epoch, executor=executor, stop=run.stop, job_device=run.cfg.device
             )
