@@ -58,7 +58,11 @@ class RunOptions:
     """Keys every command has: where it runs, how much it prints, where it writes."""
 
     device: Device = key("auto", "where to compute; auto picks cuda when available")
-    quiet: bool = key(False, "one plain line per step instead of a progress bar (for logs)")
+    quiet: bool = key(
+        False,
+        "no progress on stderr (train: a plain line per epoch on stdout instead); without it, progress "
+        "is a bar on a terminal and plain lines elsewhere (logs)",
+    )
     outputs_root: str = key("outputs", "runs go to <outputs_root>/<command>/DATE/TIME")
 
     def check(self) -> None:
