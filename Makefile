@@ -3,9 +3,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BILIN := $(VENV)/bin/bilin
-SHARED_DATA := $(abspath ../shared/data)
-# Use the datasets shipped beside the repository when they exist (BILIN_DATA wins if set).
-export BILIN_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),$(abspath data))
+# Data: bilin finds it itself, by the rule in bilin/data/roots.py (BILIN_DATA if set, else ./data,
+# else ../shared/data, ...), so `make run` and `bilin` typed by hand read the same folder.
 
 .PHONY: help setup run test test-fast lint format wheel-check bench bench-full chromium clean \
 	fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis fig-featvis-resnet fig-csf \
@@ -30,12 +29,20 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-setup: $(VENV)/.installed
-	@command -v chromium >/dev/null || command -v google-chrome >/dev/null || \
-	  echo "note: no Chrome/Chromium: figures are written as HTML; 'make chromium' adds PNG/SVG export"
+setup: $(VENV)/.installed chromium
 
+# Kaleido needs Chrome or Chromium for PNG/SVG figures: Debian's chromium is installed when it is
+# missing and can be (root, apt-get); otherwise one line says how. Silent when one is there.
+CHROME_NAMES := chromium chromium-browser google-chrome google-chrome-stable
 chromium:
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	@for name in $(CHROME_NAMES); do command -v $$name >/dev/null 2>&1 && exit 0; done; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "setup: installing Debian's chromium (kaleido needs it for PNG/SVG figures)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "setup: chromium could not be installed; figures will be HTML only (see README, Set-up)"; \
+	else \
+	  echo "setup: no Chrome/Chromium, so figures will be HTML only; for PNG/SVG: sudo apt-get install -y chromium (or $(VENV)/bin/plotly_get_chrome)"; \
+	fi
 
 run: setup
 	$(BILIN) train model=bilinear data=fmnist

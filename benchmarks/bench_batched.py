@@ -10,7 +10,6 @@ is the same, and the gain comes from fewer, larger kernels.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import torch
@@ -29,7 +28,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    ds = load_dataset("mnist", os.environ.get("BILIN_DATA", "data"), download=False)
+    ds = load_dataset("mnist", download=False)  # BILIN_DATA, else bilin/data/roots.py's search
     data = DeviceData.from_uint8(ds.train_x, ds.train_y, ds.test_x, ds.test_y, device)
     hp = HParams(epochs=args.epochs, noise=0.4)
     members = [Member(seed, 0.4) for seed in range(args.models)]

@@ -10,7 +10,6 @@ warm-up epoch; data loading and figure export are excluded.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 
@@ -22,7 +21,7 @@ from bilin.train.buffers import DeviceData
 from bilin.train.loop import Trainer
 from bilin.train.records import HParams, StopRequest
 
-DATA_ROOT = os.environ.get("BILIN_DATA", "data")
+DATA_ROOT = None  # BILIN_DATA, else bilin/data/roots.py's search
 
 
 def make_trainer(device: torch.device, dataset: str = "mnist", kind: str = "bilinear", gate=None, **hp) -> Trainer:

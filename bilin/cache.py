@@ -8,7 +8,6 @@ metrics.csv, recipe.json), loadable with bilin.load_model.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -29,6 +28,8 @@ from bilin.errors import UserError
 from bilin.models import ModelSpec, build_model
 from bilin.rundir import RunDir, read_json
 from bilin.train.budget import check_training_fits
+from bilin.train.cost import epoch_seconds, plan_line
+from bilin.train.progress import status_updates
 from bilin.train.recipe import RECIPE_FORMAT, Recipe, train_together
 from bilin.train.records import StopRequest
 
@@ -47,11 +48,10 @@ class RunRequest(Protocol):
 
 
 class ModelCache:
-    def __init__(self, root: str | Path, data_root: str | Path, download: bool = True):
+    def __init__(self, root: str | Path, data_root: str | Path | None = None, download: bool = True):
         self.root = Path(root)
-        self.data_root, self.download = data_root, download
+        self.data_root, self.download = data_root, download  # None: bilin/data/roots.py's search
         self._datasets: dict[tuple, ImageDataset] = {}
-        self._fingerprints: dict[tuple, str] = {}
 
     def key(self, recipe: Recipe) -> str:
         """The recipe and the content of the data it trains on: another dataset is never a hit."""
@@ -59,14 +59,7 @@ class ModelCache:
 
     def fingerprint(self, recipe: Recipe) -> str:
         """SHA-256 of the images and labels the recipe trains and validates on (once per dataset)."""
-        key = (recipe.data, recipe.train_limit, recipe.test_limit)
-        if key not in self._fingerprints:
-            ds = self.dataset(recipe)
-            digest = hashlib.sha256()
-            for tensor in (ds.train_x, ds.train_y, ds.test_x, ds.test_y):
-                digest.update(tensor.contiguous().numpy().tobytes())
-            self._fingerprints[key] = digest.hexdigest()
-        return self._fingerprints[key]
+        return self.dataset(recipe).fingerprint
 
     def path(self, recipe: Recipe) -> Path:
         return self.root / recipe.folder_name(self.key(recipe))
@@ -83,6 +76,17 @@ class ModelCache:
             )
         return self._datasets[key]
 
+    def training_seconds(self, recipes: list[Recipe], device: torch.device) -> float | None:
+        """Estimated seconds to train `recipes` one after another here (None if not modelled)."""
+        total = 0.0
+        for recipe in recipes:
+            ds = self.dataset(recipe)
+            per_epoch = epoch_seconds(self._spec(recipe), len(ds.train_x), len(ds.test_x), device, recipe.precision)
+            if per_epoch is None:
+                return None
+            total += per_epoch * recipe.epochs
+        return total
+
     def test_set(self, recipe: Recipe) -> tuple[torch.Tensor, torch.Tensor]:
         """Clean test images of a recipe's dataset as (N, inputs) floats in [0, 1], and their labels."""
         ds = self.dataset(recipe)
@@ -93,23 +97,28 @@ class ModelCache:
         after a signal, and add to its run record which models were used, how many were cache hits
         and how long training took."""
         unique = list(dict.fromkeys(recipes))
-        hits = sum(self.has(r) for r in unique)
-        run.console.print(
-            f"[bold]{run.command.name}[/bold]: {len(unique)} models, {hits} cached, "
-            f"{len(unique) - hits} to train on {run.device}"
-        )
+        missing = [r for r in unique if not self.has(r)]
+        hits = len(unique) - len(missing)
+        executor = getattr(run.cfg, "executor", None)
+        plan = f"{run.command.name}: {len(unique)} models, {hits} cached"
+        if missing:
+            here = executor is None or executor.name != "slurm"  # a cluster's speed is not known here
+            seconds = self.training_seconds(missing, run.device) if here else None
+            plan += "; " + plan_line(len(missing), sum(r.epochs for r in missing), seconds, run.device)
+        log.info(plan)
+        run.console.print(plan, highlight=False, soft_wrap=True)
         started = time.perf_counter()
 
         def on_epoch(text: str) -> None:
             run.stop.raise_if_set()
-            status.update(text)
+            update(text)
 
-        executor = getattr(run.cfg, "executor", None)
-        with run.console.status("training") as status:
+        with status_updates(run.console, "training") as update:
             folders = self.ensure(
                 recipes, run.device, on_epoch=on_epoch, executor=executor, stop=run.stop, job_device=run.cfg.device
             )
         record = run.record
+        record.setdefault("data", {}).update({r.data: self.dataset(r).provenance() for r in unique})
         record.setdefault("models", {}).update({folders[r].name: str(folders[r]) for r in unique})
         record["cache_hits"] = record.get("cache_hits", 0) + hits
         record["training_seconds"] = record.get("training_seconds", 0.0) + time.perf_counter() - started

@@ -41,8 +41,9 @@ def train_in_jobs(
             slurm_array_parallelism=executor.array_parallelism,
         )
     submitter.update_parameters(name="bilin-train")
-    light = type(cache)(cache.root, cache.data_root, cache.download)
-    jobs = submitter.map_array(_train_job, [light] * len(batches), batches, [device] * len(batches))
+    # each job reads the data from the folder found here (its working folder may differ)
+    lights = [type(cache)(cache.root, cache.dataset(batch[0]).root, cache.download) for batch in batches]
+    jobs = submitter.map_array(_train_job, lights, batches, [device] * len(batches))
     report(f"{len(jobs)} training jobs submitted ({executor.name}); logs in {executor.folder}")
     while (done := sum(job.done() for job in jobs)) < len(jobs):
         report(f"training jobs: {done}/{len(jobs)} done")

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from bilin.command import Command
-from bilin.schema import describe
+from bilin.schema import describe, format_value
 from bilin.tasks import commands
 
 PANELS = ("Train", "Read the weights", "Any model", "Run folders")
@@ -31,8 +31,8 @@ def help_text(command: Command) -> str:
 
     rows = []
     for item in describe(command.schema):
-        options = group_options(item.name, command) if item.group else item.choices
-        rows.append((f"{item.name}={item.default}", item.help, " | ".join(str(o) for o in options or ())))
+        options = group_options(item.name, command) if item.group else [format_value(c) for c in item.choices or ()]
+        rows.append((f"{item.name}={item.default}", item.help, " | ".join(options)))
     presets = group_options("experiment", command)
     if presets:
         rows.append(("experiment=null", f"presets: bilin/configs/experiment/{command.name}/", " | ".join(presets)))

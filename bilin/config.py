@@ -42,9 +42,11 @@ MlpModel = Literal[tuple(MLP_MODELS)]  # type: ignore[valid-type]  # the registr
 @dataclass
 class DataConfig:
     name: Literal["mnist", "fmnist", "cifar10"] = key(UNSET, "dataset (set by data=)")
-    root: str = key(
-        "${oc.env:BILIN_DATA,data}",
-        "folder holding MNIST/raw, FashionMNIST/raw or cifar-10-batches-py (env BILIN_DATA, else data/)",
+    root: str | None = key(
+        None,
+        "folder holding MNIST/raw, FashionMNIST/raw or cifar-10-batches-py; null: $BILIN_DATA, else the first "
+        "of ./data and ../shared/data (beside the working folder, then beside bilin's source checkout) that "
+        "holds the dataset; downloads go to ./data",
     )
     download: bool = key(True, "download missing files through torchvision (MD5-checked)")
     train_limit: int | None = key(None, "use the first N training images (smoke runs)", ge=1)
@@ -56,7 +58,11 @@ class RunOptions:
     """Keys every command has: where it runs, how much it prints, where it writes."""
 
     device: Device = key("auto", "where to compute; auto picks cuda when available")
-    quiet: bool = key(False, "one plain line per step instead of a progress bar (for logs)")
+    quiet: bool = key(
+        False,
+        "no progress on stderr (train: a plain line per epoch on stdout instead); without it, progress "
+        "is a bar on a terminal and plain lines elsewhere (logs)",
+    )
     outputs_root: str = key("outputs", "runs go to <outputs_root>/<command>/DATE/TIME")
 
     def check(self) -> None:

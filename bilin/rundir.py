@@ -14,6 +14,7 @@ import io
 import json
 import math
 import os
+import struct
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 CHECKSUMS = "checksums.json"  # SHA-256 of every binary file a run or cache entry holds
 PLOTLY_JS = "plotly.min.js"
 KALEIDO_FORMATS = ("png", "svg", "pdf", "jpeg", "jpg", "webp")
+FLOAT32_MAX = 3.4028234663852886e38
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -91,12 +93,13 @@ class RunDir:
         return read_json(self.file(name))
 
     def write_csv(self, name: str, rows: Iterable[Mapping[str, Any]]) -> Path:
+        """A table; float32 values are written without float32 noise (csv_number)."""
         rows = list(rows)
         buffer = io.StringIO()
         if rows:
             writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows({k: csv_number(v) for k, v in row.items()} for row in rows)
         return self.write_text(name, buffer.getvalue())
 
     def save_tensors(
@@ -214,6 +217,25 @@ def verified_bytes(path: Path) -> bytes:
             "re-run the command that wrote it (a cache entry: bilin cache verify --remove, then re-run)"
         )
     return data
+
+
+def csv_number(value: Any) -> Any:
+    """A float as a CSV cell: the shortest decimal that reads back as the same float32 when the
+    value is exactly a float32 (what float32 tensors give through .item() / .tolist():
+    0.8899999856948853 is written 0.89), else Python's own repr (float64 values stay exact).
+
+    A float64 value that happens to be exactly a float32 with more than 9 significant digits
+    (say 3 * 2**-20) is rare in bilin's tables; it would be written to float32 precision."""
+    if type(value) is not float or not math.isfinite(value) or abs(value) > FLOAT32_MAX:
+        return value
+    as_float32 = struct.unpack("f", struct.pack("f", value))[0]
+    if as_float32 != value:
+        return value
+    for digits in range(1, 10):  # 9 significant digits always round-trip a float32
+        text = f"{value:.{digits}g}"
+        if struct.unpack("f", struct.pack("f", float(text)))[0] == value:
+            return text if float(text) != value else value  # 1.0 and 0.5 stay as Python writes them
+    return value
 
 
 def _finite(value: Any) -> Any:

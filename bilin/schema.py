@@ -82,6 +82,21 @@ def choices(tp: Any) -> tuple | None:
     return get_args(tp) if get_origin(tp) is Literal else None
 
 
+def shown_choices(tp: Any) -> tuple | None:
+    """The values --help lists for a key: a Literal's (of a list's items too), true and false for a
+    bool, and null when the key may be null; None for an open set (numbers, paths, names)."""
+    inner, optional = _strip_optional(tp)
+    if get_origin(inner) is list:
+        inner = _strip_optional(get_args(inner)[0])[0]
+    if inner is bool:
+        values: tuple = (True, False)
+    elif get_origin(inner) is Literal:
+        values = get_args(inner)
+    else:
+        return None
+    return values + ((None,) if optional else ())
+
+
 def _hydra_type(tp: Any) -> Any:
     inner, optional = _strip_optional(tp)
     if get_origin(inner) is Literal:
@@ -180,7 +195,7 @@ def _check_range(value: Any, key_info: KeyInfo, path: str, whole: Any) -> None:
 class KeyHelp:
     name: str
     default: str
-    choices: tuple | None
+    choices: tuple | None  # the values it can take (shown_choices), None for an open set
     help: str
     group: bool = False  # a config group (model=, data=): choices come from its options
 
@@ -207,5 +222,5 @@ def describe(schema: type, prefix: str = "") -> list[KeyHelp]:
             groups += [k for k in describe(tp, f"{prefix}{f.name}.") if k.default != UNSET]
             continue
         default = f.default_factory() if f.default_factory is not MISSING else f.default
-        keys.append(KeyHelp(f"{prefix}{f.name}", format_value(default), choices(types_[f.name]), meta.help))
+        keys.append(KeyHelp(f"{prefix}{f.name}", format_value(default), shown_choices(types_[f.name]), meta.help))
     return groups + keys

@@ -6,6 +6,8 @@ Images stay uint8 here; the trainer moves them to the device once and scales the
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,7 @@ import torch
 
 from bilin.data import cifar
 from bilin.data.idx import read_idx
+from bilin.data.roots import RootChoice, choose_root, describe_search
 from bilin.errors import UserError
 
 SPLIT_FILES = {
@@ -64,7 +67,7 @@ DATASETS = {
 
 @dataclass
 class ImageDataset:
-    """uint8 images (N x 1 x H x W) and int64 labels (N) for both splits."""
+    """uint8 images (N x 1 x H x W) and int64 labels (N) for both splits, and the root they came from."""
 
     name: str
     classes: tuple[str, ...]
@@ -72,6 +75,20 @@ class ImageDataset:
     train_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
+    root: Path | None = None
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """SHA-256 of the images and labels (after the limits): the model cache's key holds it, and
+        run.json records it, so two runs on different data can be told apart."""
+        digest = hashlib.sha256()
+        for tensor in (self.train_x, self.train_y, self.test_x, self.test_y):
+            digest.update(tensor.contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+    def provenance(self) -> dict[str, str]:
+        """What run.json records of the data: the folder read and the fingerprint."""
+        return {"root": str(self.root.absolute()) if self.root else "", "sha256": self.fingerprint}
 
 
 def _find(raw_dir: Path, stem: str) -> Path | None:
@@ -86,17 +103,52 @@ def _missing_files(raw_dir: Path) -> list[str]:
     return [stem for stem in stems if _find(raw_dir, stem) is None]
 
 
-def _download(info: DatasetInfo, root: Path, raw_dir: Path, missing: list[str]) -> None:
+def _download(info: DatasetInfo, choice: RootChoice, missing: list[str]) -> None:
+    """torchvision's own download (MD5-checked) into the chosen root; on failure, the folders it
+    made are removed again (no empty data/MNIST/raw/ left behind) and one line says what to do."""
+    created = [p for p in (choice.path, *_data_folders(info, choice.path)) if not p.exists()]
     try:
-        for train in (True, False):  # torchvision verifies the MD5 of each file it fetches
-            info.downloader(root=str(root), train=train, download=True)
+        for train in (True, False):
+            info.downloader(root=str(choice.path), train=train, download=True)
     except Exception as exc:  # network errors come in many types; all mean "could not fetch"
-        reason = " ".join(str(exc).split())[:200]
+        for folder in reversed(created):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         raise UserError(
-            f"{info.folder} files missing in {raw_dir} ({', '.join(missing)}) and the download failed "
-            f"({reason}); copy the dataset files there, or point data.root / BILIN_DATA "
-            "at a folder that has them"
+            f"{info.folder} not found: {', '.join(missing)} missing in {_files_folder(info, choice.path)} "
+            f"(looked in {describe_search(choice)}) and the download failed ({download_error(exc)}); "
+            f"{_how_to_fix(info)}"
         ) from exc
+
+
+def _data_folders(info: DatasetInfo, root: Path) -> tuple[Path, ...]:
+    """The folders under a root that hold the dataset's files (torchvision creates them)."""
+    return (root / info.folder,) if info.layout == "cifar" else (root / info.folder, root / info.folder / "raw")
+
+
+def _files_folder(info: DatasetInfo, root: Path) -> Path:
+    return _data_folders(info, root)[-1]
+
+
+def _missing_in(info: DatasetInfo, root: Path) -> list[str]:
+    folder = _files_folder(info, root)
+    return cifar.missing_files(folder) if info.layout == "cifar" else _missing_files(folder)
+
+
+def _how_to_fix(info: DatasetInfo) -> str:
+    where = info.folder if info.layout == "cifar" else f"{info.folder}/raw/"
+    return f"set BILIN_DATA=<folder holding {where}> (or data.root=<folder>), or copy the files into ./data/{where}"
+
+
+def download_error(exc: BaseException, limit: int = 160) -> str:
+    """The cause of a failed download in a few words: torchvision's message is one paragraph per
+    mirror tried; its last line is the cause (e.g. "<urlopen error [Errno -2] Name or service not
+    known>"). Cut at a word, never mid-word."""
+    lines = [line.strip().strip("<>") for line in str(exc).splitlines() if line.strip()]
+    text = lines[-1] if lines else type(exc).__name__
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0] + " ..."
+    return text
 
 
 def _read_split(raw_dir: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,24 +164,28 @@ def _read_split(raw_dir: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def load_dataset(
-    name: str, root: str | Path, download: bool = True, train_limit: int | None = None, test_limit: int | None = None
+    name: str,
+    root: str | Path | None = None,
+    download: bool = True,
+    train_limit: int | None = None,
+    test_limit: int | None = None,
 ) -> ImageDataset:
+    """A dataset from `root`, or when it is None from where bilin/data/roots.py's rule finds it."""
     if name not in DATASETS:
         raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     info = DATASETS[name]
-    root = Path(root).expanduser()
+    choice = choose_root(root, lambda folder: not _missing_in(info, folder))
+    raw_dir = _files_folder(info, choice.path)
     cifar_layout = info.layout == "cifar"
-    raw_dir = root / info.folder if cifar_layout else root / info.folder / "raw"
-    find_missing = cifar.missing_files if cifar_layout else _missing_files
-    missing = find_missing(raw_dir)
+    missing = _missing_in(info, choice.path)
     if missing and download:
-        _download(info, root, raw_dir, missing)
-        missing = find_missing(raw_dir)
+        _download(info, choice, missing)
+        missing = _missing_in(info, choice.path)
     if missing:
-        gz, raw = ("", "") if cifar_layout else (" (optionally .gz)", "/raw")
+        gz = "" if cifar_layout else " (optionally .gz)"
         raise UserError(
-            f"{info.folder} files not found: looked for {', '.join(missing)}{gz} in {raw_dir}; copy them there, "
-            f"set data.root= or BILIN_DATA to a folder holding {info.folder}{raw}/, or allow data.download=true "
+            f"{info.folder} files not found: looked for {', '.join(missing)}{gz} in {raw_dir} "
+            f"(searched {describe_search(choice)}); {_how_to_fix(info)}, or allow data.download=true "
             "where the internet is reachable"
         )
     if cifar_layout:
@@ -161,4 +217,5 @@ def load_dataset(
         train_y=train_y[:train_limit],
         test_x=test_x[:test_limit],
         test_y=test_y[:test_limit],
+        root=choice.path,
     )

@@ -110,7 +110,7 @@ def _state_dict(path: Path) -> dict:
     return state.get("state_dict", state) if isinstance(state, dict) else state
 
 
-def colour_basis_from(source: str, subject: Subject, data_root: str) -> ColourBasis | None:
+def colour_basis_from(source: str, subject: Subject, data_root: str | None) -> ColourBasis | None:
     """auto: the model's own (its training whitening, or ImageNet's for torchvision; a colour bilin
     model without one gets it fitted on its dataset); a dataset name or a tensor file (n, c, h, w)
     of the user's images: fitted on those. Grey models need none."""

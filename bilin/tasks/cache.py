@@ -17,7 +17,7 @@ def cache(
     entries: list[str] = typer.Argument(None, help="remove: entry folders to delete; add: train run folders"),
     root: Path = typer.Option(Path("outputs/cache"), "--root", help="the model cache (a command's cache_root)"),
     data_root: str = typer.Option(
-        None, "--data-root", help="add: the data the runs trained on (default: BILIN_DATA, else data/)"
+        None, "--data-root", help="add: the data the runs trained on (default: found as data.root finds it)"
     ),
     remove_damaged: bool = typer.Option(False, "--remove", help="verify: also delete damaged and incomplete entries"),
 ) -> None:
@@ -79,14 +79,12 @@ def cache(
 
 def _add(root: Path, runs: list[str], data_root: str | None) -> None:
     """Adopt `bilin train` runs (e.g. a cluster sweep's) into the cache, each verified first."""
-    import os
-
     from bilin.cache import ModelCache
     from bilin.cache_entries import adopt_run
 
     if not runs:
         raise UserError("add: name the train run folders to adopt (e.g. outputs/multirun/train/DATE/TIME/*)")
-    cache = ModelCache(root, data_root or os.environ.get("BILIN_DATA", "data"), download=False)
+    cache = ModelCache(root, data_root, download=False)
     for run in runs:
         entry, new = adopt_run(cache, Path(run))
         print(f"{'added' if new else 'already cached'}: {run} -> {entry}")

@@ -46,7 +46,7 @@ def run(cfg: DecomposeConfig, ctx: RunContext) -> None:
 
     model, dataset, source = _model_source(cfg, ctx)
     classes = DATASETS[dataset].classes
-    test = _test_set(cfg, dataset)
+    test = _test_set(cfg, ctx, dataset)
     started = time.perf_counter()
     eigen = eigendecompose(model)
     seconds = time.perf_counter() - started
@@ -107,11 +107,12 @@ def _model_source(cfg: DecomposeConfig, ctx: RunContext) -> tuple[torch.nn.Modul
     return load_model(folder), recipe.data, str(folder)
 
 
-def _test_set(cfg: DecomposeConfig, dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _test_set(cfg: DecomposeConfig, ctx: RunContext, dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
     """The test images as the model sees them, (N, inputs) in [0, 1], and their labels."""
     from bilin.data import load_dataset
 
     ds = load_dataset(dataset, cfg.data.root, cfg.data.download)
+    ctx.record.setdefault("data", {}).setdefault(dataset, ds.provenance())  # the images that signed the vectors
     return ds.test_x.flatten(1).float() / 255, ds.test_y
 
 

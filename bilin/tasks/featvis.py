@@ -54,7 +54,7 @@ class FeatvisConfig(RunOptions):
     )
     ladder: bool = key(False, "also render baseline, +robustness, +fourier, +decorrelation, +diversity side by side")
     frames_every: int = key(0, "keep the images every N steps for an animation (0: off)", ge=0)
-    data_root: str = key("${oc.env:BILIN_DATA,data}", "where colour_data=<dataset> is read from")
+    data_root: str | None = key(None, "where colour_data=<dataset> is read from (null: as data.root finds it)")
 
     def check(self) -> None:
         super().check()
@@ -112,14 +112,14 @@ def run(cfg: FeatvisConfig, ctx: RunContext) -> None:
     )
     plan = [("result", settings, tricks)] + (_ladder(settings, tricks) if cfg.ladder else [])
     results: dict[str, RenderResult] = {}
-    with step_progress(sum(s.steps for _, s, _ in plan), cfg.quiet) as (progress, task):
+    with step_progress(sum(s.steps for _, s, _ in plan), cfg.quiet) as progress:
 
         def advance(_step: int) -> None:
             ctx.stop.raise_if_set()  # a signal whose raise was lost inside a library call
-            progress.advance(task)
+            progress.advance()
 
         for name, step_settings, step_tricks in plan:
-            progress.update(task, description=f"featvis {name}")
+            progress.phase(f"featvis {name}")
             results[name] = render(
                 subject.model,
                 subject.input_shape,

@@ -78,14 +78,14 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
     settings = ProbeSettings(cfg.pairs, cfg.epochs, cfg.batch_size, cfg.lr, seed=cfg.seed)
     batches = max(cfg.pairs // cfg.batch_size, 1) * cfg.epochs
     measured = {}
-    with step_progress(batches * len(layers), cfg.quiet) as (progress, task):
+    with step_progress(batches * len(layers), cfg.quiet) as progress:
 
         def advance() -> None:
             ctx.stop.raise_if_set()  # a signal whose raise was lost inside a library call
-            progress.advance(task)
+            progress.advance()
 
         for layer in layers:
-            progress.update(task, description=f"probe {layer}")
+            progress.phase(f"probe {layer}")
             extractor = FeatureExtractor(model, layer, cfg.pool)
             _check_size(extractor, cfg.size, ctx.device)
             measured[layer] = measure_layer(

@@ -6,6 +6,7 @@ on CPU to a run that was never stopped).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from bilin.train.loop import Trainer
 
 CHECKPOINT = "checkpoint.pt"
+log = logging.getLogger("bilin.train")
 
 
 @dataclass
@@ -50,12 +52,14 @@ def run(cfg: TrainConfig, ctx: RunContext) -> None:
     from bilin.figures.training import per_class_bars, training_curves
     from bilin.train.budget import check_training_fits
     from bilin.train.buffers import DeviceData
+    from bilin.train.cost import epoch_seconds, plan_line
     from bilin.train.loop import Trainer, per_class_accuracy
     from bilin.train.progress import epoch_progress
     from bilin.train.recipe import recipe_from_config
 
     apply_precision(cfg.precision, ctx.device)
     data = load_dataset(cfg.data.name, cfg.data.root, cfg.data.download, cfg.data.train_limit, cfg.data.test_limit)
+    ctx.record["data"] = {cfg.data.name: data.provenance()}  # the folder read and the content's SHA-256
     if len(data.train_x) < cfg.batch_size:
         raise UserError(f"batch_size={cfg.batch_size} is larger than the {len(data.train_x)} training images")
     recipe = recipe_from_config(cfg)  # the model spec, optimiser settings, seed and noise derive from it
@@ -81,6 +85,11 @@ def run(cfg: TrainConfig, ctx: RunContext) -> None:
             save_state(ctx, trainer.state(), trainer, spec, cfg.data.name)
 
     label = f"{cfg.model.name}{'-' + cfg.model.gate if cfg.model.gate else ''} {cfg.data.name} d={cfg.d_hidden}"
+    left = cfg.epochs - len(trainer.metrics)
+    seconds = epoch_seconds(spec, len(data.train_x), len(data.test_x), ctx.device, cfg.precision)
+    plan = f"{label}: " + plan_line(1, left, seconds * left if seconds is not None else None, ctx.device)
+    log.info(plan)
+    ctx.console.print(plan, highlight=False, soft_wrap=True)
     with ctx.polling() as stop, epoch_progress(label, cfg.epochs, len(trainer.metrics), cfg.quiet) as report:
         result = trainer.fit(stop, on_epoch)
 

@@ -219,7 +219,7 @@ def test_a_cache_entry_killed_while_training_is_retrained_not_used(bilin_cli, tm
         ["truncate", *LOUD_GRID, "epochs=2000"], tmp_path, {"BILIN_DATA": str(tiny_root)}, stdout=subprocess.DEVNULL
     )
     for line in proc.stderr:
-        if "to train on" in line:
+        if "model-epochs on" in line:  # the plan line, printed before training starts
             time.sleep(1.0)
             proc.send_signal(signal.SIGKILL)
             break

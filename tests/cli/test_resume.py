@@ -75,7 +75,7 @@ def test_any_command_stopped_by_a_signal_is_marked_interrupted(tmp_path, tiny_ro
     grid = ["sizes=[48]", "seeds=[0,1]", "epochs=400", "batch_size=64", "k_max=4", "device=cpu", "hydra.run.dir=run"]
     proc = start_bilin(["truncate", *grid], tmp_path, {"BILIN_DATA": str(tiny_root)})
     for line in proc.stderr:  # the cache says what it trains before it starts
-        if "to train on" in line:
+        if "model-epochs on" in line:  # the plan line, printed before training starts
             time.sleep(0.5)
             proc.send_signal(sig)
             break
