@@ -6,9 +6,9 @@ BILIN := $(VENV)/bin/bilin
 # Data: bilin finds it itself, by the rule in bilin/data/roots.py (BILIN_DATA if set, else ./data,
 # else ../shared/data, ...), so `make run` and `bilin` typed by hand read the same folder.
 
-.PHONY: help setup run test test-fast lint format wheel-check bench bench-full chromium clean \
+.PHONY: help setup run test test-fast lint format wheel-check bench bench-full chromium chromedriver clean \
 	fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis fig-featvis-resnet fig-csf \
-	figures figures-quick
+	figures figures-quick report
 
 help:
 	@echo "make run        set up .venv and train: bilin train model=bilinear data=fmnist"
@@ -20,7 +20,8 @@ help:
 	@echo "make bench-full the 100-epoch accuracy runs of the three models on both datasets"
 	@echo "make figures    every paper figure at the paper's settings (fig2 fig3 fig4 fig-explain"
 	@echo "                fig-accuracy fig-truncation fig-similarity one by one)"
-	@echo "make figures-quick  a reduced version of all of them (minutes on a CPU)"
+	@echo "make figures-quick  a reduced version of all of them (minutes on a CPU), then their report"
+	@echo "make report     every run under outputs/ as one offline site: outputs/report/index.html"
 	@echo "make fig-featvis / fig-featvis-resnet / fig-csf   featvis ladders and the probe CSF (GPU advised)"
 
 $(VENV)/.installed: pyproject.toml
@@ -44,10 +45,21 @@ chromium:
 	  echo "setup: no Chrome/Chromium, so figures will be HTML only; for PNG/SVG: sudo apt-get install -y chromium (or $(VENV)/bin/plotly_get_chrome)"; \
 	fi
 
+# The report's browser tests drive that chromium through Debian's chromedriver (Selenium).
+chromedriver: chromium
+	@command -v chromedriver >/dev/null 2>&1 && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "setup: installing Debian's chromium-driver (the report's browser tests use it)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-driver >/dev/null) \
+	    || echo "setup: chromium-driver could not be installed; the browser tests will fail"; \
+	else \
+	  echo "setup: no chromedriver, so the browser tests will fail: sudo apt-get install -y chromium-driver"; \
+	fi
+
 run: setup
 	$(BILIN) train model=bilinear data=fmnist
 
-test: setup
+test: setup chromedriver
 	$(PY) -m pytest -q -n auto
 
 test-fast: setup
@@ -116,3 +128,8 @@ figures-quick: setup
 	$(BILIN) truncate $(QUICK)
 	$(BILIN) similarity $(QUICK)
 	$(BILIN) featvis run=$$(ls -d outputs/quick/cache/bilinear-fmnist-d512-n0.5-s420-* | head -1) $(QUICK)
+	$(BILIN) report outputs/quick
+
+# every run under outputs/ as one offline site: outputs/report/index.html
+report: setup
+	$(BILIN) report

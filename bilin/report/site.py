@@ -48,7 +48,7 @@ class ReportSummary:
 def write_report(
     folders: Sequence[Path],
     out: Path,
-    data_root: Path,
+    data_root: Path | None,
     explorers: bool = True,
     say: Callable[[str], None] = print,
     refresh: float = 0,
@@ -104,7 +104,9 @@ def write_report(
     return ReportSummary(out, len(runs), len(sweeps), running, built, rebuilt, time.perf_counter() - started)
 
 
-def _explorers(site: RunDir, models: Sequence[Path], data_root: Path, say: Callable[[str], None]) -> list[Explorer]:
+def _explorers(
+    site: RunDir, models: Sequence[Path], data_root: Path | None, say: Callable[[str], None]
+) -> list[Explorer]:
     """An explorer page per explorable model, rebuilt only when the model changed."""
     stamps = read_json(site.file(STAMPS)) if site.file(STAMPS).is_file() else {}
     datasets: dict[str, object] = {}
@@ -147,7 +149,7 @@ def _is_cache_entry(folder: Path) -> bool:
     return (folder / "recipe.json").is_file()
 
 
-def _test_split(folder: Path, data_root: Path, cache: dict) -> tuple:
+def _test_split(folder: Path, data_root: Path | None, cache: dict) -> tuple:
     from bilin.checkpoint import model_dataset
     from bilin.data import load_dataset
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ def report(
     folders: list[Path] = typer.Argument(None, help="folders holding runs (searched recursively); default outputs"),
     out: Path = typer.Option(None, "--out", help="the report's folder (default: <first folder>/report)"),
     data_root: str = typer.Option(
-        None, "--data-root", help="test images for the explorers (default: BILIN_DATA, else data/)"
+        None, "--data-root", help="test images for the explorers (default: found as data.root finds it)"
     ),
     explorers: bool = typer.Option(
         True, "--explorers/--no-explorers", help="an eigenvector explorer per bilinear model"
@@ -36,9 +35,7 @@ def report(
         if missing:
             raise UserError(f"{missing[0]} is not a folder; give folders holding bilin runs (default outputs)")
         while True:
-            summary = write_report(
-                folders, target, Path(data_root or os.environ.get("BILIN_DATA", "data")), explorers, print, watch
-            )
+            summary = write_report(folders, target, Path(data_root) if data_root else None, explorers, print, watch)
             pages = sum(1 for p in summary.folder.rglob("*.html"))
             print(
                 f"report: {summary.runs} runs, {summary.sweeps} sweeps, "
