@@ -89,6 +89,10 @@ class RunDir:
         """Strict JSON: a non-finite float (a NaN loss, say) is written as null, never as bare NaN."""
         return self.write_text(name, json.dumps(_finite(record), indent=2, default=str, allow_nan=False) + "\n")
 
+    def remove(self, name: str) -> None:
+        """Delete a file of this folder (a page of a run that is gone, say); no error if absent."""
+        self.file(name).unlink(missing_ok=True)
+
     def read_json(self, name: str) -> dict:
         return read_json(self.file(name))
 

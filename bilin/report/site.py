@@ -100,8 +100,18 @@ def write_report(
         + explorers_list(built, out)
     )
     site.write_text("index.html", page("bilin runs", body, depth=0, scripts=["table.js"], refresh=refresh))
+    written = {*run_pages.values(), *sweep_pages.values(), *(p.with_suffix(".csv") for p in sweep_pages.values())}
+    _remove_stale(site, written | {ex.page for ex in built if ex.page is not None})
     rebuilt = sum(ex.rebuilt for ex in built)
     return ReportSummary(out, len(runs), len(sweeps), running, built, rebuilt, time.perf_counter() - started)
+
+
+def _remove_stale(site: RunDir, written: set[Path]) -> None:
+    """Pages of runs, sweeps and models no longer found: an old page must not pass for a current one."""
+    for folder in ("runs", "sweeps", "explorer"):
+        for path in site.file(folder).glob("*"):
+            if path.suffix in (".html", ".csv") and path not in written:
+                site.remove(f"{folder}/{path.name}")
 
 
 def _explorers(

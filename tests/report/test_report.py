@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 
 import pandas as pd
 import pytest
@@ -129,3 +130,17 @@ def test_flatten_and_varying_keys():
 
     runs = [Run(path=None, command="train", status="complete", config={"a": 1, "b": i}) for i in range(3)]
     assert varying_keys(runs) == ["b"]
+
+
+def test_pages_of_runs_that_are_gone_are_removed(report_tree, tmp_path):
+    outputs = tmp_path / "outputs"
+    shutil.copytree(report_tree.outputs, outputs, ignore=shutil.ignore_patterns("report"))
+    first = run_bilin(["report", "--no-explorers"], tmp_path)
+    assert first.returncode == 0, first.stderr
+    pages = sorted((outputs / "report" / "runs").glob("*.html"))
+    shutil.rmtree(outputs / "train" / report_tree.single.parent.name / "damaged")
+    again = run_bilin(["report", "--no-explorers"], tmp_path)
+    assert again.returncode == 0, again.stderr
+    left = sorted((outputs / "report" / "runs").glob("*.html"))
+    assert [p.name for p in pages if p not in left] == [f"train__{report_tree.single.parent.name}__damaged.html"]
+    assert "damaged" not in (outputs / "report" / "index.html").read_text()
