@@ -26,4 +26,6 @@ def metric_against_key(values: Sequence[object], metric: Sequence[float], key: s
     finish(fig, f"{name} against {key}", size=(560, 360), subtitle="one point per job; the line joins the means")
     if not numeric:
         fig.update_xaxes(type="category")
+    elif all(isinstance(v, int) for v in values) and len(levels) <= 12:  # seeds, sizes: no 0.2, 0.4 ticks
+        fig.update_xaxes(tickvals=levels)
     return fig

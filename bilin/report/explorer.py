@@ -10,6 +10,7 @@ oriented so that the class's own test images project positively on average (mean
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from dataclasses import dataclass
 from importlib.resources import files
@@ -47,6 +48,13 @@ class ExplorerData:
     head: torch.Tensor  # (C, d)
     images: torch.Tensor  # (N, I) in [0, 1]
     labels: torch.Tensor  # (N,)
+
+
+def page_version() -> str:
+    """What a built page depends on besides its model: the page's code and what it keeps."""
+    assets = files("bilin.report") / "assets"
+    code = "".join((assets / name).read_text() for name in ("explorer.html", "explorer.js"))
+    return hashlib.sha256(f"{code}|{TOP_K}|{IMAGES_PER_CLASS}".encode()).hexdigest()[:16]
 
 
 def explorable(folder: Path) -> str | None:

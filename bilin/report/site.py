@@ -4,7 +4,8 @@ runs.csv) and an eigenvector explorer per ungated bilinear model.
 Layout of the report folder:
     index.html  runs.csv  report.css  table.js  plotly.min.js
     runs/<run path>.html      sweeps/<sweep path>.html + .csv      explorer/<model>.html
-An explorer is rebuilt only when its model's weights (their SHA-256) or bilin's version changed.
+An explorer is rebuilt only when its model's weights (their SHA-256), the page's code or bilin's
+version changed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from bilin.errors import UserError
 from bilin.figures.sweep import metric_against_key
-from bilin.report.explorer import TOP_K, explorable, explorer_data, explorer_html
+from bilin.report.explorer import explorable, explorer_data, explorer_html, page_version
 from bilin.report.pages import Explorer, explorers_list, folder_slug, page, run_body, runs_table, sweep_body
 from bilin.report.runs import Run, find_model_folders, find_runs, varying_keys
 from bilin.rundir import CHECKSUMS, PLOTLY_JS, RunDir, read_json
@@ -128,7 +129,7 @@ def _explorers(
             continue
         name = model_id(folder)
         target = site.file(f"explorer/{name}.html")
-        stamp = f"{_weights_sha(folder)}|{VERSION}|{TOP_K}"
+        stamp = f"{_weights_sha(folder)}|{VERSION}|{page_version()}"
         if stamps.get(name) == stamp and target.is_file():
             built.append(Explorer(folder, target, target.stat().st_size))
             continue

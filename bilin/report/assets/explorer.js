@@ -72,12 +72,14 @@
 
   // -- drawing ---------------------------------------------------------------------------
   const canvas = document.getElementById("canvas"), ctx2d = canvas.getContext("2d");
-  const SIGMA = 0.7, REACH = 2;
+  // a soft pen about as wide as an MNIST stroke: full ink within ~0.8 px of its path, fading by 2.5 px
+  const SIGMA = 1.0, REACH = 2.5, INK = 1.4;
   function paintAt(px, py) {
     for (let i = Math.max(0, Math.floor(py - REACH)); i <= Math.min(H - 1, Math.ceil(py + REACH)); i++)
       for (let j = Math.max(0, Math.floor(px - REACH)); j <= Math.min(W - 1, Math.ceil(px + REACH)); j++) {
         const d2 = (i - py) ** 2 + (j - px) ** 2;
-        if (d2 <= REACH * REACH) state.x[i * W + j] = Math.max(state.x[i * W + j], Math.exp(-d2 / (2 * SIGMA * SIGMA)));
+        const ink = Math.min(1, INK * Math.exp(-d2 / (2 * SIGMA * SIGMA)));
+        if (d2 <= REACH * REACH) state.x[i * W + j] = Math.max(state.x[i * W + j], ink);
       }
   }
   function stroke(from, to) {
@@ -144,7 +146,7 @@
       type: "bar", x: parts.map((_, j) => `#${topRank[state.cls * K + j] + 1}`), y: parts,
       marker: { color: parts.map((_, j) => (topValues[state.cls * K + j] >= 0 ? BLUE : RED)) },
       hovertemplate: "component %{x}<br>λ(u·x)² = %{y:.4f}<extra></extra>",
-    }], { margin: { t: 10, l: 50, r: 10, b: 40 }, xaxis: { title: { text: "component (rank in spectrum)" }, type: "category" },
+    }], { margin: { t: 10, l: 50, r: 10, b: 70 }, xaxis: { title: { text: "component (rank in spectrum)" }, type: "category" },
           yaxis: { title: { text: "λ (u·x)²" } } }, { displayModeBar: false });
     document.getElementById("contrib-title").textContent =
       `Contributions λ_k (u_k·x)² to class ${raw.classes[state.cls]} (top ${K} by |λ|)`;
