@@ -132,6 +132,7 @@ def test_every_command_is_one_module_with_one_record():
         "export-figures",
         "cache",
         "report",
+        "featvis-bench",
     }
     for record in records:
         assert isinstance(record, Command) and record.summary

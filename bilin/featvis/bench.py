@@ -1,0 +1,73 @@
+"""The methods `featvis-bench` compares, and the two measurements it takes of each image.
+
+A method is a named (Settings, Tricks) change to the plain pixel baseline. Each runs every class
+target of a model in one batch, keeping the image at every step so the scores can be followed along
+the optimisation. `sphere` (x = r p / ||p||, no tricks) is the reference: on a bilinear MLP it
+recovers the exact optimum. `proxy_confidence` is what a user without a ground truth can measure: the
+model's own softmax confidence in the target class under random robustness transforms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+from bilin.featvis.objectives import Target
+from bilin.featvis.render import Settings, Tricks, render
+from bilin.featvis.transform import Robustness
+
+DIVERSITY_IMAGES = 4  # diversity's batch per class; the bench scores its first image
+
+METHODS: dict[str, tuple[dict, Tricks]] = {
+    "pixel": ({}, Tricks()),
+    "+robustness": ({}, Tricks(robustness=True)),
+    "+fourier": ({}, Tricks(robustness=True, fourier=True)),
+    "+blur/l2": ({}, Tricks(robustness=True, fourier=True, blur_every=4, blur_sigma=0.5, l2=1.0)),
+    "diversity": ({"images_per_target": DIVERSITY_IMAGES}, Tricks(robustness=True, fourier=True, diversity=1.0)),
+    "sphere": ({"mode": "sphere"}, Tricks()),
+}
+REFERENCE = "sphere"
+
+
+@dataclass
+class MethodRun:
+    """One method on one model: the final image per class (classes, c, h, w) and the image at every
+    step (steps, classes, c, h, w), both as optimised (the first image of each class)."""
+
+    images: torch.Tensor
+    path: torch.Tensor
+    seconds: float
+
+
+def run_method(
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    classes: int,
+    method: str,
+    steps: int,
+    seed: int,
+    device: torch.device,
+) -> MethodRun:
+    changes, tricks = METHODS[method]
+    settings = replace(Settings(steps=steps, seed=seed, frames_every=1), **changes)
+    result = render(model, input_shape, [Target("class", c) for c in range(classes)], settings, tricks, None, device)
+    # a frame after every step, then the final image again: the first `steps` are the path
+    path = torch.stack([images for _, images in result.frames[:steps]])  # (steps, classes * per_target, c, h, w)
+    per_target = settings.images_per_target
+    path = path.view(steps, classes, per_target, *input_shape)[:, :, 0]
+    return MethodRun(result.images[:, 0], path, result.seconds)
+
+
+@torch.no_grad()
+def proxy_confidence(model: nn.Module, images: torch.Tensor, transforms: int = 32, seed: int = 0) -> torch.Tensor:
+    """images (classes, c, h, w), image c made for class c -> (classes,) the mean softmax probability
+    of class c over `transforms` random robustness transforms of image c."""
+    generator = torch.Generator(device=images.device).manual_seed(seed)
+    robust, classes = Robustness(), images.shape[0]
+    total = torch.zeros(classes, device=images.device)
+    for _ in range(transforms):
+        probabilities = model(robust(images, generator)).softmax(-1)
+        total += probabilities[torch.arange(classes), torch.arange(classes)]
+    return total / transforms
