@@ -181,7 +181,7 @@ def to_range(x: torch.Tensor, squash: str, value_range: tuple[float, float]) -> 
     """x (any shape) -> the image the model sees: squashed into [lo, hi], clipped, or left free."""
     lo, hi = value_range
     if squash == "sigmoid":
-        return lo + (hi - lo) * torch.sigmoid(x)
+        return torch.sigmoid(x) if (lo, hi) == (0.0, 1.0) else lo + (hi - lo) * torch.sigmoid(x)
     if squash == "clip":
         return x.clamp(lo, hi)
     if squash == "none":
