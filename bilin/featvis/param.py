@@ -3,6 +3,9 @@
 Every parameterisation holds a batch (images x channels x H x W) and returns the image in the
 model's input space from `image()`. Shapes are whatever the model takes: 1x28x28 as well as
 3x224x224, no upsampling.
+
+`squash` maps the parameterised image into the data's range [lo, hi] (`value_range`):
+  sigmoid: lo + (hi - lo) sigmoid(x)   clip: x clamped to [lo, hi]   none: x as it is (free)
 """
 
 from __future__ import annotations
@@ -24,17 +27,18 @@ class PixelParam(nn.Module):
         init: str,
         generator: torch.Generator,
         colour: ColourBasis | None = None,
-        squash: bool = False,
+        squash: str = "none",
         device=None,
+        value_range: tuple[float, float] = (0.0, 1.0),
     ):
         super().__init__()
-        self.colour, self.squash = colour, squash
-        start = _initial(shape, init, generator, device, squash)
+        self.colour, self.squash, self.value_range = colour, squash, value_range
+        start = _initial(shape, init, generator, device, squash, value_range)
         self.raw = nn.Parameter(colour.to_basis(start) if colour is not None else start)
 
     def image(self) -> torch.Tensor:
         x = self.colour.from_basis(self.raw) if self.colour is not None else self.raw
-        return torch.sigmoid(x) if self.squash else x
+        return to_range(x, self.squash, self.value_range)
 
     @torch.no_grad()
     def blur_(self, sigma: float) -> None:
@@ -56,18 +60,19 @@ class FourierParam(nn.Module):
         init: str,
         generator: torch.Generator,
         colour: ColourBasis | None = None,
-        squash: bool = True,
+        squash: str = "sigmoid",
         device=None,
+        value_range: tuple[float, float] = (0.0, 1.0),
         decay: float = 1.0,
     ):
         super().__init__()
         n, c, h, w = shape
-        self.size, self.colour, self.squash = (h, w), colour, squash
+        self.size, self.colour, self.squash, self.value_range = (h, w), colour, squash, value_range
         fy = torch.fft.fftfreq(h, device=device)[:, None]
         fx = torch.fft.rfftfreq(w, device=device)[None, :]
         freq = torch.sqrt(fx**2 + fy**2)
         self.register_buffer("scale", 1.0 / torch.clamp(freq, min=1.0 / max(h, w)) ** decay)
-        start = _initial(shape, init, generator, device, squash)
+        start = _initial(shape, init, generator, device, squash, value_range)
         if colour is not None:
             start = colour.to_basis(start)
         spectrum = torch.fft.rfft2(start, norm="ortho") / self.scale
@@ -78,7 +83,7 @@ class FourierParam(nn.Module):
         x = torch.fft.irfft2(spectrum, s=self.size, norm="ortho")
         if self.colour is not None:
             x = self.colour.from_basis(x)
-        return torch.sigmoid(x) if self.squash else x
+        return to_range(x, self.squash, self.value_range)
 
     @torch.no_grad()
     def blur_(self, sigma: float) -> None:
@@ -87,6 +92,75 @@ class FourierParam(nn.Module):
         fy = torch.fft.fftfreq(h, device=self.spectrum.device)[:, None]
         fx = torch.fft.rfftfreq(w, device=self.spectrum.device)[None, :]
         self.spectrum.mul_(torch.exp(-2 * math.pi**2 * sigma**2 * (fx**2 + fy**2))[..., None])
+
+
+class MacoParam(nn.Module):
+    """MACO (Fel et al., NeurIPS 2023): only the phase of the image's spectrum is optimised; its
+    magnitude is fixed to `magnitude`, the mean |rfft2| of the model's training images.
+
+        raw = irfft2(magnitude * exp(i phase))       (orthonormal; exactly |rfft2(raw)| = magnitude)
+        image = to_range(colour(raw))                (clip to the data's range by default)
+
+    magnitude: (channels, H, W // 2 + 1), in the colour basis when one is given, its DC bin signed
+    (bilin.featvis.spectrum: the mean image's DC coefficient). The bins that are
+    their own conjugates' partners (columns 0 and W/2) get an antisymmetric phase, so the spectrum
+    is that of a real image and irfft2 keeps the magnitude exactly; the DC bin is then real and
+    of the data's sign, so the image's mean is the data's. By Parseval the image's norm is fixed too: the
+    optimiser only arranges a given amount of energy per frequency.
+
+    `init` is ignored: MACO starts from a uniformly random phase. Blur is a no-op (`blur_`): the
+    fixed magnitude already sets how much high frequency the image has.
+    """
+
+    def __init__(
+        self,
+        shape: tuple[int, ...],
+        magnitude: torch.Tensor,
+        generator: torch.Generator,
+        colour: ColourBasis | None = None,
+        squash: str = "clip",
+        device=None,
+        value_range: tuple[float, float] = (0.0, 1.0),
+    ):
+        super().__init__()
+        n, c, h, w = shape
+        if tuple(magnitude.shape) != (c, h, w // 2 + 1):
+            raise ValueError(
+                f"a MACO magnitude for {c}x{h}x{w} images is {c}x{h}x{w // 2 + 1}, not {tuple(magnitude.shape)}"
+            )
+        self.size, self.colour, self.squash, self.value_range = (h, w), colour, squash, value_range
+        magnitude = magnitude.to(device=device, dtype=torch.float32)
+        self.register_buffer("magnitude", magnitude.abs())
+        offset = torch.zeros_like(magnitude)
+        offset[:, 0, 0] = torch.where(magnitude[:, 0, 0] < 0, math.pi, 0.0)  # a negative mean: phase pi at DC
+        self.register_buffer("offset", offset)
+        self_conjugate = torch.zeros(h, w // 2 + 1, dtype=torch.bool, device=device)
+        self_conjugate[:, 0] = True
+        if w % 2 == 0:
+            self_conjugate[:, w // 2] = True
+        self.register_buffer("self_conjugate", self_conjugate)
+        self.register_buffer("mirror", (-torch.arange(h, device=device)) % h)  # row of frequency -f_y
+        phase = math.pi * (2 * torch.rand((n, c, h, w // 2 + 1), generator=generator, device=device) - 1)
+        self.phase = nn.Parameter(phase)
+
+    def spectrum(self) -> torch.Tensor:
+        """(n, c, H, W // 2 + 1) complex: the fixed magnitude with a Hermitian-consistent phase."""
+        antisymmetric = (self.phase - self.phase[..., self.mirror, :]) / 2
+        phase = torch.where(self.self_conjugate, antisymmetric, self.phase) + self.offset
+        return torch.polar(self.magnitude.expand_as(phase), phase)
+
+    def raw_image(self) -> torch.Tensor:
+        """(n, c, H, W): the image before the colour basis and the range mapping."""
+        return torch.fft.irfft2(self.spectrum(), s=self.size, norm="ortho")
+
+    def image(self) -> torch.Tensor:
+        x = self.raw_image()
+        if self.colour is not None:
+            x = self.colour.from_basis(x)
+        return to_range(x, self.squash, self.value_range)
+
+    def blur_(self, sigma: float) -> None:
+        """No-op: blurring would change the magnitude MACO keeps fixed."""
 
 
 class SphereParam(nn.Module):
@@ -103,12 +177,28 @@ class SphereParam(nn.Module):
         return (self.radius * flat / flat.norm(dim=1, keepdim=True)).view_as(self.raw)
 
 
-def _initial(shape: tuple[int, ...], init: str, generator: torch.Generator, device, squash: bool) -> torch.Tensor:
+def to_range(x: torch.Tensor, squash: str, value_range: tuple[float, float]) -> torch.Tensor:
+    """x (any shape) -> the image the model sees: squashed into [lo, hi], clipped, or left free."""
+    lo, hi = value_range
+    if squash == "sigmoid":
+        return torch.sigmoid(x) if (lo, hi) == (0.0, 1.0) else lo + (hi - lo) * torch.sigmoid(x)
+    if squash == "clip":
+        return x.clamp(lo, hi)
+    if squash == "none":
+        return x
+    raise ValueError(f"unknown squash {squash!r}")
+
+
+def _initial(
+    shape: tuple[int, ...], init: str, generator: torch.Generator, device, squash: str, value_range: tuple[float, float]
+) -> torch.Tensor:
     """The start, before the sigmoid when squashed. noise: N(0, 0.1) (SPEC's baseline start; through
-    the sigmoid that is mid-grey with small noise); grey: an image of 0.5 +- 0.005."""
+    the sigmoid that is mid-range with small noise); grey: an image of mid-range +- 0.005."""
+    lo, hi = value_range
     if init == "noise":
-        return 0.1 * torch.randn(shape, generator=generator, device=device)
+        noise = 0.1 * torch.randn(shape, generator=generator, device=device)
+        return lo + (hi - lo) * (0.5 + noise) if squash == "clip" else noise  # clip: mid-range, all pixels alive
     if init == "grey":
         grey = 0.5 + 0.005 * (2 * torch.rand(shape, generator=generator, device=device) - 1)
-        return torch.logit(grey) if squash else grey
+        return torch.logit(grey) if squash == "sigmoid" else lo + (hi - lo) * grey
     raise ValueError(f"unknown init {init!r}")

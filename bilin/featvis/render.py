@@ -1,6 +1,7 @@
 """The optimisation loop: every target x image in one batch, tricks switched by `Tricks`.
 
-    image = param.image()                       (pixels | Fourier spectrum | sphere; colour basis)
+    image = param.image()                       (pixels | Fourier spectrum | MACO phase | sphere; colour
+                                                 basis; mapped into the data's range [lo, hi])
     x = robustness(image)                       (random affine per image, differentiable)
     loss = -sum(target activations) + l2 + diversity
     optimiser step on the parameters; every `blur_every` steps blur them a little
@@ -27,21 +28,48 @@ from bilin.featvis.objectives import (
     redirected_relus,
     target_activations,
 )
-from bilin.featvis.param import FourierParam, PixelParam, SphereParam
+from bilin.featvis.param import FourierParam, MacoParam, PixelParam, SphereParam
+from bilin.featvis.spectrum import natural_magnitude
 from bilin.featvis.transform import Robustness
+
+PARAMS = ("pixel", "fourier", "maco")
+SQUASH = ("auto", "sigmoid", "clip", "none")
 
 
 @dataclass(frozen=True)
 class Tricks:
+    """Which tricks are on. `param` is what the optimiser moves: pixel | fourier (the 1/f-scaled
+    spectrum) | maco (the phase of a spectrum whose magnitude is fixed). `fourier=True` is the older
+    spelling of param="fourier" and is kept in step with it."""
+
     robustness: bool = False
-    fourier: bool = False
+    fourier: bool = False  # the same as param="fourier"
     decorrelate: bool = False
     diversity: float = 0.0  # weight of the diversity penalty, relative to the mean target activation; 0 = off
-    l2: float = 0.0  # weight of the mean squared distance from grey
+    l2: float = 0.0  # weight of the mean squared distance from mid-range grey
     blur_every: int = 0  # 0 = never
     blur_sigma: float = 0.5
     redirect_relu_steps: int = 0  # redirected relu gradients for the first N steps
-    squash: str = "auto"  # auto (sigmoid for colour images with Fourier or decorrelation) | sigmoid | none
+    squash: str = "auto"  # into the data's range: auto (sigmoid; clip for maco) | sigmoid | clip | none (free)
+    param: str = "pixel"  # pixel | fourier | maco
+
+    def __post_init__(self) -> None:
+        if self.param not in PARAMS:
+            raise ValueError(f"param={self.param!r} is not one of {', '.join(PARAMS)}")
+        if self.squash not in SQUASH:
+            raise ValueError(f"squash={self.squash!r} is not one of {', '.join(SQUASH)}")
+        if self.fourier and self.param == "maco":
+            raise ValueError("fourier=True and param='maco' are two parameterisations; give one")
+        if self.fourier or self.param == "fourier":  # frozen: set the pair through object
+            object.__setattr__(self, "fourier", True)
+            object.__setattr__(self, "param", "fourier")
+
+    @property
+    def range_mapping(self) -> str:
+        """How the image is kept in the data's range: sigmoid, clip or none."""
+        if self.squash != "auto":
+            return self.squash
+        return "clip" if self.param == "maco" else "sigmoid"
 
 
 @dataclass(frozen=True)
@@ -77,13 +105,23 @@ def render(
     colour: ColourBasis | None = None,
     device: torch.device | str = "cpu",
     on_step: Callable[[int], None] | None = None,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    spectrum: torch.Tensor | None = None,
 ) -> RenderResult:
+    """Optimise len(targets) * images_per_target images of `input_shape` (c, h, w) in one batch.
+
+    value_range: the range of the data the model was trained on, before any normalisation of its
+    own ([0, 1] for bilin's models and torchvision's); images stay in it unless squash="none".
+    spectrum: param="maco"'s magnitude, (c, h, w // 2 + 1) as bilin.featvis.spectrum makes it
+    (in the colour basis when decorrelating); None: a 1/f spectrum of mid-range mean and a quarter
+    of the range as std (natural_magnitude).
+    """
     device = torch.device(device)
     started = time.perf_counter()
     per_target, n = settings.images_per_target, len(targets) * settings.images_per_target
     shape = (n, *input_shape)
     generator = torch.Generator(device=device).manual_seed(settings.seed)
-    param = _parameterisation(shape, settings, tricks, colour, generator, device)
+    param = _parameterisation(shape, settings, tricks, colour, generator, device, value_range, spectrum)
     free = settings.mode == "free"  # sphere mode is the plain oracle: no transforms, no blur
     robust = Robustness() if tricks.robustness and free else None
     blur_every = tricks.blur_every if free else 0
@@ -112,7 +150,7 @@ def render(
             activation = target_activations(targets, logits, hooks.outputs, per_target)
             loss = -activation.sum()
             if tricks.l2 > 0:
-                loss = loss + tricks.l2 * (image - 0.5).square().flatten(1).mean(1).sum()
+                loss = loss + tricks.l2 * (image - sum(value_range) / 2).square().flatten(1).mean(1).sum()
             if diversity_layer is not None:
                 # each target's penalty is weighed against its own mean activation: one weight suits
                 # any model and any mix of targets
@@ -155,19 +193,25 @@ def _parameterisation(
     colour: ColourBasis | None,
     generator: torch.Generator,
     device: torch.device,
+    value_range: tuple[float, float],
+    spectrum: torch.Tensor | None,
 ) -> nn.Module:
     if settings.mode == "sphere":
         return SphereParam(shape, settings.radius, generator, device)
     use_colour = colour.to(device) if tricks.decorrelate and colour is not None else None
-    # auto: colour images are kept valid through a sigmoid once Fourier or decorrelation is on (as in
-    # Lucid); grey models (bilin's MLPs, whose logits are quadratic forms) are left free, so the
-    # image tends to the leading eigenvector instead of saturating to black and white
-    colour_image = shape[1] > 1
-    squash = {"auto": colour_image and (tricks.fourier or tricks.decorrelate), "sigmoid": True, "none": False}[
-        tricks.squash
-    ]
-    kind = FourierParam if tricks.fourier else PixelParam
-    return kind(shape, settings.init, generator, use_colour, squash, device)
+    # every model's images stay in its data's range (a sigmoid; MACO clips, which keeps its spectrum
+    # wherever no pixel saturates); squash="none" leaves them free
+    squash = tricks.range_mapping
+    if tricks.param == "maco":
+        if spectrum is None:
+            lo, hi = value_range
+            channels, size = shape[1], tuple(shape[2:])
+            spectrum = natural_magnitude(
+                channels, size, ((lo + hi) / 2,) * channels, ((hi - lo) / 4,) * channels, use_colour
+            )
+        return MacoParam(shape, spectrum, generator, use_colour, squash, device, value_range)
+    kind = FourierParam if tricks.param == "fourier" else PixelParam
+    return kind(shape, settings.init, generator, use_colour, squash, device, value_range)
 
 
 def _optimiser(settings: Settings, params) -> torch.optim.Optimizer:

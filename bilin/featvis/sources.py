@@ -3,7 +3,10 @@
 Both come back as a `Subject`: the nn.Module (eval mode, taking images in [0, 1] of
 `input_shape`), class names, and the colour basis featvis should use. torchvision models get
 their ImageNet normalisation as a forward pre-hook, so layer names stay the model's own
-(`layer3`, not `net.layer3`).
+(`layer3`, not `net.layer3`) and they too take [0, 1] images: the range of the photographs they
+were trained on, before that normalisation. bilin's models take uint8 / 255 (model.json's
+"input"; the CNN's colour whitening is inside the model). That range is `value_range`, where
+featvis keeps its images.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class Subject:
     name: str
     colour: ColourBasis | None = None
     spec: object | None = None  # bilin's ModelSpec for bilin runs
+    value_range: tuple[float, float] = (0.0, 1.0)  # the training images' range, before the model's normalisation
 
 
 def from_run(run_dir: str | Path, device: torch.device) -> Subject:
@@ -170,3 +174,55 @@ def top_eigenvectors(subject: Subject, classes: list[int], data_root: str) -> tu
         eigens = [orient_to_class(e, ds.test_x.flatten(1).float() / 255, ds.test_y) for e in eigens]
     hidden, pixel = (e.top()[1][classes].cpu() for e in eigens)
     return hidden, pixel, ds is not None
+
+
+def maco_spectrum(
+    source: str, subject: Subject, colour: ColourBasis | None, data_root: str | None
+) -> tuple[torch.Tensor, str]:
+    """param=maco's fixed magnitude (c, h, w // 2 + 1) and a line saying where it came from.
+
+    auto: the mean |rfft2| of the model's own training images (a bilin model's dataset, train split,
+    up to 10,000 images); torchvision models' ImageNet is not at hand, so they get a 1/f spectrum
+    scaled to ImageNet's per-channel mean and std (MACO's authors use ImageNet's measured spectrum;
+    1/f is what natural images' spectra average to). natural: that 1/f spectrum for any model
+    (mid-range mean, a quarter of the range as std for bilin models). A dataset name or a tensor file
+    (n, c, h, w) of images in the model's input range: their spectrum, resized to the input size.
+    """
+    from bilin.featvis.spectrum import magnitude_spectrum, natural_magnitude
+
+    channels, size = subject.input_shape[0], tuple(subject.input_shape[1:])
+    if source == "auto" and subject.spec is not None:
+        source = _dataset_of(subject)
+    if source in ("auto", "natural"):
+        if subject.spec is None:
+            mean, std, whose = IMAGENET_MEAN, IMAGENET_STD, "ImageNet's"
+        else:
+            lo, hi = subject.value_range
+            mean, std, whose = ((lo + hi) / 2,) * channels, ((hi - lo) / 4,) * channels, "mid-range"
+        why = " (the model's training images are not at hand)" if source == "auto" else ""
+        spectrum = natural_magnitude(channels, size, mean[:channels], std[:channels], colour)
+        return spectrum, f"1/f spectrum scaled to {whose} mean and std{why}"
+    from bilin.data import DATASETS, load_dataset
+
+    path = Path(source)
+    if path.is_file():
+        images = _state_dict(path)
+        if isinstance(images, dict):
+            images = next(iter(images.values()), None)
+        if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != channels:
+            raise UserError(f"spectrum_data={source}: expected images as one tensor n x {channels} x h x w")
+        return magnitude_spectrum(images.float(), size, colour), f"{len(images)} images of {source}"
+    if source not in DATASETS:
+        raise UserError(
+            f"spectrum_data={source!r} is not auto, natural, a dataset ({', '.join(DATASETS)}) "
+            "or a file of images (n x c x h x w)"
+        )
+    try:
+        train = load_dataset(source, data_root, download=False).train_x[:10_000]
+    except UserError as exc:
+        raise UserError(f"{exc}; or give spectrum_data=natural (a 1/f spectrum) for param=maco") from exc
+    if train.shape[1] != channels:
+        raise UserError(
+            f"spectrum_data={source}: its images have {train.shape[1]} channels, the model takes {channels}"
+        )
+    return magnitude_spectrum(train.float() / 255, size, colour), f"{source} train split, {len(train)} images"

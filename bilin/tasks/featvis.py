@@ -8,15 +8,14 @@ from typing import TYPE_CHECKING, Literal
 from bilin.command import Command
 from bilin.config import RunOptions, allow_incomplete_key, check_source_run
 from bilin.errors import UserError
+from bilin.featvis.ladder import LADDER
 from bilin.schema import key
 
 if TYPE_CHECKING:
     from bilin.featvis.objectives import Target
-    from bilin.featvis.render import RenderResult, Settings, Tricks
+    from bilin.featvis.render import RenderResult
     from bilin.featvis.sources import Subject
     from bilin.lifecycle import RunContext
-
-LADDER = ("baseline", "+robustness", "+fourier", "+decorrelation", "+diversity")
 
 
 @dataclass
@@ -38,7 +37,15 @@ class FeatvisConfig(RunOptions):
     )
     radius: float = key(10.0, "mode=sphere: the norm of the image", gt=0)
     robustness: bool = key(True, "pad 3, jitter +-3 px, rotate +-5 deg, scale 0.95-1.05 inside the forward")
-    fourier: bool = key(True, "optimise the 1/f-scaled spectrum instead of pixels")
+    param: Literal["pixel", "fourier", "maco"] = key(
+        "fourier", "what is optimised: pixel | fourier (the 1/f-scaled spectrum) | maco (the phase; magnitude fixed)"
+    )
+    fourier: bool | None = key(None, "the older switch: true = param=fourier, false = param=pixel")
+    spectrum_data: str = key(
+        "auto",
+        "param=maco's magnitude from: auto (the model's training images; 1/f for torchvision) | natural "
+        "(1/f) | <dataset> | <file n x c x h x w>",
+    )
     decorrelate: bool = key(True, "colour images: optimise in the data's decorrelated colour basis")
     diversity: float = key(
         0.0, "weight of the diversity term, relative to the mean activation (images_per_target > 1)", ge=0
@@ -48,11 +55,13 @@ class FeatvisConfig(RunOptions):
     blur_every: int = key(0, "blur the parameters every N steps (0: never)", ge=0)
     blur_sigma: float = key(0.5, "blur width in pixels", gt=0)
     redirect_relu_steps: int = key(16, "redirected relu gradients for the first N steps (rescues dead targets)", ge=0)
-    squash: Literal["auto", "sigmoid", "none"] = key("auto", "auto: sigmoid for colour images with fourier/decorrelate")
+    squash: Literal["auto", "sigmoid", "clip", "none"] = key(
+        "auto", "keep images in the data's range: auto (sigmoid; clip for maco) | sigmoid | clip | none (free)"
+    )
     colour_data: str = key(
         "auto", "colour basis from: auto (the model's own) | imagenet | <dataset> | <file n x c x h x w>"
     )
-    ladder: bool = key(False, "also render baseline, +robustness, +fourier, +decorrelation, +diversity side by side")
+    ladder: bool = key(False, f"also render {', '.join(LADDER)} side by side")
     frames_every: int = key(0, "keep the images every N steps for an animation (0: off)", ge=0)
     data_root: str | None = key(None, "where colour_data=<dataset> is read from (null: as data.root finds it)")
 
@@ -65,14 +74,27 @@ class FeatvisConfig(RunOptions):
                 f"net={self.net!r}: featvis takes torchvision models as net=tv:<name>, bilin models as run=<dir>"
             )
         check_source_run(self.run, self.allow_incomplete)
+        self.parameterisation()
+
+    def parameterisation(self) -> str:
+        """param, with the older fourier=true|false switch folded in."""
+        if self.fourier is None:
+            return self.param
+        if self.fourier and self.param == "maco":
+            raise UserError("fourier=true and param=maco ask for two parameterisations; give param= only")
+        if self.fourier:
+            return "fourier"
+        return "pixel" if self.param == "fourier" else self.param
 
 
 def run(cfg: FeatvisConfig, ctx: RunContext) -> None:
     from dataclasses import asdict
 
+    from bilin.featvis.ladder import ladder
+    from bilin.featvis.measures import top_eigenvalues
     from bilin.featvis.objectives import parse_targets
     from bilin.featvis.render import Settings, Tricks, render
-    from bilin.featvis.sources import colour_basis_from, from_run, from_torchvision
+    from bilin.featvis.sources import colour_basis_from, from_run, from_torchvision, maco_spectrum
     from bilin.train.progress import step_progress
 
     if cfg.net is not None:  # before the model is built: a torchvision model takes any size
@@ -101,7 +123,7 @@ def run(cfg: FeatvisConfig, ctx: RunContext) -> None:
     )
     tricks = Tricks(
         robustness=cfg.robustness,
-        fourier=cfg.fourier,
+        param=cfg.parameterisation(),
         decorrelate=cfg.decorrelate,
         diversity=cfg.diversity,
         l2=cfg.l2,
@@ -110,7 +132,10 @@ def run(cfg: FeatvisConfig, ctx: RunContext) -> None:
         redirect_relu_steps=cfg.redirect_relu_steps,
         squash=cfg.squash,
     )
-    plan = [("result", settings, tricks)] + (_ladder(settings, tricks) if cfg.ladder else [])
+    plan = [("result", settings, tricks)] + (ladder(settings, tricks) if cfg.ladder else [])
+    spectrum, spectrum_source = None, None
+    if any(t.param == "maco" for _, _, t in plan):
+        spectrum, spectrum_source = maco_spectrum(cfg.spectrum_data, subject, colour, cfg.data_root)
     results: dict[str, RenderResult] = {}
     with step_progress(sum(s.steps for _, s, _ in plan), cfg.quiet) as progress:
 
@@ -129,9 +154,11 @@ def run(cfg: FeatvisConfig, ctx: RunContext) -> None:
                 colour,
                 ctx.device,
                 on_step=advance,
+                value_range=subject.value_range,
+                spectrum=spectrum,
             )
     main = results["result"]
-    _write_outputs(ctx, main, results, labels)
+    _write_outputs(ctx, main, results, labels, top_eigenvalues(subject.model, targets))
     ctx.add_figures(_figures(cfg, ctx, subject, main, results, labels, targets))
     ctx.record.update(
         model=subject.name,
@@ -141,6 +168,8 @@ def run(cfg: FeatvisConfig, ctx: RunContext) -> None:
         tricks=asdict(tricks),
         diversity_layer=main.diversity_layer,
         colour_basis=None if colour is None else colour.factor.tolist(),
+        value_range=list(subject.value_range),
+        maco_spectrum=spectrum_source,
         render_seconds={name: round(r.seconds, 3) for name, r in results.items()},
         final_activation_mean=float(main.activations.mean()),
     )
@@ -166,49 +195,16 @@ def _check_input_shape(subject: Subject, device) -> None:
         ) from exc
 
 
-def _ladder(settings: Settings, tricks: Tricks) -> list[tuple[str, Settings, Tricks]]:
-    """Tricks added one at a time from the plain baseline; diversity needs several images."""
-    from dataclasses import replace
+def _write_outputs(ctx: RunContext, main: RenderResult, results: dict, labels: list[str], top) -> None:
+    from bilin.featvis.tables import activation_rows, curve_rows, ladder_rows
 
-    from bilin.featvis.render import Tricks
-
-    base = Tricks(redirect_relu_steps=tricks.redirect_relu_steps)
-    steps = [
-        base,
-        replace(base, robustness=True),
-        replace(base, robustness=True, fourier=True),
-        replace(base, robustness=True, fourier=True, decorrelate=True),
-        replace(base, robustness=True, fourier=True, decorrelate=True, diversity=tricks.diversity or 1.0),
-    ]
-    many = replace(settings, images_per_target=max(2, settings.images_per_target), frames_every=0)
-    return [
-        (name, many if name == "+diversity" else replace(settings, frames_every=0), t)
-        for name, t in zip(LADDER, steps, strict=True)
-    ]
-
-
-def _write_outputs(ctx: RunContext, main: RenderResult, results: dict, labels: list[str]) -> None:
     tensors = {"images": main.images.contiguous(), "activations": main.activations.contiguous()}
     tensors.update({f"ladder/{name}": r.images.contiguous() for name, r in results.items() if name != "result"})
     ctx.run.save_tensors("inputs.safetensors", tensors, metadata={"targets": "|".join(labels)})
-    steps, n_targets, per_target = main.curve.shape
-    ctx.run.write_csv(
-        "curve.csv",
-        [
-            {"step": s, "target": labels[t], "image": i, "activation": float(main.curve[s, t, i])}
-            for s in range(steps)
-            for t in range(n_targets)
-            for i in range(per_target)
-        ],
-    )
-    ctx.run.write_csv(
-        "activations.csv",
-        [
-            {"target": labels[t], "image": i, "activation": float(main.activations[t, i])}
-            for t in range(n_targets)
-            for i in range(per_target)
-        ],
-    )
+    ctx.run.write_csv("curve.csv", curve_rows(main.curve, labels))
+    ctx.run.write_csv("activations.csv", activation_rows(main.images, main.activations, labels, top))
+    if len(results) > 1:
+        ctx.run.write_csv("ladder.csv", ladder_rows({name: results[name] for name in LADDER}, labels, top))
 
 
 def _figures(

@@ -42,7 +42,14 @@ def test_featvis_ladder_of_a_bilin_run(bilin_cli, tmp_path, trained):
         "+fourier",
         "+decorrelation",
         "+diversity",
+        "+maco",
     }
+    assert record["maco_spectrum"] == "mnist train split, 640 images"  # the model's own training data
+    ladder = list(csv.DictReader((run / "ladder.csv").open()))
+    assert {r["step"] for r in ladder} == set(record["render_seconds"]) - {"result"}
+    for name, images in tensors.items():
+        if name.startswith("ladder/") or name == "images":
+            assert images.min() >= 0 and images.max() <= 1, name  # every step stays in the data's range
     for name in ("featvis", "objective", "ladder", "animation", "featvis_vs_eigenvectors"):
         assert (run / "figures" / f"{name}.html").is_file(), name
     with safe_open(str(run / "eigenvectors.safetensors"), "pt") as eigen:  # signed as decompose signs them
@@ -56,8 +63,25 @@ def test_featvis_sphere_mode_and_hidden_unit_targets(bilin_cli, tmp_path, traine
     images = load_file(str(run / "inputs.safetensors"))["images"]
     norms = images.flatten(2).norm(dim=-1)
     assert norms.sub(3).abs().max() < 1e-4  # on the sphere
-    labels = [r["target"] for r in csv.DictReader((run / "activations.csv").open())]
-    assert labels == ["2: 2", "embed unit 4"]
+    rows = list(csv.DictReader((run / "activations.csv").open()))
+    assert [r["target"] for r in rows] == ["2: 2", "embed unit 4"]
+    assert float(rows[0]["norm"]) == pytest.approx(3, abs=1e-4)
+    assert 0 < float(rows[0]["fraction_of_best"]) <= 1 + 1e-4 and rows[1]["fraction_of_best"] == ""
+
+
+def test_featvis_maco_on_a_bilin_run(bilin_cli, tmp_path, trained):
+    result = bilin_cli("featvis", f"run={trained}", "param=maco", "target=[class:1,class:4]", *FAST)
+    assert result.returncode == 0, result.stderr
+    run = only_run_dir(tmp_path / "outputs" / "featvis")
+    images = load_file(str(run / "inputs.safetensors"))["images"]
+    assert images.shape == (2, 1, 1, 28, 28) and images.min() >= 0 and images.max() <= 1
+    record = json.loads((run / "run.json").read_text())
+    assert record["tricks"]["param"] == "maco" and record["tricks"]["squash"] == "auto"
+    assert record["maco_spectrum"] == "mnist train split, 640 images" and record["value_range"] == [0.0, 1.0]
+    rows = list(csv.DictReader((run / "activations.csv").open()))
+    for row, image in zip(rows, images[:, 0], strict=True):
+        assert float(row["norm"]) == pytest.approx(float(image.norm()), rel=1e-5)
+        assert float(row["fraction_of_best"]) <= 1 + 1e-4
 
 
 @pytest.mark.parametrize(
@@ -67,6 +91,8 @@ def test_featvis_sphere_mode_and_hidden_unit_targets(bilin_cli, tmp_path, traine
         (["target=[unit:embed:99]"], "out of range: layer 'embed' has 16 units"),
         (["target=[class:10]"], "out of range: the model's output has 10 classes"),
         (["target=[pixel:3]"], "is not class:<i>"),
+        (["param=maco", "fourier=true"], "give param= only"),
+        (["param=maco", "spectrum_data=nowhere"], "spectrum_data='nowhere' is not auto, natural"),
         (["colour_data=nowhere"], None),  # grey model: no colour basis is needed, so this is not an error
     ],
 )

@@ -82,7 +82,9 @@ def test_each_trick_raises_the_target_on_a_tiny_cnn(name):
     settings = Settings(steps=40, lr=0.05, images_per_target=2, seed=1)
     result = render(model, (3, 16, 16), targets, settings, TRICKS[name], colour)
     start, end = result.curve[0].mean(-1), result.curve[-5:].mean((0, 2))
-    if name == "all":  # the penalties (l2, diversity, blur) pull against single targets; the sum still rises
+    if name in ("diversity", "all"):
+        # the penalties (l2, diversity, blur) pull against single targets; the sum still rises (in the
+        # [0, 1] box the random CNN's class-1 logit can gain only ~0.005, less than diversity's pull)
         assert end.sum() > start.sum() + 0.1, (start, end)
     else:
         assert (end > start).all(), (name, start, end)
@@ -106,7 +108,7 @@ def test_gradients_flow_through_the_transforms_and_parameterisations():
     generator = torch.Generator().manual_seed(0)
     colour = ColourBasis(torch.tensor([[1.0, 0.0, 0.0], [0.5, 1.0, 0.0], [0.2, 0.3, 1.0]]))
     for param in (
-        PixelParam((2, 3, 12, 12), "noise", generator, colour, squash=True),
+        PixelParam((2, 3, 12, 12), "noise", generator, colour, squash="sigmoid"),
         FourierParam((2, 3, 12, 12), "grey", generator, colour),
     ):
         out = Robustness()(param.image(), generator)
@@ -117,7 +119,7 @@ def test_gradients_flow_through_the_transforms_and_parameterisations():
 
 def test_fourier_parameterisation_is_unitary_and_blur_smooths():
     generator = torch.Generator().manual_seed(0)
-    param = FourierParam((1, 1, 16, 16), "noise", generator, squash=False)
+    param = FourierParam((1, 1, 16, 16), "noise", generator, squash="none")
     image = param.image().detach()
     spectrum = torch.view_as_complex(param.spectrum.detach()) * param.scale
     # orthonormal rfft2: energy is preserved (half-spectrum columns other than 0 and N/2 count twice)

@@ -1,0 +1,65 @@
+"""MACO's fixed magnitude spectrum: estimated from a model's training images, or 1/f when they are
+not at hand.
+
+Both return (channels, H, W // 2 + 1): |rfft2| with norm="ortho" (so sum over the spectrum of
+weight * magnitude^2 is the image's squared norm), in the colour basis when one is given. The DC
+bin [:, 0, 0] is signed: it is the mean image's DC coefficient, so a basis channel whose mean is
+negative keeps its sign (MACO's images then have the data's mean colour).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from bilin.featvis.colour import ColourBasis
+
+
+def magnitude_spectrum(
+    images: torch.Tensor, size: tuple[int, int], colour: ColourBasis | None = None, chunk: int = 1024
+) -> torch.Tensor:
+    """images (n, c, h, w), floats in the model's input range -> mean |rfft2| (c, H, W // 2 + 1) at
+    `size` = (H, W); images of another size are resized first (bilinear, antialiased)."""
+    total = None
+    for start in range(0, len(images), chunk):
+        batch = images[start : start + chunk].float()
+        if tuple(batch.shape[-2:]) != tuple(size):
+            batch = F.interpolate(batch, size=size, mode="bilinear", align_corners=False, antialias=True)
+        if colour is not None:
+            batch = colour.to_basis(batch)
+        spectrum = torch.fft.rfft2(batch, norm="ortho")
+        part = spectrum.abs().sum(0)
+        part[:, 0, 0] = spectrum[:, :, 0, 0].real.sum(0)
+        total = part if total is None else total + part
+    return total / len(images)
+
+
+def natural_magnitude(
+    channels: int,
+    size: tuple[int, int],
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    colour: ColourBasis | None = None,
+) -> torch.Tensor:
+    """A 1/f amplitude spectrum (natural images' average, Field 1987), 1 / max(f, 1 / size), scaled so
+    a random-phase image has per-channel `mean` and `std` -> (c, H, W // 2 + 1). With a colour basis
+    (whose factor is a square root of the colour covariance) the spectrum is the basis's: every
+    basis channel gets the same std, the one that gives the channels' total variance."""
+    h, w = size
+    fy = torch.fft.fftfreq(h)[:, None]
+    fx = torch.fft.rfftfreq(w)[None, :]
+    amplitude = 1.0 / torch.clamp(torch.sqrt(fx**2 + fy**2), min=1.0 / max(h, w))
+    amplitude[0, 0] = 0.0
+    weight = torch.full((h, w // 2 + 1), 2.0)  # each half-spectrum bin stands for itself and its conjugate
+    weight[:, 0] = 1.0
+    if w % 2 == 0:
+        weight[:, -1] = 1.0
+    energy = (weight * amplitude**2).sum()
+    mean_t = torch.tensor(mean, dtype=torch.float32)
+    std_t = torch.tensor(std, dtype=torch.float32)
+    if colour is not None:
+        mean_t = colour.inverse.cpu() @ mean_t
+        std_t = torch.full((channels,), float(std_t.square().sum() / colour.factor.cpu().square().sum()) ** 0.5)
+    magnitude = amplitude * (std_t.view(-1, 1, 1) * (h * w / energy) ** 0.5)
+    magnitude[:, 0, 0] = mean_t * (h * w) ** 0.5
+    return magnitude.expand(channels, -1, -1).contiguous()
