@@ -25,6 +25,7 @@ METHODS: dict[str, tuple[dict, Tricks]] = {
     "+robustness": ({}, Tricks(robustness=True)),
     "+fourier": ({}, Tricks(robustness=True, fourier=True)),
     "+blur/l2": ({}, Tricks(robustness=True, fourier=True, blur_every=4, blur_sigma=0.5, l2=1.0)),
+    "maco": ({}, Tricks(robustness=True, param="maco")),
     "diversity": ({"images_per_target": DIVERSITY_IMAGES}, Tricks(robustness=True, fourier=True, diversity=1.0)),
     "sphere": ({"mode": "sphere"}, Tricks()),
 }
@@ -49,10 +50,13 @@ def run_method(
     steps: int,
     seed: int,
     device: torch.device,
+    spectrum: torch.Tensor | None = None,
 ) -> MethodRun:
+    """spectrum: MACO's magnitude (c, h, w // 2 + 1), from the model's training images."""
     changes, tricks = METHODS[method]
     settings = replace(Settings(steps=steps, seed=seed, frames_every=1), **changes)
-    result = render(model, input_shape, [Target("class", c) for c in range(classes)], settings, tricks, None, device)
+    targets = [Target("class", c) for c in range(classes)]
+    result = render(model, input_shape, targets, settings, tricks, None, device, spectrum=spectrum)
     # a frame after every step, then the final image again: the first `steps` are the path
     path = torch.stack([images for _, images in result.frames[:steps]])  # (steps, classes * per_target, c, h, w)
     per_target = settings.images_per_target

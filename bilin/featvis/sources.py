@@ -188,7 +188,7 @@ def maco_spectrum(
     (mid-range mean, a quarter of the range as std for bilin models). A dataset name or a tensor file
     (n, c, h, w) of images in the model's input range: their spectrum, resized to the input size.
     """
-    from bilin.featvis.spectrum import magnitude_spectrum, natural_magnitude
+    from bilin.featvis.spectrum import SPECTRUM_IMAGES, magnitude_spectrum, natural_magnitude
 
     channels, size = subject.input_shape[0], tuple(subject.input_shape[1:])
     if source == "auto" and subject.spec is not None:
@@ -218,7 +218,7 @@ def maco_spectrum(
             "or a file of images (n x c x h x w)"
         )
     try:
-        train = load_dataset(source, data_root, download=False).train_x[:10_000]
+        train = load_dataset(source, data_root, download=False).train_x[:SPECTRUM_IMAGES]
     except UserError as exc:
         raise UserError(f"{exc}; or give spectrum_data=natural (a 1/f spectrum) for param=maco") from exc
     if train.shape[1] != channels:

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 
 from bilin.featvis.colour import ColourBasis
 
+SPECTRUM_IMAGES = 10_000  # training images behind a data spectrum: its mean |rfft2| is stable by then
+
 
 def magnitude_spectrum(
     images: torch.Tensor, size: tuple[int, int], colour: ColourBasis | None = None, chunk: int = 1024

@@ -37,6 +37,7 @@ def run(cfg: FeatvisBenchConfig, ctx: RunContext) -> None:
     from bilin.cache import ModelCache
     from bilin.checkpoint import load_model
     from bilin.featvis.bench import METHODS, REFERENCE, proxy_confidence, run_method
+    from bilin.featvis.spectrum import SPECTRUM_IMAGES, magnitude_spectrum
     from bilin.figures.featvis_bench import bench_images_figure, bench_scores_figure
     from bilin.train.recipe import recipe_from_config
 
@@ -50,12 +51,17 @@ def run(cfg: FeatvisBenchConfig, ctx: RunContext) -> None:
         for s in cfg.seeds
     }
     folders = cache.provide(list(recipes.values()), ctx)
+    train = {
+        data: cache.dataset(recipes[("bilinear", data, cfg.sizes[0], cfg.seeds[0])]).train_x for data in cfg.datasets
+    }
+    # MACO's fixed magnitude, from each dataset's training images as featvis takes it
+    spectra = {data: magnitude_spectrum(x[:SPECTRUM_IMAGES].float() / 255, (28, 28)) for data, x in train.items()}
     rows, examples, shown, images = [], {}, {}, {}
     runs = [(k, m) for k in recipes for m in METHODS if not (k[0] == "relu" and m == REFERENCE)]
     for n, ((kind, data, d, seed), method) in enumerate(runs):
         model = load_model(folders[recipes[(kind, data, d, seed)]], ctx.device)
         classes = model.head.weight.shape[0]
-        done = run_method(model, (1, 28, 28), classes, method, cfg.steps, seed, ctx.device)
+        done = run_method(model, (1, 28, 28), classes, method, cfg.steps, seed, ctx.device, spectra[data])
         ctx.console.log(f"{n + 1}/{len(runs)} {kind} {data} d={d} seed={seed} {method}: {done.seconds:.1f} s")
         proxy = proxy_confidence(model, done.images.to(ctx.device), cfg.transforms, seed).cpu()
         base = {"model": kind, "dataset": data, "d_hidden": d, "seed": seed, "method": method}
