@@ -166,7 +166,8 @@ COMMAND = Command(
     panel="Any model",
     examples=(
         "bilin featvis-bench                                  (d=64, seeds 0-2, 10 epochs, 256 steps: minutes)",
-        "bilin featvis-bench sizes=[512] epochs=100 steps=512 (the paper's models)",
+        "bilin featvis-bench experiment=d512                  (the README's table: d=512, 20 epochs, 512 steps)",
+        "bilin featvis-bench sizes=[512] epochs=100 steps=512 (the paper's 100 epochs: ~45 min of training on a CPU)",
     ),
     notes="Models come from the model cache (<cache_root>), trained batched when missing. Scores are "
     "scale-free (each image rescaled to one norm): |cos| to M_c's top eigenvector, logit / (r² λ_max), "
