@@ -10,12 +10,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import REPO
 
-MAKE = shutil.which("make")
-pytestmark = pytest.mark.skipif(MAKE is None, reason="needs make")
+MAKE = shutil.which("make") or "make"  # the README's test command is `make test`: make is always there
 
 
 def fake(bin_dir: Path, name: str, script: str) -> None:

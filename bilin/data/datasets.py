@@ -44,6 +44,7 @@ class DatasetInfo:
     downloader: Callable[..., object]
     image_shape: tuple[int, int, int] = (1, 28, 28)  # channels, height, width
     layout: str = "idx"  # idx: <root>/<folder>/raw/*-ubyte[.gz] | cifar: <root>/cifar-10-batches-py/
+    title: str = ""  # as figures and tables name it
 
 
 def torchvision_downloader(class_name: str) -> Callable[..., object]:
@@ -59,9 +60,13 @@ def torchvision_downloader(class_name: str) -> Callable[..., object]:
 
 
 DATASETS = {
-    "mnist": DatasetInfo("MNIST", tuple(str(i) for i in range(10)), torchvision_downloader("MNIST")),
-    "fmnist": DatasetInfo("FashionMNIST", FASHION_CLASSES, torchvision_downloader("FashionMNIST")),
-    "cifar10": DatasetInfo(cifar.FOLDER, cifar.CLASSES, torchvision_downloader("CIFAR10"), (3, 32, 32), "cifar"),
+    "mnist": DatasetInfo("MNIST", tuple(str(i) for i in range(10)), torchvision_downloader("MNIST"), title="MNIST"),
+    "fmnist": DatasetInfo(
+        "FashionMNIST", FASHION_CLASSES, torchvision_downloader("FashionMNIST"), title="Fashion-MNIST"
+    ),
+    "cifar10": DatasetInfo(
+        cifar.FOLDER, cifar.CLASSES, torchvision_downloader("CIFAR10"), (3, 32, 32), "cifar", title="CIFAR-10"
+    ),
 }
 
 

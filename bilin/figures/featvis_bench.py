@@ -61,7 +61,9 @@ def bench_scores_figure(summary: Sequence[Mapping], methods: Sequence[str], data
     )
 
 
-def bench_images_figure(images: Mapping[str, torch.Tensor], dataset: str, d_hidden: int, seed: int) -> go.Figure:
+def bench_images_figure(
+    images: Mapping[str, torch.Tensor], classes: Sequence[str], dataset: str, d_hidden: int, seed: int
+) -> go.Figure:
     """Rows: each method's image per class (mean removed, signed to agree with the optimum) and the
     optimum itself (M_c's top eigenvector, signed by its class's test images)."""
     optimum = images["optimum"]
@@ -76,7 +78,7 @@ def bench_images_figure(images: Mapping[str, torch.Tensor], dataset: str, d_hidd
                     image = -image
             cells.append(image.float())
         labels.append(method)
-    titles = [str(c) for c in range(optimum.shape[0])] + [""] * (len(cells) - optimum.shape[0])
+    titles = list(classes) + [""] * (len(cells) - len(classes))
     return image_grid(
         cells,
         titles,

@@ -13,8 +13,6 @@ from bilin.schema import key
 if TYPE_CHECKING:
     from bilin.lifecycle import RunContext
 
-TITLES = {"mnist": "MNIST", "fmnist": "Fashion-MNIST"}
-
 
 @dataclass
 class AccuracyConfig(CachedRecipe):
@@ -65,14 +63,14 @@ def run(cfg: AccuracyConfig, ctx: RunContext) -> None:
         figures[f"accuracy_{dataset}"] = accuracy_bars(
             classes,
             per_model,
-            f"{TITLES[dataset]}: per-class validation accuracy",
+            f"{DATASETS[dataset].title}: per-class validation accuracy",
             f"d={cfg.d_hidden}, training noise {cfg.noise:g}, {cfg.epochs} epochs, seed {cfg.seed}",
         )
     ctx.headline(**{f"val_acc.{r['model']}.{r['dataset']}": r["val_acc"] for r in table})
     ctx.run.write_csv("accuracy.csv", table)
     ctx.run.write_csv("per_class.csv", per_class_rows)
     ctx.add_figures(figures)
-    print("model".ljust(16) + "".join(TITLES[d].rjust(15) for d in cfg.datasets))
+    print("model".ljust(16) + "".join(DATASETS[d].title.rjust(15) for d in cfg.datasets))
     for name in cfg.models:
         accs = {r["dataset"]: r["val_acc"] for r in table if r["model"] == name}
         print(name.ljust(16) + "".join(f"{accs[d] * 100:14.2f}%" for d in cfg.datasets))

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from bilin.analysis.decompose import Eigen
     from bilin.lifecycle import RunContext
 
-DATASET_TITLES = {"mnist": "MNIST", "fmnist": "Fashion-MNIST"}
 SIGN_RULE = "each eigenvector signed so that the mean of u . x over its class's test images is > 0"
 
 
@@ -64,7 +63,7 @@ def run(cfg: DecomposeConfig, ctx: RunContext) -> None:
         },
     )
     ctx.run.write_csv("spectrum.csv", eigen.spectrum_rows(classes))
-    title = DATASET_TITLES[dataset]
+    title = DATASETS[dataset].title
     figures = {
         "fig2_top_eigenvectors": top_eigenvector_figure(
             eigen.vectors, eigen.values, classes, shape, f"{title}: top positive eigenvector per class"
@@ -166,7 +165,7 @@ def _panel(cfg: DecomposeConfig, ctx: RunContext, dataset: str, eigen: Eigen, sh
             for c, name in enumerate(DATASETS[d].classes)
         ],
     )
-    rows = [(DATASET_TITLES[d], panels[d].vectors, panels[d].values, DATASETS[d].classes) for d in ("mnist", "fmnist")]
+    rows = [(DATASETS[d].title, panels[d].vectors, panels[d].values, DATASETS[d].classes) for d in ("mnist", "fmnist")]
     return panel_figure(rows, shape, "Top positive eigenvector per class")
 
 

@@ -36,6 +36,7 @@ def run(cfg: FeatvisBenchConfig, ctx: RunContext) -> None:
     from bilin.analysis.featvis_scores import Optimum, score_images, steps_to_reach
     from bilin.cache import ModelCache
     from bilin.checkpoint import load_model
+    from bilin.data import DATASETS
     from bilin.featvis.bench import METHODS, REFERENCE, proxy_confidence, run_method
     from bilin.featvis.spectrum import SPECTRUM_IMAGES, magnitude_spectrum
     from bilin.figures.featvis_bench import bench_images_figure, bench_scores_figure
@@ -104,7 +105,9 @@ def run(cfg: FeatvisBenchConfig, ctx: RunContext) -> None:
         {
             "bench_scores": bench_scores_figure(summary, list(METHODS), cfg.datasets),
             **{
-                f"bench_images_{data}": bench_images_figure(images, data, cfg.sizes[-1], cfg.seeds[0])
+                f"bench_images_{data}": bench_images_figure(
+                    images, DATASETS[data].classes, DATASETS[data].title, cfg.sizes[-1], cfg.seeds[0]
+                )
                 for data, images in examples.items()
             },
         }

@@ -13,8 +13,6 @@ from bilin.schema import key
 if TYPE_CHECKING:
     from bilin.lifecycle import RunContext
 
-TITLES = {"mnist": "MNIST", "fmnist": "Fashion-MNIST"}
-
 
 @dataclass
 class NoiseSweepConfig(CachedRecipe):
@@ -48,7 +46,7 @@ def run(cfg: NoiseSweepConfig, ctx: RunContext) -> None:
     images, titles, labels, rows = [], [], [], []
     for dataset in cfg.datasets:
         classes = DATASETS[dataset].classes
-        labels.append(f"{TITLES[dataset]}: {classes[cfg.target_class]}")
+        labels.append(f"{DATASETS[dataset].title}: {classes[cfg.target_class]}")
         test = cache.test_set(recipes[(dataset, cfg.noises[0])])
         for noise in cfg.noises:
             folder = folders[recipes[(dataset, noise)]]
