@@ -57,7 +57,7 @@ def run(cfg: FeatvisBenchConfig, ctx: RunContext) -> None:
     }
     # MACO's fixed magnitude, from each dataset's training images as featvis takes it
     spectra = {data: magnitude_spectrum(x[:SPECTRUM_IMAGES].float() / 255, (28, 28)) for data, x in train.items()}
-    rows, examples, shown, images = [], {}, {}, {}
+    rows, examples, optima, images = [], {}, {}, {}  # optima: per (dataset, size, seed)
     runs = [(k, m) for k in recipes for m in METHODS if not (k[0] == "relu" and m == REFERENCE)]
     for n, ((kind, data, d, seed), method) in enumerate(runs):
         model = load_model(folders[recipes[(kind, data, d, seed)]], ctx.device)
@@ -68,12 +68,11 @@ def run(cfg: FeatvisBenchConfig, ctx: RunContext) -> None:
         base = {"model": kind, "dataset": data, "d_hidden": d, "seed": seed, "method": method}
         images[f"{kind}/{data}/d{d}/seed{seed}/{method}"] = done.images
         if kind == "bilinear":
-            key_ = (data, d, seed)
-            if key_ not in shown:
+            if (data, d, seed) not in optima:
                 x, y = cache.test_set(recipes[(kind, data, d, seed)])
                 eigen = orient_to_class(input_space_eigendecompose(model.cpu()), x, y)
-                shown[key_] = Optimum.from_eigen(eigen)
-            optimum = shown[key_]
+                optima[(data, d, seed)] = Optimum.from_eigen(eigen)
+            optimum = optima[(data, d, seed)]
             final = score_images(optimum, done.images)
             path = score_images(optimum, done.path.transpose(0, 1)).fraction.T  # (steps, classes)
             steps95 = steps_to_reach(path)
