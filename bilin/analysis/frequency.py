@@ -25,11 +25,17 @@ import torch
 
 @dataclass
 class RadialSpectrum:
-    """energy, mean_power: (..., rings); frequencies: (rings,) cycles/image (0, 1, 2, ...)."""
+    """energy: (..., rings); frequencies, ring_sizes (how many FFT frequencies each ring holds):
+    (rings,), frequencies in cycles/image (0, 1, 2, ...)."""
 
     energy: torch.Tensor
-    mean_power: torch.Tensor
     frequencies: torch.Tensor
+    ring_sizes: torch.Tensor
+
+    @property
+    def mean_power(self) -> torch.Tensor:
+        """(..., rings) the radially averaged power spectrum."""
+        return self.energy / self.ring_sizes
 
     def fractions(self) -> torch.Tensor:
         """energy / total: (..., rings), each row summing to 1 (0 for an all-zero image)."""
@@ -68,18 +74,16 @@ def radial_spectrum(images: torch.Tensor) -> RadialSpectrum:
     rings = int(ring.max()) + 1
     flat = power.flatten(-2)
     energy = torch.zeros(*flat.shape[:-1], rings, dtype=torch.float64).index_add_(-1, ring, flat)
-    counts = torch.bincount(ring, minlength=rings).double()
-    return RadialSpectrum(energy, energy / counts, torch.arange(rings, dtype=torch.float64))
+    sizes = torch.bincount(ring, minlength=rings).double()
+    return RadialSpectrum(energy, torch.arange(rings, dtype=torch.float64), sizes)
 
 
-def quadratic_form_spectrum(values: torch.Tensor, vectors: torch.Tensor, side: int) -> RadialSpectrum:
-    """M = sum_k lambda_k u_k u_k^T as a whole: values (..., k), vectors (..., k, side * side) ->
-    the |lambda|-weighted sum of the components' ring energies, (..., rings), normalised to 1."""
-    each = radial_spectrum(vectors.reshape(*vectors.shape[:-1], side, side))
-    energy = (values.abs().double()[..., None] * each.energy).sum(-2)
+def quadratic_form_spectrum(values: torch.Tensor, components: RadialSpectrum) -> RadialSpectrum:
+    """M = sum_k lambda_k u_k u_k^T as a whole: values (..., k) and the components' spectra
+    (..., k, rings) -> the |lambda|-weighted sum of their ring energies, (..., rings), summing to 1."""
+    energy = (values.abs().double()[..., None] * components.energy).sum(-2)
     energy = energy / energy.sum(-1, keepdim=True).clamp_min(1e-300)
-    counts = each.energy.new_tensor(torch.bincount(ring_index(side, side).flatten()).tolist())
-    return RadialSpectrum(energy, energy / counts, each.frequencies)
+    return RadialSpectrum(energy, components.frequencies, components.ring_sizes)
 
 
 @dataclass

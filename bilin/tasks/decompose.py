@@ -71,6 +71,7 @@ def run(cfg: DecomposeConfig, ctx: RunContext) -> None:
     }
     for c, name in enumerate(classes):
         figures[f"fig3_spectrum_class{c}"] = spectrum_figure(eigen.vectors, eigen.values, c, name, shape)
+    figures["frequency"] = _frequency(ctx, eigen, classes, side, title)
     if cfg.input_space:
         figures.update(_input_space(ctx, model, test, classes, shape, title))
     if cfg.panel:
@@ -113,6 +114,19 @@ def _test_set(cfg: DecomposeConfig, ctx: RunContext, dataset: str) -> tuple[torc
     ds = load_dataset(dataset, cfg.data.root, cfg.data.download)
     ctx.record.setdefault("data", {}).setdefault(dataset, ds.provenance())  # the images that signed the vectors
     return ds.test_x.flatten(1).float() / 255, ds.test_y
+
+
+def _frequency(ctx: RunContext, eigen: Eigen, classes, side: int, title: str):
+    """Spatial frequencies of every eigenvector and of each M_c: frequency.csv (summaries per class
+    and rank), frequency_spectra.csv (the curves) and their figure."""
+    from bilin.analysis.feature_spectra import TOP_FEATURES, feature_spectra
+    from bilin.figures.frequency import feature_spectra_figure
+
+    spectra = feature_spectra(eigen, side)
+    ctx.run.write_csv("frequency.csv", spectra.summary_rows(classes))
+    ctx.run.write_csv("frequency_spectra.csv", spectra.spectrum_rows(classes))
+    ctx.headline(**{f"top{TOP_FEATURES}_centroid_cycles_per_image": float(spectra.top_centroid().mean())})
+    return feature_spectra_figure(spectra, classes, f"{title}: spatial frequencies of the eigenvectors")
 
 
 def _input_space(ctx: RunContext, model, test, classes, shape, title) -> dict:

@@ -44,7 +44,7 @@ def test_summaries_of_a_mixture():
 
 def test_quadratic_form_spectrum_weights_components_by_abs_eigenvalue():
     vectors = torch.stack([plane_wave(3, 0).flatten(), 5 * plane_wave(0, 9).flatten()])
-    spectrum = quadratic_form_spectrum(torch.tensor([-3.0, 1.0]), vectors, 28)
+    spectrum = quadratic_form_spectrum(torch.tensor([-3.0, 1.0]), radial_spectrum(vectors.view(2, 28, 28)))
     energy_3, energy_9 = 3 * vectors[0].square().sum(), 1 * vectors[1].square().sum()
     assert spectrum.energy.sum().item() == pytest.approx(1.0)
     assert spectrum.energy[3].item() == pytest.approx((energy_3 / (energy_3 + energy_9)).item())
@@ -119,3 +119,23 @@ def test_only_an_ungated_bilinear_model_is_a_quadratic_form():
         contrast_responses(gated, torch.zeros(784), torch.zeros(1, 784))
     with pytest.raises(UserError, match="inputs"):
         contrast_responses(random_bilinear(0), torch.zeros(100), torch.zeros(1, 100))
+
+
+def test_feature_spectra_rank_and_summarise_components():
+    from bilin.analysis.decompose import Eigen
+    from bilin.analysis.feature_spectra import feature_spectra
+
+    # class 0: eigenvalues -5 (ring 9), 1 (ring 2), 3 (ring 4); class 1 the same waves, other values
+    waves = torch.stack([plane_wave(9, 0), plane_wave(2, 0), plane_wave(0, 4)]).flatten(1)
+    eigen = Eigen(torch.tensor([[-5.0, 1.0, 3.0], [-1.0, 0.5, 2.0]]), torch.stack([waves, 2 * waves]))
+    spectra = feature_spectra(eigen, 28)
+    assert spectra.by_magnitude[0].tolist() == [0, 2, 1]
+    assert torch.allclose(spectra.top_centroid(2), torch.tensor([3.0, 3.0], dtype=torch.float64))
+    rows = spectra.summary_rows(["a", "b"])
+    assert [r["rank"] for r in rows[:4]] == ["M_c", 0, 1, 2]
+    assert [r["centroid"] for r in rows[1:4]] == pytest.approx([9, 4, 2])
+    whole = (5 * 9 + 3 * 4 + 1 * 2) / 9  # each wave has the same energy; weights |lambda|
+    assert rows[0]["centroid"] == pytest.approx(whole)
+    curves = spectra.spectrum_rows(["a", "b"], ranks=1)
+    assert {r["rank"] for r in curves} == {"M_c", 0}
+    assert sum(r["energy_fraction"] for r in curves if r["class"] == "a" and r["rank"] == 0) == pytest.approx(1)
