@@ -13,10 +13,7 @@ from bilin.analysis.stats import Band
 from bilin.figures.style import PLOT_SIZE, finish
 
 CLASS_COLOURS = plotly.colors.qualitative.D3  # ten distinct colours, one per class
-SPECTRUM_NOTE = (
-    "spectrum: FFT power in rings of radius f cycles/image; M_c: components weighted by |λ|; "
-    "centroid: Σ f E(f) / Σ E(f)"
-)
+SPECTRUM_NOTE = "spectrum: FFT power in rings of radius f cycles/image; centroid: Σ f E(f) / Σ E(f)"
 
 
 def feature_spectra_figure(spectra: FeatureSpectra, classes: Sequence[str], title: str) -> go.Figure:
@@ -69,7 +66,9 @@ def feature_spectra_figure(spectra: FeatureSpectra, classes: Sequence[str], titl
     fig.update_xaxes(title_text="rank by |eigenvalue| (0 = largest)", row=1, col=2)
     fig.update_yaxes(title_text="centroid (cycles/image)", row=1, col=2)
     fig.update_layout(legend_title_text="class")
-    subtitle = SPECTRUM_NOTE + "<br>right: filled marker = positive eigenvalue, open = negative"
+    subtitle = (
+        SPECTRUM_NOTE + "<br>M_c: its components' spectra weighted by |λ|; right: filled = positive λ, open = negative"
+    )
     return finish(fig, title, size=(1100, 600), subtitle=subtitle)
 
 
@@ -92,6 +91,7 @@ def measures_vs_noise_figure(
                     fill="toself",
                     fillcolor=colour,
                     opacity=0.2,
+                    mode="lines",
                     line={"width": 0},
                     hoverinfo="skip",
                     showlegend=False,

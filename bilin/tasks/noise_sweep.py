@@ -20,20 +20,23 @@ class NoiseSweepConfig(CachedRecipe):
     noises: list[float] = key([0.0, 0.2, 0.4, 0.6, 0.8], "training noise stds, one model each", ge=0)
     datasets: list[GreyDataset] = key(["mnist", "fmnist"], "one row of the figure each")
     d_hidden: int = key(512, "hidden size d", ge=1)
-    seed: int = key(420, "fixes init, data order and noise")
+    seeds: list[int] = key(
+        [420], "one model per seed and noise; figure 4 shows the first seed, the frequency curve a band over all"
+    )
     target_class: int = key(0, "the class whose top eigenvector is shown (0: digit 0 / t-shirt)", ge=0, le=9)
 
     def check(self) -> None:
         super().check()
         self.require_bilinear()
-        if not self.noises or not self.datasets:
-            raise UserError("noises and datasets must each name at least one value")
+        if not self.noises or not self.datasets or not self.seeds:
+            raise UserError("noises, datasets and seeds must each name at least one value")
 
 
 def run(cfg: NoiseSweepConfig, ctx: RunContext) -> None:
     import torch
 
     from bilin.analysis.decompose import eigendecompose, orient_to_class
+    from bilin.analysis.feature_spectra import feature_spectra
     from bilin.cache import ModelCache, cached_accuracy
     from bilin.checkpoint import load_model
     from bilin.data import DATASETS
@@ -41,35 +44,49 @@ def run(cfg: NoiseSweepConfig, ctx: RunContext) -> None:
     from bilin.train.recipe import recipe_from_config
 
     cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
-    recipes = {(d, n): recipe_from_config(cfg, data=d, noise=float(n)) for d in cfg.datasets for n in cfg.noises}
+    recipes = {
+        (d, n, s): recipe_from_config(cfg, data=d, noise=float(n), seed=s)
+        for d in cfg.datasets
+        for n in cfg.noises
+        for s in cfg.seeds
+    }
     folders = cache.provide(list(recipes.values()), ctx)
+    first_seed = cfg.seeds[0]
     images, titles, labels, rows = [], [], [], []
     for dataset in cfg.datasets:
         classes = DATASETS[dataset].classes
         labels.append(f"{DATASETS[dataset].title}: {classes[cfg.target_class]}")
-        test = cache.test_set(recipes[(dataset, cfg.noises[0])])
+        test = cache.test_set(recipes[(dataset, cfg.noises[0], first_seed)])
         for noise in cfg.noises:
-            folder = folders[recipes[(dataset, noise)]]
-            values, vectors = orient_to_class(eigendecompose(load_model(folder)), *test).top()
-            images.append(vectors[cfg.target_class].view(28, 28))
-            accuracy = cached_accuracy(folder)
-            titles.append(f"σ={noise:g}: {accuracy * 100:.1f}%")
-            rows.append(
-                {
-                    "dataset": dataset,
-                    "noise": noise,
-                    "val_acc": accuracy,
-                    "top_eigenvalue": float(values[cfg.target_class]),
-                }
-            )
-    ctx.headline(**{f"val_acc.{r['dataset']}.noise{r['noise']:g}": r["val_acc"] for r in rows})
+            for seed in cfg.seeds:
+                folder = folders[recipes[(dataset, noise, seed)]]
+                eigen = orient_to_class(eigendecompose(load_model(folder)), *test)
+                values, vectors = eigen.top()
+                spectra = feature_spectra(eigen, 28)
+                accuracy = cached_accuracy(folder)
+                if seed == first_seed:
+                    images.append(vectors[cfg.target_class].view(28, 28))
+                    titles.append(f"σ={noise:g}: {accuracy * 100:.1f}%")
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "noise": noise,
+                        "seed": seed,
+                        "val_acc": accuracy,
+                        "top_eigenvalue": float(values[cfg.target_class]),
+                        "centroid_top_eigenvector": _top_vector_centroid(spectra, cfg.target_class),
+                        "centroid_top_eigenvectors": float(spectra.top_centroid().mean()),
+                    }
+                )
+    first = [r for r in rows if r["seed"] == first_seed]
+    ctx.headline(**{f"val_acc.{r['dataset']}.noise{r['noise']:g}": r["val_acc"] for r in first})
     ctx.run.write_csv("noise_sweep.csv", rows)
     ctx.run.save_tensors(
         "noise_sweep.safetensors",
         {"images": torch.stack(images)},
         metadata={
-            "layout": "one 28 x 28 top eigenvector per noise_sweep.csv row, in its order; signed so that "
-            "the mean of u . x over the test images of target_class is > 0"
+            "layout": f"one 28 x 28 top eigenvector per (dataset, noise) of seed {first_seed}, in noise_sweep.csv's "
+            "order; signed so that the mean of u . x over the test images of target_class is > 0"
         },
     )
     ctx.add_figures(
@@ -80,10 +97,53 @@ def run(cfg: NoiseSweepConfig, ctx: RunContext) -> None:
                 cols=len(cfg.noises),
                 row_labels=labels,
                 title="Top eigenvector vs training input noise",
-                subtitle=f"above each image: noise std σ and val accuracy (d={cfg.d_hidden}, {cfg.epochs} epochs)"
-                f"<br>{SIGN_NOTE}",
-            )
+                subtitle=f"above each image: noise std σ and val accuracy (d={cfg.d_hidden}, {cfg.epochs} epochs, "
+                f"seed {first_seed})<br>{SIGN_NOTE}",
+            ),
+            "frequency_vs_noise": _frequency_vs_noise(cfg, ctx, rows),
         }
+    )
+
+
+def _top_vector_centroid(spectra, target_class: int) -> float:
+    top = int(spectra.values[target_class].argmax())
+    return float(spectra.components.centroid()[target_class, top])
+
+
+def _frequency_vs_noise(cfg: NoiseSweepConfig, ctx: RunContext, rows: list[dict]):
+    """Figure 4 as a number: the spectral centroid of the top eigenvectors against the noise, with a
+    90% Student-t band over the seeds."""
+    import torch
+
+    from bilin.analysis.feature_spectra import TOP_FEATURES
+    from bilin.analysis.stats import t_band
+    from bilin.data import DATASETS
+    from bilin.figures.frequency import SPECTRUM_NOTE, measures_vs_noise_figure
+
+    measures = {
+        "centroid_top_eigenvectors": f"top {TOP_FEATURES} eigenvectors of every class",
+        "centroid_top_eigenvector": "top eigenvector of the target class",
+    }
+    panels, band_rows = {}, []
+    for dataset in cfg.datasets:
+        panel = {}
+        for column, label in measures.items():
+            samples = torch.tensor(
+                [[r[column] for r in rows if r["dataset"] == dataset and r["noise"] == n] for n in cfg.noises]
+            ).T  # (seeds, noises)
+            band = t_band(samples)
+            panel[label] = band
+            band_rows += band.rows("noise", list(cfg.noises), dataset=dataset, measure=column)
+        panels[f"{DATASETS[dataset].title} (target: {DATASETS[dataset].classes[cfg.target_class]})"] = panel
+    ctx.run.write_csv("noise_frequency_bands.csv", band_rows)
+    seeds = len(cfg.seeds)
+    over = f"{seeds} seed{'s' if seeds > 1 else ''}" + (" (one seed: no band)" if seeds == 1 else "")
+    return measures_vs_noise_figure(
+        cfg.noises,
+        panels,
+        "Spatial frequency of the top eigenvectors vs training noise",
+        "spectral centroid (cycles/image)",
+        f"mean and 90% Student-t band over {over}; d={cfg.d_hidden}, {cfg.epochs} epochs<br>{SPECTRUM_NOTE}",
     )
 
 

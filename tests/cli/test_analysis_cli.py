@@ -36,7 +36,14 @@ def test_decompose_a_train_run_with_explanation(bilin_cli, tmp_path, tiny_root):
     assert_signed_by_class(eigen["eigenvectors"], tiny_root)
     assert_signed_by_class(load_file(str(run / "eigen_input_space.safetensors"))["eigenvectors"], tiny_root)
     assert len(list(csv.DictReader((run / "spectrum.csv").open()))) == 160
+    frequency = list(csv.DictReader((run / "frequency.csv").open()))
+    assert len(frequency) == 10 * (16 + 1)  # every component and M_c, per class
+    for row in frequency[:17]:  # class 0, recomputed here with numpy from the saved eigenvectors
+        if row["rank"] != "M_c":
+            k = int(abs(eigen["eigenvalues"][0]).argsort(descending=True)[int(row["rank"])])
+            assert float(row["centroid"]) == pytest.approx(numpy_centroid(eigen["eigenvectors"][0, k]), rel=1e-6)
     for name in (
+        "frequency",
         "fig2_top_eigenvectors",
         "fig3_spectrum_class0",
         "fig3_spectrum_class9",
@@ -45,6 +52,17 @@ def test_decompose_a_train_run_with_explanation(bilin_cli, tmp_path, tiny_root):
     ):
         assert (run / "figures" / f"{name}.html").is_file(), name
     assert json.loads((run / "run.json").read_text())["status"] == "complete"
+
+
+def numpy_centroid(vector: torch.Tensor) -> float:
+    """Spectral centroid in cycles/image: FFT power in rings of rounded radius, written out in numpy."""
+    import numpy as np
+
+    image = vector.double().numpy().reshape(28, 28)
+    power = np.abs(np.fft.fft2(image)) ** 2
+    f = np.fft.fftfreq(28) * 28
+    ring = np.rint(np.hypot(*np.meshgrid(f, f)))
+    return float((ring * power).sum() / power.sum())
 
 
 def test_decompose_from_cache_and_panel(bilin_cli, tmp_path, tiny_root):
@@ -132,16 +150,23 @@ def rank0_similarity_from_the_weights(folders: list[Path], order: str) -> dict:
 
 
 def test_noise_sweep_and_accuracy(bilin_cli, tmp_path, tiny_root):
-    sweep = bilin_cli("noise-sweep", "noises=[0,0.5]", "d_hidden=8", *RECIPE)
+    sweep = bilin_cli("noise-sweep", "noises=[0,0.5]", "seeds=[3,4]", "d_hidden=8", *RECIPE)
     assert sweep.returncode == 0, sweep.stderr
-    rows = list(csv.DictReader((only_run_dir(tmp_path / "outputs" / "noise-sweep") / "noise_sweep.csv").open()))
-    assert [(r["dataset"], r["noise"]) for r in rows] == [
-        ("mnist", "0.0"),
-        ("mnist", "0.5"),
-        ("fmnist", "0.0"),
-        ("fmnist", "0.5"),
+    run = only_run_dir(tmp_path / "outputs" / "noise-sweep")
+    rows = list(csv.DictReader((run / "noise_sweep.csv").open()))
+    assert [(r["dataset"], r["noise"], r["seed"]) for r in rows] == [
+        (d, n, s) for d in ("mnist", "fmnist") for n in ("0.0", "0.5") for s in ("3", "4")
     ]
-    images = load_file(str(only_run_dir(tmp_path / "outputs" / "noise-sweep") / "noise_sweep.safetensors"))["images"]
+    bands = list(csv.DictReader((run / "noise_frequency_bands.csv").open()))
+    for band in bands:  # each band's mean is the mean over the two seeds' rows
+        seeds = [
+            float(r[band["measure"]]) for r in rows if (r["dataset"], r["noise"]) == (band["dataset"], band["noise"])
+        ]
+        assert float(band["mean"]) == pytest.approx(sum(seeds) / 2)
+        assert float(band["low"]) < float(band["mean"]) < float(band["high"])
+    assert (run / "figures" / "frequency_vs_noise.html").is_file()
+    images = load_file(str(run / "noise_sweep.safetensors"))["images"]
+    assert images.shape[0] == 4  # the first seed's top eigenvector per (dataset, noise)
     assert_signed_by_class(images[:2].flatten(1)[None], tiny_root, "mnist")  # target_class 0 of each model
     assert_signed_by_class(images[2:].flatten(1)[None], tiny_root, "fmnist")
     accuracy = bilin_cli("accuracy", "datasets=[mnist]", "d_hidden=8", *RECIPE)
