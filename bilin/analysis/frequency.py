@@ -10,6 +10,8 @@ power spectrum).
 Summaries of an energy distribution over rings: the spectral centroid sum f E(f) / sum E(f), and
 the half-energy frequency, where the cumulative energy reaches one half (ring f spread evenly over
 the radii [f - 1/2, f + 1/2), so a pure grating of f cycles/image has both summaries equal to f).
+Both leave ring 0 out: the mean is no spatial frequency, and an image in [0, 1] (a feature
+visualisation) would otherwise be summarised by its mean grey rather than by its pattern.
 
 A class's quadratic form M_c = sum_k lambda_k u_k u_k^T (u_k = E^T v_k) as a whole: the rings of
 its components' spectra weighted by |lambda_k|, sum_k |lambda_k| E_{u_k}(f), normalised to 1.
@@ -39,24 +41,32 @@ class RadialSpectrum:
 
     def fractions(self) -> torch.Tensor:
         """energy / total: (..., rings), each row summing to 1 (0 for an all-zero image)."""
-        total = self.energy.sum(-1, keepdim=True)
-        return self.energy / torch.where(total > 0, total, 1.0)
+        return _normalised(self.energy)
 
     def centroid(self) -> torch.Tensor:
-        """(...,) sum f E(f) / sum E(f), cycles/image."""
-        return (self.fractions() * self.frequencies).sum(-1)
+        """(...,) sum f E(f) / sum E(f) over the rings f >= 1, cycles/image (0 for a constant image)."""
+        return (self._patterned() * self.frequencies[1:]).sum(-1)
+
+    def _patterned(self) -> torch.Tensor:
+        """Fractions of the energy of rings f >= 1; zero where that is rounding noise of the mean."""
+        return _normalised(self.energy[..., 1:], 1e-12 * self.energy.sum(-1, keepdim=True))
 
     def half_energy_frequency(self) -> torch.Tensor:
-        """(...,) the frequency below which half of the energy lies, cycles/image: ring f stands for
-        the radii [f - 1/2, f + 1/2) and its energy is spread evenly over them; 0 when the mean (ring
-        0) holds half of it."""
-        fractions = self.fractions()
+        """(...,) the frequency below which half of the energy of the rings f >= 1 lies, cycles/image:
+        ring f stands for the radii [f - 1/2, f + 1/2) and its energy is spread evenly over them."""
+        fractions = self._patterned()
         cumulative = fractions.cumsum(-1)
-        ring = (cumulative < 0.5).sum(-1, keepdim=True).clamp_max(cumulative.shape[-1] - 1)  # first ring >= 1/2
+        ring = (cumulative < 0.5).sum(-1, keepdim=True).clamp_max(cumulative.shape[-1] - 1)  # first >= 1/2
         before = cumulative.gather(-1, ring) - fractions.gather(-1, ring)
         within = (0.5 - before) / fractions.gather(-1, ring).clamp_min(1e-300)
-        frequency = torch.where(ring > 0, ring - 0.5 + within, 0.0)
+        frequency = torch.where(cumulative[..., -1:] > 0, ring + 0.5 + within, 0.0)  # index 0 is ring 1
         return frequency.squeeze(-1).to(self.energy.dtype)
+
+
+def _normalised(energy: torch.Tensor, floor: torch.Tensor | float = 0.0) -> torch.Tensor:
+    """energy / its sum; all zeros where the sum is <= floor (rounding noise is no pattern)."""
+    total = energy.sum(-1, keepdim=True)
+    return torch.where(total > floor, energy / torch.where(total > 0, total, 1.0), 0.0)
 
 
 def ring_index(height: int, width: int) -> torch.Tensor:

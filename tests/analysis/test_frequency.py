@@ -39,6 +39,8 @@ def test_summaries_of_a_mixture():
     constant = radial_spectrum(torch.ones(28, 28))
     assert constant.centroid().item() == pytest.approx(0, abs=1e-12)
     assert constant.half_energy_frequency().item() == 0
+    offset = radial_spectrum(plane_wave(3, 0) + 10)  # the mean (ring 0) does not move the summaries
+    assert offset.centroid().item() == pytest.approx(3) and offset.half_energy_frequency().item() == pytest.approx(3)
     assert constant.mean_power[0].item() == pytest.approx(28 * 28)  # one frequency in ring 0
 
 
