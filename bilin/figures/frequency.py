@@ -73,47 +73,57 @@ def feature_spectra_figure(spectra: FeatureSpectra, classes: Sequence[str], titl
 
 
 def measures_vs_noise_figure(
-    noises: Sequence[float], panels: Mapping[str, Mapping[str, Band]], title: str, y_title: str, subtitle: str
+    noises: Sequence[float], rows: Mapping[str, Mapping[str, Mapping[str, Band]]], title: str, subtitle: str
 ) -> go.Figure:
-    """One subplot per panel (e.g. dataset), one line with its band per measure, against the noise std."""
-    names = list(panels)
-    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.08)
-    measures = list(dict.fromkeys(m for bands in panels.values() for m in bands))
+    """rows: {y-axis title: {column title (e.g. dataset): {measure: band}}}: a grid of subplots, one
+    line with its band per measure, against the training noise std."""
+    columns = list(dict.fromkeys(c for row in rows.values() for c in row))
+    fig = make_subplots(
+        rows=len(rows),
+        cols=len(columns),
+        subplot_titles=[c if r == 0 else "" for r in range(len(rows)) for c in columns],
+        horizontal_spacing=0.08,
+        vertical_spacing=0.12 if len(rows) > 1 else 0.02,
+    )
+    measures = list(dict.fromkeys(m for row in rows.values() for panel in row.values() for m in panel))
     colours = {m: CLASS_COLOURS[i % len(CLASS_COLOURS)] for i, m in enumerate(measures)}
     x = [float(n) for n in noises]
-    for col, name in enumerate(names, start=1):
-        for measure, band in panels[name].items():
-            colour = colours[measure]
-            fig.add_trace(
-                go.Scatter(
-                    x=x + x[::-1],
-                    y=band.high.tolist() + band.low.tolist()[::-1],
-                    fill="toself",
-                    fillcolor=colour,
-                    opacity=0.2,
-                    mode="lines",
-                    line={"width": 0},
-                    hoverinfo="skip",
-                    showlegend=False,
-                    legendgroup=measure,
-                ),
-                row=1,
-                col=col,
-            )
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=band.mean.tolist(),
-                    mode="lines+markers",
-                    line={"color": colour},
-                    name=measure,
-                    legendgroup=measure,
-                    showlegend=col == 1,
-                ),
-                row=1,
-                col=col,
-            )
-        fig.update_xaxes(title_text="training noise std σ", row=1, col=col)
-    fig.update_yaxes(title_text=y_title, row=1, col=1)
-    width = max(PLOT_SIZE[0], 480 * len(names) + 200)
-    return finish(fig, title, size=(width, PLOT_SIZE[1]), subtitle=subtitle)
+    shown = set()
+    for r, (y_title, row) in enumerate(rows.items(), start=1):
+        for c, column in enumerate(columns, start=1):
+            for measure, band in row.get(column, {}).items():
+                colour = colours[measure]
+                fig.add_trace(
+                    go.Scatter(
+                        x=x + x[::-1],
+                        y=band.high.tolist() + band.low.tolist()[::-1],
+                        fill="toself",
+                        fillcolor=colour,
+                        opacity=0.2,
+                        mode="lines",
+                        line={"width": 0},
+                        hoverinfo="skip",
+                        showlegend=False,
+                        legendgroup=measure,
+                    ),
+                    row=r,
+                    col=c,
+                )
+                fig.add_trace(
+                    go.Scatter(
+                        x=x,
+                        y=band.mean.tolist(),
+                        mode="lines+markers",
+                        line={"color": colour},
+                        name=measure,
+                        legendgroup=measure,
+                        showlegend=measure not in shown,
+                    ),
+                    row=r,
+                    col=c,
+                )
+                shown.add(measure)
+            fig.update_xaxes(title_text="training noise std σ" if r == len(rows) else "", row=r, col=c)
+        fig.update_yaxes(title_text=y_title, row=r, col=1)
+    width = max(PLOT_SIZE[0], 480 * len(columns) + 260)
+    return finish(fig, title, size=(width, 380 * len(rows) + 140), subtitle=subtitle)

@@ -140,9 +140,8 @@ def _frequency_vs_noise(cfg: NoiseSweepConfig, ctx: RunContext, rows: list[dict]
     over = f"{seeds} seed{'s' if seeds > 1 else ''}" + (" (one seed: no band)" if seeds == 1 else "")
     return measures_vs_noise_figure(
         cfg.noises,
-        panels,
+        {"spectral centroid (cycles/image)": panels},
         "Spatial frequency of the top eigenvectors vs training noise",
-        "spectral centroid (cycles/image)",
         f"mean and 90% Student-t band over {over}; d={cfg.d_hidden}, {cfg.epochs} epochs<br>{SPECTRUM_NOTE}",
     )
 
