@@ -78,17 +78,25 @@ def psychometric_figure(layer: LayerCSF, title: str) -> go.Figure:
     )
 
 
+HUMAN_LINE = {"lum": "black", "rg": "#d62728", "yb": "#bcbd22"}  # dashed; red-green red, yellow-blue olive
+CONDITION_MARKER = {"lum": "circle", "rg": "triangle-up", "yb": "square"}  # as DeepCSF marks them
+
+
 def csf_figure(sweep: CsfSweep, title: str) -> go.Figure:
     """Sensitivity = 1 / fitted 75% threshold vs frequency, log-log, 95% bootstrap band; x in
-    cycles/image (bottom) and cycles/degree (top). Max-normalised when shown with the human curve."""
+    cycles/image (bottom) and cycles/degree (top). One colour per layer, one marker per colour
+    condition; the human CSF of each condition dashed. Max-normalised when shown with the human curves."""
     fig = go.Figure()
     lowest = 1.0
-    for i, (name, curve) in enumerate(sweep.curves().items()):
+    layers = list(dict.fromkeys(r.layer for r in sweep.results))
+    layer_of = {r.name: r.layer for r in sweep.results}
+    for name, curve in sweep.curves().items():
         x, y = curve["x"].tolist(), curve["y"].tolist()
-        if "low" not in curve:  # the human reference: a line only
-            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=name, line={"dash": "dash", "color": "grey"}))
+        if curve["human"]:
+            line = {"dash": "dash", "color": HUMAN_LINE[curve["colour"]]}
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=name, line=line))
             continue
-        colour = qualitative.Plotly[i % 10]
+        colour = qualitative.Plotly[layers.index(layer_of[name]) % 10]
         lowest = min(lowest, float(curve["low"].min()))
         fig.add_trace(
             go.Scatter(
@@ -102,7 +110,8 @@ def csf_figure(sweep: CsfSweep, title: str) -> go.Figure:
                 hoverinfo="skip",
             )
         )
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name, line_color=colour))
+        marker = {"symbol": CONDITION_MARKER[curve["colour"]], "size": 8}
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name, line_color=colour, marker=marker))
     sfs, degrees = sweep.sfs, sweep.degrees
     x_axis = log_axis([min(sfs), max(sfs)], max_ticks=10, pad=1.25)
     low, high = (10**v for v in x_axis["range"])
