@@ -78,14 +78,15 @@ def psychometric_figure(layer: LayerCSF, title: str) -> go.Figure:
     )
 
 
-HUMAN_LINE = {"lum": "black", "rg": "#d62728", "yb": "#bcbd22"}  # dashed; red-green red, yellow-blue olive
+CONDITION_COLOUR = {"lum": "black", "rg": "#d62728", "yb": "#bcbd22"}  # red-green red, yellow-blue olive
 CONDITION_MARKER = {"lum": "circle", "rg": "triangle-up", "yb": "square"}  # as DeepCSF marks them
 
 
 def csf_figure(sweep: CsfSweep, title: str) -> go.Figure:
     """Sensitivity = 1 / fitted 75% threshold vs frequency, log-log, 95% bootstrap band; x in
     cycles/image (bottom) and cycles/degree (top). One colour per layer, one marker per colour
-    condition; the human CSF of each condition dashed. Max-normalised when shown with the human curves."""
+    condition (one layer, several conditions: the condition's colour too); the human CSF of each
+    condition dashed. Max-normalised when shown with the human curves."""
     fig = go.Figure()
     lowest = 1.0
     layers = list(dict.fromkeys(r.layer for r in sweep.results))
@@ -93,15 +94,18 @@ def csf_figure(sweep: CsfSweep, title: str) -> go.Figure:
     for name, curve in sweep.curves().items():
         x, y = curve["x"].tolist(), curve["y"].tolist()
         if curve["human"]:
-            line = {"dash": "dash", "color": HUMAN_LINE[curve["colour"]]}
+            line = {"dash": "dash", "color": CONDITION_COLOUR[curve["colour"]]}
             fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=name, line=line))
             continue
         colour = qualitative.Plotly[layers.index(layer_of[name]) % 10]
+        if len(layers) == 1 and len(sweep.colours) > 1:
+            colour = CONDITION_COLOUR[curve["colour"]]
         lowest = min(lowest, float(curve["low"].min()))
         fig.add_trace(
             go.Scatter(
                 x=x + x[::-1],
                 y=curve["high"].tolist() + curve["low"].tolist()[::-1],
+                mode="lines",
                 fill="toself",
                 fillcolor=colour,
                 opacity=0.2,
