@@ -1,5 +1,6 @@
-"""A layer's contrast sensitivity: train the probe, run the staircases, fit them, find the peak;
-and the sweep over layers as the tables its figures are drawn from."""
+"""A layer's contrast sensitivity: train the probe, run the staircases (one set per colour
+condition), fit them, find the peak; and the sweep over layers and colours as the tables its
+figures are drawn from."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from bilin.csf.human import PEAK_CPD, human_curve
+from bilin.csf.human import HUMAN_CSFS, human_curve
 from bilin.csf.probe import FeatureExtractor, ProbeHistory, ProbeSettings, grating_observer, train_probe
 from bilin.csf.psychophysics import Fit, Staircase, bisection, csf_peak, fit_psychometric, weibull
+from bilin.csf.stimuli import Stimuli
 
 CURVE_CONTRASTS = torch.logspace(-3, 0, 200, dtype=torch.float64)  # where the fitted Weibulls are drawn
 
@@ -33,6 +35,12 @@ class LayerCSF:
     fit: Fit
     peak: float  # cycles/image, from a log-parabola fitted to the CSF
     peak_ci: list[float]  # 95% over the bootstrap replicates
+    colour: str = "lum"  # the gratings' colour direction; the probe is the layer's, whatever the colour
+
+    @property
+    def name(self) -> str:
+        """The curve's name: the layer, with the colour condition when it is not luminance."""
+        return self.layer if self.colour == "lum" else f"{self.layer}.{self.colour}"
 
     @property
     def sensitivity(self) -> torch.Tensor:
@@ -50,6 +58,7 @@ class LayerCSF:
         return [
             {
                 "layer": self.layer,
+                "colour": self.colour,
                 "sf_cycles_per_image": sf,
                 "sf_cycles_per_degree": sf / self.degrees,
                 "bisection_threshold": float(stair.threshold[i]),
@@ -66,7 +75,14 @@ class LayerCSF:
     def trial_rows(self) -> list[dict]:
         s = self.stair
         return [
-            {"layer": self.layer, "sf": sf, "contrast": float(c), "trials": int(n), "correct": int(k)}
+            {
+                "layer": self.layer,
+                "colour": self.colour,
+                "sf": sf,
+                "contrast": float(c),
+                "trials": int(n),
+                "correct": int(k),
+            }
             for i, sf in enumerate(self.sfs)
             for c, n, k in zip(s.contrast[i], s.trials[i], s.correct[i], strict=True)
             if n > 0
@@ -82,6 +98,7 @@ class LayerCSF:
         return [
             {
                 "layer": self.layer,
+                "colour": self.colour,
                 "sf": sf,
                 "alpha": float(f.alpha[i]),
                 "beta": float(f.beta[i]),
@@ -97,7 +114,7 @@ class LayerCSF:
 def measure_layer(
     extractor: FeatureExtractor,
     sfs: list[float],
-    size: int,
+    stimuli: Stimuli,
     settings: ProbeSettings,
     trials: int,
     max_steps: int,
@@ -105,58 +122,78 @@ def measure_layer(
     eval_batch: int,
     device: torch.device,
     on_batch: Callable[[], None] | None = None,
-) -> LayerCSF:
-    probe, history = train_probe(extractor, size, settings, device, on_batch)
-    observer = grating_observer(extractor, probe, sfs, size, trials, settings.seed, device, eval_batch)
-    stair = bisection(observer, len(sfs), trials, max_steps=max_steps)
-    fit = fit_psychometric(stair, boot=bootstrap, seed=settings.seed)
+    colours: tuple[str, ...] = ("lum",),
+) -> list[LayerCSF]:
+    """One probe for the layer (trained on the shape pairs), then one CSF per colour condition:
+    DeepCSF likewise trains its read-out once and tests it with lum, rg and yb gratings."""
+    probe, history = train_probe(extractor, stimuli, settings, device, on_batch)
+    results = []
+    for colour in colours:
+        observer = grating_observer(extractor, probe, sfs, stimuli, trials, settings.seed, device, eval_batch, colour)
+        stair = bisection(observer, len(sfs), trials, max_steps=max_steps)
+        fit = fit_psychometric(stair, boot=bootstrap, seed=settings.seed)
+        peak, peak_ci = _peak(sfs, fit)
+        degrees = image_degrees(stimuli.size)
+        results.append(LayerCSF(extractor.layer, list(sfs), degrees, probe, history, stair, fit, peak, peak_ci, colour))
+    return results
+
+
+def _peak(sfs: list[float], fit: Fit) -> tuple[float, list[float]]:
+    """The log-parabola peak (cycles/image) of the fitted CSF, and its 95% bootstrap interval."""
     peak = csf_peak(torch.tensor(sfs), 1 / fit.threshold[None])[0].item()
     boot_peaks = csf_peak(torch.tensor(sfs), 1 / fit.boot_thresholds)
     finite = boot_peaks[boot_peaks.isfinite()]
-    peak_ci = (
-        torch.quantile(finite, torch.tensor([0.025, 0.975], dtype=finite.dtype)).tolist()
-        if len(finite) > 10
-        else [math.nan, math.nan]
-    )
-    return LayerCSF(extractor.layer, list(sfs), image_degrees(size), probe, history, stair, fit, peak, peak_ci)
+    if len(finite) <= 10:
+        return peak, [math.nan, math.nan]
+    return peak, torch.quantile(finite, torch.tensor([0.025, 0.975], dtype=finite.dtype)).tolist()
 
 
 @dataclass
 class CsfSweep:
-    """The CSF of every probed layer, and (with `with_human`) the human reference beside them,
-    each curve max-normalised so their shapes compare."""
+    """The CSF of every probed (layer, colour), and (with `with_human`) the human reference for each
+    colour condition beside them, each curve max-normalised so their shapes compare."""
 
-    layers: dict[str, LayerCSF]
+    results: list[LayerCSF]
     with_human: bool
 
     @property
     def sfs(self) -> list[float]:
-        return next(iter(self.layers.values())).sfs
+        return self.results[0].sfs
 
     @property
     def degrees(self) -> float:
-        return next(iter(self.layers.values())).degrees
+        return self.results[0].degrees
 
-    def curves(self) -> dict[str, dict[str, torch.Tensor]]:
-        """Per curve: x (cycles/image), y, low, high as drawn (scaled by 1 / max when with_human)."""
+    @property
+    def colours(self) -> list[str]:
+        return list(dict.fromkeys(r.colour for r in self.results))
+
+    def curves(self) -> dict[str, dict]:
+        """Per curve: x (cycles/image), y, low, high as drawn (scaled by 1 / max when with_human),
+        its colour condition, and whether it is a human reference."""
         curves = {}
-        for name, layer in self.layers.items():
-            scale = float(layer.sensitivity.max()) if self.with_human else 1.0
-            curves[name] = {
-                "x": torch.tensor(layer.sfs, dtype=torch.float64),
-                "y": layer.sensitivity / scale,
-                "low": 1 / layer.fit.ci_high / scale,
-                "high": 1 / layer.fit.ci_low / scale,
+        for result in self.results:
+            scale = float(result.sensitivity.max()) if self.with_human else 1.0
+            curves[result.name] = {
+                "x": torch.tensor(result.sfs, dtype=torch.float64),
+                "y": result.sensitivity / scale,
+                "low": 1 / result.fit.ci_high / scale,
+                "high": 1 / result.fit.ci_low / scale,
+                "colour": result.colour,
+                "human": False,
             }
         if self.with_human:
-            x, y = human_curve(self.sfs, self.degrees)
-            curves[f"human (schematic, peak {PEAK_CPD:g} cpd)"] = {"x": x.double(), "y": y.double()}
+            for colour in self.colours:
+                x, y = human_curve(self.sfs, self.degrees, colour)
+                label = f"human {colour}: {HUMAN_CSFS[colour].source}"
+                curves[label] = {"x": x.double(), "y": y.double(), "colour": colour, "human": True}
         return curves
 
     def tables(self) -> dict[str, list[dict]]:
         csf = [
             {
                 "curve": name,
+                "colour": curve["colour"],
                 "sf_cycles_per_image": float(x),
                 "sf_cycles_per_degree": float(x) / self.degrees,
                 "plotted_sensitivity": float(curve["y"][i]),
@@ -166,11 +203,12 @@ class CsfSweep:
             for name, curve in self.curves().items()
             for i, x in enumerate(curve["x"])
         ]
-        each = list(self.layers.values())
+        each = self.results
+        per_layer = [r for r in each if r.colour == self.colours[0]]  # one probe per layer, whatever the colour
         return {
-            "thresholds.csv": [r for layer in each for r in layer.threshold_rows()],
-            "training.csv": [r for layer in each for r in layer.training_rows()],
-            "trials.csv": [r for layer in each for r in layer.trial_rows()],
-            "psychometric_curves.csv": [r for layer in each for r in layer.curve_rows()],
+            "thresholds.csv": [r for result in each for r in result.threshold_rows()],
+            "training.csv": [r for result in per_layer for r in result.training_rows()],
+            "trials.csv": [r for result in each for r in result.trial_rows()],
+            "psychometric_curves.csv": [r for result in each for r in result.curve_rows()],
             "csf.csv": csf,
         }

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bilin.csf.psychophysics import ORIENTATIONS
-from bilin.csf.stimuli import gratings, random_shapes, with_contrast
+from bilin.csf.stimuli import Stimuli, with_contrast
 from bilin.errors import UserError
 from bilin.models import initialise
 
@@ -26,7 +26,8 @@ class _Reached(Exception):
 
 
 class FeatureExtractor(nn.Module):
-    """Images (n, 3, s, s) in [0, 1] -> flattened features of `layer` (optionally adaptive-avg-pooled)."""
+    """Images (n, c, s, s) in [0, 1] -> flattened features of `layer` (optionally adaptive-avg-pooled):
+    (n, F). A bilin MLP flattens its input itself, so (n, 1, 28, 28) goes in as it is."""
 
     def __init__(
         self,
@@ -100,14 +101,15 @@ def pair_features(extractor: FeatureExtractor, first: torch.Tensor, second: torc
 
 def train_probe(
     extractor: FeatureExtractor,
-    size: int,
+    stimuli: Stimuli,
     settings: ProbeSettings,
     device: torch.device,
     on_batch: Callable[[], None] | None = None,
 ) -> tuple[nn.Linear, ProbeHistory]:
     """Train a linear layer on (features of image A, image B) -> index of the higher contrast."""
     generator = torch.Generator(device=device).manual_seed(settings.seed)
-    probe_in = pair_features(extractor, *[torch.full((1, 3, size, size), 0.5, device=device)] * 2).shape[1]
+    grey = torch.full((1, stimuli.channels, stimuli.size, stimuli.size), 0.5, device=device)
+    probe_in = pair_features(extractor, grey, grey).shape[1]
     probe = nn.Linear(probe_in, 2)
     initialise(probe, torch.Generator().manual_seed(settings.seed))  # on the CPU, whatever the device
     probe = probe.to(device)
@@ -121,7 +123,7 @@ def train_probe(
         correct = torch.zeros((), device=device)
         loss_sum = torch.zeros((), device=device)
         for _ in range(batches):
-            first, second, label = contrast_pairs(settings.batch_size, size, generator, device)
+            first, second, label = contrast_pairs(settings.batch_size, stimuli, generator, device)
             logits = probe(pair_features(extractor, first, second))
             loss = F.cross_entropy(logits, label)
             optimiser.zero_grad(set_to_none=True)
@@ -139,10 +141,11 @@ def train_probe(
 
 
 def contrast_pairs(
-    n: int, size: int, generator: torch.Generator, device
+    n: int, stimuli: Stimuli, generator: torch.Generator, device
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Two copies of the same shapes at independent contrasts; label 1 when the second is higher."""
-    shapes, _ = random_shapes(n, size, generator, device)
+    """Two copies of the same shapes at independent contrasts, (n, c, s, s) each; label (n,) 1 when
+    the second is higher."""
+    shapes, _ = stimuli.shapes(n, generator, device)
     contrasts = 0.04 + 0.96 * torch.rand(2, n, generator=generator, device=device)
     label = (contrasts[1] > contrasts[0]).long()
     return with_contrast(shapes, contrasts[0]), with_contrast(shapes, contrasts[1]), label
@@ -152,15 +155,17 @@ def grating_observer(
     extractor: FeatureExtractor,
     probe: nn.Linear,
     sfs: list[float],
-    size: int,
+    stimuli: Stimuli,
     trials: int,
     seed: int,
     device,
     eval_batch: int = 256,
+    colour: str = "lum",
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """accuracy(contrasts (sfs,), active (sfs,)) -> correct counts (sfs,). Every active frequency's
-    trials form one batch: a grating and a grey image in random order, 13 orientations cycled,
-    phase jittered; correct when the probe names the grating's interval."""
+    trials form one batch: a grating (along `colour`) and a grey image in random order, 13
+    orientations cycled, phase 0 (tutorial) or jittered; correct when the probe names the
+    grating's interval."""
     generator = torch.Generator(device=device).manual_seed(seed + 1)
     orientation = (torch.arange(trials, device=device) % ORIENTATIONS) * math.pi / 12
 
@@ -169,12 +174,12 @@ def grating_observer(
         index = [i for i in range(len(sfs)) if active[i]]
         grating = torch.cat(
             [
-                gratings(
+                stimuli.gratings(
                     sfs[i],
                     orientation,
-                    2 * math.pi * torch.rand(trials, generator=generator, device=device),
+                    stimuli.phases(trials, generator, device),
                     contrasts[i].expand(trials).to(device),
-                    size,
+                    colour,
                 )
                 for i in index
             ]

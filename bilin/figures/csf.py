@@ -78,22 +78,34 @@ def psychometric_figure(layer: LayerCSF, title: str) -> go.Figure:
     )
 
 
+CONDITION_COLOUR = {"lum": "black", "rg": "#d62728", "yb": "#bcbd22"}  # red-green red, yellow-blue olive
+CONDITION_MARKER = {"lum": "circle", "rg": "triangle-up", "yb": "square"}  # as DeepCSF marks them
+
+
 def csf_figure(sweep: CsfSweep, title: str) -> go.Figure:
     """Sensitivity = 1 / fitted 75% threshold vs frequency, log-log, 95% bootstrap band; x in
-    cycles/image (bottom) and cycles/degree (top). Max-normalised when shown with the human curve."""
+    cycles/image (bottom) and cycles/degree (top). One colour per layer, one marker per colour
+    condition (one layer, several conditions: the condition's colour too); the human CSF of each
+    condition dashed. Max-normalised when shown with the human curves."""
     fig = go.Figure()
     lowest = 1.0
-    for i, (name, curve) in enumerate(sweep.curves().items()):
+    layers = list(dict.fromkeys(r.layer for r in sweep.results))
+    layer_of = {r.name: r.layer for r in sweep.results}
+    for name, curve in sweep.curves().items():
         x, y = curve["x"].tolist(), curve["y"].tolist()
-        if "low" not in curve:  # the human reference: a line only
-            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=name, line={"dash": "dash", "color": "grey"}))
+        if curve["human"]:
+            line = {"dash": "dash", "color": CONDITION_COLOUR[curve["colour"]]}
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=name, line=line))
             continue
-        colour = qualitative.Plotly[i % 10]
+        colour = qualitative.Plotly[layers.index(layer_of[name]) % 10]
+        if len(layers) == 1 and len(sweep.colours) > 1:
+            colour = CONDITION_COLOUR[curve["colour"]]
         lowest = min(lowest, float(curve["low"].min()))
         fig.add_trace(
             go.Scatter(
                 x=x + x[::-1],
                 y=curve["high"].tolist() + curve["low"].tolist()[::-1],
+                mode="lines",
                 fill="toself",
                 fillcolor=colour,
                 opacity=0.2,
@@ -102,7 +114,8 @@ def csf_figure(sweep: CsfSweep, title: str) -> go.Figure:
                 hoverinfo="skip",
             )
         )
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name, line_color=colour))
+        marker = {"symbol": CONDITION_MARKER[curve["colour"]], "size": 8}
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name, line_color=colour, marker=marker))
     sfs, degrees = sweep.sfs, sweep.degrees
     x_axis = log_axis([min(sfs), max(sfs)], max_ticks=10, pad=1.25)
     low, high = (10**v for v in x_axis["range"])

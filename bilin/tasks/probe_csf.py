@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from bilin.command import Command
 from bilin.config import RunOptions, allow_incomplete_key, check_source_run
@@ -14,29 +14,45 @@ if TYPE_CHECKING:
     import torch
 
     from bilin.csf.probe import FeatureExtractor
+    from bilin.csf.stimuli import Stimuli
     from bilin.lifecycle import RunContext
 
 
 @dataclass
 class CsfConfig(RunOptions):
-    run: str | None = key(None, "a bilin run whose model takes 3 x size x size images")
+    run: str | None = key(None, "a bilin run: a grey MLP (1 x 28 x 28) or a colour CNN")
     allow_incomplete: bool = allow_incomplete_key()
     net: str | None = key(None, "a torchvision model, tv:<name>; null means tv:resnet50 (unless run= is given)")
     weights: str = key("imagenet", "imagenet (downloads through torchvision) | none (random init) | <state dict file>")
-    layer: str = key("layer2", "the named module whose output the probe reads")
+    layer: str | None = key(
+        None,
+        "the module whose output the probe reads; null: layer2 (torchvision), head = the logits (bilin runs)",
+    )
     layers: list[str] = key([], "a sweep: one probe and one CSF per layer, in one figure")
-    size: int = key(224, "image size in pixels", ge=1)
+    size: int | None = key(None, "image size in px; null: 224 (torchvision), the model's input size (bilin runs)", ge=1)
+    protocol: Literal["tutorial", "jittered"] = key(
+        "tutorial",
+        "tutorial: its stimuli (phase 0, centre pixel size//2, axis-aligned rectangles); "
+        "jittered: random phase, centre (size-1)/2, rotated rectangles",
+    )
+    colours: list[Literal["lum", "rg", "yb"]] = key(
+        ["lum"], "grating directions in DeepCSF's DKL space; one CSF each (rg, yb: colour models only)"
+    )
     pool: int | None = key(None, "adaptive average pooling of the features to pool x pool (null: none)", ge=1)
     pairs: int = key(1000, "training pairs per epoch", ge=1)
     epochs: int = key(10, "probe training epochs", ge=1)
     batch_size: int = key(32, "probe training batch", ge=1)
     lr: float = key(0.1, "SGD, momentum 0.9, weight decay 1e-4", gt=0)
-    sfs: list[float] = key([], "cycles/image; empty: the divisors of size up to size/2", gt=0)
-    trials: int = key(26, "trials per tested contrast (13 orientations, jittered phase)", ge=1)
+    sfs: list[float] = key(
+        [], "cycles/image; empty: the divisors of size up to size/2, or every integer when they are fewer than 8", gt=0
+    )
+    trials: int = key(26, "trials per tested contrast (13 orientations cycled)", ge=1)
     max_steps: int = key(20, "bisection steps at most", ge=1)
     bootstrap: int = key(200, "bootstrap replicates for the threshold CIs", ge=1)
     eval_batch: int = key(256, "images per forward pass when testing", ge=1)
-    human_reference: bool = key(True, "draw a schematic human CSF (max-normalised) beside the network's")
+    human_reference: bool = key(
+        True, "draw the published human CSF of each colour, max-normalised, beside the network's"
+    )
     seed: int = key(0, "fixes the probe's init, the stimuli and the bootstrap")
 
     def check(self) -> None:
@@ -49,35 +65,60 @@ class CsfConfig(RunOptions):
             )
         if self.net is not None and not self.net.startswith("tv:"):
             raise UserError(f"net={self.net!r}: use net=tv:<torchvision model name>")
-        bad = [f for f in self.sfs if f > self.size / 2]
-        if bad:
-            raise UserError(f"spatial frequency {bad[0]} is outside (0, size/2 = {self.size / 2:g}] cycles per image")
+        if self.size is not None:
+            _check_sfs(self.sfs, self.size)
+        if not self.colours:
+            raise UserError("colours=[] measures nothing: give at least one of lum, rg, yb")
         check_source_run(self.run, self.allow_incomplete)
+
+
+class Extractor(NamedTuple):
+    """The frozen network and what its run decides: name, input channels, image size, default layer."""
+
+    model: torch.nn.Module
+    name: str
+    channels: int
+    size: int
+    layer: str
+
+
+def _check_sfs(sfs: list[float], size: int) -> None:
+    bad = [f for f in sfs if f > size / 2]
+    if bad:
+        raise UserError(f"spatial frequency {bad[0]} is outside (0, size/2 = {size / 2:g}] cycles per image")
 
 
 def run(cfg: CsfConfig, ctx: RunContext) -> None:
     from bilin.csf.measure import CsfSweep, measure_layer
     from bilin.csf.probe import FeatureExtractor, ProbeSettings
-    from bilin.csf.stimuli import default_frequencies
+    from bilin.csf.stimuli import Stimuli, default_frequencies
     from bilin.device import require_memory
     from bilin.figures import csf as figs
     from bilin.train.progress import step_progress
 
+    source = _extractor_model(cfg, ctx.device)
+    model, name, size = source.model, source.name, source.size
+    if source.channels == 1 and set(cfg.colours) - {"lum"}:
+        raise UserError(
+            f"colours={list(cfg.colours)}: rg and yb gratings need a colour model, and {name} takes grey "
+            f"1 x {size} x {size} images (use colours=[lum])"
+        )
     # a batch of stimulus pairs (or of test images) through the extractor; its activations are
     # taken as a few times the images' size
     images = max(2 * cfg.batch_size, cfg.eval_batch)
     require_memory(
-        8 * images * 3 * cfg.size**2 * 4,
-        f"{images} images of {cfg.size} x {cfg.size} px per step",
+        8 * images * source.channels * size**2 * 4,
+        f"{images} images of {size} x {size} px per step",
         ctx.device,
         "lower size, batch_size or eval_batch",
     )
-    model, name = _extractor_model(cfg, ctx.device)
-    layers = list(cfg.layers) if cfg.layers else [cfg.layer]
-    sfs = list(cfg.sfs) if cfg.sfs else default_frequencies(cfg.size)
+    stimuli = Stimuli(size, source.channels, cfg.protocol)
+    layers = list(cfg.layers) if cfg.layers else [cfg.layer or source.layer]
+    sfs = list(cfg.sfs) if cfg.sfs else default_frequencies(size)
+    _check_sfs(sfs, size)
     settings = ProbeSettings(cfg.pairs, cfg.epochs, cfg.batch_size, cfg.lr, seed=cfg.seed)
     batches = max(cfg.pairs // cfg.batch_size, 1) * cfg.epochs
-    measured = {}
+    measured = []
     with step_progress(batches * len(layers), cfg.quiet) as progress:
 
         def advance() -> None:
@@ -87,11 +128,11 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
         for layer in layers:
             progress.phase(f"probe {layer}")
             extractor = FeatureExtractor(model, layer, cfg.pool)
-            _check_size(extractor, cfg.size, ctx.device)
-            measured[layer] = measure_layer(
+            _check_size(extractor, stimuli, ctx.device)
+            measured += measure_layer(
                 extractor,
                 sfs,
-                cfg.size,
+                stimuli,
                 settings,
                 cfg.trials,
                 cfg.max_steps,
@@ -99,62 +140,75 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
                 cfg.eval_batch,
                 ctx.device,
                 advance,
+                tuple(cfg.colours),
             )
     sweep = CsfSweep(measured, cfg.human_reference)
     ctx.write(sweep)
     ctx.run.save_tensors(
         "probes.safetensors",
         {
-            f"{layer}.{k}": v.detach().cpu().contiguous()
-            for layer, m in measured.items()
+            f"{m.layer}.{k}": v.detach().cpu().contiguous()
+            for m in measured
+            if m.colour == cfg.colours[0]
             for k, v in m.probe.state_dict().items()
         },
         metadata={"layers": ",".join(layers), "extractor": name},
     )
-    first = measured[layers[0]]
+    first = measured[0]
     ctx.add_figures(
         {
             "training": figs.training_figure(sweep.tables()["training.csv"], layers, f"Probe training ({name})"),
-            "psychometric": figs.psychometric_figure(first, f"Psychometric curves, {layers[0]} ({name})"),
+            "psychometric": figs.psychometric_figure(first, f"Psychometric curves, {first.name} ({name})"),
             "csf": figs.csf_figure(sweep, f"Contrast sensitivity by linear probe ({name})"),
         }
     )
     ctx.record.update(
         extractor=name,
         layers=layers,
+        size=size,
+        channels=source.channels,
+        protocol=cfg.protocol,
+        colours=list(cfg.colours),
         sfs=sfs,
         seed=cfg.seed,
         peaks={
-            layer: {"cycles_per_image": m.peak, "ci": m.peak_ci, "cycles_per_degree": m.peak / m.degrees}
-            for layer, m in measured.items()
+            m.name: {"cycles_per_image": m.peak, "ci": m.peak_ci, "cycles_per_degree": m.peak / m.degrees}
+            for m in measured
         },
-        final_probe_accuracy={layer: m.history.accuracy[-1] for layer, m in measured.items()},
-        bisections_that_ran_all_steps=sum(int((m.stair.steps == cfg.max_steps).sum()) for m in measured.values()),
+        final_probe_accuracy={m.layer: m.history.accuracy[-1] for m in measured},
+        bisections_that_ran_all_steps=sum(int((m.stair.steps == cfg.max_steps).sum()) for m in measured),
     )
-    ctx.headline(**{f"peak_cycles_per_image.{layer}": m.peak for layer, m in measured.items()})
+    ctx.headline(**{f"peak_cycles_per_image.{m.name}": m.peak for m in measured})
 
 
-def _extractor_model(cfg: CsfConfig, device) -> tuple[torch.nn.Module, str]:
-    """The frozen network, taking images in [0, 1] (torchvision models normalise in a pre-hook)."""
+TORCHVISION_SIZE, TORCHVISION_LAYER, RUN_LAYER = 224, "layer2", "head"
+
+
+def _extractor_model(cfg: CsfConfig, device) -> Extractor:
+    """The frozen network, taking images in [0, 1] (torchvision models normalise in a pre-hook).
+    Defaults: torchvision nets 224 px and layer2; bilin runs their own input size and `head` (the logits)."""
     from bilin.featvis.sources import from_run, from_torchvision
 
     if cfg.run is not None:
         subject = from_run(cfg.run, device)
-        if subject.input_shape[0] != 3 or tuple(subject.input_shape[1:]) != (cfg.size, cfg.size):
+        channels, height, width = subject.input_shape
+        if height != width or channels not in (1, 3) or cfg.size not in (None, height):
             raise UserError(
-                f"the run's model takes {subject.input_shape} images; probe-csf draws 3 x size x size "
-                f"colour stimuli (size={cfg.size}): use a colour model and size={subject.input_shape[-1]}"
+                f"the run's model takes {channels} x {height} x {width} images; probe-csf draws square grey or "
+                f"colour stimuli of the model's input size (leave size unset)"
             )
-        return subject.model, subject.name
-    subject = from_torchvision((cfg.net or "tv:resnet50")[3:], cfg.weights, cfg.size, device, cfg.seed)
-    return subject.model, subject.name
+        return Extractor(subject.model, subject.name, channels, height, RUN_LAYER)
+    size = cfg.size or TORCHVISION_SIZE
+    subject = from_torchvision((cfg.net or "tv:resnet50")[3:], cfg.weights, size, device, cfg.seed)
+    return Extractor(subject.model, subject.name, 3, size, TORCHVISION_LAYER)
 
 
-def _check_size(extractor: FeatureExtractor, size: int, device) -> None:
+def _check_size(extractor: FeatureExtractor, stimuli: Stimuli, device) -> None:
     import torch
 
+    size = stimuli.size
     try:
-        features = extractor(torch.full((2, 3, size, size), 0.5, device=device))
+        features = extractor(torch.full((2, stimuli.channels, size, size), 0.5, device=device))
     except RuntimeError as exc:
         raise UserError(f"size={size} is too small for this extractor ({str(exc).splitlines()[0][:140]})") from exc
     if features.shape[1] == 0:
@@ -170,6 +224,8 @@ COMMAND = Command(
     examples=(
         "bilin probe-csf net=tv:resnet50 weights=imagenet layer=layer2",
         "bilin probe-csf layers=[layer1,layer2,layer3,layer4] weights=none   (one CSF per layer)",
+        "bilin probe-csf colours=[lum,rg,yb]   (DeepCSF's luminance, red-green and yellow-blue gratings)",
+        "bilin probe-csf run=outputs/train/DATE/TIME   (a bilin grey MLP: 28 px, its logits)",
     ),
     notes="With weights=none the curve's shape means nothing; it is for timing and testing.",
 )

@@ -1,5 +1,6 @@
 """The figure rules of bilin/figures/style.py, checked on figures built from tiny results."""
 
+import dataclasses
 import math
 from functools import cache
 
@@ -158,10 +159,15 @@ def test_csf_figures_follow_the_tick_rule():
         return torch.binomial(torch.full_like(p, 50.0), p, generator=generator)
 
     stair = bisection(observer, 3, trials=50)
-    layer = LayerCSF(
-        "layer2", [2.0, 8.0, 56.0], image_degrees(224), None, None, stair, fit_psychometric(stair, 20), 8.0, [4.0, 16.0]
-    )
-    for fig in (csf_figure(CsfSweep({"layer2": layer}, with_human=True), "CSF"), psychometric_figure(layer, "Fits")):
+    fit = fit_psychometric(stair, 20)
+    layer = LayerCSF("layer2", [2.0, 8.0, 56.0], image_degrees(224), None, None, stair, fit, 8.0, [4.0, 16.0])
+    chromatic = dataclasses.replace(layer, colour="rg")
+    sweep = CsfSweep([layer, chromatic], with_human=True)
+    assert {n for n, c in sweep.curves().items() if c["human"]} == {
+        "human lum: 75 f^0.8 e^(-0.2 f), Johnson & Fairchild 2003",
+        "human rg: Mullen 1985 fit, Johnson & Fairchild 2003",
+    }
+    for fig in (csf_figure(sweep, "CSF"), psychometric_figure(layer, "Fits")):
         logs = [a for a in [*fig.select_xaxes(), *fig.select_yaxes()] if a.type == "log"]
         assert logs
         for axis in logs:
