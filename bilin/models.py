@@ -106,6 +106,7 @@ class BilinearMLP(nn.Module):
         self.embed = nn.Linear(d_input, d_hidden, bias=False)
         self.bilinear = nn.Linear(d_hidden, 2 * d_hidden, bias=False)
         self.head = nn.Linear(d_hidden, d_output, bias=False)
+        self.product = nn.Identity()  # the hidden layer g = (L h) * (R h), a named point for hooks (probes, featvis)
         self.gate = gate
         self._act = GATE_FUNCTIONS[gate] if gate else None
 
@@ -123,9 +124,9 @@ class BilinearMLP(nn.Module):
         """x: (batch, ...) flattened to (batch, d_input) -> logits (batch, d_output)."""
         left_right = self.bilinear(self.embed(x.flatten(1)))
         if self._act is None:
-            return self.head(ElementwiseProduct.apply(left_right))
+            return self.head(self.product(ElementwiseProduct.apply(left_right)))
         left, right = left_right.chunk(2, dim=-1)
-        return self.head(self._act(left) * right)
+        return self.head(self.product(self._act(left) * right))
 
 
 class ReluMLP(nn.Module):
@@ -133,10 +134,11 @@ class ReluMLP(nn.Module):
         super().__init__()
         self.embed = nn.Linear(d_input, d_hidden, bias=False)
         self.hidden = nn.Linear(d_hidden, d_hidden, bias=False)
+        self.activation = nn.ReLU()  # the hidden layer relu(W1 h), a named point for hooks
         self.head = nn.Linear(d_hidden, d_output, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(nn.functional.relu(self.hidden(self.embed(x.flatten(1)))))
+        return self.head(self.activation(self.hidden(self.embed(x.flatten(1)))))
 
 
 class CifarCNN(nn.Module):

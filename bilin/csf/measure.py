@@ -4,16 +4,16 @@ figures are drawn from."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from bilin.analysis.frequency import BandPass, band_pass
 from bilin.csf.human import HUMAN_CSFS, human_curve
 from bilin.csf.probe import FeatureExtractor, ProbeHistory, ProbeSettings, grating_observer, train_probe
-from bilin.csf.psychophysics import Fit, Staircase, bisection, csf_peak, fit_psychometric, weibull
+from bilin.csf.psychophysics import Fit, Staircase, bisection, fit_psychometric, weibull
 from bilin.csf.stimuli import Stimuli
 
 CURVE_CONTRASTS = torch.logspace(-3, 0, 200, dtype=torch.float64)  # where the fitted Weibulls are drawn
@@ -33,8 +33,9 @@ class LayerCSF:
     history: ProbeHistory
     stair: Staircase
     fit: Fit
-    peak: float  # cycles/image, from a log-parabola fitted to the CSF
-    peak_ci: list[float]  # 95% over the bootstrap replicates
+    shape: BandPass  # of the fitted CSF: peak (log-parabola through the top 3 points), half-max band
+    peak_ci: list[float]  # 95% over the bootstrap replicates, cycles/image
+    octaves_ci: list[float]  # the bandwidth's, octaves
     colour: str = "lum"  # the gratings' colour direction; the probe is the layer's, whatever the colour
 
     @property
@@ -45,6 +46,11 @@ class LayerCSF:
     @property
     def sensitivity(self) -> torch.Tensor:
         return 1 / self.fit.threshold
+
+    @property
+    def peak(self) -> float:
+        """cycles/image"""
+        return float(self.shape.peak)
 
     def training_rows(self) -> list[dict]:
         h = self.history
@@ -132,20 +138,23 @@ def measure_layer(
         observer = grating_observer(extractor, probe, sfs, stimuli, trials, settings.seed, device, eval_batch, colour)
         stair = bisection(observer, len(sfs), trials, max_steps=max_steps)
         fit = fit_psychometric(stair, boot=bootstrap, seed=settings.seed)
-        peak, peak_ci = _peak(sfs, fit)
+        shape, peak_ci, octaves_ci = _shape(sfs, fit)
         degrees = image_degrees(stimuli.size)
-        results.append(LayerCSF(extractor.layer, list(sfs), degrees, probe, history, stair, fit, peak, peak_ci, colour))
+        results.append(
+            LayerCSF(
+                extractor.layer, list(sfs), degrees, probe, history, stair, fit, shape, peak_ci, octaves_ci, colour
+            )
+        )
     return results
 
 
-def _peak(sfs: list[float], fit: Fit) -> tuple[float, list[float]]:
-    """The log-parabola peak (cycles/image) of the fitted CSF, and its 95% bootstrap interval."""
-    peak = csf_peak(torch.tensor(sfs), 1 / fit.threshold[None])[0].item()
-    boot_peaks = csf_peak(torch.tensor(sfs), 1 / fit.boot_thresholds)
-    finite = boot_peaks[boot_peaks.isfinite()]
-    if len(finite) <= 10:
-        return peak, [math.nan, math.nan]
-    return peak, torch.quantile(finite, torch.tensor([0.025, 0.975], dtype=finite.dtype)).tolist()
+def _shape(sfs: list[float], fit: Fit) -> tuple[BandPass, list[float], list[float]]:
+    """The fitted CSF's band-pass shape and the 95% bootstrap intervals of its peak and bandwidth."""
+    x = torch.tensor(sfs, dtype=torch.float64)
+    shape = band_pass(x, 1 / fit.threshold)
+    boot = band_pass(x, 1 / fit.boot_thresholds)
+    q = torch.tensor([0.025, 0.975], dtype=torch.float64)
+    return shape, torch.quantile(boot.peak, q).tolist(), torch.quantile(boot.octaves, q).tolist()
 
 
 @dataclass

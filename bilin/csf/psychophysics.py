@@ -119,15 +119,3 @@ def _ml_weibull(c: torch.Tensor, n: torch.Tensor, k: torch.Tensor, max_lapse: fl
         optimiser.step()
     with torch.no_grad():
         return log_alpha.exp(), log_beta.exp(), max_lapse * torch.sigmoid(raw_lapse)
-
-
-def csf_peak(sfs: torch.Tensor, sensitivity: torch.Tensor) -> torch.Tensor:
-    """Peak frequency of a log-parabola log S = a (log f)^2 + b log f + c fitted by least squares;
-    sensitivity (..., sfs). NaN where the fit is not concave (no interior peak)."""
-    x = sfs.double().log()
-    design = torch.stack([x**2, x, torch.ones_like(x)], dim=1)
-    y = sensitivity.double().log().reshape(-1, len(sfs)).T
-    coefficients = torch.linalg.lstsq(design, y).solution  # (3, m)
-    a, b = coefficients[0], coefficients[1]
-    peak = torch.where(a < 0, (-b / (2 * a)).exp(), torch.nan)
-    return peak.reshape(sensitivity.shape[:-1])

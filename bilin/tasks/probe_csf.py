@@ -26,7 +26,8 @@ class CsfConfig(RunOptions):
     weights: str = key("imagenet", "imagenet (downloads through torchvision) | none (random init) | <state dict file>")
     layer: str | None = key(
         None,
-        "the module whose output the probe reads; null: layer2 (torchvision), head = the logits (bilin runs)",
+        "the module whose output the probe reads; null: layer2 (torchvision), the hidden layer (bilin runs: "
+        "product for bilinear MLPs, activation for relu MLPs, hidden for the CNN)",
     )
     layers: list[str] = key([], "a sweep: one probe and one CSF per layer, in one figure")
     size: int | None = key(None, "image size in px; null: 224 (torchvision), the model's input size (bilin runs)", ge=1)
@@ -53,6 +54,11 @@ class CsfConfig(RunOptions):
     human_reference: bool = key(
         True, "draw the published human CSF of each colour, max-normalised, beside the network's"
     )
+    standardise: bool | None = key(
+        None,
+        "z-score every feature over 512 training pairs before the probe (folded into it after); null: on for "
+        "bilin runs (an MLP's layers have no fixed scale: raw, the probe stays at chance), off for torchvision",
+    )
     seed: int = key(0, "fixes the probe's init, the stimuli and the bootstrap")
 
     def check(self) -> None:
@@ -73,13 +79,15 @@ class CsfConfig(RunOptions):
 
 
 class Extractor(NamedTuple):
-    """The frozen network and what its run decides: name, input channels, image size, default layer."""
+    """The frozen network and what its run decides: name, input channels, image size, default layer,
+    whether its features are z-scored by default."""
 
     model: torch.nn.Module
     name: str
     channels: int
     size: int
     layer: str
+    standardise: bool
 
 
 def _check_sfs(sfs: list[float], size: int) -> None:
@@ -116,7 +124,8 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
     layers = list(cfg.layers) if cfg.layers else [cfg.layer or source.layer]
     sfs = list(cfg.sfs) if cfg.sfs else default_frequencies(size)
     _check_sfs(sfs, size)
-    settings = ProbeSettings(cfg.pairs, cfg.epochs, cfg.batch_size, cfg.lr, seed=cfg.seed)
+    standardise = source.standardise if cfg.standardise is None else cfg.standardise
+    settings = ProbeSettings(cfg.pairs, cfg.epochs, cfg.batch_size, cfg.lr, seed=cfg.seed, standardise=standardise)
     batches = max(cfg.pairs // cfg.batch_size, 1) * cfg.epochs
     measured = []
     with step_progress(batches * len(layers), cfg.quiet) as progress:
@@ -172,7 +181,13 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
         sfs=sfs,
         seed=cfg.seed,
         peaks={
-            m.name: {"cycles_per_image": m.peak, "ci": m.peak_ci, "cycles_per_degree": m.peak / m.degrees}
+            m.name: {
+                "cycles_per_image": m.peak,
+                "ci": m.peak_ci,
+                "cycles_per_degree": m.peak / m.degrees,
+                "bandwidth_octaves": float(m.shape.octaves),
+                "bandwidth_ci": m.octaves_ci,
+            }
             for m in measured
         },
         final_probe_accuracy={m.layer: m.history.accuracy[-1] for m in measured},
@@ -181,12 +196,14 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
     ctx.headline(**{f"peak_cycles_per_image.{m.name}": m.peak for m in measured})
 
 
-TORCHVISION_SIZE, TORCHVISION_LAYER, RUN_LAYER = 224, "layer2", "head"
+TORCHVISION_SIZE, TORCHVISION_LAYER = 224, "layer2"
+RUN_LAYERS = ("product", "activation", "hidden")  # a bilin model's hidden layer: bilinear, relu MLP, CNN
 
 
 def _extractor_model(cfg: CsfConfig, device) -> Extractor:
     """The frozen network, taking images in [0, 1] (torchvision models normalise in a pre-hook).
-    Defaults: torchvision nets 224 px and layer2; bilin runs their own input size and `head` (the logits)."""
+    Defaults: torchvision nets 224 px, layer2, raw features; bilin runs their own input size, their hidden
+    layer (RUN_LAYERS) and z-scored features."""
     from bilin.featvis.sources import from_run, from_torchvision
 
     if cfg.run is not None:
@@ -197,10 +214,12 @@ def _extractor_model(cfg: CsfConfig, device) -> Extractor:
                 f"the run's model takes {channels} x {height} x {width} images; probe-csf draws square grey or "
                 f"colour stimuli of the model's input size (leave size unset)"
             )
-        return Extractor(subject.model, subject.name, channels, height, RUN_LAYER)
+        names = dict(subject.model.named_modules())
+        layer = next((n for n in RUN_LAYERS if n in names), "head")
+        return Extractor(subject.model, subject.name, channels, height, layer, True)
     size = cfg.size or TORCHVISION_SIZE
     subject = from_torchvision((cfg.net or "tv:resnet50")[3:], cfg.weights, size, device, cfg.seed)
-    return Extractor(subject.model, subject.name, 3, size, TORCHVISION_LAYER)
+    return Extractor(subject.model, subject.name, 3, size, TORCHVISION_LAYER, False)
 
 
 def _check_size(extractor: FeatureExtractor, stimuli: Stimuli, device) -> None:
@@ -225,7 +244,7 @@ COMMAND = Command(
         "bilin probe-csf net=tv:resnet50 weights=imagenet layer=layer2",
         "bilin probe-csf layers=[layer1,layer2,layer3,layer4] weights=none   (one CSF per layer)",
         "bilin probe-csf colours=[lum,rg,yb]   (DeepCSF's luminance, red-green and yellow-blue gratings)",
-        "bilin probe-csf run=outputs/train/DATE/TIME   (a bilin grey MLP: 28 px, its logits)",
+        "bilin probe-csf run=outputs/train/DATE/TIME   (a bilin grey MLP: 28 px, its hidden layer)",
     ),
     notes="With weights=none the curve's shape means nothing; it is for timing and testing.",
 )

@@ -10,7 +10,7 @@ from torch import nn
 from bilin.csf.colour import rgb_to_dkl
 from bilin.csf.human import human_csf, human_curve
 from bilin.csf.probe import FeatureExtractor, ProbeSettings, contrast_pairs, train_probe
-from bilin.csf.psychophysics import bisection, csf_peak, fit_psychometric, threshold75, weibull
+from bilin.csf.psychophysics import bisection, fit_psychometric, threshold75, weibull
 from bilin.csf.stimuli import GREY, Stimuli, default_frequencies, with_contrast
 from bilin.errors import UserError
 
@@ -159,12 +159,6 @@ def test_staircase_and_fit_recover_a_synthetic_observer():
 def test_bisection_stops_at_the_tolerance():
     stair = bisection(lambda c, active: torch.where(c > 0.3, 100.0, 74.9).float(), 1, trials=100)
     assert stair.steps.item() < 20 and stair.threshold.item() <= 0.3
-
-
-def test_csf_peak_of_a_log_parabola():
-    sfs = torch.tensor([1.0, 2, 4, 8, 16, 32])
-    sensitivity = torch.exp(-((sfs.log() - math.log(5.0)) ** 2))
-    assert csf_peak(sfs, sensitivity[None]).item() == pytest.approx(5.0, rel=1e-6)
 
 
 def tiny_cnn() -> nn.Module:

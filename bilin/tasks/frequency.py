@@ -1,0 +1,191 @@
+"""`bilin frequency`: the spatial frequencies a model uses, from its weights, its behaviour and its
+features, over training noise levels and seeds (csf.study)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from bilin.command import Command
+from bilin.config import CachedRecipe, GreyDataset
+from bilin.errors import UserError
+from bilin.schema import key
+
+if TYPE_CHECKING:
+    from bilin.lifecycle import RunContext
+
+# (column of frequency.csv, what the table and the figure call it, the figure's row)
+MEASURES = (
+    ("weights_peak", "weights: CSF peak", "peak (cycles/image)"),
+    ("probe_peak", "probe: CSF peak", "peak (cycles/image)"),
+    ("weights_octaves", "weights: CSF bandwidth", "bandwidth (octaves)"),
+    ("probe_octaves", "probe: CSF bandwidth", "bandwidth (octaves)"),
+    ("eigen_centroid", "eigenvectors: centroid", "spectral centroid (cycles/image)"),
+    ("featvis_centroid", "featvis: centroid", "spectral centroid (cycles/image)"),
+)
+
+
+@dataclass
+class FrequencyConfig(CachedRecipe):
+    datasets: list[GreyDataset] = key(["mnist", "fmnist"], "grey 28x28 datasets, one column of the figure each")
+    noises: list[float] = key([0.0, 0.2, 0.4, 0.6, 0.8], "training noise stds", ge=0)
+    seeds: list[int] = key([0, 1, 2], "one model per seed; the bands are over seeds")
+    d_hidden: int = key(128, "hidden size d of the bilinear models", ge=1)
+    epochs: int = key(20, "epochs of the cached models (AdamW, cosine-annealed to 0)", ge=1)
+    sfs: list[float] = key([], "cycles/image (at most 14); empty: every integer 1..14", gt=0, le=14)
+    protocol: Literal["tutorial", "jittered"] = key("tutorial", "stimuli: the tutorial's (phase 0) or jittered")
+    criterion: float = key(1.0, "weights: threshold where the RMS change of the logit vector reaches this (nats)", gt=0)
+    layer: str = key("head", "the layer the probe reads (head: the logits, as the weight criterion)")
+    probe_pairs: int = key(1000, "probe training pairs per epoch", ge=1)
+    probe_epochs: int = key(10, "probe training epochs", ge=1)
+    trials: int = key(26, "probe trials per tested contrast", ge=1)
+    max_steps: int = key(20, "bisection steps at most", ge=1)
+    bootstrap: int = key(200, "bootstrap replicates behind the probe's intervals", ge=1)
+    featvis_method: str = key("+robustness", "featvis method (featvis-bench's names); no Fourier 1/f prior by default")
+    featvis_steps: int = key(256, "featvis optimisation steps", ge=1)
+
+    def check(self) -> None:
+        super().check()
+        self.require_bilinear()
+        if not self.datasets or not self.noises or not self.seeds:
+            raise UserError("give at least one dataset, one noise level and one seed")
+        from bilin.featvis.bench import METHODS
+
+        if self.featvis_method not in METHODS:
+            raise UserError(f"featvis_method={self.featvis_method!r}: use one of {', '.join(METHODS)}")
+
+
+def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
+    from bilin.cache import ModelCache, cached_accuracy
+    from bilin.checkpoint import load_model
+    from bilin.csf.probe import ProbeSettings
+    from bilin.csf.study import StudySettings, measure_model
+    from bilin.train.recipe import recipe_from_config
+
+    settings = StudySettings(
+        sfs=list(cfg.sfs) or [float(f) for f in range(1, 15)],
+        protocol=cfg.protocol,
+        criterion=cfg.criterion,
+        layer=cfg.layer,
+        probe=ProbeSettings(cfg.probe_pairs, cfg.probe_epochs, seed=0),
+        trials=cfg.trials,
+        max_steps=cfg.max_steps,
+        bootstrap=cfg.bootstrap,
+        eval_batch=256,
+        featvis_method=cfg.featvis_method,
+        featvis_steps=cfg.featvis_steps,
+    )
+    cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
+    keys = [(d, n, s) for d in cfg.datasets for n in cfg.noises for s in cfg.seeds]
+    recipes = {k: recipe_from_config(cfg, data=k[0], noise=float(k[1]), seed=k[2]) for k in keys}
+    folders = cache.provide(list(recipes.values()), ctx)
+    rows, weight_rows, probe_rows, images = [], [], [], {}
+    for i, (dataset, noise, seed) in enumerate(keys):
+        ctx.stop.raise_if_set()
+        folder = folders[recipes[(dataset, noise, seed)]]
+        measured = measure_model(load_model(folder), settings, ctx.device)
+        base = {"dataset": dataset, "noise": noise, "seed": seed}
+        rows.append({**base, "val_acc": cached_accuracy(folder), **measured.row()})
+        weight_rows += [{**base, **r} for r in measured.weights.rows()]
+        probe_rows += [{**base, **r} for r in measured.probe.threshold_rows()]
+        images[f"{dataset}/noise{noise:g}/seed{seed}"] = measured.featvis_images
+        ctx.console.log(
+            f"{i + 1}/{len(keys)} {dataset} σ={noise:g} seed {seed}: peak {rows[-1]['weights_peak']:.2f} (weights), "
+            f"{rows[-1]['probe_peak']:.2f} (probe) cycles/image"
+        )
+    summary = _summary(cfg, rows)
+    ctx.run.write_csv("frequency.csv", rows)
+    ctx.run.write_csv("frequency_summary.csv", summary)
+    ctx.run.write_csv("weight_csf.csv", weight_rows)
+    ctx.run.write_csv("probe_thresholds.csv", probe_rows)
+    ctx.run.write_text("frequency_table.md", _markdown(cfg, summary))
+    ctx.run.save_tensors(
+        "featvis_images.safetensors",
+        {k: v.contiguous() for k, v in images.items()},
+        metadata={"layout": "<dataset>/noise<std>/seed<seed>: classes x 1 x 28 x 28, image c for class c"},
+    )
+    ctx.add_figures({"frequency_study": _figure(cfg, summary, settings)})
+    ctx.record.update(sfs=settings.sfs, probe_layer=cfg.layer, criterion_nats=cfg.criterion)
+    ctx.headline(**{f"{r['measure']}.{r['dataset']}.noise{r['noise']:g}": r["mean"] for r in summary})
+
+
+def _summary(cfg: FrequencyConfig, rows: list[dict]) -> list[dict]:
+    """Mean and 90% Student-t interval over seeds, per dataset, noise and measure."""
+    import torch
+
+    from bilin.analysis.stats import t_band
+
+    summary = []
+    for dataset in cfg.datasets:
+        for column, _, _ in MEASURES:
+            samples = torch.tensor(
+                [[r[column] for r in rows if (r["dataset"], r["noise"]) == (dataset, n)] for n in cfg.noises],
+                dtype=torch.float64,
+            ).T  # (seeds, noises)
+            summary += t_band(samples).rows("noise", list(cfg.noises), dataset=dataset, measure=column)
+    return summary
+
+
+def _markdown(cfg: FrequencyConfig, summary: list[dict]) -> str:
+    """The study's table: one row per dataset and noise, mean [90% interval] of every measure."""
+    from bilin.data import DATASETS
+
+    cell = {(r["dataset"], r["noise"], r["measure"]): r for r in summary}
+    head = "| dataset | noise σ | " + " | ".join(label for _, label, _ in MEASURES) + " |"
+    lines = [head, "|" + "---|" * (len(MEASURES) + 2)]
+    for dataset in cfg.datasets:
+        for noise in cfg.noises:
+            values = [cell[(dataset, noise, m)] for m, _, _ in MEASURES]
+            text = [f"{v['mean']:.2f} [{v['low']:.2f}, {v['high']:.2f}]" for v in values]
+            lines.append(f"| {DATASETS[dataset].title} | {noise:g} | " + " | ".join(text) + " |")
+    seeds = len(cfg.seeds)
+    lines.append("")
+    lines.append(
+        f"Mean [90% Student-t interval] over {seeds} seed{'s' if seeds > 1 else ''}; bilinear d={cfg.d_hidden}, "
+        f"{cfg.epochs} epochs; peaks in cycles/image, bandwidths in octaves at half maximum."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _figure(cfg: FrequencyConfig, summary: list[dict], settings):
+    import torch
+
+    from bilin.analysis.stats import Band
+    from bilin.data import DATASETS
+    from bilin.figures.frequency import measures_vs_noise_figure
+
+    grid: dict[str, dict[str, dict[str, Band]]] = {}
+    for column, label, row in MEASURES:
+        for dataset in cfg.datasets:
+            points = [r for r in summary if (r["dataset"], r["measure"]) == (dataset, column)]
+            band = Band(
+                *(torch.tensor([p[k] for p in points], dtype=torch.float64) for k in ("mean", "low", "high")),
+                samples=points[0]["samples"],
+                confidence=points[0]["confidence"],
+            )
+            grid.setdefault(row, {}).setdefault(DATASETS[dataset].title, {})[label] = band
+    seeds = len(cfg.seeds)
+    return measures_vs_noise_figure(
+        cfg.noises,
+        grid,
+        "Spatial frequency from the weights, the probe and the features vs training noise",
+        f"mean and 90% Student-t band over {seeds} seed{'s' if seeds > 1 else ''}; bilinear d={cfg.d_hidden}, "
+        f"{cfg.epochs} epochs; {cfg.protocol} gratings at {len(settings.sfs)} frequencies<br>weights: threshold "
+        f"where the logits move by {cfg.criterion:g} nat (RMS over 13 orientations); probe: layer {cfg.layer}, "
+        f"Weibull-fitted thresholds; centroids: top eigenvectors and {cfg.featvis_method} featvis images",
+    )
+
+
+COMMAND = Command(
+    name="frequency",
+    summary="Which spatial frequencies a bilinear MLP uses: from its weights, a linear probe and its features.",
+    schema=FrequencyConfig,
+    run=run,
+    panel="Read the weights",
+    examples=(
+        "bilin frequency                                   (d=128, 20 epochs, 3 seeds, 5 noises, 2 datasets: minutes)",
+        "bilin frequency experiment=d512                   (the README's table: d=512, 20 epochs)",
+        "bilin frequency protocol=jittered criterion=0.5   (random grating phase; a stricter threshold)",
+    ),
+    notes="Models come from the model cache (<cache_root>), trained batched when missing.",
+)
