@@ -140,8 +140,10 @@ def measure_layer(
 
 def _peak(sfs: list[float], fit: Fit) -> tuple[float, list[float]]:
     """The log-parabola peak (cycles/image) of the fitted CSF, and its 95% bootstrap interval."""
-    peak = csf_peak(torch.tensor(sfs), 1 / fit.threshold[None])[0].item()
-    boot_peaks = csf_peak(torch.tensor(sfs), 1 / fit.boot_thresholds)
+    usable = lambda t: t.isfinite().all(-1) & (t > 0).all(-1)  # noqa: E731 - lstsq fails on NaN rows
+    peak = csf_peak(torch.tensor(sfs), 1 / fit.threshold[None])[0].item() if usable(fit.threshold) else math.nan
+    boot = fit.boot_thresholds[usable(fit.boot_thresholds)]  # replicates whose fit ran off the tested range
+    boot_peaks = csf_peak(torch.tensor(sfs), 1 / boot) if len(boot) else torch.empty(0)
     finite = boot_peaks[boot_peaks.isfinite()]
     if len(finite) <= 10:
         return peak, [math.nan, math.nan]
