@@ -4,6 +4,7 @@ figures are drawn from."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -149,12 +150,25 @@ def measure_layer(
 
 
 def _shape(sfs: list[float], fit: Fit) -> tuple[BandPass, list[float], list[float]]:
-    """The fitted CSF's band-pass shape and the 95% bootstrap intervals of its peak and bandwidth."""
+    """The fitted CSF's band-pass shape and the 95% bootstrap intervals of its peak and bandwidth,
+    over the replicates whose every threshold is finite (a fit can run off the tested range)."""
     x = torch.tensor(sfs, dtype=torch.float64)
-    shape = band_pass(x, 1 / fit.threshold)
-    boot = band_pass(x, 1 / fit.boot_thresholds)
+
+    def usable(t: torch.Tensor) -> torch.Tensor:
+        return t.isfinite().all(-1) & (t > 0).all(-1)
+
+    shape = band_pass(x, 1 / fit.threshold) if usable(fit.threshold) else _no_shape()
+    boot = fit.boot_thresholds[usable(fit.boot_thresholds)]
+    if len(boot) <= 10:
+        return shape, [math.nan, math.nan], [math.nan, math.nan]
+    replicates = band_pass(x, 1 / boot)
     q = torch.tensor([0.025, 0.975], dtype=torch.float64)
-    return shape, torch.quantile(boot.peak, q).tolist(), torch.quantile(boot.octaves, q).tolist()
+    return shape, torch.quantile(replicates.peak, q).tolist(), torch.quantile(replicates.octaves, q).tolist()
+
+
+def _no_shape() -> BandPass:
+    nan = torch.tensor(math.nan, dtype=torch.float64)
+    return BandPass(nan, nan, nan, torch.tensor(False), torch.tensor(False))
 
 
 @dataclass

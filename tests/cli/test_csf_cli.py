@@ -6,7 +6,7 @@ import json
 import pytest
 
 from tests.cli.test_bad_input import assert_clean_failure
-from tests.conftest import only_run_dir
+from tests.conftest import TINY_ARGS, only_run_dir, run_bilin
 
 pytestmark = pytest.mark.slow  # each test trains or renders through the CLI
 
@@ -42,6 +42,43 @@ def test_probe_csf_layer_sweep(bilin_cli, tmp_path):
     for name in ("training", "psychometric", "csf"):
         assert (run / "figures" / f"{name}.html").is_file()
     assert (run / "probes.safetensors").is_file()
+
+
+def test_probe_csf_chromatic_conditions(bilin_cli, tmp_path):
+    result = bilin_cli("probe-csf", *TINY, "layer=layer1", "colours=[lum,rg]", "sfs=[2,8]", "protocol=jittered")
+    assert result.returncode == 0, result.stderr
+    run = only_run_dir(tmp_path / "outputs" / "probe-csf")
+    rows = list(csv.DictReader((run / "thresholds.csv").open()))
+    assert [(r["layer"], r["colour"], float(r["sf_cycles_per_image"])) for r in rows] == [
+        ("layer1", colour, sf) for colour in ("lum", "rg") for sf in (2, 8)
+    ]
+    curves = {r["curve"] for r in csv.DictReader((run / "csf.csv").open())}
+    assert {"layer1", "layer1.rg"} < curves and any(c.startswith("human rg: Mullen 1985") for c in curves)
+    record = json.loads((run / "run.json").read_text())
+    assert record["protocol"] == "jittered" and record["colours"] == ["lum", "rg"]
+    assert set(record["peaks"]) == {"layer1", "layer1.rg"}
+    assert len(list(csv.DictReader((run / "training.csv").open()))) == 2  # one probe, tested in both colours
+
+
+def test_probe_csf_on_a_grey_bilin_mlp(bilin_cli, tmp_path, tiny_root):
+    """A grey 28 x 28 bilinear MLP: stimuli in one channel at its size, its logits read, 1..14 cycles/image."""
+    trained = run_bilin(["train", *TINY_ARGS, "hydra.run.dir=trained"], tmp_path, {"BILIN_DATA": str(tiny_root)})
+    assert trained.returncode == 0, trained.stderr
+    fast = ["pairs=160", "epochs=2", "bootstrap=50", "max_steps=8", "quiet=true", "device=cpu"]
+    result = bilin_cli("probe-csf", f"run={tmp_path / 'trained'}", *fast)
+    assert result.returncode == 0, result.stderr
+    run = only_run_dir(tmp_path / "outputs" / "probe-csf")
+    rows = list(csv.DictReader((run / "thresholds.csv").open()))
+    assert [float(r["sf_cycles_per_image"]) for r in rows] == list(range(1, 15))
+    assert {r["layer"] for r in rows} == {"head"} and {r["colour"] for r in rows} == {"lum"}
+    record = json.loads((run / "run.json").read_text())
+    assert (record["size"], record["channels"], record["protocol"]) == (28, 1, "tutorial")
+    refused = bilin_cli("probe-csf", f"run={tmp_path / 'trained'}", *fast, "colours=[lum,rg]")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().splitlines() == [
+        f"bilin: error: colours=['lum', 'rg']: rg and yb gratings need a colour model, and {record['extractor']} "
+        "takes grey 1 x 28 x 28 images (use colours=[lum])"
+    ]
 
 
 @pytest.mark.parametrize(
