@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bilin.csf.psychophysics import bisection, fit_psychometric, weibull
+from bilin.csf.psychophysics import Fit, bisection, fit_psychometric, weibull
 from bilin.csf.quest import QuestModel, QuestResult, quest_staircase
 
 Observer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -42,6 +42,7 @@ class Comparison:
     quest_trials: torch.Tensor
     quest_width: torch.Tensor
     quest_threshold: torch.Tensor
+    fit: Fit
     quest: QuestResult
 
     def summary(self) -> dict[str, float]:
@@ -74,4 +75,4 @@ def compare_procedures(
     quest = quest_staircase(make_observer(), n_sfs, trials, ci_width=width, max_steps=quest_max_steps, model=model)
     reached = quest.trials_to_width(width)
     final = quest.ci_high.log10() - quest.ci_low.log10()
-    return Comparison(stair.trials.sum(1), width, fit.threshold, reached, final, quest.threshold, quest)
+    return Comparison(stair.trials.sum(1), width, fit.threshold, reached, final, quest.threshold, fit, quest)

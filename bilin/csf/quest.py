@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import questplus
 import torch
-from scipy.special import logsumexp, xlogy
+from scipy.special import xlogy
 
 from bilin.csf.psychophysics import Staircase, threshold75
 
@@ -62,29 +62,36 @@ class QuestModel:
         # per contrast, side by side: P(correct | params) and -H(outcome | params) = sum_o L_o log L_o
         l_log_l = xlogy(self.likelihood, self.likelihood).sum(0)
         self._hit_and_negentropy = np.ascontiguousarray(np.concatenate([self.likelihood[0], l_log_l]).T)
+        with np.errstate(divide="ignore"):  # a lapse-free curve cannot miss at high contrast: log 0
+            self._log_hit, self._log_miss = np.log(self.likelihood)
         self.log_prior = np.log(self.questplus.prior.transpose(*params).values.reshape(-1))
         a, b, _, lapse = (torch.from_numpy(g) for g in np.meshgrid(log10_alphas, slopes, [0.5], lapses, indexing="ij"))
         t75 = threshold75(10.0**a, b, lapse).numpy()
         self.log10_t75 = np.log10(t75).reshape(-1)  # (params,)
         self._order = np.argsort(self.log10_t75, kind="stable")
 
-    def expected_entropy(self, posterior: np.ndarray) -> np.ndarray:
-        """posterior (sfs, params) -> (sfs, contrasts) the entropy expected after one more trial,
-        questplus's sum_o p_o H(posterior | o), computed as H(posterior) - H(outcome) + E[H(outcome |
-        params)] (entropy minus mutual information): one matrix product for all frequencies."""
+    def information(self, posterior: np.ndarray) -> np.ndarray:
+        """posterior (sfs, params) -> (sfs, contrasts) mutual information between the parameters and
+        one more trial's outcome, H(outcome) - E[H(outcome | params)]: one matrix product for all."""
         hit, negentropy = np.split(posterior @ self._hit_and_negentropy, 2, axis=1)
-        outcome_entropy = -xlogy(hit, hit) - xlogy(1 - hit, 1 - hit)
-        return -xlogy(posterior, posterior).sum(1, keepdims=True) - outcome_entropy - negentropy
+        return -xlogy(hit, hit) - xlogy(1 - hit, 1 - hit) + negentropy
+
+    def expected_entropy(self, posterior: np.ndarray) -> np.ndarray:
+        """posterior (sfs, params) -> (sfs, contrasts) questplus's expected entropy after one more
+        trial, sum_o p_o H(posterior | o) = H(posterior) - information."""
+        return -xlogy(posterior, posterior).sum(1, keepdims=True) - self.information(posterior)
 
     def next_contrast(self, posterior: np.ndarray) -> np.ndarray:
         """(sfs, params) -> (sfs,) index into log10_contrasts of the minimum expected entropy."""
-        return self.expected_entropy(posterior).argmin(1)
+        return self.information(posterior).argmax(1)
 
     def block_log_likelihood(self, index: np.ndarray, correct: np.ndarray, trials: np.ndarray) -> np.ndarray:
         """log P(k of n correct | params) up to the binomial coefficient; index, correct, trials (sfs,)
         -> (sfs, params). Zero where n = 0."""
-        hit, miss = self.likelihood[0][index], self.likelihood[1][index]
-        return xlogy(correct[:, None], hit) + xlogy((trials - correct)[:, None], miss)
+        k, miss = correct[:, None], (trials - correct)[:, None]
+        with np.errstate(invalid="ignore"):  # 0 * log 0, replaced by 0
+            log_miss = np.where(miss > 0, miss * self._log_miss[index], 0.0)
+        return k * self._log_hit[index] + log_miss
 
     def quantiles(self, posterior: np.ndarray, q: tuple[float, ...] = CREDIBLE) -> np.ndarray:
         """posterior (sfs, params) -> (sfs, len(q)) quantiles of log10 threshold75, linear between
@@ -145,8 +152,11 @@ def quest_staircase(
         n = np.where(active, float(trials), 0.0)
         k = np.where(active, correct, 0.0)
         log_posterior = log_posterior + model.block_log_likelihood(index, k, n)
-        log_posterior -= logsumexp(log_posterior, axis=1, keepdims=True)
+        log_posterior -= log_posterior.max(1, keepdims=True)
         posterior = np.exp(log_posterior)
+        total = posterior.sum(1, keepdims=True)
+        posterior /= total
+        log_posterior -= np.log(total)
         low, _, high = model.quantiles(posterior).T
         widths.append(np.where(active, high - low, np.nan))
         contrasts.append(c)

@@ -15,6 +15,7 @@ ALPHA = torch.tensor([0.4, 0.08, 0.02, 0.012, 0.15], dtype=torch.float64)
 BETA = torch.tensor([2.0, 3.0, 4.0, 3.0, 1.5], dtype=torch.float64)
 LAPSE = torch.tensor([0.0, 0.02, 0.04, 0.01, 0.02], dtype=torch.float64)
 TRUE_T75 = threshold75(ALPHA, BETA, LAPSE)
+PARAMS = ("threshold", "slope", "lower_asymptote", "lapse_rate")  # questplus's parameter axes
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +44,14 @@ def test_batched_steps_are_questplus_steps():
         reference = copy.deepcopy(model.questplus)  # a fresh questplus run on the same grid
         for step in range(5):
             proposed = reference.next_intensity
+            posterior = reference.posterior.transpose(*PARAMS).values.reshape(1, -1)
+            assert model.expected_entropy(posterior).min() == pytest.approx(reference.entropy, rel=1e-9)
             assert 10.0**proposed == pytest.approx(result.stair.contrast[f, step].item(), rel=1e-12)
             k = int(result.stair.correct[f, step])
             for response in ["correct"] * k + ["incorrect"] * (trials - k):
                 reference.update(intensity=proposed, response=response)
-        posterior = reference.posterior.transpose("threshold", "slope", "lower_asymptote", "lapse_rate").values
-        low, median, high = model.quantiles(posterior.reshape(1, -1))[0]
+        posterior = reference.posterior.transpose(*PARAMS).values.reshape(1, -1)
+        low, median, high = model.quantiles(posterior)[0]
         assert 10.0**median == pytest.approx(result.threshold[f].item(), rel=1e-9)
         assert 10.0**low == pytest.approx(result.ci_low[f].item(), rel=1e-9)
         assert 10.0**high == pytest.approx(result.ci_high[f].item(), rel=1e-9)
