@@ -1,0 +1,78 @@
+"""Bisection + bootstrap fit against QUEST+ at equal precision: how many trials each needs for a
+threshold's 95% interval to be as narrow, on a simulated Weibull observer or a real probe."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from bilin.csf.psychophysics import Fit, bisection, fit_psychometric, weibull
+from bilin.csf.quest import QuestModel, QuestResult, quest_staircase
+
+Observer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def weibull_observer(
+    alpha: torch.Tensor, beta: torch.Tensor, lapse: torch.Tensor, trials: int, seed: int = 0
+) -> Observer:
+    """A simulated observer with a known psychometric function per frequency (alpha, beta, lapse
+    (sfs,)): accuracy(contrasts (sfs,), active (sfs,)) -> correct counts (sfs,) drawn from
+    Binomial(trials, weibull(c)), 0 where inactive."""
+    generator = torch.Generator().manual_seed(seed)
+    n = torch.full(alpha.shape, float(trials), dtype=torch.float64)
+
+    def accuracy(contrasts: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+        p = weibull(contrasts.double(), alpha.double(), beta.double(), lapse.double())
+        return torch.binomial(n, p, generator=generator) * active
+
+    return accuracy
+
+
+@dataclass
+class Comparison:
+    """Per frequency (sfs,). Widths are of 95% intervals in log10 contrast: the bootstrap percentile
+    interval of the ML fit for the bisection, the credible interval for QUEST+. quest_trials is
+    NaN where QUEST+ did not reach the bisection's width within its step limit."""
+
+    bisection_trials: torch.Tensor
+    bisection_width: torch.Tensor
+    bisection_threshold: torch.Tensor
+    quest_trials: torch.Tensor
+    quest_width: torch.Tensor
+    quest_threshold: torch.Tensor
+    fit: Fit
+    quest: QuestResult
+
+    def summary(self) -> dict[str, float]:
+        """Medians over frequencies (QUEST+'s over those that reached the width) and how many reached it."""
+        reached = self.quest_trials.isfinite()
+        return {
+            "bisection_trials": self.bisection_trials.median().item(),
+            "bisection_width": self.bisection_width.median().item(),
+            "quest_trials": self.quest_trials[reached].median().item() if reached.any() else float("nan"),
+            "quest_width": self.quest_width.median().item(),
+            "quest_reached": int(reached.sum()),
+        }
+
+
+def compare_procedures(
+    make_observer: Callable[[], Observer],
+    n_sfs: int,
+    trials: int,
+    max_steps: int = 20,
+    boot: int = 200,
+    seed: int = 0,
+    quest_max_steps: int = 60,
+    model: QuestModel | None = None,
+) -> Comparison:
+    """Run the bisection (max_steps) and its bootstrap fit, then QUEST+ until each frequency's
+    credible interval is as narrow as the bisection's; each procedure gets a fresh observer."""
+    stair = bisection(make_observer(), n_sfs, trials, max_steps=max_steps)
+    fit = fit_psychometric(stair, boot=boot, seed=seed)
+    width = fit.ci_high.log10() - fit.ci_low.log10()
+    quest = quest_staircase(make_observer(), n_sfs, trials, ci_width=width, max_steps=quest_max_steps, model=model)
+    reached = quest.trials_to_width(width)
+    final = quest.ci_high.log10() - quest.ci_low.log10()
+    return Comparison(stair.trials.sum(1), width, fit.threshold, reached, final, quest.threshold, fit, quest)
