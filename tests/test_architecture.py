@@ -133,6 +133,7 @@ def test_every_command_is_one_module_with_one_record():
         "cache",
         "report",
         "featvis-bench",
+        "frequency",
     }
     for record in records:
         assert isinstance(record, Command) and record.summary

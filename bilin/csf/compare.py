@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bilin.csf.psychophysics import Fit, bisection, fit_psychometric, weibull
+from bilin.csf.psychophysics import Fit, Staircase, bisection, fit_psychometric, weibull
 from bilin.csf.quest import QuestModel, QuestResult, quest_staircase
 
 Observer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -44,6 +44,38 @@ class Comparison:
     quest_threshold: torch.Tensor
     fit: Fit
     quest: QuestResult
+    stair: Staircase  # the bisection's
+
+    def rows(self, sfs: list[float]) -> list[dict]:
+        """One row per frequency and procedure: trials, threshold, 95% interval and its log10 width;
+        QUEST+'s also the trials it took to be as narrow as the bisection's interval."""
+        rows = []
+        for i, sf in enumerate(sfs):
+            rows.append(
+                {
+                    "sf_cycles_per_image": sf,
+                    "procedure": "bisection + Weibull fit",
+                    "trials": int(self.bisection_trials[i]),
+                    "threshold": float(self.bisection_threshold[i]),
+                    "ci_low": float(self.fit.ci_low[i]),
+                    "ci_high": float(self.fit.ci_high[i]),
+                    "ci_width_log10": float(self.bisection_width[i]),
+                    "trials_to_bisection_width": int(self.bisection_trials[i]),
+                }
+            )
+            rows.append(
+                {
+                    "sf_cycles_per_image": sf,
+                    "procedure": "QUEST+",
+                    "trials": int(self.quest.trials[i]),
+                    "threshold": float(self.quest_threshold[i]),
+                    "ci_low": float(self.quest.ci_low[i]),
+                    "ci_high": float(self.quest.ci_high[i]),
+                    "ci_width_log10": float(self.quest_width[i]),
+                    "trials_to_bisection_width": float(self.quest_trials[i]),
+                }
+            )
+        return rows
 
     def summary(self) -> dict[str, float]:
         """Medians over frequencies (QUEST+'s over those that reached the width) and how many reached it."""
@@ -75,4 +107,4 @@ def compare_procedures(
     quest = quest_staircase(make_observer(), n_sfs, trials, ci_width=width, max_steps=quest_max_steps, model=model)
     reached = quest.trials_to_width(width)
     final = quest.ci_high.log10() - quest.ci_low.log10()
-    return Comparison(stair.trials.sum(1), width, fit.threshold, reached, final, quest.threshold, fit, quest)
+    return Comparison(stair.trials.sum(1), width, fit.threshold, reached, final, quest.threshold, fit, quest, stair)

@@ -12,9 +12,11 @@ import torch
 from torch import nn
 
 from bilin.analysis.frequency import BandPass, band_pass
+from bilin.csf.compare import Comparison, compare_procedures
 from bilin.csf.human import HUMAN_CSFS, human_curve
 from bilin.csf.probe import FeatureExtractor, ProbeHistory, ProbeSettings, grating_observer, train_probe
 from bilin.csf.psychophysics import Fit, Staircase, bisection, fit_psychometric, weibull
+from bilin.csf.quest import quest_staircase
 from bilin.csf.stimuli import Stimuli
 
 CURVE_CONTRASTS = torch.logspace(-3, 0, 200, dtype=torch.float64)  # where the fitted Weibulls are drawn
@@ -38,6 +40,7 @@ class LayerCSF:
     peak_ci: list[float]  # 95% over the bootstrap replicates, cycles/image
     octaves_ci: list[float]  # the bandwidth's, octaves
     colour: str = "lum"  # the gratings' colour direction; the probe is the layer's, whatever the colour
+    comparison: Comparison | None = None  # procedure=both: the bisection against QUEST+
 
     @property
     def name(self) -> str:
@@ -130,20 +133,50 @@ def measure_layer(
     device: torch.device,
     on_batch: Callable[[], None] | None = None,
     colours: tuple[str, ...] = ("lum",),
+    procedure: str = "bisection",
+    quest_ci_width: float = 0.1,
+    quest_max_steps: int = 40,
 ) -> list[LayerCSF]:
     """One probe for the layer (trained on the shape pairs), then one CSF per colour condition:
-    DeepCSF likewise trains its read-out once and tests it with lum, rg and yb gratings."""
+    DeepCSF likewise trains its read-out once and tests it with lum, rg and yb gratings.
+    procedure: bisection (the tutorial's), quest (QUEST+ until its 95% interval is quest_ci_width
+    wide in log10 contrast) or both (QUEST+ until as narrow as the bisection's, on a fresh observer);
+    the Weibull fit is of the bisection's trials, or of QUEST+'s when it runs alone."""
     probe, history = train_probe(extractor, stimuli, settings, device, on_batch)
     results = []
     for colour in colours:
-        observer = grating_observer(extractor, probe, sfs, stimuli, trials, settings.seed, device, eval_batch, colour)
-        stair = bisection(observer, len(sfs), trials, max_steps=max_steps)
-        fit = fit_psychometric(stair, boot=bootstrap, seed=settings.seed)
+
+        def observer(colour: str = colour):
+            return grating_observer(extractor, probe, sfs, stimuli, trials, settings.seed, device, eval_batch, colour)
+
+        comparison = None
+        if procedure == "both":
+            comparison = compare_procedures(
+                observer, len(sfs), trials, max_steps, bootstrap, settings.seed, quest_max_steps
+            )
+            stair, fit = comparison.stair, comparison.fit
+        else:
+            if procedure == "quest":
+                stair = quest_staircase(observer(), len(sfs), trials, quest_ci_width, quest_max_steps).stair
+            else:
+                stair = bisection(observer(), len(sfs), trials, max_steps=max_steps)
+            fit = fit_psychometric(stair, boot=bootstrap, seed=settings.seed)
         shape, peak_ci, octaves_ci = _shape(sfs, fit)
         degrees = image_degrees(stimuli.size)
         results.append(
             LayerCSF(
-                extractor.layer, list(sfs), degrees, probe, history, stair, fit, shape, peak_ci, octaves_ci, colour
+                extractor.layer,
+                list(sfs),
+                degrees,
+                probe,
+                history,
+                stair,
+                fit,
+                shape,
+                peak_ci,
+                octaves_ci,
+                colour,
+                comparison,
             )
         )
     return results
@@ -228,7 +261,13 @@ class CsfSweep:
         ]
         each = self.results
         per_layer = [r for r in each if r.colour == self.colours[0]]  # one probe per layer, whatever the colour
+        procedures = {
+            "procedures.csv": [
+                {"layer": r.layer, "colour": r.colour, **row} for r in each for row in r.comparison.rows(r.sfs)
+            ]
+        }
         return {
+            **(procedures if any(r.comparison is not None for r in each) else {}),
             "thresholds.csv": [r for result in each for r in result.threshold_rows()],
             "training.csv": [r for result in per_layer for r in result.training_rows()],
             "trials.csv": [r for result in each for r in result.trial_rows()],

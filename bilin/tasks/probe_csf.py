@@ -49,6 +49,13 @@ class CsfConfig(RunOptions):
     )
     trials: int = key(26, "trials per tested contrast (13 orientations cycled)", ge=1)
     max_steps: int = key(20, "bisection steps at most", ge=1)
+    procedure: Literal["bisection", "quest", "both"] = key(
+        "bisection",
+        "bisection (the tutorial's) | quest (QUEST+, questplus) | both: QUEST+ until as precise as the "
+        "bisection's fit, trials of each in procedures.csv",
+    )
+    quest_ci_width: float = key(0.1, "procedure=quest: stop at this 95% interval width (log10 contrast)", gt=0)
+    quest_max_steps: int = key(40, "QUEST+ blocks of `trials` trials at most", ge=1)
     bootstrap: int = key(200, "bootstrap replicates for the threshold CIs", ge=1)
     eval_batch: int = key(256, "images per forward pass when testing", ge=1)
     human_reference: bool = key(
@@ -150,6 +157,9 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
                 ctx.device,
                 advance,
                 tuple(cfg.colours),
+                cfg.procedure,
+                cfg.quest_ci_width,
+                cfg.quest_max_steps,
             )
     sweep = CsfSweep(measured, cfg.human_reference)
     ctx.write(sweep)
@@ -191,8 +201,13 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
             for m in measured
         },
         final_probe_accuracy={m.layer: m.history.accuracy[-1] for m in measured},
-        bisections_that_ran_all_steps=sum(int((m.stair.steps == cfg.max_steps).sum()) for m in measured),
+        procedure=cfg.procedure,
+        standardised_features=standardise,
     )
+    if cfg.procedure != "quest":
+        ctx.record["bisections_that_ran_all_steps"] = sum(int((m.stair.steps == cfg.max_steps).sum()) for m in measured)
+    if cfg.procedure == "both":  # medians over frequencies: trials each needed for the bisection's precision
+        ctx.record["procedures"] = {m.name: m.comparison.summary() for m in measured}
     ctx.headline(**{f"peak_cycles_per_image.{m.name}": m.peak for m in measured})
 
 

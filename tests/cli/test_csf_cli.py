@@ -61,7 +61,7 @@ def test_probe_csf_chromatic_conditions(bilin_cli, tmp_path):
 
 
 def test_probe_csf_on_a_grey_bilin_mlp(bilin_cli, tmp_path, tiny_root):
-    """A grey 28 x 28 bilinear MLP: stimuli in one channel at its size, its logits read, 1..14 cycles/image."""
+    """A grey 28 x 28 bilinear MLP: stimuli in one channel at its size, its hidden layer read, 1..14 cycles/image."""
     trained = run_bilin(["train", *TINY_ARGS, "hydra.run.dir=trained"], tmp_path, {"BILIN_DATA": str(tiny_root)})
     assert trained.returncode == 0, trained.stderr
     fast = ["pairs=160", "epochs=2", "bootstrap=50", "max_steps=8", "quiet=true", "device=cpu"]
@@ -70,7 +70,7 @@ def test_probe_csf_on_a_grey_bilin_mlp(bilin_cli, tmp_path, tiny_root):
     run = only_run_dir(tmp_path / "outputs" / "probe-csf")
     rows = list(csv.DictReader((run / "thresholds.csv").open()))
     assert [float(r["sf_cycles_per_image"]) for r in rows] == list(range(1, 15))
-    assert {r["layer"] for r in rows} == {"head"} and {r["colour"] for r in rows} == {"lum"}
+    assert {r["layer"] for r in rows} == {"product"} and {r["colour"] for r in rows} == {"lum"}
     record = json.loads((run / "run.json").read_text())
     assert (record["size"], record["channels"], record["protocol"]) == (28, 1, "tutorial")
     refused = bilin_cli("probe-csf", f"run={tmp_path / 'trained'}", *fast, "colours=[lum,rg]")
