@@ -261,13 +261,12 @@ class CsfSweep:
         ]
         each = self.results
         per_layer = [r for r in each if r.colour == self.colours[0]]  # one probe per layer, whatever the colour
-        procedures = {
-            "procedures.csv": [
-                {"layer": r.layer, "colour": r.colour, **row} for r in each for row in r.comparison.rows(r.sfs)
-            ]
-        }
+        compared = [r for r in each if r.comparison is not None]
+        procedures = [
+            {"layer": r.layer, "colour": r.colour, **row} for r in compared for row in r.comparison.rows(r.sfs)
+        ]
         return {
-            **(procedures if any(r.comparison is not None for r in each) else {}),
+            **({"procedures.csv": procedures} if compared else {}),
             "thresholds.csv": [r for result in each for r in result.threshold_rows()],
             "training.csv": [r for result in per_layer for r in result.training_rows()],
             "trials.csv": [r for result in each for r in result.trial_rows()],

@@ -147,6 +147,7 @@ def test_value_labels_above_bars_are_not_clipped():
 
 
 def test_csf_figures_follow_the_tick_rule():
+    from bilin.analysis.frequency import band_pass
     from bilin.csf.measure import CsfSweep, LayerCSF, image_degrees
     from bilin.csf.psychophysics import bisection, fit_psychometric, weibull
     from bilin.figures.csf import csf_figure, psychometric_figure
@@ -160,7 +161,8 @@ def test_csf_figures_follow_the_tick_rule():
 
     stair = bisection(observer, 3, trials=50)
     fit = fit_psychometric(stair, 20)
-    layer = LayerCSF("layer2", [2.0, 8.0, 56.0], image_degrees(224), None, None, stair, fit, 8.0, [4.0, 16.0])
+    shape = band_pass(torch.tensor([2.0, 8.0, 56.0], dtype=torch.float64), 1 / fit.threshold)
+    layer = LayerCSF("layer2", [2.0, 8.0, 56.0], image_degrees(224), None, None, stair, fit, shape, [4.0, 16.0], [1, 2])
     chromatic = dataclasses.replace(layer, colour="rg")
     sweep = CsfSweep([layer, chromatic], with_human=True)
     assert {n for n, c in sweep.curves().items() if c["human"]} == {
