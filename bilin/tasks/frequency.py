@@ -14,7 +14,8 @@ from bilin.schema import key
 if TYPE_CHECKING:
     from bilin.lifecycle import RunContext
 
-# (column of frequency.csv, what the table and the figure call it, the figure's row)
+# (column of frequency.csv, what the table and the figure call it, the figure's row); peaks are
+# cut to the tested frequencies, the rest to >= 0 (a t band over few seeds can leave the range)
 MEASURES = (
     ("weights_peak", "weights: CSF peak", "peak (cycles/image)"),
     ("probe_peak", "probe: CSF peak", "peak (cycles/image)"),
@@ -23,6 +24,7 @@ MEASURES = (
     ("eigen_centroid", "eigenvectors: centroid", "spectral centroid (cycles/image)"),
     ("featvis_centroid", "featvis: centroid", "spectral centroid (cycles/image)"),
 )
+DEFAULT_SFS = [float(f) for f in range(1, 15)]  # every integer up to 28 px's Nyquist
 
 
 @dataclass
@@ -63,7 +65,7 @@ def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
     from bilin.train.recipe import recipe_from_config
 
     settings = StudySettings(
-        sfs=list(cfg.sfs) or [float(f) for f in range(1, 15)],
+        sfs=list(cfg.sfs) or DEFAULT_SFS,
         protocol=cfg.protocol,
         criterion=cfg.criterion,
         layer=cfg.layer,
@@ -93,7 +95,7 @@ def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
             f"{i + 1}/{len(keys)} {dataset} σ={noise:g} seed {seed}: peak {rows[-1]['weights_peak']:.2f} (weights), "
             f"{rows[-1]['probe_peak']:.2f} (probe) cycles/image"
         )
-    summary = _summary(cfg, rows)
+    summary = _summary(cfg, rows, settings.sfs)
     ctx.run.write_csv("frequency.csv", rows)
     ctx.run.write_csv("frequency_summary.csv", summary)
     ctx.run.write_csv("weight_csf.csv", weight_rows)
@@ -109,8 +111,10 @@ def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
     ctx.headline(**{f"{r['measure']}.{r['dataset']}.noise{r['noise']:g}": r["mean"] for r in summary})
 
 
-def _summary(cfg: FrequencyConfig, rows: list[dict]) -> list[dict]:
+def _summary(cfg: FrequencyConfig, rows: list[dict], sfs: list[float]) -> list[dict]:
     """Mean and 90% Student-t interval over seeds, per dataset, noise and measure."""
+    import math
+
     import torch
 
     from bilin.analysis.stats import t_band
@@ -122,7 +126,9 @@ def _summary(cfg: FrequencyConfig, rows: list[dict]) -> list[dict]:
                 [[r[column] for r in rows if (r["dataset"], r["noise"]) == (dataset, n)] for n in cfg.noises],
                 dtype=torch.float64,
             ).T  # (seeds, noises)
-            summary += t_band(samples).rows("noise", list(cfg.noises), dataset=dataset, measure=column)
+            low, high = (min(sfs), max(sfs)) if column.endswith("_peak") else (0.0, math.inf)
+            band = t_band(samples).clipped(low, high)
+            summary += band.rows("noise", list(cfg.noises), dataset=dataset, measure=column)
     return summary
 
 

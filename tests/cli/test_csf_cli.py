@@ -2,6 +2,7 @@
 
 import csv
 import json
+import math
 
 import pytest
 
@@ -90,3 +91,28 @@ def test_probe_csf_on_a_grey_bilin_mlp(bilin_cli, tmp_path, tiny_root):
 )
 def test_probe_csf_bad_inputs(bilin_cli, tmp_path, args, fragment):
     assert_clean_failure(bilin_cli("probe-csf", *TINY, *args), fragment, tmp_path)
+
+
+def test_probe_csf_bisection_beside_quest(bilin_cli, tmp_path):
+    result = bilin_cli("probe-csf", *TINY, "procedure=both", "quest_max_steps=12")
+    assert result.returncode == 0, result.stderr
+    run = only_run_dir(tmp_path / "outputs" / "probe-csf")
+    rows = list(csv.DictReader((run / "procedures.csv").open()))
+    assert [(r["procedure"], float(r["sf_cycles_per_image"])) for r in rows] == [
+        (p, sf) for sf in (1, 2, 4, 8, 16) for p in ("bisection + Weibull fit", "QUEST+")
+    ]
+    steps = {
+        float(r["sf_cycles_per_image"]): int(r["bisection_steps"])
+        for r in csv.DictReader((run / "thresholds.csv").open())
+    }
+    for row in rows:
+        sf, trials = float(row["sf_cycles_per_image"]), int(row["trials"])
+        assert trials % 26 == 0 and float(row["ci_low"]) <= float(row["threshold"]) <= float(row["ci_high"])
+        if row["procedure"] == "QUEST+":
+            assert trials <= 12 * 26
+            reached = float(row["trials_to_bisection_width"])
+            assert math.isnan(reached) or reached <= trials
+        else:
+            assert trials == 26 * steps[sf]
+    record = json.loads((run / "run.json").read_text())
+    assert record["procedure"] == "both" and set(record["procedures"]["layer2"]) >= {"bisection_trials", "quest_trials"}
