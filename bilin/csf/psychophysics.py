@@ -20,6 +20,8 @@ import torch
 
 ORIENTATIONS = 13
 TARGET = 0.749
+ALPHA_RANGE = (1e-4, 10.0)  # the Weibull's scale, contrast
+BETA_RANGE = (0.2, 30.0)  # its slope
 
 
 @dataclass
@@ -101,7 +103,8 @@ def fit_psychometric(stair: Staircase, boot: int = 200, seed: int = 0, max_lapse
 
 
 def _ml_weibull(c: torch.Tensor, n: torch.Tensor, k: torch.Tensor, max_lapse: float, iterations: int = 600):
-    """Adam on (log a, log b, logit lapse) for every (replicate, frequency) at once."""
+    """Adam on (log a, log b, logit lapse) for every (replicate, frequency) at once, a and b kept in
+    ALPHA_RANGE and BETA_RANGE (finite thresholds where the data only bound them)."""
     shape = k.shape[:2]
     tested = torch.where(n > 0, c, torch.nan)
     start = torch.nanmedian(tested, dim=1).values.clamp(1e-3, 1.0)
@@ -117,5 +120,8 @@ def _ml_weibull(c: torch.Tensor, n: torch.Tensor, k: torch.Tensor, max_lapse: fl
         optimiser.zero_grad()
         nll.backward()
         optimiser.step()
+        with torch.no_grad():  # a level where every trial is right (or wrong) drives a and b off to 0 or inf
+            log_alpha.clamp_(math.log(ALPHA_RANGE[0]), math.log(ALPHA_RANGE[1]))
+            log_beta.clamp_(math.log(BETA_RANGE[0]), math.log(BETA_RANGE[1]))
     with torch.no_grad():
         return log_alpha.exp(), log_beta.exp(), max_lapse * torch.sigmoid(raw_lapse)
