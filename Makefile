@@ -82,6 +82,7 @@ bench: setup
 	$(PY) benchmarks/bench_batched.py
 	$(PY) benchmarks/bench_featvis.py
 	$(PY) benchmarks/bench_csf.py
+	$(PY) benchmarks/bench_frequency.py
 
 bench-full: setup
 	$(PY) benchmarks/bench_train.py --full

@@ -14,7 +14,7 @@ import torch
 
 from bilin.csf.probe import FeatureExtractor, ProbeSettings, grating_observer, pair_features, train_probe
 from bilin.csf.psychophysics import bisection, fit_psychometric
-from bilin.csf.stimuli import default_frequencies
+from bilin.csf.stimuli import Stimuli, default_frequencies
 from bilin.featvis.sources import from_torchvision
 
 
@@ -30,6 +30,7 @@ def main() -> None:
     extractor = FeatureExtractor(from_torchvision(name, "none", size, device).model, layer)
     pair_features(extractor, *[torch.rand(2, 3, size, size, device=device)] * 2)  # warm-up
     trials = 26
+    stimuli = Stimuli(size)  # the tutorial's protocol, 3 channels
 
     def sync() -> None:
         if device.type == "cuda":
@@ -37,10 +38,10 @@ def main() -> None:
 
     sync()
     start = time.perf_counter()
-    probe, history = train_probe(extractor, size, settings, device)
+    probe, history = train_probe(extractor, stimuli, settings, device)
     sync()
     trained = time.perf_counter()
-    stair = bisection(grating_observer(extractor, probe, sfs, size, trials, 0, device), len(sfs), trials)
+    stair = bisection(grating_observer(extractor, probe, sfs, stimuli, trials, 0, device), len(sfs), trials)
     sync()
     staircased = time.perf_counter()
     fit = fit_psychometric(stair, boot=200)

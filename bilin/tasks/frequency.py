@@ -37,7 +37,7 @@ class FrequencyConfig(CachedRecipe):
     sfs: list[float] = key([], "cycles/image (at most 14); empty: every integer 1..14", gt=0, le=14)
     protocol: Literal["tutorial", "jittered"] = key("tutorial", "stimuli: the tutorial's (phase 0) or jittered")
     criterion: float = key(1.0, "weights: threshold where the RMS change of the logit vector reaches this (nats)", gt=0)
-    layer: str = key("head", "the layer the probe reads (head: the logits, as the weight criterion)")
+    layer: str = key("product", "the layer the probe reads, z-scored (product: the hidden layer g = (L h) * (R h))")
     probe_pairs: int = key(1000, "probe training pairs per epoch", ge=1)
     probe_epochs: int = key(10, "probe training epochs", ge=1)
     trials: int = key(26, "probe trials per tested contrast", ge=1)
@@ -69,7 +69,7 @@ def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
         protocol=cfg.protocol,
         criterion=cfg.criterion,
         layer=cfg.layer,
-        probe=ProbeSettings(cfg.probe_pairs, cfg.probe_epochs, seed=0),
+        probe=ProbeSettings(cfg.probe_pairs, cfg.probe_epochs, seed=0, standardise=True),
         trials=cfg.trials,
         max_steps=cfg.max_steps,
         bootstrap=cfg.bootstrap,
