@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bilin.csf.options import PROBE_EPOCHS, PROBE_PAIRS
 from bilin.csf.psychophysics import ORIENTATIONS
 from bilin.csf.stimuli import Stimuli, with_contrast
 from bilin.errors import UserError
@@ -77,8 +78,8 @@ class FeatureExtractor(nn.Module):
 
 @dataclass(frozen=True)
 class ProbeSettings:
-    pairs_per_epoch: int = 1000
-    epochs: int = 10
+    pairs_per_epoch: int = PROBE_PAIRS
+    epochs: int = PROBE_EPOCHS
     batch_size: int = 32
     lr: float = 0.1
     momentum: float = 0.9

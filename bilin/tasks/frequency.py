@@ -4,10 +4,11 @@ features, over training noise levels and seeds (csf.study)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from bilin.command import Command
 from bilin.config import CachedRecipe, GreyDataset
+from bilin.csf.options import PROBE_EPOCHS, PROBE_PAIRS, StaircaseKeys
 from bilin.errors import UserError
 from bilin.schema import key
 
@@ -28,21 +29,17 @@ DEFAULT_SFS = [float(f) for f in range(1, 15)]  # every integer up to 28 px's Ny
 
 
 @dataclass
-class FrequencyConfig(CachedRecipe):
+class FrequencyConfig(CachedRecipe, StaircaseKeys):
     datasets: list[GreyDataset] = key(["mnist", "fmnist"], "grey 28x28 datasets, one column of the figure each")
     noises: list[float] = key([0.0, 0.2, 0.4, 0.6, 0.8], "training noise stds", ge=0)
     seeds: list[int] = key([0, 1, 2], "one model per seed; the bands are over seeds")
     d_hidden: int = key(128, "hidden size d of the bilinear models", ge=1)
     epochs: int = key(20, "epochs of the cached models (AdamW, cosine-annealed to 0)", ge=1)
     sfs: list[float] = key([], "cycles/image (at most 14); empty: every integer 1..14", gt=0, le=14)
-    protocol: Literal["tutorial", "jittered"] = key("tutorial", "stimuli: the tutorial's (phase 0) or jittered")
     criterion: float = key(1.0, "weights: threshold where the RMS change of the logit vector reaches this (nats)", gt=0)
     layer: str = key("product", "the layer the probe reads, z-scored (product: the hidden layer g = (L h) * (R h))")
-    probe_pairs: int = key(1000, "probe training pairs per epoch", ge=1)
-    probe_epochs: int = key(10, "probe training epochs", ge=1)
-    trials: int = key(26, "probe trials per tested contrast", ge=1)
-    max_steps: int = key(20, "bisection steps at most", ge=1)
-    bootstrap: int = key(200, "bootstrap replicates behind the probe's intervals", ge=1)
+    probe_pairs: int = key(PROBE_PAIRS, "probe training pairs per epoch", ge=1)
+    probe_epochs: int = key(PROBE_EPOCHS, "probe training epochs", ge=1)
     featvis_method: str = key("+robustness", "featvis method (featvis-bench's names); no Fourier 1/f prior by default")
     featvis_steps: int = key(256, "featvis optimisation steps", ge=1)
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from bilin.command import Command
 from bilin.config import RunOptions, allow_incomplete_key, check_source_run
+from bilin.csf.options import PROBE_EPOCHS, PROBE_PAIRS, StaircaseKeys
 from bilin.errors import UserError
 from bilin.schema import key
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class CsfConfig(RunOptions):
+class CsfConfig(RunOptions, StaircaseKeys):
     run: str | None = key(None, "a bilin run: a grey MLP (1 x 28 x 28) or a colour CNN")
     allow_incomplete: bool = allow_incomplete_key()
     net: str | None = key(None, "a torchvision model, tv:<name>; null means tv:resnet50 (unless run= is given)")
@@ -31,24 +32,17 @@ class CsfConfig(RunOptions):
     )
     layers: list[str] = key([], "a sweep: one probe and one CSF per layer, in one figure")
     size: int | None = key(None, "image size in px; null: 224 (torchvision), the model's input size (bilin runs)", ge=1)
-    protocol: Literal["tutorial", "jittered"] = key(
-        "tutorial",
-        "tutorial: its stimuli (phase 0, centre pixel size//2, axis-aligned rectangles); "
-        "jittered: random phase, centre (size-1)/2, rotated rectangles",
-    )
     colours: list[Literal["lum", "rg", "yb"]] = key(
         ["lum"], "grating directions in DeepCSF's DKL space; one CSF each (rg, yb: colour models only)"
     )
     pool: int | None = key(None, "adaptive average pooling of the features to pool x pool (null: none)", ge=1)
-    pairs: int = key(1000, "training pairs per epoch", ge=1)
-    epochs: int = key(10, "probe training epochs", ge=1)
+    pairs: int = key(PROBE_PAIRS, "training pairs per epoch", ge=1)
+    epochs: int = key(PROBE_EPOCHS, "probe training epochs", ge=1)
     batch_size: int = key(32, "probe training batch", ge=1)
     lr: float = key(0.1, "SGD, momentum 0.9, weight decay 1e-4", gt=0)
     sfs: list[float] = key(
         [], "cycles/image; empty: the divisors of size up to size/2, or every integer when they are fewer than 8", gt=0
     )
-    trials: int = key(26, "trials per tested contrast (13 orientations cycled)", ge=1)
-    max_steps: int = key(20, "bisection steps at most", ge=1)
     procedure: Literal["bisection", "quest", "both"] = key(
         "bisection",
         "bisection (the tutorial's) | quest (QUEST+, questplus) | both: QUEST+ until as precise as the "
@@ -56,7 +50,6 @@ class CsfConfig(RunOptions):
     )
     quest_ci_width: float = key(0.1, "procedure=quest: stop at this 95% interval width (log10 contrast)", gt=0)
     quest_max_steps: int = key(40, "QUEST+ blocks of `trials` trials at most", ge=1)
-    bootstrap: int = key(200, "bootstrap replicates for the threshold CIs", ge=1)
     eval_batch: int = key(256, "images per forward pass when testing", ge=1)
     human_reference: bool = key(
         True, "draw the published human CSF of each colour, max-normalised, beside the network's"

@@ -65,6 +65,13 @@ OPTION_MISTAKES = [
     ("noise-sweep", ["target_class=10"], "target_class=10 must be <= 9"),
     ("noise-sweep", ["noises=[0,-1]"], "noises=[0.0,-1.0] must all be >= 0"),
     ("noise-sweep", ["datasets=[cifar10]"], "datasets: 'cifar10' is not one of ('mnist', 'fmnist')"),
+    ("noise-sweep", ["seeds=[]"], "noises, datasets and seeds must each name at least one value"),
+    ("frequency", ["sfs=[20]"], "sfs=[20.0] must all be <= 14"),
+    ("frequency", ["featvis_method=nope"], "featvis_method='nope': use one of pixel, +robustness"),
+    ("frequency", ["model=relu"], "ungated bilinear"),
+    ("frequency", ["criterion=0"], "criterion=0.0 must be > 0"),
+    ("frequency", ["protocol=random"], "protocol='random' is not one of ('tutorial', 'jittered')"),
+    ("probe-csf", ["procedure=nope"], "procedure='nope' is not one of ('bisection', 'quest', 'both')"),
     ("accuracy", ["models=[cnn]"], "models: 'cnn' is not one of ('bilinear', 'bilinear_relu'"),
     ("accuracy", ["models=[]"], "models and datasets must each name at least one value"),
     # featvis and probe-csf
