@@ -15,15 +15,15 @@ from bilin.schema import key
 if TYPE_CHECKING:
     from bilin.lifecycle import RunContext
 
-# (column of frequency.csv, what the table and the figure call it, the figure's row); peaks are
-# cut to the tested frequencies, the rest to >= 0 (a t band over few seeds can leave the range)
+# (column of frequency.csv, its source: the figure's legend, the figure's row, the table's header);
+# peaks are cut to the tested frequencies, the rest to >= 0 (a t band over few seeds can leave the range)
 MEASURES = (
-    ("weights_peak", "weights: CSF peak", "peak (cycles/image)"),
-    ("probe_peak", "probe: CSF peak", "peak (cycles/image)"),
-    ("weights_octaves", "weights: CSF bandwidth", "bandwidth (octaves)"),
-    ("probe_octaves", "probe: CSF bandwidth", "bandwidth (octaves)"),
-    ("eigen_centroid", "eigenvectors: centroid", "spectral centroid (cycles/image)"),
-    ("featvis_centroid", "featvis: centroid", "spectral centroid (cycles/image)"),
+    ("weights_peak", "weights", "CSF peak (cycles/image)", "weights: CSF peak"),
+    ("probe_peak", "probe", "CSF peak (cycles/image)", "probe: CSF peak"),
+    ("weights_octaves", "weights", "CSF bandwidth (octaves)", "weights: bandwidth"),
+    ("probe_octaves", "probe", "CSF bandwidth (octaves)", "probe: bandwidth"),
+    ("eigen_centroid", "eigenvectors", "spectral centroid (cycles/image)", "eigenvectors: centroid"),
+    ("featvis_centroid", "featvis", "spectral centroid (cycles/image)", "featvis: centroid"),
 )
 DEFAULT_SFS = [float(f) for f in range(1, 15)]  # every integer up to 28 px's Nyquist
 
@@ -118,7 +118,7 @@ def _summary(cfg: FrequencyConfig, rows: list[dict], sfs: list[float]) -> list[d
 
     summary = []
     for dataset in cfg.datasets:
-        for column, _, _ in MEASURES:
+        for column, *_ in MEASURES:
             samples = torch.tensor(
                 [[r[column] for r in rows if (r["dataset"], r["noise"]) == (dataset, n)] for n in cfg.noises],
                 dtype=torch.float64,
@@ -134,11 +134,11 @@ def _markdown(cfg: FrequencyConfig, summary: list[dict]) -> str:
     from bilin.data import DATASETS
 
     cell = {(r["dataset"], r["noise"], r["measure"]): r for r in summary}
-    head = "| dataset | noise σ | " + " | ".join(label for _, label, _ in MEASURES) + " |"
+    head = "| dataset | noise σ | " + " | ".join(header for *_, header in MEASURES) + " |"
     lines = [head, "|" + "---|" * (len(MEASURES) + 2)]
     for dataset in cfg.datasets:
         for noise in cfg.noises:
-            values = [cell[(dataset, noise, m)] for m, _, _ in MEASURES]
+            values = [cell[(dataset, noise, m)] for m, *_ in MEASURES]
             text = [f"{v['mean']:.2f} [{v['low']:.2f}, {v['high']:.2f}]" for v in values]
             lines.append(f"| {DATASETS[dataset].title} | {noise:g} | " + " | ".join(text) + " |")
     seeds = len(cfg.seeds)
@@ -153,12 +153,13 @@ def _markdown(cfg: FrequencyConfig, summary: list[dict]) -> str:
 def _figure(cfg: FrequencyConfig, summary: list[dict], settings):
     import torch
 
+    from bilin.analysis.feature_spectra import TOP_FEATURES
     from bilin.analysis.stats import Band
     from bilin.data import DATASETS
     from bilin.figures.frequency import measures_vs_noise_figure
 
     grid: dict[str, dict[str, dict[str, Band]]] = {}
-    for column, label, row in MEASURES:
+    for column, source, row, _ in MEASURES:
         for dataset in cfg.datasets:
             points = [r for r in summary if (r["dataset"], r["measure"]) == (dataset, column)]
             band = Band(
@@ -166,16 +167,17 @@ def _figure(cfg: FrequencyConfig, summary: list[dict], settings):
                 samples=points[0]["samples"],
                 confidence=points[0]["confidence"],
             )
-            grid.setdefault(row, {}).setdefault(DATASETS[dataset].title, {})[label] = band
+            grid.setdefault(row, {}).setdefault(DATASETS[dataset].title, {})[source] = band
     seeds = len(cfg.seeds)
     return measures_vs_noise_figure(
         cfg.noises,
         grid,
         "Spatial frequency from the weights, the probe and the features vs training noise",
         f"mean and 90% Student-t band over {seeds} seed{'s' if seeds > 1 else ''}; bilinear d={cfg.d_hidden}, "
-        f"{cfg.epochs} epochs; {cfg.protocol} gratings at {len(settings.sfs)} frequencies<br>weights: threshold "
-        f"where the logits move by {cfg.criterion:g} nat (RMS over 13 orientations); probe: layer {cfg.layer}, "
-        f"Weibull-fitted thresholds; centroids: top eigenvectors and {cfg.featvis_method} featvis images",
+        f"{cfg.epochs} epochs; {cfg.protocol} gratings at {len(settings.sfs)} frequencies"
+        f"<br>weights: threshold where the logits move by {cfg.criterion:g} nat (RMS over 13 orientations)"
+        f"<br>probe: layer {cfg.layer}, Weibull-fitted thresholds; centroids: top {TOP_FEATURES} eigenvectors "
+        f"per class, {cfg.featvis_method} featvis images",
     )
 
 
