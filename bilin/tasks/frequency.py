@@ -104,8 +104,21 @@ def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
         metadata={"layout": "<dataset>/noise<std>/seed<seed>: classes x 1 x 28 x 28, image c for class c"},
     )
     ctx.add_figures({"frequency_study": _figure(cfg, summary, settings)})
-    ctx.record.update(sfs=settings.sfs, probe_layer=cfg.layer, criterion_nats=cfg.criterion)
-    ctx.headline(**{f"{r['measure']}.{r['dataset']}.noise{r['noise']:g}": r["mean"] for r in summary})
+    ctx.record.update(
+        sfs=settings.sfs,
+        protocol=cfg.protocol,
+        probe_layer=cfg.layer,
+        criterion_nats=cfg.criterion,
+        featvis_method=cfg.featvis_method,
+    )
+    ends = (cfg.noises[0], cfg.noises[-1])  # the report's table: peaks and centroids at the lowest and highest noise
+    ctx.headline(
+        **{
+            f"{r['measure']}.{r['dataset']}.noise{r['noise']:g}": r["mean"]
+            for r in summary
+            if r["noise"] in ends and not r["measure"].endswith("_octaves")
+        }
+    )
 
 
 def _summary(cfg: FrequencyConfig, rows: list[dict], sfs: list[float]) -> list[dict]:
