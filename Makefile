@@ -7,7 +7,7 @@ BILIN := $(VENV)/bin/bilin
 # else ../shared/data, ...), so `make run` and `bilin` typed by hand read the same folder.
 
 .PHONY: help setup run test test-fast lint format wheel-check bench bench-full chromium chromedriver clean \
-	fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis fig-featvis-resnet fig-csf \
+	fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis fig-featvis-resnet fig-csf fig-frequency \
 	figures figures-quick report
 
 help:
@@ -23,6 +23,7 @@ help:
 	@echo "make figures-quick  a reduced version of all of them (minutes on a CPU), then their report"
 	@echo "make report     every run under outputs/ as one offline site: outputs/report/index.html"
 	@echo "make fig-featvis / fig-featvis-resnet / fig-csf   featvis ladders and the probe CSF (GPU advised)"
+	@echo "make fig-frequency   the frequency study at d=512 (README's table: 30 models, ~30 min to train on a CPU)"
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -117,6 +118,9 @@ fig-featvis-resnet: setup
 # contrast sensitivity of ResNet50's four stages (ImageNet weights: needs the internet once)
 fig-csf: setup
 	$(BILIN) probe-csf experiment=stages
+# weights, probe and features on one question: spatial frequency vs training noise
+fig-frequency: setup
+	$(BILIN) frequency experiment=d512
 figures: fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis
 
 # Reduced settings (experiment=quick) under outputs/quick, with its own cache.
