@@ -12,6 +12,7 @@ import time
 
 import torch
 
+from bilin.csf.measure import StaircaseSettings
 from bilin.csf.probe import ProbeSettings
 from bilin.csf.stimuli import Stimuli
 from bilin.csf.study import StudySettings, measure_model
@@ -32,7 +33,7 @@ def main() -> None:
         weight_csf(model, SFS, stimuli, 1.0)
         times.append(time.perf_counter() - start)
     print(f"weight-based CSF, d=512, 14 frequencies x 13 orientations: best {min(times):.3f} s of 5")
-    settings = StudySettings(SFS, "tutorial", 1.0, "product", ProbeSettings(standardise=True), 26, 20, 200, 256,
+    settings = StudySettings(SFS, "tutorial", 1.0, "product", ProbeSettings(standardise=True), StaircaseSettings(),
                              "+robustness", 256)  # fmt: skip
     start = time.perf_counter()
     measure_model(model, settings, torch.device("cpu"))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
+from bilin.csf.options import BOOTSTRAP, MAX_STEPS
 from bilin.csf.psychophysics import Fit, Staircase, bisection, fit_psychometric, weibull
 from bilin.csf.quest import QuestModel, QuestResult, quest_staircase
 
@@ -93,8 +94,8 @@ def compare_procedures(
     make_observer: Callable[[], Observer],
     n_sfs: int,
     trials: int,
-    max_steps: int = 20,
-    boot: int = 200,
+    max_steps: int = MAX_STEPS,
+    boot: int = BOOTSTRAP,
     seed: int = 0,
     quest_max_steps: int = 60,
     model: QuestModel | None = None,

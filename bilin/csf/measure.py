@@ -14,6 +14,7 @@ from torch import nn
 from bilin.analysis.frequency import BandPass, band_pass
 from bilin.csf.compare import Comparison, compare_procedures
 from bilin.csf.human import HUMAN_CSFS, human_curve
+from bilin.csf.options import BOOTSTRAP, EVAL_BATCH, MAX_STEPS, QUEST_CI_WIDTH, QUEST_MAX_STEPS, TRIALS
 from bilin.csf.probe import FeatureExtractor, ProbeHistory, ProbeSettings, grating_observer, train_probe
 from bilin.csf.psychophysics import Fit, Staircase, bisection, fit_psychometric, weibull
 from bilin.csf.quest import quest_staircase
@@ -121,46 +122,57 @@ class LayerCSF:
         ]
 
 
+@dataclass(frozen=True)
+class StaircaseSettings:
+    """How each frequency's threshold is measured once the probe is trained. procedure: bisection
+    (the tutorial's), quest (QUEST+ until its 95% interval is quest_ci_width wide in log10 contrast)
+    or both (QUEST+ until as narrow as the bisection's, on a fresh observer); the Weibull fit is of
+    the bisection's trials, or of QUEST+'s when it runs alone."""
+
+    trials: int = TRIALS
+    max_steps: int = MAX_STEPS
+    bootstrap: int = BOOTSTRAP
+    eval_batch: int = EVAL_BATCH
+    procedure: str = "bisection"
+    quest_ci_width: float = QUEST_CI_WIDTH
+    quest_max_steps: int = QUEST_MAX_STEPS
+
+
 def measure_layer(
     extractor: FeatureExtractor,
     sfs: list[float],
     stimuli: Stimuli,
     settings: ProbeSettings,
-    trials: int,
-    max_steps: int,
-    bootstrap: int,
-    eval_batch: int,
+    staircase: StaircaseSettings,
     device: torch.device,
     on_batch: Callable[[], None] | None = None,
     colours: tuple[str, ...] = ("lum",),
-    procedure: str = "bisection",
-    quest_ci_width: float = 0.1,
-    quest_max_steps: int = 40,
 ) -> list[LayerCSF]:
     """One probe for the layer (trained on the shape pairs), then one CSF per colour condition:
-    DeepCSF likewise trains its read-out once and tests it with lum, rg and yb gratings.
-    procedure: bisection (the tutorial's), quest (QUEST+ until its 95% interval is quest_ci_width
-    wide in log10 contrast) or both (QUEST+ until as narrow as the bisection's, on a fresh observer);
-    the Weibull fit is of the bisection's trials, or of QUEST+'s when it runs alone."""
+    DeepCSF likewise trains its read-out once and tests it with lum, rg and yb gratings."""
     probe, history = train_probe(extractor, stimuli, settings, device, on_batch)
     results = []
     for colour in colours:
 
         def observer(colour: str = colour):
-            return grating_observer(extractor, probe, sfs, stimuli, trials, settings.seed, device, eval_batch, colour)
+            return grating_observer(
+                extractor, probe, sfs, stimuli, staircase.trials, settings.seed, device, staircase.eval_batch, colour
+            )
 
-        comparison = None
-        if procedure == "both":
+        comparison, n, trials = None, len(sfs), staircase.trials
+        if staircase.procedure == "both":
             comparison = compare_procedures(
-                observer, len(sfs), trials, max_steps, bootstrap, settings.seed, quest_max_steps
+                observer, n, trials, staircase.max_steps, staircase.bootstrap, settings.seed, staircase.quest_max_steps
             )
             stair, fit = comparison.stair, comparison.fit
         else:
-            if procedure == "quest":
-                stair = quest_staircase(observer(), len(sfs), trials, quest_ci_width, quest_max_steps).stair
+            if staircase.procedure == "quest":
+                stair = quest_staircase(
+                    observer(), n, trials, staircase.quest_ci_width, staircase.quest_max_steps
+                ).stair
             else:
-                stair = bisection(observer(), len(sfs), trials, max_steps=max_steps)
-            fit = fit_psychometric(stair, boot=bootstrap, seed=settings.seed)
+                stair = bisection(observer(), n, trials, max_steps=staircase.max_steps)
+            fit = fit_psychometric(stair, boot=staircase.bootstrap, seed=settings.seed)
         shape, peak_ci, octaves_ci = _shape(sfs, fit)
         degrees = image_degrees(stimuli.size)
         results.append(

@@ -9,6 +9,9 @@ from typing import Literal
 from bilin.schema import key
 
 PROBE_PAIRS, PROBE_EPOCHS = 1000, 10  # the tutorial's probe training: pairs per epoch, epochs
+TRIALS, MAX_STEPS, BOOTSTRAP = 26, 20, 200  # trials per tested contrast, bisection steps, bootstrap replicates
+EVAL_BATCH = 256  # test images per forward pass
+QUEST_CI_WIDTH, QUEST_MAX_STEPS = 0.1, 40  # QUEST+ stops at this 95% interval width (log10) or block count
 
 
 @dataclass
@@ -18,6 +21,6 @@ class StaircaseKeys:
         "tutorial: its stimuli (phase 0, centre pixel size//2, axis-aligned rectangles); "
         "jittered: random phase, centre (size-1)/2, rotated rectangles",
     )
-    trials: int = key(26, "trials per tested contrast (13 orientations cycled)", ge=1)
-    max_steps: int = key(20, "bisection steps at most", ge=1)
-    bootstrap: int = key(200, "bootstrap replicates for the threshold CIs", ge=1)
+    trials: int = key(TRIALS, "trials per tested contrast (13 orientations cycled)", ge=1)
+    max_steps: int = key(MAX_STEPS, "bisection steps at most", ge=1)
+    bootstrap: int = key(BOOTSTRAP, "bootstrap replicates for the threshold CIs", ge=1)

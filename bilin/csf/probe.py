@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bilin.csf.options import PROBE_EPOCHS, PROBE_PAIRS
+from bilin.csf.options import EVAL_BATCH, PROBE_EPOCHS, PROBE_PAIRS
 from bilin.csf.psychophysics import ORIENTATIONS
 from bilin.csf.stimuli import Stimuli, with_contrast
 from bilin.errors import UserError
@@ -182,7 +182,7 @@ def grating_observer(
     trials: int,
     seed: int,
     device,
-    eval_batch: int = 256,
+    eval_batch: int = EVAL_BATCH,
     colour: str = "lum",
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """accuracy(contrasts (sfs,), active (sfs,)) -> correct counts (sfs,). Every active frequency's

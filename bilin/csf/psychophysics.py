@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
+from bilin.csf.options import BOOTSTRAP, MAX_STEPS
+
 ORIENTATIONS = 13
 TARGET = 0.749
 ALPHA_RANGE = (1e-4, 10.0)  # the Weibull's scale, contrast
@@ -41,7 +43,7 @@ def bisection(
     trials: int,
     target: float = TARGET,
     tolerance: float = 1e-4,
-    max_steps: int = 20,
+    max_steps: int = MAX_STEPS,
 ) -> Staircase:
     """The tutorial's staircase for every frequency at once. accuracy(contrasts (sfs,), active (sfs,)
     bool) -> correct counts (sfs,); start at 0.5, halve the interval towards the target."""
@@ -87,7 +89,7 @@ class Fit:
     boot_thresholds: torch.Tensor  # (boot, sfs)
 
 
-def fit_psychometric(stair: Staircase, boot: int = 200, seed: int = 0, max_lapse: float = 0.06) -> Fit:
+def fit_psychometric(stair: Staircase, boot: int = BOOTSTRAP, seed: int = 0, max_lapse: float = 0.06) -> Fit:
     """ML Weibull fit per frequency; CI from a nonparametric bootstrap (each level's trials resampled)."""
     generator = torch.Generator().manual_seed(seed)
     n, k, c = stair.trials.double(), stair.correct.double(), stair.contrast.double()

@@ -25,6 +25,7 @@ import questplus
 import torch
 from scipy.special import xlogy
 
+from bilin.csf.options import QUEST_CI_WIDTH, QUEST_MAX_STEPS
 from bilin.csf.psychophysics import Staircase, threshold75
 
 LOG10_CONTRASTS = np.round(np.linspace(-3.0, 0.0, 61), 4)
@@ -131,8 +132,8 @@ def quest_staircase(
     accuracy: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     n_sfs: int,
     trials: int,
-    ci_width: float | torch.Tensor = 0.1,
-    max_steps: int = 40,
+    ci_width: float | torch.Tensor = QUEST_CI_WIDTH,
+    max_steps: int = QUEST_MAX_STEPS,
     model: QuestModel | None = None,
 ) -> QuestResult:
     """QUEST+ for every frequency at once. accuracy(contrasts (sfs,), active (sfs,) bool) -> correct

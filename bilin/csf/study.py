@@ -17,7 +17,7 @@ import torch
 from bilin.analysis.decompose import eigendecompose
 from bilin.analysis.feature_spectra import feature_spectra
 from bilin.analysis.frequency import radial_spectrum
-from bilin.csf.measure import LayerCSF, measure_layer
+from bilin.csf.measure import LayerCSF, StaircaseSettings, measure_layer
 from bilin.csf.probe import FeatureExtractor, ProbeSettings
 from bilin.csf.stimuli import Stimuli
 from bilin.csf.weights import WeightCSF, weight_csf
@@ -33,10 +33,7 @@ class StudySettings:
     criterion: float  # nats, the weight CSF's threshold criterion
     layer: str  # the layer the probe reads
     probe: ProbeSettings
-    trials: int
-    max_steps: int
-    bootstrap: int
-    eval_batch: int
+    staircase: StaircaseSettings
     featvis_method: str
     featvis_steps: int
 
@@ -80,18 +77,7 @@ def measure_model(
     eigen_centroid = float(feature_spectra(eigendecompose(model.cpu()), SIDE).top_centroid().mean())
     model = model.to(device)
     extractor = FeatureExtractor(model, settings.layer)
-    (probe,) = measure_layer(
-        extractor,
-        settings.sfs,
-        stimuli,
-        settings.probe,
-        settings.trials,
-        settings.max_steps,
-        settings.bootstrap,
-        settings.eval_batch,
-        device,
-        on_batch,
-    )
+    (probe,) = measure_layer(extractor, settings.sfs, stimuli, settings.probe, settings.staircase, device, on_batch)
     classes = model.head.weight.shape[0]
     images = run_method(
         model, (1, SIDE, SIDE), classes, settings.featvis_method, settings.featvis_steps, settings.probe.seed, device

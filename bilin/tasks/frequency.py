@@ -57,6 +57,7 @@ class FrequencyConfig(CachedRecipe, StaircaseKeys):
 def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
     from bilin.cache import ModelCache, cached_accuracy
     from bilin.checkpoint import load_model
+    from bilin.csf.measure import StaircaseSettings
     from bilin.csf.probe import ProbeSettings
     from bilin.csf.study import StudySettings, measure_model
     from bilin.train.recipe import recipe_from_config
@@ -67,10 +68,7 @@ def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
         criterion=cfg.criterion,
         layer=cfg.layer,
         probe=ProbeSettings(cfg.probe_pairs, cfg.probe_epochs, seed=0, standardise=True),
-        trials=cfg.trials,
-        max_steps=cfg.max_steps,
-        bootstrap=cfg.bootstrap,
-        eval_batch=256,
+        staircase=StaircaseSettings(cfg.trials, cfg.max_steps, cfg.bootstrap),
         featvis_method=cfg.featvis_method,
         featvis_steps=cfg.featvis_steps,
     )

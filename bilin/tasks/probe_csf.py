@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from bilin.command import Command
 from bilin.config import RunOptions, allow_incomplete_key, check_source_run
-from bilin.csf.options import PROBE_EPOCHS, PROBE_PAIRS, StaircaseKeys
+from bilin.csf.options import EVAL_BATCH, PROBE_EPOCHS, PROBE_PAIRS, QUEST_CI_WIDTH, QUEST_MAX_STEPS, StaircaseKeys
 from bilin.errors import UserError
 from bilin.schema import key
 
@@ -48,9 +48,11 @@ class CsfConfig(RunOptions, StaircaseKeys):
         "bisection (the tutorial's) | quest (QUEST+, questplus) | both: QUEST+ until as precise as the "
         "bisection's fit, trials of each in procedures.csv",
     )
-    quest_ci_width: float = key(0.1, "procedure=quest: stop at this 95% interval width (log10 contrast)", gt=0)
-    quest_max_steps: int = key(40, "QUEST+ blocks of `trials` trials at most", ge=1)
-    eval_batch: int = key(256, "images per forward pass when testing", ge=1)
+    quest_ci_width: float = key(
+        QUEST_CI_WIDTH, "procedure=quest: stop at this 95% interval width (log10 contrast)", gt=0
+    )
+    quest_max_steps: int = key(QUEST_MAX_STEPS, "QUEST+ blocks of `trials` trials at most", ge=1)
+    eval_batch: int = key(EVAL_BATCH, "images per forward pass when testing", ge=1)
     human_reference: bool = key(
         True, "draw the published human CSF of each colour, max-normalised, beside the network's"
     )
@@ -97,7 +99,7 @@ def _check_sfs(sfs: list[float], size: int) -> None:
 
 
 def run(cfg: CsfConfig, ctx: RunContext) -> None:
-    from bilin.csf.measure import CsfSweep, measure_layer
+    from bilin.csf.measure import CsfSweep, StaircaseSettings, measure_layer
     from bilin.csf.probe import FeatureExtractor, ProbeSettings
     from bilin.csf.stimuli import Stimuli, default_frequencies
     from bilin.device import require_memory
@@ -126,6 +128,9 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
     _check_sfs(sfs, size)
     standardise = source.standardise if cfg.standardise is None else cfg.standardise
     settings = ProbeSettings(cfg.pairs, cfg.epochs, cfg.batch_size, cfg.lr, seed=cfg.seed, standardise=standardise)
+    staircase = StaircaseSettings(
+        cfg.trials, cfg.max_steps, cfg.bootstrap, cfg.eval_batch, cfg.procedure, cfg.quest_ci_width, cfg.quest_max_steps
+    )
     batches = max(cfg.pairs // cfg.batch_size, 1) * cfg.epochs
     measured = []
     with step_progress(batches * len(layers), cfg.quiet) as progress:
@@ -139,20 +144,7 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
             extractor = FeatureExtractor(model, layer, cfg.pool)
             _check_size(extractor, stimuli, ctx.device)
             measured += measure_layer(
-                extractor,
-                sfs,
-                stimuli,
-                settings,
-                cfg.trials,
-                cfg.max_steps,
-                cfg.bootstrap,
-                cfg.eval_batch,
-                ctx.device,
-                advance,
-                tuple(cfg.colours),
-                cfg.procedure,
-                cfg.quest_ci_width,
-                cfg.quest_max_steps,
+                extractor, sfs, stimuli, settings, staircase, ctx.device, advance, tuple(cfg.colours)
             )
     sweep = CsfSweep(measured, cfg.human_reference)
     ctx.write(sweep)

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from bilin.csf.measure import measure_layer
+from bilin.csf.measure import StaircaseSettings, measure_layer
 from bilin.csf.probe import FeatureExtractor, ProbeSettings
 from bilin.csf.psychophysics import ORIENTATIONS
 from bilin.csf.stimuli import Stimuli
@@ -68,9 +68,8 @@ def test_a_model_that_sees_one_frequency_peaks_there_in_weights_and_probe():
     assert int(weights.sensitivity.argmax()) == SFS.index(f0)
     assert float(weights.shape.peak) == pytest.approx(f0, abs=0.25)
     settings = ProbeSettings(pairs_per_epoch=512, epochs=3, seed=0)
-    (probe,) = measure_layer(
-        FeatureExtractor(model, "head"), SFS, stimuli, settings, 26, 14, 200, 512, torch.device("cpu")
-    )
+    staircase = StaircaseSettings(trials=26, max_steps=14, bootstrap=200, eval_batch=512)
+    (probe,) = measure_layer(FeatureExtractor(model, "head"), SFS, stimuli, settings, staircase, torch.device("cpu"))
     low, high = probe.peak_ci
     assert low <= float(weights.shape.peak) <= high, (probe.peak, probe.peak_ci)
     assert int(probe.sensitivity.argmax()) == SFS.index(f0)
