@@ -90,7 +90,12 @@ def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
             f"{i + 1}/{len(keys)} {dataset} σ={noise:g} seed {seed}: peak {rows[-1]['weights_peak']:.2f} (weights), "
             f"{rows[-1]['probe_peak']:.2f} (probe) cycles/image"
         )
-    summary = _summary(cfg, rows, settings.sfs)
+    bands = _bands(cfg, rows, settings.sfs)
+    summary = [
+        r
+        for (dataset, column), band in bands.items()
+        for r in band.rows("noise", list(cfg.noises), dataset=dataset, measure=column)
+    ]
     ctx.run.write_csv("frequency.csv", rows)
     ctx.run.write_csv("frequency_summary.csv", summary)
     ctx.run.write_csv("weight_csf.csv", weight_rows)
@@ -101,7 +106,7 @@ def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
         {k: v.contiguous() for k, v in images.items()},
         metadata={"layout": "<dataset>/noise<std>/seed<seed>: classes x 1 x 28 x 28, image c for class c"},
     )
-    ctx.add_figures({"frequency_study": _figure(cfg, summary, settings)})
+    ctx.add_figures({"frequency_study": _figure(cfg, bands, settings)})
     ctx.record.update(
         sfs=settings.sfs,
         protocol=cfg.protocol,
@@ -119,15 +124,15 @@ def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
     )
 
 
-def _summary(cfg: FrequencyConfig, rows: list[dict], sfs: list[float]) -> list[dict]:
-    """Mean and 90% Student-t interval over seeds, per dataset, noise and measure."""
+def _bands(cfg: FrequencyConfig, rows: list[dict], sfs: list[float]) -> dict:
+    """{(dataset, measure): Band over the noises}: mean and 90% Student-t interval over seeds."""
     import math
 
     import torch
 
     from bilin.analysis.stats import t_band
 
-    summary = []
+    bands = {}
     for dataset in cfg.datasets:
         for column, *_ in MEASURES:
             samples = torch.tensor(
@@ -135,9 +140,8 @@ def _summary(cfg: FrequencyConfig, rows: list[dict], sfs: list[float]) -> list[d
                 dtype=torch.float64,
             ).T  # (seeds, noises)
             low, high = (min(sfs), max(sfs)) if column.endswith("_peak") else (0.0, math.inf)
-            band = t_band(samples).clipped(low, high)
-            summary += band.rows("noise", list(cfg.noises), dataset=dataset, measure=column)
-    return summary
+            bands[(dataset, column)] = t_band(samples).clipped(low, high)
+    return bands
 
 
 def _markdown(cfg: FrequencyConfig, summary: list[dict]) -> str:
@@ -161,9 +165,7 @@ def _markdown(cfg: FrequencyConfig, summary: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _figure(cfg: FrequencyConfig, summary: list[dict], settings):
-    import torch
-
+def _figure(cfg: FrequencyConfig, bands: dict, settings):
     from bilin.analysis.feature_spectra import TOP_FEATURES
     from bilin.analysis.stats import Band
     from bilin.data import DATASETS
@@ -172,13 +174,7 @@ def _figure(cfg: FrequencyConfig, summary: list[dict], settings):
     grid: dict[str, dict[str, dict[str, Band]]] = {}
     for column, source, row, _ in MEASURES:
         for dataset in cfg.datasets:
-            points = [r for r in summary if (r["dataset"], r["measure"]) == (dataset, column)]
-            band = Band(
-                *(torch.tensor([p[k] for p in points], dtype=torch.float64) for k in ("mean", "low", "high")),
-                samples=points[0]["samples"],
-                confidence=points[0]["confidence"],
-            )
-            grid.setdefault(row, {}).setdefault(DATASETS[dataset].title, {})[source] = band
+            grid.setdefault(row, {}).setdefault(DATASETS[dataset].title, {})[source] = bands[(dataset, column)]
     seeds = len(cfg.seeds)
     return measures_vs_noise_figure(
         cfg.noises,

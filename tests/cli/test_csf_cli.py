@@ -7,7 +7,7 @@ import math
 import pytest
 
 from tests.cli.test_bad_input import assert_clean_failure
-from tests.conftest import TINY_ARGS, only_run_dir, run_bilin
+from tests.conftest import TINY_ARGS, only_run_dir
 
 pytestmark = pytest.mark.slow  # each test trains or renders through the CLI
 
@@ -61,9 +61,9 @@ def test_probe_csf_chromatic_conditions(bilin_cli, tmp_path):
     assert len(list(csv.DictReader((run / "training.csv").open()))) == 2  # one probe, tested in both colours
 
 
-def test_probe_csf_on_a_grey_bilin_mlp(bilin_cli, tmp_path, tiny_root):
+def test_probe_csf_on_a_grey_bilin_mlp(bilin_cli, tmp_path):
     """A grey 28 x 28 bilinear MLP: stimuli in one channel at its size, its hidden layer read, 1..14 cycles/image."""
-    trained = run_bilin(["train", *TINY_ARGS, "hydra.run.dir=trained"], tmp_path, {"BILIN_DATA": str(tiny_root)})
+    trained = bilin_cli("train", *TINY_ARGS, "hydra.run.dir=trained")
     assert trained.returncode == 0, trained.stderr
     fast = ["pairs=160", "epochs=2", "bootstrap=50", "max_steps=8", "quiet=true", "device=cpu"]
     result = bilin_cli("probe-csf", f"run={tmp_path / 'trained'}", *fast)
