@@ -25,11 +25,11 @@ from bilin.command import Command
 from bilin.config import source_run_status
 from bilin.device import resolve_device, resolve_precision
 from bilin.errors import Interrupted, UserError, exit_with
+from bilin.liveness import RUN_LOCK
 from bilin.provenance import provenance, utc_now
 from bilin.rundir import RunDir
 from bilin.train.records import StopRequest
 
-LOCK = ".lock"  # held while a process writes the run (a run, or its resume)
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
 CONTINUABLE = ("interrupted", "running", "failed")
 STALE_ON_CONTINUE = ("error", "resume", "finished")
@@ -117,7 +117,7 @@ def continuable(folder: Path, verb: str) -> None:
 def execute(command: Command, cfg: Any, run_dir: Path, continuing: bool = False) -> None:
     """Run `command` into `run_dir` (a new folder, or an existing one it continues)."""
     started = time.perf_counter()
-    lock = FileLock(run_dir / LOCK)
+    lock = FileLock(run_dir / RUN_LOCK)
     try:
         lock.acquire(timeout=0)
     except Timeout:

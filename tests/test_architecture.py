@@ -30,6 +30,7 @@ LAYERS = [
             "bilin.device",
             "bilin.provenance",
             "bilin.rundir",
+            "bilin.liveness",
         },
     ),
     ("data", {"bilin.data"}),

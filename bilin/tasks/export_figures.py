@@ -8,6 +8,7 @@ import typer
 
 from bilin.command import Command
 from bilin.errors import UserError, exit_with
+from bilin.liveness import RUN_LOCK
 
 
 def export_figures(run_dir: Path = typer.Argument(..., help="a run folder with figures/*.json")) -> None:
@@ -42,7 +43,7 @@ def _clear_figures_note(run_dir: Path) -> None:
     if not (run_dir / "run.json").is_file():
         return
     try:
-        with FileLock(run_dir / ".lock", timeout=0):
+        with FileLock(run_dir / RUN_LOCK, timeout=0):
             run = RunDir(run_dir)
             record = run.read_json("run.json")
             if record.pop("figures_note", None) is not None:
