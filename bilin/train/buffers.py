@@ -37,10 +37,13 @@ class StaticBatch:
     correct: torch.Tensor
 
     @classmethod
-    def allocate(cls, rows: int, inputs: int, device: torch.device, models: int | None = None) -> StaticBatch:
-        """rows = batch size (times models when stacked); running sums are per model if models is given."""
+    def allocate(
+        cls, rows: int, inputs: int, device: torch.device, models: int | None = None, dtype: torch.dtype = torch.float32
+    ) -> StaticBatch:
+        """rows = batch size (times models when stacked); running sums are per model if models is given;
+        inputs and noise in `dtype` (the data's: float64 data trains in float64)."""
 
-        def zeros(*shape, dtype=torch.float32):
+        def zeros(*shape, dtype=dtype):
             return torch.zeros(shape, device=device, dtype=dtype)
 
         sums = (models,) if models is not None else ()
@@ -49,6 +52,6 @@ class StaticBatch:
             zeros(rows, inputs),
             zeros(rows, dtype=torch.long),
             zeros(rows, inputs),
-            zeros(*sums),
+            zeros(*sums, dtype=torch.float32),
             zeros(*sums, dtype=torch.long),
         )

@@ -70,7 +70,8 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=hp.epochs)
         self.orders = [torch.Generator(device=device).manual_seed(m.seed) for m in self.members]
         self.noises = [GaussianNoise(m.seed, device) for m in self.members]
-        self.noise_std = torch.tensor([m.noise for m in self.members], device=device).view(-1, 1, 1)
+        self.noise_std = torch.tensor([m.noise for m in self.members], device=device, dtype=data.train_x.dtype)
+        self.noise_std = self.noise_std.view(-1, 1, 1)
         self._noisy = any(m.noise > 0 for m in self.members)
         self.histories: list[list[EpochMetrics]] = [[] for _ in self.members]
         self.graph_recorder = graph_recorder or CudaRecorder()
@@ -190,7 +191,9 @@ class Trainer:
         n, batch, models = len(self.data.train_x), self.hp.batch_size, self.n
         steps = n // batch  # the last partial batch is dropped, as in the paper
         if self._batch is None:  # the models' batches stacked: (models * batch) rows
-            self._batch = StaticBatch.allocate(models * batch, self.data.train_x.shape[1], self.device, models)
+            self._batch = StaticBatch.allocate(
+                models * batch, self.data.train_x.shape[1], self.device, models, self.data.train_x.dtype
+            )
         b = self._batch
         if self._graphed and self._graph is None:
             params = list(self.model.parameters()) if self.n == 1 else list(self.params.values())
@@ -223,7 +226,7 @@ class Trainer:
                 b.x.add_(b.noise, alpha=self.members[0].noise)
             with self._autocast():
                 logits = self._forward(b.x)
-            per_model = F.cross_entropy(logits.float(), b.y).view(1)
+            per_model = F.cross_entropy(_loss_precision(logits), b.y).view(1)
             correct = (logits.detach().argmax(-1) == b.y).sum().view(1)
         else:
             x = b.x.view(models, -1, b.x.shape[-1])
@@ -231,7 +234,8 @@ class Trainer:
                 x.addcmul_(b.noise.view_as(x), self.noise_std)
             with self._autocast():
                 logits = self._forward(x)
-            per_model = F.cross_entropy(logits.float().flatten(0, 1), b.y, reduction="none").view(models, -1).mean(1)
+            per_model = F.cross_entropy(_loss_precision(logits).flatten(0, 1), b.y, reduction="none")
+            per_model = per_model.view(models, -1).mean(1)
             correct = (logits.detach().argmax(-1) == b.y.view(models, -1)).sum(1)
         self.optimizer.zero_grad(set_to_none=True)
         per_model.sum().backward()  # each model's gradient is that of its own mean loss
@@ -289,6 +293,11 @@ def autocast_for(precision: str, device: torch.device):
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return nullcontext()
+
+
+def _loss_precision(logits: torch.Tensor) -> torch.Tensor:
+    """Logits for the loss in at least float32 (bf16 autocast's are upcast; float64 stays float64)."""
+    return logits if logits.dtype == torch.float64 else logits.float()
 
 
 def _finite(value: float) -> bool:
