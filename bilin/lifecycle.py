@@ -56,9 +56,11 @@ class RunContext:
             previous.pop(name, None)
         self.record: dict[str, Any] = {**previous, **({"resumed": utc_now()} if continuing else {"started": utc_now()})}
         self.record.update(status="running", **provenance(self.device))
-        if getattr(cfg, "precision", None) == "auto":  # resolved once; a resumed run keeps it
-            cfg.precision = previous.get("precision") or resolve_precision("auto", self.device)
-            self.record["precision"] = cfg.precision
+        requested = getattr(cfg, "precision", None)
+        if requested is not None:  # what was asked for and what ran: auto is resolved once, a resume keeps it
+            if requested == "auto":
+                cfg.precision = previous.get("precision") or resolve_precision("auto", self.device)
+            self.record.update(precision_requested=requested, precision=cfg.precision)
         source = getattr(cfg, "run", None)
         if isinstance(source, str):  # what the model came from, and whether it was complete
             self.record["source_run"] = {"path": source, "status": source_run_status(source)}
@@ -92,8 +94,8 @@ class RunContext:
     def _write_figures(self) -> None:
         if not self._figures:
             return
-        note = self.run.write_figures(self._figures)
-        self._figures = {}
+        figures, self._figures = self._figures, {}
+        note = self.run.write_figures(figures)
         if note:
             self.record["figures_note"] = note
             print(note)

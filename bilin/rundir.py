@@ -14,6 +14,7 @@ import io
 import json
 import math
 import os
+import shlex
 import struct
 import sys
 import tempfile
@@ -85,6 +86,9 @@ class RunDir:
     def write_text(self, name: str, text: str) -> Path:
         return self._atomic(name, lambda p: p.write_text(text))
 
+    def write_bytes(self, name: str, data: bytes) -> Path:
+        return self._atomic(name, lambda p: p.write_bytes(data))
+
     def write_json(self, name: str, record: Mapping[str, Any]) -> Path:
         """Strict JSON: a non-finite float (a NaN loss, say) is written as null, never as bare NaN."""
         return self.write_text(name, json.dumps(_finite(record), indent=2, default=str, allow_nan=False) + "\n")
@@ -134,7 +138,7 @@ class RunDir:
     def _write_checked(self, name: str, data: bytes) -> Path:
         """Write a binary file and record its SHA-256 in checksums.json (after it, so a crash in
         between leaves a mismatch that loading reports, never a silently different file)."""
-        target = self._atomic(name, lambda p: p.write_bytes(data))
+        target = self.write_bytes(name, data)
         sums = read_json(self.file(CHECKSUMS)) if self.file(CHECKSUMS).is_file() else {}
         sums[name] = hashlib.sha256(data).hexdigest()
         self.write_json(CHECKSUMS, dict(sorted(sums.items())))
@@ -159,7 +163,13 @@ class RunDir:
         for name, fig in figures.items():
             self._atomic(f"{folder}/{name}.html", lambda p, f=fig: f.write_html(p, include_plotlyjs=PLOTLY_JS))
             self.write_text(f"{folder}/{name}.json", fig.to_json())
-        return export_static(self.file(folder), list(figures))
+        try:
+            return export_static(self.file(folder), list(figures))
+        except Exception as exc:  # the results are complete: a static export fault leaves a note, not a failure
+            return (
+                f"static figures not written ({_short(exc)}); the HTML and JSON figures are complete; "
+                f"retry with: bilin export-figures {shlex.quote(str(self.path))}"
+            )
 
 
 def claim_folder(base: str) -> Path:
@@ -264,38 +274,48 @@ def _plotly_js() -> str:
 
 
 def export_static(folder: Path, names: list[str]) -> str | None:
-    """Render `<folder>/<name>.json` figures to PNG and SVG through one kaleido session."""
+    """Render `<folder>/<name>.json` figures to the static formats through one kaleido session; an
+    image that fails (kaleido's own error, or bytes that are not a whole image) is tried once more in
+    a fresh session. Only whole images are written (atomically); a failed one leaves no file, not even
+    an older one. Returns None when every image was written, else one line saying which were not and
+    the command that makes them."""
+    from bilin.static_images import BrowserMissing, ImageRequest, render_images
+
     formats = static_formats()
     if not names or not formats:
         return None
-    figures, targets, temps = [], [], []
+    requests: dict[str, ImageRequest] = {}  # file name -> what to render
     for name in names:
         try:
             fig = pio.read_json(folder / f"{name}.json")
         except (OSError, ValueError) as exc:  # JSONDecodeError is a ValueError, as is plotly's validation
             raise UserError(f"{folder / name}.json is not a plotly figure ({_short(exc)}); re-run the command") from exc
+        figure = fig.to_plotly_json()
         for fmt in formats:
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=f".{fmt}")
-            os.close(fd)
-            figures.append(fig)
-            temps.append(Path(tmp))
-            targets.append(folder / f"{name}.{fmt}")
-    try:
-        # kaleido's batch export ignores layout.width/height unless they are passed explicitly
-        pio.write_images(
-            figures,
-            temps,
-            scale=[2 if t.suffix == ".png" else 1 for t in temps],
-            width=[f.layout.width or 900 for f in figures],
-            height=[f.layout.height or 500 for f in figures],
-        )
-    except Exception as exc:  # kaleido raises its own types when no browser is found
-        for tmp in temps:
-            tmp.unlink(missing_ok=True)
-        if "chrome" in str(exc).lower() or "browser" in str(exc).lower():
+            size = (fig.layout.width or 900, fig.layout.height or 500)  # kaleido ignores layout's size otherwise
+            requests[f"{name}.{fmt}"] = ImageRequest(figure, fmt, *size, 2 if fmt == "png" else 1)
+    failed: dict[str, str] = {}
+    pending = list(requests)
+    for _attempt in range(2):
+        try:
+            results = render_images([requests[f] for f in pending])
+        except BrowserMissing:
             return NO_BROWSER_HINT
-        raise
-    for tmp, target in zip(temps, targets, strict=True):
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, target)
-    return None
+        failed = {}
+        folder_dir = RunDir(folder)
+        for file, result in zip(pending, results, strict=True):
+            if isinstance(result, bytes):
+                folder_dir.write_bytes(file, result)
+            else:
+                failed[file] = result
+        pending = list(failed)
+        if not pending:
+            return None
+    for file in failed:
+        (folder / file).unlink(missing_ok=True)  # never an older image beside newer HTML
+    first, reason = next(iter(failed.items()))
+    return (
+        f"{len(failed)} of {len(requests)} static figures could not be rendered ({', '.join(failed)}; "
+        f"{first}: {reason}); the HTML and JSON figures are complete; retry with: "
+        f"bilin export-figures {shlex.quote(str(folder.parent))}"
+    )

@@ -31,6 +31,7 @@ LAYERS = [
             "bilin.provenance",
             "bilin.rundir",
             "bilin.liveness",
+            "bilin.static_images",
         },
     ),
     ("data", {"bilin.data"}),

@@ -18,8 +18,12 @@ def test_auto_follows_the_hardware_and_other_choices_pass_through():
 
 
 @pytest.mark.slow
-def test_a_run_records_what_auto_became(bilin_cli, tmp_path):
-    result = bilin_cli("train", *TINY_ARGS, "precision=auto", "hydra.run.dir=run")
+@pytest.mark.parametrize("command", ["train", "truncate"])
+@pytest.mark.parametrize("requested", ["auto", "fp32", "bf16"])
+def test_every_run_records_the_requested_and_the_resolved_precision(bilin_cli, tmp_path, command, requested):
+    args = TINY_ARGS if command == "train" else ["experiment=smoke", "quiet=true", "device=cpu"]
+    result = bilin_cli(command, *args, f"precision={requested}", "hydra.run.dir=run")
     assert result.returncode == 0, result.stderr
     record = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert record["precision"] == resolve_precision("auto", torch.device("cpu"))
+    assert record["precision_requested"] == requested
+    assert record["precision"] == resolve_precision(requested, torch.device("cpu"))

@@ -1,0 +1,97 @@
+"""Static figure export: kaleido's per-figure errors are caught, retried once in a fresh session,
+and otherwise named in one note with the command that retries; only whole images are ever written."""
+
+from pathlib import Path
+
+import plotly.graph_objects as go
+import pytest
+
+from bilin import static_images
+from bilin.rundir import RunDir, export_static
+from bilin.static_images import image_problem
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0\0\0\x0dIHDR" + (4).to_bytes(4, "big") * 2 + b"\x08\x06\0\0\0" + b"\0" * 4
+PNG += b"\0\0\0\0IEND\xaeB`\x82"
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>'
+
+
+def test_only_whole_images_pass_the_check() -> None:
+    assert image_problem(PNG, "png") is None
+    assert image_problem(SVG, "svg") is None
+    assert image_problem(b"", "png") == "kaleido returned an empty image"
+    assert image_problem(PNG[:-12], "png") == "not a whole PNG"  # truncated: no IEND
+    assert image_problem(SVG[:-6], "svg").startswith("not a whole SVG")
+    assert image_problem(b"<html/>", "svg") == "not an SVG"
+    assert image_problem(SVG, "png") == "not a whole PNG"
+
+
+class FakeKaleido:
+    """Stands in for the browser: answers each session from a script, {file: [first, second]}."""
+
+    def __init__(self, script: dict[str, list]):
+        self.script, self.sessions = script, []
+
+    async def __call__(self, requests):
+        session = len(self.sessions)
+        self.sessions.append(len(requests))
+        out = []
+        for r in requests:
+            name = r.figure["layout"]["title"]["text"] + "." + r.format
+            answer = self.script.get(name, [None, None])[session]
+            out.append(answer if answer is not None else (PNG if r.format == "png" else SVG))
+        return out
+
+
+@pytest.fixture
+def figures(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.setenv("BILIN_FIGURE_FORMATS", "png,svg")
+    run = RunDir(tmp_path / "run")
+    for name in ("a", "b"):
+        run.write_text(f"figures/{name}.json", go.Figure(layout={"title": {"text": name}}).to_json())
+    return run.file("figures")
+
+
+def files_in(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_a_figure_that_fails_once_is_rendered_again_in_a_fresh_session(figures: Path, monkeypatch) -> None:
+    fake = FakeKaleido({"a.png": [RuntimeError("Target closed"), None], "b.svg": [b"", None]})
+    monkeypatch.setattr(static_images, "_render_all", fake)
+    assert export_static(figures, ["a", "b"]) is None
+    assert fake.sessions == [4, 2]  # the retry asks only for the two that failed
+    assert files_in(figures) == ["a.json", "a.png", "a.svg", "b.json", "b.png", "b.svg"]  # no temporary file
+    assert (figures / "a.png").read_bytes() == PNG
+
+
+def test_a_figure_that_fails_twice_is_named_with_the_command_that_retries(figures: Path, monkeypatch) -> None:
+    (figures / "a.png").write_bytes(b"an older image of a")  # e.g. from before a resume: must not stay
+    fake = FakeKaleido({"a.png": [RuntimeError("Target closed"), PNG[:20]]})
+    monkeypatch.setattr(static_images, "_render_all", fake)
+    note = export_static(figures, ["a", "b"])
+    assert note.startswith("1 of 4 static figures could not be rendered (a.png; a.png: not a whole PNG)")
+    assert note.endswith(f"retry with: bilin export-figures {figures.parent}")
+    assert files_in(figures) == ["a.json", "a.svg", "b.json", "b.png", "b.svg"]
+
+
+def test_a_session_that_breaks_leaves_a_note_and_no_partial_files(figures: Path, monkeypatch) -> None:
+    async def broken(requests):
+        raise RuntimeError("browser crashed")
+
+    monkeypatch.setattr(static_images, "_render_all", broken)
+    note = export_static(figures, ["a", "b"])
+    assert note.startswith("4 of 4 static figures could not be rendered") and "browser crashed" in note
+    assert files_in(figures) == ["a.json", "b.json"]
+
+
+def test_a_fault_in_the_export_never_fails_the_figures_html(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("BILIN_FIGURE_FORMATS", "png")
+
+    def fault(folder, names):
+        raise KeyError("a bug in the export")
+
+    monkeypatch.setattr("bilin.rundir.export_static", fault)
+    run = RunDir(tmp_path / "run")
+    note = run.write_figures({"curves": go.Figure()})
+    assert note.startswith("static figures not written (") and "bilin export-figures" in note
+    assert (run.file("figures") / "curves.html").is_file()
