@@ -9,12 +9,15 @@ an empty or truncated image is a failure like any other, never a file.
 from __future__ import annotations
 
 import asyncio
+import logging
 import struct
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from typing import Any
 
 NO_BROWSER = "no Chrome/Chromium found"
+for _library in ("kaleido", "choreographer", "logistro"):  # their warnings reach a run's log, never the terminal
+    logging.getLogger(_library).addHandler(logging.NullHandler())
 
 
 @dataclass(frozen=True)
@@ -115,4 +118,6 @@ def _run(coroutine: Any) -> Any:
 
 
 def _short(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:200] or type(exc).__name__
+    """The first sentence kaleido or its browser gave (some pass several as a tuple of lines)."""
+    first = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+    return " ".join(first.split())[:200] or type(exc).__name__

@@ -26,7 +26,7 @@ class Case:
     own: tuple[str, ...] = ()  # paths under the world the command may create, change or delete
     setup: Callable[[Path], None] | None = None  # builds what the case needs inside the world
     check: Callable[[Path, subprocess.CompletedProcess], None] | None = None  # the correct outcome
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # "{w}" is replaced here too
     timeout: float = 300
 
 
@@ -66,7 +66,7 @@ def run_case(case: Case, world: Path, data_root: Path) -> subprocess.CompletedPr
         case.setup(world)
     before = snapshot(world, case.own)
     args = [a.replace("{w}", str(world)) for a in case.args]
-    env = {"BILIN_DATA": str(data_root), **case.env}
+    env = {"BILIN_DATA": str(data_root), **{k: v.replace("{w}", str(world)) for k, v in case.env.items()}}
     result = run_bilin(args, world / "cwd" if (world / "cwd").is_dir() else world, env, case.timeout)
     if case.error is None:
         assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-3000:])
