@@ -48,7 +48,7 @@ def train_in_jobs(
     import submitit
 
     if executor.name == "slurm":
-        _check_slurm_tools()
+        check_slurm_tools("executor=slurm")
     logging.getLogger("submitit").handlers.clear()  # its lines go to the run's log, not the terminal
     # each job reads the data from the folder found here, and the cache too (its working folder may differ)
     lights = [type(cache)(Path(cache.root).absolute(), cache.dataset(b[0]).root, cache.download) for b in batches]
@@ -82,16 +82,17 @@ def _submit_in_own_folder(submitit: Any, executor: Any, lights: list, batches: l
         if held:
             signal.raise_signal(held[0])
         if isinstance(exc, submitit.core.utils.FailedJobError | submitit.core.utils.FailedSubmissionError):
-            raise UserError(_refusal(exc)) from None
+            raise UserError(sbatch_refusal(exc)) from None
         raise
     return jobs, folder, held
 
 
-def _check_slurm_tools() -> None:
+def check_slurm_tools(who: str) -> None:
+    """One line naming the Slurm commands `who` (e.g. "executor=slurm") needs but cannot find on PATH."""
     missing = [tool for tool in SLURM_TOOLS if shutil.which(tool) is None]
     if missing:
         raise UserError(
-            f"executor=slurm needs the Slurm commands {', '.join(SLURM_TOOLS)} on PATH; not found: "
+            f"{who} needs the Slurm commands {', '.join(SLURM_TOOLS)} on PATH; not found: "
             f"{', '.join(missing)} (run on a Slurm login node, or use executor=local or executor=inline)"
         )
 
@@ -145,8 +146,8 @@ def _submit(submitit: Any, executor: Any, folder: Path, lights: list, batches: l
     return jobs
 
 
-def _refusal(exc: BaseException) -> str:
-    """sbatch's own words for a refused submission, in one line."""
+def sbatch_refusal(exc: BaseException) -> str:
+    """sbatch's own words, in one line, for submitit's FailedJobError (refused) or FailedSubmissionError."""
     cause = exc.__cause__
     text = str(exc).strip() or str(getattr(cause, "output", "") or "").strip()
     lines = [line.strip() for line in text.splitlines() if line.strip()]
