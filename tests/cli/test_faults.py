@@ -284,7 +284,7 @@ def test_the_local_executor_trains_the_grid_in_jobs_with_the_same_numbers(bilin_
     assert (tmp_path / "jobs" / "truncation.csv").read_text() == (tmp_path / "inline" / "truncation.csv").read_text()
     assert len([p for p in (tmp_path / "jobs_cache").iterdir() if p.is_dir()]) == 3
     assert json.loads((tmp_path / "jobs" / "run.json").read_text())["cache_hits"] == 0
-    logs = list((tmp_path / "outputs" / "jobs").glob("*/*_log.err"))
+    logs = list((tmp_path / "outputs" / "jobs").glob("*/*/*_log.err"))  # <this grid's submission>/<job id>/
     assert logs, "submitit wrote no job logs"
 
 
