@@ -48,8 +48,7 @@ def report(
 ) -> None:
     """Write one static site (works offline from file://): a sortable table of every run, a page per
     run and per sweep, runs.csv, and an eigenvector explorer per ungated bilinear model."""
-    from bilin.report.runs import REPORT_DIR
-    from bilin.report.site import write_report
+    from bilin.report.runs import REPORT_DIR  # light: the heavy imports wait for the checks below
 
     folders = folders or [Path("outputs")]
     target = out or folders[0] / REPORT_DIR
@@ -58,6 +57,8 @@ def report(
         seconds = watch_seconds(watch)
         if missing:
             raise UserError(f"{missing[0]} is not a folder; give folders holding bilin runs (default outputs)")
+        from bilin.report.site import write_report  # after the checks: it imports torch and plotly
+
         while True:
             summary = write_report(folders, target, Path(data_root) if data_root else None, explorers, print, seconds)
             explorer_pages = sum(e.page is not None for e in summary.explorers)
