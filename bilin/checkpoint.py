@@ -7,7 +7,6 @@ read, unverified: loading the model then checks that it fits the verified weight
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +41,10 @@ def spec_record(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / SPEC
     if not path.is_file():
         raise UserError(f"{run_dir} is not a bilin run with a model: {SPEC} not found")
+    record = read_json(path)  # a file that is not JSON at all says so, before the checksum does
     sums = path.parent / CHECKSUMS
-    if not (sums.is_file() and SPEC in read_json(sums)):
-        return read_json(path)
-    try:
-        record = json.loads(verified_bytes(path))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path} cannot be read as JSON; it is damaged or not bilin's") from exc
-    if not isinstance(record, dict):
-        raise UserError(f"{path} is not a JSON object; it is damaged or not bilin's")
+    if sums.is_file() and SPEC in read_json(sums):
+        verified_bytes(path)
     return record
 
 
