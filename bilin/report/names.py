@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-=,+_")
@@ -28,7 +29,7 @@ def escape_part(part: str) -> str:
     return _EDGE_UNDERSCORES.sub("%5F", out)
 
 
-def path_name(parts: tuple[str, ...] | list[str], suffix: str) -> str:
+def path_name(parts: Sequence[str], suffix: str) -> str:
     """The parts as one file name ending in `suffix`; different parts give different names."""
     name = SEPARATOR.join(escape_part(p) for p in parts) or "%2E"
     if len(name.encode()) + len(suffix) > MAX_NAME_BYTES:

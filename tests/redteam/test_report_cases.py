@@ -17,7 +17,7 @@ import pytest
 
 import bilin
 from bilin.errors import UserError
-from tests.conftest import TINY_ARGS, run_bilin
+from tests.conftest import TINY_ARGS, run_bilin, start_bilin
 from tests.redteam.harness import Case, run_case
 
 SOURCE: dict[str, Path] = {}  # the one trained run every case copies (filled by the `trained` fixture)
@@ -280,3 +280,25 @@ def test_runs_api_case(id, call, error, trained: Path, tmp_path: Path, monkeypat
         return
     with pytest.raises(UserError, match=error):
         call(tmp_path)
+
+
+@pytest.mark.slow
+def test_a_killed_train_is_shown_died_and_watch_stops(tmp_path: Path, tiny_root: Path) -> None:
+    """A real SIGKILL mid-training: run.json still says running, nobody holds the lock."""
+    import signal
+    import time
+
+    env = {"BILIN_DATA": str(tiny_root)}
+    process = start_bilin(["train", *TINY_ARGS, "data=mnist", "epochs=10000", "hydra.run.dir=run"], tmp_path, env)
+    record = tmp_path / "run" / "run.json"
+    deadline = time.monotonic() + 120
+    while not (record.is_file() and json.loads(record.read_text() or "{}").get("status") == "running"):
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        time.sleep(0.2)
+    assert bilin.runs(tmp_path)["status"].tolist() == ["running"]
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    (row,) = bilin.runs(tmp_path).to_dict("records")
+    assert row["status"] == "died" and row["last_write"]
+    result = run_bilin(["report", ".", "--no-explorers", "--watch", "0.5"], tmp_path, env, timeout=60)
+    assert result.returncode == 0 and "stopped watching" in result.stdout, result.stderr
