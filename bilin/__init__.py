@@ -12,7 +12,9 @@ def load_model(run_dir, device="cpu"):
 
 def runs(*folders):
     """Every run under `folders` (default "outputs") as a pandas DataFrame: one row per run with its
-    path, command, status, start, wall time, sweep, overrides, `metric.*` and `config.*` columns."""
+    path, command, status, start, wall time, last write, sweep, overrides, `metric.*` and `config.*`
+    columns. A run whose process was killed shows status "died" and the time of its last write.
+    Raises bilin.errors.UserError when a folder does not exist."""
     from bilin.report.runs import runs as _runs
 
     return _runs(*folders)

@@ -1,8 +1,14 @@
-"""Model weights on disk: model.safetensors + model.json, and `load_model` for users."""
+"""Model weights on disk: model.safetensors + model.json, and `load_model` for users.
+
+Both files' SHA-256 are recorded in checksums.json when written, and checked when read. A model.json
+written before bilin recorded its checksum (checksums.json lists the weights but not it) is still
+read, unverified: loading the model then checks that it fits the verified weights exactly.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
@@ -12,7 +18,7 @@ from torch import nn
 from bilin.device import parameter_bytes
 from bilin.errors import UserError
 from bilin.models import ModelSpec, build_model
-from bilin.rundir import RunDir, read_json, verified_bytes
+from bilin.rundir import CHECKSUMS, RunDir, read_json, verified_bytes
 
 WEIGHTS = "model.safetensors"
 SPEC = "model.json"
@@ -23,14 +29,23 @@ def save_model(run: RunDir, model: nn.Module, spec: ModelSpec, extra: dict | Non
     record = spec.to_json()
     record["parameters"] = {k: list(v.shape) for k, v in model.state_dict().items()}
     record.update(extra or {})
-    run.write_json(SPEC, record)
+    run.write_checked_json(SPEC, record)
 
 
 def load_spec(run_dir: str | Path) -> ModelSpec:
+    return ModelSpec.from_json(spec_record(run_dir))
+
+
+def spec_record(run_dir: str | Path) -> dict[str, Any]:
+    """model.json as written, checked against its recorded SHA-256 (see the module's note on older runs)."""
     path = Path(run_dir) / SPEC
     if not path.is_file():
         raise UserError(f"{run_dir} is not a bilin run with a model: {SPEC} not found")
-    return ModelSpec.from_json(read_json(path))
+    record = read_json(path)  # a file that is not JSON at all says so, before the checksum does
+    sums = path.parent / CHECKSUMS
+    if sums.is_file() and SPEC in read_json(sums):
+        verified_bytes(path)
+    return record
 
 
 def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> nn.Module:
@@ -58,7 +73,7 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> nn.Mo
 def model_dataset(run_dir: str | Path) -> str | None:
     """The dataset a saved model was trained on: model.json says so (older runs: their Hydra config)."""
     run_dir = Path(run_dir)
-    dataset = read_json(run_dir / SPEC).get("dataset")
+    dataset = spec_record(run_dir).get("dataset")
     config = run_dir / ".hydra" / "config.yaml"
     if dataset is None and config.is_file():
         import yaml

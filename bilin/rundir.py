@@ -91,7 +91,11 @@ class RunDir:
 
     def write_json(self, name: str, record: Mapping[str, Any]) -> Path:
         """Strict JSON: a non-finite float (a NaN loss, say) is written as null, never as bare NaN."""
-        return self.write_text(name, json.dumps(_finite(record), indent=2, default=str, allow_nan=False) + "\n")
+        return self.write_text(name, _json_text(record))
+
+    def write_checked_json(self, name: str, record: Mapping[str, Any]) -> Path:
+        """JSON a reader must be able to trust (model.json): as write_json, its SHA-256 in checksums.json."""
+        return self._write_checked(name, _json_text(record).encode())
 
     def remove(self, name: str) -> None:
         """Delete a file of this folder (a page of a run that is gone, say); no error if absent."""
@@ -250,6 +254,10 @@ def csv_number(value: Any) -> Any:
         if struct.unpack("f", struct.pack("f", float(text)))[0] == value:
             return text if float(text) != value else value  # 1.0 and 0.5 stay as Python writes them
     return value
+
+
+def _json_text(record: Mapping[str, Any]) -> str:
+    return json.dumps(_finite(record), indent=2, default=str, allow_nan=False) + "\n"
 
 
 def _finite(value: Any) -> Any:

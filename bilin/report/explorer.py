@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -25,6 +26,7 @@ from bilin.analysis.truncate import components_by_magnitude
 from bilin.checkpoint import load_model, load_spec, model_dataset
 from bilin.errors import UserError
 from bilin.figures.style import DIVERGING, NEGATIVE, POSITIVE
+from bilin.report.safe import csp_meta, escape, script_json
 
 TOP_K = 32  # components per class kept on the page: the page stays ~3 MB at d=512
 IMAGES_PER_CLASS = 10  # test images offered by the picker
@@ -132,15 +134,15 @@ def explorer_html(data: ExplorerData, plotly_src: str) -> str:
         "colours": {"diverging": DIVERGING, "positive": POSITIVE, "negative": NEGATIVE},  # as in every figure
     }
     assets = files("bilin.report") / "assets"
-    page = (assets / "explorer.html").read_text()
     script = (assets / "explorer.js").read_text()
-    data_json = json.dumps(payload, separators=(",", ":")).replace("</", "<\\/")
-    return (
-        page.replace("{{title}}", f"{data.name}: eigenvector explorer")
-        .replace("{{plotly}}", plotly_src)
-        .replace("{{data}}", data_json)
-        .replace("{{script}}", script)
-    )
+    values = {  # filled in one pass, so a value holding "{{...}}" is never filled in itself
+        "csp": csp_meta([script]),
+        "title": escape(f"{data.name}: eigenvector explorer"),
+        "plotly": escape(plotly_src),
+        "data": script_json(json.dumps(payload, separators=(",", ":"))),
+        "script": script,
+    }
+    return re.sub(r"\{\{(\w+)\}\}", lambda m: values[m.group(1)], (assets / "explorer.html").read_text())
 
 
 def _as_stored(t: torch.Tensor) -> torch.Tensor:

@@ -1,12 +1,13 @@
 """The report's HTML pages as text: the index, a page per run, a page per sweep. No file writing.
 
 Every link is relative (to the run folders beside the report and to the report's own files), so
-the site works offline from file:// as long as the report stays beside the runs it shows.
+the site works offline from file:// as long as the report stays beside the runs it shows. Every
+value read from a run folder is escaped (bilin.report.safe); pages run only the report's own
+script files, under a Content-Security-Policy.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -14,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from bilin.liveness import DIED
 from bilin.report.runs import Run
+from bilin.report.safe import csp_meta, escape, script_json
 
 HIDDEN_OVERRIDES = ("outputs_root=", "cache_root=", "quiet=")  # where and how loudly, not what was run
 INLINE_TABLE_ROWS = 60  # CSVs up to this many rows are shown on the run page; longer ones are linked
@@ -57,7 +60,7 @@ def page(title: str, body: str, depth: int, scripts: Sequence[str] = (), refresh
     if refresh:
         tags += f'<meta http-equiv="refresh" content="{refresh:g}">'
     return (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">{csp_meta()}<title>{_e(title)}</title>'
         f'<link rel="stylesheet" href="{up}report.css">{tags}</head>\n<body>\n'
         f'<nav><a href="{up}index.html">all runs</a></nav>\n<h1>{_e(title)}</h1>\n{body}\n</body></html>\n'
     )
@@ -89,7 +92,8 @@ def runs_table(
         rows.append(
             f'<tr data-command="{_e(run.command)}" data-status="{_e(run.status)}">'
             f"<td>{_e(run.command)}</td><td>{_e(run.started.replace('T', ' ')[:19])}</td>"
-            f'<td class="status {_e(run.status)}">{_e(run.status)}</td><td><code>{_e(shown_overrides(run))}</code></td>'
+            f'<td class="status {_e(run.status)}">{status_text(run)}</td>'
+            f"<td><code>{_e(shown_overrides(run))}</code></td>"
             f"<td>{_e(headline_text(run.headline))}</td>"
             f'<td class="num" data-value="{run.wall_seconds if run.wall_seconds is not None else ""}">'
             f"{_number(run.wall_seconds) if run.wall_seconds is not None else ''}</td>"
@@ -126,7 +130,7 @@ def explorers_list(explorers: Sequence[Explorer], page_dir: Path) -> str:
 def run_body(run: Run, page_dir: Path, explorers: Sequence[Explorer], tables: Mapping[str, list[list[str]]]) -> str:
     """A run's page: record, figures (PNG linking to the interactive HTML), tables, config."""
     parts = [
-        f'<p><span class="status {_e(run.status)}">{_e(run.status)}</span> · started {_e(run.started)} · '
+        f'<p><span class="status {_e(run.status)}">{status_text(run)}</span> · started {_e(run.started)} · '
         f"wall {_number(run.wall_seconds) if run.wall_seconds is not None else '?'} s · "
         f'folder <a href="{href(run.path, page_dir)}">{_e(str(run.path))}</a></p>',
         f"<p>command: <code>{_e(str(run.record.get('command', '')))}</code></p>",
@@ -187,21 +191,19 @@ def sweep_body(
     ]
     if figures:
         parts.append("<h2>Each metric against each swept key</h2>")
-    for div_id, spec in figures.items():
+    for div_id, spec in figures.items():  # drawn by sweep.js; the figure is data, never script
         parts.append(
-            f'<div id="{div_id}" class="plot"></div><script>(function(){{const f={spec};'
-            f'Plotly.newPlot("{div_id}", f.data, f.layout, {{displayModeBar:false}});}})();</script>'
+            f'<div id="{_e(div_id)}" class="plot"></div>'
+            f'<script type="application/json" class="figure" data-target="{_e(div_id)}">{script_json(spec)}</script>'
         )
     return "\n".join(parts)
 
 
-def folder_slug(folder: Path, root: Path) -> str:
-    """A run's or sweep's page name: its path below `root` as one word."""
-    try:
-        rel = folder.resolve().relative_to(root)
-    except ValueError:
-        rel = Path(*folder.resolve().parts[1:])
-    return "__".join(rel.parts) + ".html"
+def status_text(run: Run) -> str:
+    """A run's status as HTML; a run that died says when it last wrote."""
+    if run.status == DIED and run.last_write:
+        return f'{_e(run.status)} <span class="dim">(last write {_e(run.last_write.replace("T", " ")[:19])} UTC)</span>'
+    return _e(run.status)
 
 
 def _figure(folder: Path, name: str, page_dir: Path) -> str:
@@ -209,7 +211,7 @@ def _figure(folder: Path, name: str, page_dir: Path) -> str:
     title = f'<h3><a href="{interactive}">{_e(name)}</a> <span class="dim">(interactive)</span></h3>'
     if png.is_file():
         return f'{title}<a href="{interactive}"><img class="figure" src="{href(png, page_dir)}" alt="{_e(name)}"></a>'
-    return f'{title}<iframe class="figure" src="{interactive}"></iframe>'
+    return f'{title}<p class="dim">no PNG of this figure; open the interactive one (the run\'s own file).</p>'
 
 
 def _table(rows: Sequence[Sequence[str]], first_column_links: Mapping[str, str] | None = None) -> str:
@@ -239,5 +241,5 @@ def _number(value: object) -> str:
     return f"{value:.4g}"
 
 
-def _e(text: str) -> str:
-    return html.escape(text, quote=True)
+def _e(text: object) -> str:
+    return escape(text)

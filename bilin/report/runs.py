@@ -4,7 +4,8 @@ A run folder is any folder holding a run.json (bilin writes one for every config
 Hydra's .hydra/ beside it gives the composed config, the overrides typed and the command name.
 A multirun job sits in a sweep folder holding multirun.yaml. A model folder (a train run or a
 cache entry) holds model.json and model.safetensors. Damaged files never stop the reading: the
-run is listed with what could be read and a note saying what could not.
+run is listed with what could be read and a note saying what could not. A run whose run.json says
+running while no process holds its lock is shown as died, with the time of its last write.
 """
 
 from __future__ import annotations
@@ -17,10 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from bilin.errors import UserError
+from bilin.liveness import DIED, last_write, shown_status
+
 if TYPE_CHECKING:
     import pandas as pd
 
-SKIP_DIRS = {".hydra", "figures", "report", "__pycache__"}  # never hold a run of their own
+REPORT_DIR = "report"  # the report's default folder, <scanned folder>/report
+SKIP_DIRS = {".hydra", "figures", REPORT_DIR, "__pycache__"}  # never hold a run of their own
 
 
 @dataclass
@@ -32,6 +37,7 @@ class Run:
     status: str
     started: str = ""
     wall_seconds: float | None = None
+    last_write: str = ""  # UTC, of a run that died: when it last wrote a file
     headline: dict[str, float] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)  # flattened: "data.name" -> value
@@ -64,6 +70,7 @@ class Run:
             "status": self.status,
             "started": self.started,
             "wall_seconds": self.wall_seconds,
+            "last_write": self.last_write,
             "sweep": str(self.sweep) if self.sweep else "",
             "overrides": " ".join(self.overrides),
             **{f"metric.{k}": v for k, v in self.headline.items()},
@@ -100,12 +107,14 @@ def read_run(path: Path) -> Run:
     command = _get(hydra, "hydra", "job", "name") or _command_from_argv(record.get("command", ""))
     headline = record.get("headline")
     wall = record.get("wall_seconds")
+    status = shown_status(path, str(record.get("status", "unreadable")))
     return Run(
         path=path,
         command=str(command or "?"),
-        status=str(record.get("status", "unreadable")),
+        status=status,
         started=str(record.get("started", "")),
-        wall_seconds=float(wall) if isinstance(wall, (int, float)) else None,
+        wall_seconds=float(wall) if isinstance(wall, (int, float)) and not isinstance(wall, bool) else None,
+        last_write=last_write(path) if status == DIED else "",
         headline=dict(headline) if isinstance(headline, Mapping) else {},
         overrides=[str(o) for o in overrides] if isinstance(overrides, list) else [],
         config=flatten(config) if isinstance(config, Mapping) else {},
@@ -117,10 +126,18 @@ def read_run(path: Path) -> Run:
 
 def runs(*folders: str | Path) -> pd.DataFrame:
     """One row per run under `folders` (default "outputs"): path, command, status, started,
-    wall_seconds, sweep, overrides, then `metric.<name>` and `config.<key>` columns."""
+    wall_seconds, last_write, sweep, overrides, then `metric.<name>` and `config.<key>` columns.
+    A folder that does not exist is refused (UserError naming it), never read as "no runs"."""
     import pandas as pd
 
-    found = find_runs(folders or ("outputs",))
+    folders = folders or ("outputs",)
+    for folder in map(Path, folders):
+        if not folder.is_dir():
+            raise UserError(
+                f"{folder} {'is not a folder' if folder.exists() else 'does not exist'}; "
+                "give folders holding bilin runs (default outputs)"
+            )
+    found = find_runs(folders)
     return pd.DataFrame([r.row() for r in found])
 
 

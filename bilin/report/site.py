@@ -2,33 +2,46 @@
 runs.csv) and an eigenvector explorer per ungated bilinear model.
 
 Layout of the report folder:
-    index.html  runs.csv  report.css  table.js  plotly.min.js
-    runs/<run path>.html      sweeps/<sweep path>.html + .csv      explorer/<model>.html
-An explorer is rebuilt only when its model's weights (their SHA-256), the page's code or bilin's
-version changed.
+    index.html  runs.csv  report.css  table.js  sweep.js  plotly.min.js  bilin-report.json (manifest)
+    runs/<run path>.html      sweeps/<sweep path>.html + .csv      explorer/<model path>.html
+Page names: bilin.report.names (one name per folder, never one for two). An explorer is rebuilt
+only when what it is built from changed (model.json, the weights, the test images, by SHA-256; the
+page's code; bilin's version).
 """
 
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
 import importlib.metadata
 import io
-import os
+import json
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from bilin.checkpoint import SPEC, WEIGHTS, model_dataset
 from bilin.errors import UserError
 from bilin.figures.sweep import metric_against_key
 from bilin.report.explorer import explorable, explorer_data, explorer_html, page_version
-from bilin.report.pages import Explorer, explorers_list, folder_slug, page, run_body, runs_table, sweep_body
+from bilin.report.folder import ReportFolder, check_out
+from bilin.report.names import folder_page, model_page
+from bilin.report.pages import Explorer, explorers_list, page, run_body, runs_table, sweep_body
 from bilin.report.runs import Run, find_model_folders, find_runs, varying_keys
-from bilin.rundir import CHECKSUMS, PLOTLY_JS, RunDir, read_json
+from bilin.report.safe import escape
+from bilin.rundir import PLOTLY_JS
+
+if TYPE_CHECKING:
+    import torch
 
 VERSION = importlib.metadata.version("bilin")
-STAMPS = "explorer/stamps.json"  # {model folder name: what its page was built from}
+STAMPS = "explorer/stamps.json"  # {explorer page: what it was built from}
+ASSETS = ("report.css", "table.js", "sweep.js")  # the report's own files, from bilin/report/assets
 
 
 @dataclass
@@ -54,8 +67,11 @@ def write_report(
     say: Callable[[str], None] = print,
     refresh: float = 0,
 ) -> ReportSummary:
-    """The site in `out`; `refresh` > 0 makes its pages reload that often while a run is running."""
+    """The site in `out`; `refresh` > 0 makes its pages reload that often while a run is running.
+    Refused, before anything is written: an `out` overlapping a scanned folder, or one holding a
+    file the report would replace but did not write (see bilin.report.folder)."""
     started = time.perf_counter()
+    check_out(out, folders)
     out = out.resolve()
     runs = find_runs(folders, skip=[out])
     models = find_model_folders(folders, skip=[out]) if explorers else []
@@ -63,25 +79,32 @@ def write_report(
         raise UserError(f"no bilin runs (run.json) or models under {', '.join(map(str, folders))}")
     running = sum(r.status == "running" for r in runs)
     refresh = refresh if running else 0
-    site = RunDir(out)
-    site.write_plotly_js()
-    assets = files("bilin.report") / "assets"
-    for name in ("report.css", "table.js"):
-        site.write_text(name, (assets / name).read_text())
-
-    built = _explorers(site, models, data_root, say)
-    by_path = {ex.model.resolve(): ex for ex in built}
-    by_name = {ex.model.name: ex for ex in built if _is_cache_entry(ex.model)}  # run.json's paths are cwd-relative
     sweeps: dict[Path, list[Run]] = {}
     for r in runs:
         if r.sweep is not None:
             sweeps.setdefault(r.sweep, []).append(r)
     root = _common_root([r.path for r in runs] + list(sweeps))
-    run_pages = {r.path: out / "runs" / folder_slug(r.path, root) for r in runs}
-    sweep_pages = {s: out / "sweeps" / folder_slug(s, root) for s in sweeps}
+    run_pages = {r.path: out / "runs" / folder_page(r.path, root) for r in runs}
+    sweep_pages = {s: out / "sweeps" / folder_page(s, root) for s in sweeps}
+    explorer_pages = {m: f"explorer/{model_page(m)}.html" for m in models}
 
+    site = ReportFolder(out)
+    site.claim(
+        [*ASSETS, PLOTLY_JS, STAMPS, "runs.csv", "index.html", *explorer_pages.values()]
+        + [_rel(p, out) for p in [*run_pages.values(), *sweep_pages.values()]]
+        + [_rel(p.with_suffix(".csv"), out) for p in sweep_pages.values()]
+    )
+    site.write_text(PLOTLY_JS, plotly_js())
+    assets = files("bilin.report") / "assets"
+    for name in ASSETS:
+        site.write_text(name, (assets / name).read_text())
+
+    built = _explorers(site, explorer_pages, data_root, say)
+    by_path = {ex.model.resolve(): ex for ex in built}
+    names = Counter(ex.model.name for ex in built)
+    by_name = {ex.model.name: ex for ex in built if _is_cache_entry(ex.model) and names[ex.model.name] == 1}
     for r in runs:
-        used = [
+        used = [  # run.json's paths are cwd-relative: an entry is found by its (unique) name too
             by_path.get(Path(path).resolve()) or by_name[name]
             for name, path in r.models.items()
             if Path(path).resolve() in by_path or name in by_name
@@ -101,67 +124,57 @@ def write_report(
         + explorers_list(built, out)
     )
     site.write_text("index.html", page("bilin runs", body, depth=0, scripts=["table.js"], refresh=refresh))
-    written = {*run_pages.values(), *sweep_pages.values(), *(p.with_suffix(".csv") for p in sweep_pages.values())}
-    _remove_stale(site, written | {ex.page for ex in built if ex.page is not None})
+    site.finish()  # the manifest; pages of runs, sweeps and models no longer found are removed
     rebuilt = sum(ex.rebuilt for ex in built)
     return ReportSummary(out, len(runs), len(sweeps), running, built, rebuilt, time.perf_counter() - started)
 
 
-def _remove_stale(site: RunDir, written: set[Path]) -> None:
-    """Pages of runs, sweeps and models no longer found: an old page must not pass for a current one."""
-    for folder in ("runs", "sweeps", "explorer"):
-        for path in site.file(folder).glob("*"):
-            if path.suffix in (".html", ".csv") and path not in written:
-                site.remove(f"{folder}/{path.name}")
-
-
 def _explorers(
-    site: RunDir, models: Sequence[Path], data_root: Path | None, say: Callable[[str], None]
+    site: ReportFolder, pages: Mapping[Path, str], data_root: Path | None, say: Callable[[str], None]
 ) -> list[Explorer]:
-    """An explorer page per explorable model, rebuilt only when the model changed."""
-    stamps = read_json(site.file(STAMPS)) if site.file(STAMPS).is_file() else {}
-    datasets: dict[str, object] = {}
-    built = []
-    for folder in models:
-        why = explorable(folder)
-        if why:
-            built.append(Explorer(folder, None, why_not=why))
-            continue
-        name = model_id(folder)
-        target = site.file(f"explorer/{name}.html")
-        stamp = f"{_weights_sha(folder)}|{VERSION}|{page_version()}"
-        if stamps.get(name) == stamp and target.is_file():
-            built.append(Explorer(folder, target, target.stat().st_size))
-            continue
+    """An explorer page per explorable model, rebuilt when anything it is built from changed:
+    model.json, the weights, the test images (their SHA-256), the page's code or bilin's version."""
+    stamps = site.read_json(STAMPS)
+    datasets: dict[str, TestSplit] = {}
+    built, kept_stamps = [], {}
+    for folder, name in pages.items():
+        target = site.path / name
         try:
-            test_x, test_y = _test_split(folder, data_root, datasets)
-            data = explorer_data(folder, test_x, test_y)
+            why = explorable(folder)
+            if why:
+                built.append(Explorer(folder, None, why_not=why))
+                continue
+            test = _test_split(folder, data_root, datasets)
+            stamp = f"{_sha(folder / SPEC)}|{_sha(folder / WEIGHTS)}|{test.sha256}|{VERSION}|{page_version()}"
+            if stamps.get(name) == stamp and site.keep(name):
+                kept_stamps[name] = stamp
+                built.append(Explorer(folder, target, target.stat().st_size))
+                continue
+            data = explorer_data(folder, test.x, test.y)
         except UserError as exc:  # a damaged model or missing data: the report goes on without this page
             built.append(Explorer(folder, None, why_not=str(exc)))
             continue
-        site.write_text(f"explorer/{name}.html", explorer_html(data, f"../{PLOTLY_JS}"))
-        stamps[name] = stamp
-        site.write_json(STAMPS, stamps)
+        site.write_text(name, explorer_html(data, f"../{PLOTLY_JS}"))
+        kept_stamps[name] = stamp
         ex = Explorer(folder, target, target.stat().st_size, rebuilt=True)
         built.append(ex)
-        say(f"explorer: {name} ({ex.size_bytes / 1e6:.1f} MB)")
+        say(f"explorer: {name.removeprefix('explorer/')} ({ex.size_bytes / 1e6:.1f} MB)")
+    site.write_text(STAMPS, json.dumps(kept_stamps, indent=1))
     return built
-
-
-def model_id(folder: Path) -> str:
-    """A model's name in the report: a cache entry's own (unique) name, else its path as one word."""
-    if _is_cache_entry(folder):
-        return folder.name
-    rel = os.path.relpath(folder.resolve(), Path.cwd()).replace("..", "up")
-    return "__".join(Path(rel).parts)
 
 
 def _is_cache_entry(folder: Path) -> bool:
     return (folder / "recipe.json").is_file()
 
 
-def _test_split(folder: Path, data_root: Path | None, cache: dict) -> tuple:
-    from bilin.checkpoint import model_dataset
+@dataclass
+class TestSplit:
+    x: torch.Tensor
+    y: torch.Tensor
+    sha256: str
+
+
+def _test_split(folder: Path, data_root: Path | None, cache: dict[str, TestSplit]) -> TestSplit:
     from bilin.data import load_dataset
 
     name = model_dataset(folder)
@@ -169,17 +182,21 @@ def _test_split(folder: Path, data_root: Path | None, cache: dict) -> tuple:
         raise UserError(f"{folder}/model.json does not say which dataset the model was trained on")
     if name not in cache:
         ds = load_dataset(name, data_root, download=False)
-        cache[name] = (ds.test_x, ds.test_y)
+        digest = hashlib.sha256(ds.test_x.contiguous().numpy().tobytes())
+        digest.update(ds.test_y.contiguous().numpy().tobytes())
+        cache[name] = TestSplit(ds.test_x, ds.test_y, digest.hexdigest())
     return cache[name]
 
 
-def _weights_sha(folder: Path) -> str:
-    sums = folder / CHECKSUMS
-    return str(read_json(sums).get("model.safetensors", "")) if sums.is_file() else ""
+def _sha(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise UserError(f"{path} cannot be read: {exc.strerror or exc}") from exc
 
 
 def _sweep_page(
-    site: RunDir, sweep: Path, jobs: list[Run], target: Path, run_pages: dict, out: Path, refresh: float
+    site: ReportFolder, sweep: Path, jobs: list[Run], target: Path, run_pages: dict, out: Path, refresh: float
 ) -> None:
     keys = varying_keys(jobs)
     metrics = sorted({m for j in jobs for m in j.headline})
@@ -194,7 +211,7 @@ def _sweep_page(
                 figures[f"plot-{len(figures)}"] = fig.to_json()
     body = sweep_body(sweep, jobs, keys, figures, target.parent, out / csv_name, run_pages)
     title = f"sweep {jobs[0].command}: {sweep.parent.name} {sweep.name}"
-    site.write_text(_rel(target, out), page(title, body, depth=1, scripts=[PLOTLY_JS], refresh=refresh))
+    site.write_text(_rel(target, out), page(title, body, depth=1, scripts=[PLOTLY_JS, "sweep.js"], refresh=refresh))
 
 
 def _csv_tables(run: Run) -> dict[str, list[list[str]]]:
@@ -229,6 +246,11 @@ def _rel(path: Path, out: Path) -> str:
 
 
 def _e_paths(folders: Sequence[Path]) -> str:
-    import html
+    return ", ".join(f"<code>{escape(f)}</code>" for f in folders)
 
-    return ", ".join(f"<code>{html.escape(str(f))}</code>" for f in folders)
+
+@functools.cache
+def plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -9,6 +10,24 @@ import typer
 
 from bilin.command import Command
 from bilin.errors import UserError, exit_with
+
+MIN_WATCH_SECONDS = 0.5  # below this --watch would rewrite the report in a busy loop
+
+
+def watch_seconds(text: str) -> float:
+    """--watch's value: 0 (write once) or a finite number of seconds, at least MIN_WATCH_SECONDS."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise UserError(f"--watch {text}: not a number of seconds") from None
+    if seconds == 0:
+        return 0.0
+    if not math.isfinite(seconds) or seconds < MIN_WATCH_SECONDS:
+        raise UserError(
+            f"--watch {text}: give the seconds between rewrites, a finite number of at least "
+            f"{MIN_WATCH_SECONDS:g} (or 0: write the report once)"
+        )
+    return seconds
 
 
 def report(
@@ -20,33 +39,43 @@ def report(
     explorers: bool = typer.Option(
         True, "--explorers/--no-explorers", help="an eigenvector explorer per bilinear model"
     ),
-    watch: float = typer.Option(
-        0.0, "--watch", help="rewrite the report every this many seconds while runs are running (0: once)", min=0
+    watch: str = typer.Option(
+        "0",
+        "--watch",
+        metavar="SECONDS",
+        help=f"rewrite the report every this many seconds (>= {MIN_WATCH_SECONDS:g}) while a run is running (0: once)",
     ),
 ) -> None:
     """Write one static site (works offline from file://): a sortable table of every run, a page per
     run and per sweep, runs.csv, and an eigenvector explorer per ungated bilinear model."""
-    from bilin.report.site import write_report
+    from bilin.report.runs import REPORT_DIR  # light: the heavy imports wait for the checks below
 
     folders = folders or [Path("outputs")]
-    target = out or folders[0] / "report"
+    target = out or folders[0] / REPORT_DIR
     missing = [f for f in folders if not f.is_dir()]
     try:
+        seconds = watch_seconds(watch)
         if missing:
             raise UserError(f"{missing[0]} is not a folder; give folders holding bilin runs (default outputs)")
+        from bilin.report.site import write_report  # after the checks: it imports torch and plotly
+
         while True:
-            summary = write_report(folders, target, Path(data_root) if data_root else None, explorers, print, watch)
-            pages = sum(1 for p in summary.folder.rglob("*.html"))
+            summary = write_report(folders, target, Path(data_root) if data_root else None, explorers, print, seconds)
+            explorer_pages = sum(e.page is not None for e in summary.explorers)
+            pages = 1 + summary.runs + summary.sweeps + explorer_pages
             print(
                 f"report: {summary.runs} runs, {summary.sweeps} sweeps, "
-                f"{sum(e.page is not None for e in summary.explorers)} explorers "
+                f"{explorer_pages} explorers "
                 f"({summary.explorers_rebuilt} rebuilt), "
                 f"{pages} pages in {summary.seconds:.1f} s: {summary.index}"
             )
-            if not watch or not summary.running:
+            if not seconds:
                 break
-            print(f"report: {summary.running} runs running; rewriting in {watch:g} s (Ctrl-C stops)")
-            time.sleep(watch)
+            if not summary.running:
+                print("report: no run is running (a run whose process died is shown as died); stopped watching")
+                break
+            print(f"report: {summary.running} runs running; rewriting in {seconds:g} s (Ctrl-C stops)")
+            time.sleep(seconds)
     except UserError as exc:
         exit_with(exc)
     except OSError as exc:

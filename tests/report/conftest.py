@@ -50,5 +50,27 @@ def report_tree(tmp_path_factory, tiny_root) -> ReportTree:
     return ReportTree(cwd, outputs, outputs / "report", single, jobs, tiny_root, result)
 
 
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium driven by Selenium through Debian's chromedriver (no download)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    if not (CHROMIUM and DRIVER):
+        pytest.fail("browser tests need Debian's chromium and chromium-driver: make chromium (or apt-get install)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1500,1100"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
 def record(run: Path) -> dict:
     return json.loads((run / "run.json").read_text())

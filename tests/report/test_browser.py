@@ -4,7 +4,6 @@ chromedriver (no browser or driver download). Screenshots go to the test's temp 
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,26 +17,7 @@ from bilin.report.explorer import explorer_data, truncated_and_full
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
 F16 = {"atol": 2e-3, "rtol": 2e-3}  # the page holds float16 weights: its logits vs the float32 model's
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    if not (CHROMIUM and DRIVER):
-        pytest.fail("browser tests need Debian's chromium and chromium-driver: make chromium (or apt-get install)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1500,1100"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    yield driver
-    driver.quit()
 
 
 def open_page(browser, path: Path, shots: Path, name: str):

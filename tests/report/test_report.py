@@ -73,7 +73,7 @@ def test_sweep_page_tables_its_jobs_and_plots_each_metric_against_the_swept_key(
     assert len(pages) == 1
     text = pages[0].read_text()
     assert "swept keys: <code>seed</code>" in text
-    plots = re.findall(r"const f=(\{.*?\});Plotly", text)
+    plots = re.findall(r'<script type="application/json" class="figure" data-target="[^"]+">(.*?)</script>', text)
     titles = {json.loads(p)["layout"]["title"]["text"] for p in plots}
     assert {"val_acc against seed", "val_loss against seed"} <= titles
     job_values = {record(j)["final"]["val_acc"] for j in report_tree.sweep_jobs}

@@ -113,6 +113,13 @@
 
   // -- views -----------------------------------------------------------------------------
   const fmt = (v) => v.toFixed(4);
+  function cell(text, className, value) {
+    const td = document.createElement("td");
+    td.textContent = String(text);
+    if (className) td.className = className;
+    if (value !== undefined) td.dataset.value = String(value);
+    return td;
+  }
   function drawCanvas() {
     const img = ctx2d.createImageData(W, H);
     for (let i = 0; i < I; i++) {
@@ -125,12 +132,11 @@
     const top = logitsTop(state.k), full = logitsFull();
     const best = full.indexOf(Math.max(...full));
     const body = document.querySelector("#logits-table tbody");
-    body.innerHTML = "";
+    body.replaceChildren();  // class names come from model.json: text only, never parsed as HTML
     raw.classes.forEach((name, c) => {
       const tr = document.createElement("tr");
       if (c === best) tr.className = "top";
-      tr.innerHTML = `<td>${name}</td><td class="top-k" data-value="${top[c]}">${fmt(top[c])}</td>` +
-        `<td class="full" data-value="${full[c]}">${fmt(full[c])}</td>`;
+      tr.append(cell(name), cell(fmt(top[c]), "top-k", top[c]), cell(fmt(full[c]), "full", full[c]));
       body.appendChild(tr);
     });
     const kLabel = state.k > K ? `all ${D}` : `top ${state.k}`;
