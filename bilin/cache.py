@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -143,15 +144,8 @@ class ModelCache:
             update(text)
 
         with status_updates(run.console, "training") as update:
-            folders = self.ensure(
-                recipes,
-                run.device,
-                on_epoch=on_epoch,
-                executor=executor,
-                stop=run.stop,
-                job_device=run.cfg.device,
-                supply=supply,
-            )
+            jobs = {"executor": executor, "stop": run.stop, "job_device": run.cfg.device}
+            folders = self.ensure(recipes, run.device, on_epoch=on_epoch, supply=supply, **jobs)
         run.record.setdefault("data", {}).update({r.data: self.dataset(r).provenance() for r in unique})
         record_supply(run.record, [folders[r] for r in unique], supply)
         return folders
@@ -249,7 +243,13 @@ class ModelCache:
         for recipe in recipes:
             mark_entry(self.path(recipe), self.key(recipe))
         started = time.perf_counter()
-        trained = train_together(recipes, dataset, device, on_epoch)
+        try:
+            trained = train_together(recipes, dataset, device, on_epoch)
+        except BaseException:  # diverged or interrupted: nothing half-made is left (a killed process leaves
+            for recipe in recipes:  # its entries marked, shown as died by bilin cache list)
+                if not (self.path(recipe) / RECIPE).exists():
+                    shutil.rmtree(self.path(recipe), ignore_errors=True)
+            raise
         supply.training_seconds += time.perf_counter() - started
         for recipe, (state, history) in zip(recipes, trained, strict=True):
             run = RunDir(self.path(recipe))

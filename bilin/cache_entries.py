@@ -34,6 +34,7 @@ RECIPE = "recipe.json"  # written last: its presence, with the entry's key, make
 OK, DAMAGED, DIED, TRAINING, FOREIGN = "ok", "damaged", "died", "training", "not an entry"
 BAD = (DAMAGED, DIED)  # what verify --remove deletes (the next run retrains them)
 _KEY = re.compile(r"[0-9a-f]{16}")
+_ENTRY_NAME = re.compile(r".+-[0-9a-f]{16}")
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,15 @@ class Entry:
 
 
 def mark_root(root: Path) -> None:
-    """Make the cache's folder (if new) and mark it as a model cache."""
+    """Make the cache's folder (if new) and mark it as a model cache: never a folder that holds
+    other things than entries (e.g. cache_root=outputs, where the runs are)."""
     if not is_regular(root / ROOT_MARKER):
+        other = next((p.name for p in (root.iterdir() if root.is_dir() else ()) if not _entry_like(p)), None)
+        if other is not None:
+            raise UserError(
+                f"{root} is not a model cache and holds other things ({other}); give the cache a folder "
+                "of its own (cache_root=, by default outputs/cache)"
+            )
         note = "a bilin model cache: one folder per trained recipe (bilin cache list shows them)"
         RunDir(root).write_json(ROOT_MARKER, {"format": 1, "what": note})
 
@@ -62,6 +70,15 @@ def is_regular(path: Path) -> bool:
         return stat.S_ISREG(path.lstat().st_mode)
     except OSError:
         return False
+
+
+def _entry_like(path: Path) -> bool:
+    """What an unmarked cache of an older bilin holds: entries (with a died one's folder), locks."""
+    if path.is_symlink():
+        return False
+    if path.is_dir():
+        return owned_key(path) is not None or _ENTRY_NAME.fullmatch(path.name) is not None
+    return path.name.endswith(".lock")
 
 
 def lock_path(folder: Path) -> Path:
@@ -183,8 +200,8 @@ def _inspect(folder: Path, verify: bool) -> Entry:
         return Entry(folder, DIED, f"no recipe.json and no process holds its lock; last write {written}", {})
     try:
         recipe = check_entry(folder, key, verify)
-    except UserError as exc:
-        return Entry(folder, DAMAGED, str(exc), {})
+    except UserError as exc:  # the table names the entry: its files by their names alone
+        return Entry(folder, DAMAGED, str(exc).replace(f"{folder}/", ""), {})
     return Entry(folder, OK, "verified" if verify else "", recipe)
 
 

@@ -86,20 +86,27 @@ def test_an_entry_is_marked_before_training_so_a_died_one_is_provably_the_caches
     import pytest
 
     from bilin import cache as cache_module
-    from bilin.cache_entries import DIED, ENTRY_MARKER, ROOT_MARKER, inspect_entries, owned_key
+    from bilin.cache_entries import DIED, ENTRY_MARKER, ROOT_MARKER, TRAINING, inspect_entries, mark_entry, owned_key
     from bilin.errors import UserError
 
-    def dies(*args, **kwargs):
-        raise UserError("the training process died")
-
-    monkeypatch.setattr(cache_module, "train_together", dies)
     cache = ModelCache(tmp_path / "cache", tiny_root, download=False)
-    with pytest.raises(UserError, match="died"):
-        cache.ensure([recipe()], CPU)
     entry = cache.path(recipe())
-    assert (tmp_path / "cache" / ROOT_MARKER).is_file() and (entry / ENTRY_MARKER).is_file()
-    assert owned_key(entry) == cache.key(recipe()) and not (entry / "recipe.json").exists()
+    seen = []
+
+    def diverges(*args, **kwargs):
+        seen.append([e.status for e in inspect_entries(tmp_path / "cache", verify=False)])
+        assert (tmp_path / "cache" / ROOT_MARKER).is_file() and owned_key(entry) == cache.key(recipe())
+        raise UserError("training diverged")
+
+    monkeypatch.setattr(cache_module, "train_together", diverges)
+    with pytest.raises(UserError, match="diverged"):
+        cache.ensure([recipe()], CPU)
+    assert seen == [[TRAINING]]  # shown as training while this process holds its lock
+    assert not entry.exists()  # a training that failed (not killed) leaves nothing half-made
+    mark_entry(entry, cache.key(recipe()))  # what a killed process leaves: a marked folder, no recipe.json
+    (entry / "metrics.csv").write_text("epoch\n1\n")
     [found] = inspect_entries(tmp_path / "cache", verify=True)
+    assert (entry / ENTRY_MARKER).is_file() and not (entry / "recipe.json").exists()
     assert found.status == DIED and "no process holds its lock; last write 20" in found.detail
 
 
