@@ -25,7 +25,7 @@ import torch
 from filelock import Timeout
 from rich.console import Console
 
-from bilin.cache_entries import RECIPE, check_entry, entry_lock, mark_entry, mark_root
+from bilin.cache_entries import RECIPE, check_entry, entry_lock, is_regular, mark_entry, mark_root
 from bilin.cache_jobs import train_in_jobs
 from bilin.checkpoint import WEIGHTS, save_model
 from bilin.data import ImageDataset, load_dataset
@@ -87,8 +87,11 @@ class ModelCache:
         folder, key = self.path(recipe), self.key(recipe)
         if folder.is_symlink():
             raise UserError(f"{folder} is a symbolic link, not a cache entry; remove the link (it is never followed)")
-        record = read_json(folder / RECIPE) if (folder / RECIPE).exists() else {}
-        if record.get("key") != key or "weights_sha256" not in record:
+        path = folder / RECIPE
+        if not (path.exists() or path.is_symlink()):
+            return False
+        record = read_json(path) if is_regular(path) else {}  # a link: check_entry refuses it
+        if is_regular(path) and (record.get("key") != key or "weights_sha256" not in record):
             return False
         try:
             check_entry(folder, key, verify=False)

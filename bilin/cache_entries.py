@@ -112,7 +112,9 @@ def owned_key(folder: Path) -> str | None:
 def cache_root(root: Path) -> Path:
     """The resolved root of a model cache, or one line saying why `root` is not one."""
     if not root.is_dir():
-        raise UserError(f"--root {root}: no model cache there (its folder does not exist)")
+        raise UserError(
+            f"--root {root}: no model cache there ({'not a folder' if root.exists() else 'no such folder'})"
+        )
     resolved = root.resolve()
     if is_regular(resolved / ROOT_MARKER) or any(owned_key(p) for p in resolved.iterdir() if p.name[:1] != "."):
         return resolved
@@ -207,12 +209,14 @@ def _inspect(folder: Path, verify: bool) -> Entry:
 
 def remove_entry(root: Path, folder: Path, keep_if_ok: bool = False) -> bool:
     """Delete one entry of the cache at `root` under its lock (never one another process is
-    training), proving again under the lock that it is the cache's; `keep_if_ok` keeps an entry
-    that another process completed meanwhile. True if it was deleted."""
+    training), proving again under the lock that it is the cache's. `keep_if_ok` (verify --remove)
+    keeps an entry that another process took up meanwhile. True if it was deleted."""
     lock = entry_lock(folder)
     try:
         lock.acquire(timeout=0)
     except Timeout:
+        if keep_if_ok:
+            return False
         raise UserError(f"{folder} is being trained by another process; not removed") from None
     try:
         key = owned_key(folder)

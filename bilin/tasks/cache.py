@@ -42,6 +42,8 @@ def cache(
         _look_after(action, root, entries or [], remove_damaged)
     except UserError as exc:
         exit_with(exc)
+    except OSError as exc:  # a folder or file of the cache that cannot be read or changed
+        exit_with(UserError(f"{exc.filename or root}: {exc.strerror or exc}"))
 
 
 def _look_after(action: str, given_root: Path, names: list[str], remove_damaged: bool) -> None:
@@ -77,8 +79,8 @@ def _look_after(action: str, given_root: Path, names: list[str], remove_damaged:
             f"--root {given_root} --remove (the next run retrains them)"
         )
     for e in bad:
-        if remove_entry(root, e.path, keep_if_ok=True):
-            print(f"removed {e.path}")
+        removed = remove_entry(root, e.path, keep_if_ok=True)
+        print(f"removed {e.path}" if removed else f"kept {e.path}: another process took it up meanwhile")
 
 
 def _show(found: list, root: Path) -> None:
