@@ -73,12 +73,13 @@ def is_regular(path: Path) -> bool:
 
 
 def _entry_like(path: Path) -> bool:
-    """What an unmarked cache of an older bilin holds: entries (with a died one's folder), locks."""
+    """What an unmarked cache of an older bilin holds: entries (with a died one's folder), locks
+    (and hidden files, such as a filesystem's own)."""
     if path.is_symlink():
         return False
     if path.is_dir():
         return owned_key(path) is not None or _ENTRY_NAME.fullmatch(path.name) is not None
-    return path.name.endswith(".lock")
+    return path.name.endswith(".lock") or path.name.startswith(".")
 
 
 def lock_path(folder: Path) -> Path:
