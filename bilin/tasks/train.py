@@ -63,6 +63,7 @@ def run(cfg: TrainConfig, ctx: RunContext) -> None:
     if len(data.train_x) < cfg.batch_size:
         raise UserError(f"batch_size={cfg.batch_size} is larger than the {len(data.train_x)} training images")
     recipe = recipe_from_config(cfg)  # the model spec, optimiser settings, seed and noise derive from it
+    ctx.record["recipe"] = asdict(recipe)  # bilin cache add checks its config against it
     spec = recipe.spec(data)
     check_training_fits(spec, 1, cfg.batch_size, len(data.train_x), ctx.device)
     model = recipe.initial_model(data)  # data order and noise: the trainer's own generators

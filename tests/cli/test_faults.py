@@ -8,7 +8,6 @@ import json
 import signal
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -219,16 +218,18 @@ def test_a_cache_entry_killed_while_training_is_retrained_not_used(bilin_cli, tm
         ["truncate", *LOUD_GRID, "epochs=2000"], tmp_path, {"BILIN_DATA": str(tiny_root)}, stdout=subprocess.DEVNULL
     )
     for line in proc.stderr:
-        if "model-epochs on" in line:  # the plan line, printed before training starts
-            time.sleep(1.0)
+        if ": epoch 1/2000" in line:  # training has started: its entries are marked, recipe.json not written
             proc.send_signal(signal.SIGKILL)
             break
     proc.wait(timeout=60)
     result = bilin_cli("truncate", *GRID, "hydra.run.dir=after")
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "after" / "run.json").read_text())["cache_hits"] == 0
-    verify = bilin_cli("cache", "verify", "--root", "outputs/cache")
-    assert verify.returncode == 0 and "2 usable, 0 damaged" in verify.stdout
+    verify = bilin_cli("cache", "verify", "--root", "outputs/cache")  # the killed entries are shown as died
+    assert verify.returncode == 2 and "2 usable, 2 damaged or incomplete" in verify.stdout, verify.stdout
+    assert verify.stdout.count(" died ") == 2 and "no process holds its lock" in verify.stdout
+    assert bilin_cli("cache", "verify", "--root", "outputs/cache", "--remove").returncode == 0
+    assert "2 usable, 0 damaged" in bilin_cli("cache", "verify", "--root", "outputs/cache").stdout
 
 
 def test_a_full_disk_fails_the_run_in_one_line(bilin_cli, tmp_path):
