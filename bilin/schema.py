@@ -165,6 +165,8 @@ def validate(config: Any, prefix: str = "") -> None:
             )
         allowed = choices(types_[f.name])
         items = value if get_origin(tp) is list else [value]
+        if get_origin(tp) is list:
+            _check_distinct(items, path)
         for item in items:
             if allowed is not None and item not in allowed:
                 where = f"{path}: {item!r}" if get_origin(tp) is list else f"{path}={item!r}"
@@ -173,6 +175,16 @@ def validate(config: Any, prefix: str = "") -> None:
     check = getattr(config, "check", None)
     if callable(check):
         check()
+
+
+def _check_distinct(items: list, path: str) -> None:
+    """A list key names a set of things to compute (sizes, seeds, frequencies, colours, layers...): a
+    repeated value would only compute the same thing twice and show it as two results."""
+    seen: list = []
+    for item in items:
+        if item in seen:
+            raise UserError(f"{path}={format_value(items)} gives {format_value(item)} twice; give each value once")
+        seen.append(item)
 
 
 def _check_range(value: Any, key_info: KeyInfo, path: str, whole: Any) -> None:
@@ -187,7 +199,7 @@ def _check_range(value: Any, key_info: KeyInfo, path: str, whole: Any) -> None:
         (key_info.le, lambda b: value <= b, "<="),
     ):
         if bound is not None and not holds(bound):
-            raise UserError(f"{shown} {sign} {bound:g}")
+            raise UserError(f"{shown} {sign} {int(bound) if float(bound).is_integer() else f'{bound:g}'}")
 
 
 # -- help -----------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from bilin.command import Command
-from bilin.config import RunOptions, allow_incomplete_key, check_source_run
+from bilin.config import RunOptions, allow_incomplete_key, check_source_run, seed_key
 from bilin.errors import UserError
 from bilin.featvis.ladder import LADDER
 from bilin.schema import key
@@ -31,7 +31,7 @@ class FeatvisConfig(RunOptions):
     optimizer: Literal["adam", "sgd"] = key("adam", "sgd has momentum 0.9")
     init: Literal["noise", "grey"] = key("noise", "noise: N(0, 0.1); grey: 0.5 +- 0.005")
     images_per_target: int = key(1, "images optimised per target", ge=1)
-    seed: int = key(0, "fixes the start images and the random transforms")
+    seed: int = seed_key(0, "fixes the start images and the random transforms")
     mode: Literal["free", "sphere"] = key(
         "free", "sphere: x = radius * p / ||p||, pixels only (the eigenvector oracle)"
     )
