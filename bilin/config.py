@@ -129,6 +129,8 @@ class CachedRecipe(RecipeOptions):
         if not self.cache_root.strip():
             raise UserError("cache_root is empty; give the model cache's folder (by default <outputs_root>/cache)")
         check_writable(self.cache_root, "cache_root")
+        if self.executor.name != "inline":  # submitit writes its scripts, pickles and logs there
+            check_writable(self.executor.folder, "executor.folder")
 
     def require_bilinear(self) -> None:
         if self.model.name != "bilinear" or self.model.gate is not None:

@@ -126,15 +126,16 @@ def _hydra_main(command: Command):
     return main
 
 
-def to_schema(command: Command, cfg: DictConfig) -> Any:
-    """The composed config as the command's schema instance, checked."""
+def to_schema(command: Command, cfg: DictConfig, check: bool = True) -> Any:
+    """The composed config as the command's schema instance, checked (unless check=False)."""
     try:
         values = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as exc:
         raise UserError(_one_line(exc)) from exc
     values.pop("hydra", None)
     config = schema.load(command.schema, values)
-    schema.validate(config)
+    if check:
+        schema.validate(config)
     return config
 
 
@@ -317,9 +318,10 @@ def _continue(command: Command, folder: Path, others: list[str]) -> None:
     except (OmegaConfBaseException, yaml.YAMLError, UnicodeDecodeError) as exc:
         raise UserError(f"{saved} cannot be read as the run's config ({_one_line(exc)}); it is damaged") from exc
     try:
-        config = to_schema(command, cfg)
-    except UserError as exc:
-        raise UserError(f"{name}={folder} is not a bilin {command.name} run its config can continue: {exc}") from exc
+        config = to_schema(command, cfg, check=False)
+    except UserError as exc:  # e.g. another command's keys, in a run whose hydra.yaml is gone
+        raise UserError(f"{name}={folder}: its saved config is not a bilin {command.name} config ({exc})") from exc
+    schema.validate(config)
     from bilin.lifecycle import continuable, execute
 
     continuable(folder, name)

@@ -152,7 +152,7 @@ def validate(config: Any, prefix: str = "") -> None:
     types_ = hints(type(config))
     for f in fields(config):
         value, path = getattr(config, f.name), f"{prefix}{f.name}"
-        tp, _ = _strip_optional(types_[f.name])
+        tp, optional = _strip_optional(types_[f.name])
         if value is None:
             continue
         if is_dataclass(tp):
@@ -171,6 +171,10 @@ def validate(config: Any, prefix: str = "") -> None:
             if allowed is not None and item not in allowed:
                 where = f"{path}: {item!r}" if get_origin(tp) is list else f"{path}={item!r}"
                 raise UserError(f"{where} is not one of {allowed}")
+            if isinstance(item, str) and not item.strip():  # a name or a path that names nothing
+                if isinstance(value, list):
+                    raise UserError(f"{path}={format_value(value)} has an empty item; remove it or give a value")
+                raise UserError(f"{path} is empty; give a value" + (", or null for the default" if optional else ""))
             _check_range(item, info(f), path, value)
     check = getattr(config, "check", None)
     if callable(check):

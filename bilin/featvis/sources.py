@@ -76,8 +76,14 @@ def from_torchvision(name: str, weights: str, size: int, device: torch.device, s
             torch.manual_seed(seed)
             model = torchvision.models.get_model(name, weights=None)
         if weights != "none":
+            state = _state_dict(Path(weights))
+            if not isinstance(state, dict):
+                raise UserError(f"weights={weights} holds a {type(state).__name__}, not a state dict of {name}")
+            broken = next((k for k, v in state.items() if isinstance(v, torch.Tensor) and not _finite(v)), None)
+            if broken is not None:
+                raise UserError(f"weights={weights}: {broken} holds NaN or infinite values")
             try:
-                model.load_state_dict(_state_dict(Path(weights)))
+                model.load_state_dict(state)
             except RuntimeError as exc:
                 raise UserError(
                     f"weights={weights} is not a state dict of torchvision's {name}: {' '.join(str(exc).split())[:200]}"
@@ -92,6 +98,10 @@ def from_torchvision(name: str, weights: str, size: int, device: torch.device, s
     return Subject(
         model.to(device).eval(), (3, size, size), classes, f"{name} ({weights})", colour=imagenet_colour_basis()
     )
+
+
+def _finite(tensor: torch.Tensor) -> bool:
+    return not tensor.is_floating_point() or bool(tensor.isfinite().all())
 
 
 def _state_dict(path: Path) -> dict:

@@ -157,6 +157,13 @@ def run(cfg: FeatvisConfig, ctx: RunContext) -> None:
                 value_range=subject.value_range,
                 spectrum=spectrum,
             )
+    diverged = next(
+        (n for n, r in results.items() if not (r.images.isfinite().all() and r.activations.isfinite().all())), None
+    )
+    if diverged is not None:  # never a complete run of NaN images
+        raise UserError(
+            f"featvis {diverged}: the images diverged to NaN or infinity; lower lr={cfg.lr:g} or keep squash"
+        )
     main = results["result"]
     _write_outputs(ctx, main, results, labels, top_eigenvalues(subject.model, targets))
     ctx.add_figures(_figures(cfg, ctx, subject, main, results, labels, targets))
