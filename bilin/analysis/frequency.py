@@ -128,7 +128,7 @@ def band_pass_note(sfs: list[float]) -> str:
 
 
 def band_pass(sfs: torch.Tensor, sensitivity: torch.Tensor) -> BandPass:
-    """sfs (n,) ascending, sensitivity (..., n) > 0 -> BandPass. The peak is the vertex of the
+    """sfs (n,) in any order, sensitivity (..., n) > 0 -> BandPass. The peak is the vertex of the
     parabola in (log f, log S) through the largest sample and its two neighbours (exact for a
     log-parabola CSF; the sample itself at the range's ends); the cutoffs are where log S, linear in
     log f between samples, falls to half of the largest sample. Fewer than MIN_BAND_FREQUENCIES
@@ -138,8 +138,9 @@ def band_pass(sfs: torch.Tensor, sensitivity: torch.Tensor) -> BandPass:
         nan = torch.full(sensitivity.shape[:-1], math.nan, dtype=torch.float64)
         closed = torch.zeros(sensitivity.shape[:-1], dtype=torch.bool)
         return BandPass(nan, nan.clone(), nan.clone(), closed, closed.clone())
-    x = sfs.double().log()
-    y = sensitivity.double().clamp_min(1e-300).log()
+    order = sfs.argsort()  # neighbours in frequency, whatever order they were tested in
+    x = sfs[order].double().log()
+    y = sensitivity[..., order].double().clamp_min(1e-300).log()
     batch = y.shape[:-1]
     y = y.reshape(-1, len(x))
     top = y.argmax(-1)

@@ -66,7 +66,7 @@ def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
     from bilin.train.recipe import recipe_from_config
 
     settings = StudySettings(
-        sfs=list(cfg.sfs) or DEFAULT_SFS,
+        sfs=sorted(cfg.sfs) or DEFAULT_SFS,
         protocol=cfg.protocol,
         criterion=cfg.criterion,
         layer=cfg.layer,

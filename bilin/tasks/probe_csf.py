@@ -127,7 +127,7 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
     )
     stimuli = Stimuli(size, source.channels, cfg.protocol)
     layers = list(cfg.layers) if cfg.layers else [cfg.layer or source.layer]
-    sfs = list(cfg.sfs) if cfg.sfs else default_frequencies(size)
+    sfs = sorted(cfg.sfs) if cfg.sfs else default_frequencies(size)  # the curve's neighbours are in frequency
     _check_sfs(sfs, size)
     standardise = source.standardise if cfg.standardise is None else cfg.standardise
     settings = ProbeSettings(cfg.pairs, cfg.epochs, cfg.batch_size, cfg.lr, seed=cfg.seed, standardise=standardise)

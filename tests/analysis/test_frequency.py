@@ -80,6 +80,16 @@ def test_a_peak_from_fewer_than_three_distinct_frequencies_is_not_estimable(sfs)
     assert three.peak.item() == pytest.approx(2.0) and band_pass_note([1.0, 2.0, 4.0]) == ""
 
 
+def test_band_pass_reads_frequencies_in_any_order():
+    """Neighbours are neighbours in frequency, not in the order the user listed them."""
+    sfs = torch.tensor([1.0, 2.0, 4.0, 8.0, 16.0], dtype=torch.float64)
+    sensitivity = torch.exp(-((sfs.log() - 1.5) ** 2))
+    shuffled = torch.tensor([3, 0, 4, 1, 2])
+    a, b = band_pass(sfs, sensitivity), band_pass(sfs[shuffled], sensitivity[shuffled])
+    for x, y in ((a.peak, b.peak), (a.low, b.low), (a.high, b.high)):
+        assert torch.equal(x, y)
+
+
 def random_bilinear(seed: int, d: int = 12, inputs: int = 28 * 28) -> BilinearMLP:
     torch.manual_seed(seed)
     return BilinearMLP(inputs, d, 10).double()

@@ -151,6 +151,13 @@ def probe_peak_not_estimable(world: Path, _result: subprocess.CompletedProcess) 
     assert [float(r["sf_cycles_per_image"]) for r in thresholds] == [2.0, 4.0]  # the thresholds still are
 
 
+def probe_sfs_in_order(world: Path, _result: subprocess.CompletedProcess) -> None:
+    record = json.loads((world / "out" / "run.json").read_text())
+    assert record["sfs"] == [1.0, 2.0, 4.0] and 1.0 <= record["peaks"]["layer2"]["cycles_per_image"] <= 4.0
+    thresholds = list(DictReader((world / "out" / "thresholds.csv").open()))
+    assert [float(r["sf_cycles_per_image"]) for r in thresholds] == [1.0, 2.0, 4.0]
+
+
 def spectrum_from_uint8(world: Path, _result: subprocess.CompletedProcess) -> None:
     record = json.loads((world / "out" / "run.json").read_text())
     assert record["status"] == "complete" and record["maco_spectrum"].startswith("4 images of")
@@ -218,6 +225,7 @@ CASES = [
     Case("frequency-same-sf-thrice", 7, (*FREQUENCY, "sfs=[1,1,1]"), "sfs=[1.0,1.0,1.0] gives 1.0 twice"),
     Case("frequency-repeated-noise", 7, ("frequency", "noises=[0.0,0]"), "noises=[0.0,0.0] gives 0.0 twice"),
     Case("probe-csf-two-sfs", 7, (*PROBE, "sfs=[2,4]"), None, ("out",), check=probe_peak_not_estimable),
+    Case("probe-csf-sfs-in-any-order", 7, (*PROBE, "sfs=[4,1,2]"), None, ("out",), check=probe_sfs_in_order),
     Case("probe-csf-repeated-sf", 7, (*PROBE, "sfs=[1,2,2,4]"), "gives 2.0 twice"),
     Case("probe-csf-repeated-colour", 7, (*PROBE, "colours=[lum,lum]"), "colours=[lum,lum] gives lum twice"),
     Case("probe-csf-repeated-layer", 7, (*PROBE, "layers=[layer1,layer1]"), "gives layer1 twice"),
