@@ -73,8 +73,6 @@ class RunOptions:
     outputs_root: str = key("outputs", "runs go to <outputs_root>/<command>/DATE/TIME")
 
     def check(self) -> None:
-        if not self.outputs_root.strip():
-            raise UserError("outputs_root is empty; give the folder runs go to (by default outputs)")
         check_writable(self.outputs_root, "outputs_root")
         precision = getattr(self, "precision", "fp32")
         if self.device == "cuda" or precision == "tf32":  # only these need torch to check
@@ -126,8 +124,6 @@ class CachedRecipe(RecipeOptions):
 
     def check(self) -> None:
         super().check()
-        if not self.cache_root.strip():
-            raise UserError("cache_root is empty; give the model cache's folder (by default <outputs_root>/cache)")
         check_writable(self.cache_root, "cache_root")
         if self.executor.name != "inline":  # submitit writes its scripts, pickles and logs there
             check_writable(self.executor.folder, "executor.folder")

@@ -24,15 +24,15 @@ class SimilarityConfig(GridOptions):
         super().check()
         if self.reference_size not in self.sizes:
             raise UserError(f"reference_size={self.reference_size} is not among sizes={self.sizes}")
+        if len(self.seeds) < 2:
+            raise UserError(
+                f"seeds={self.seeds}: similarity compares models of distinct seeds; give at least two seeds"
+            )
         small = [d for d in self.sizes if d < self.ranks]
         if small:
             raise UserError(
                 f"ranks={self.ranks} is beyond d={small[0]}: a model of size d has only d eigenvectors per class; "
                 "lower ranks or drop that size"
-            )
-        if len(self.seeds) < 2:
-            raise UserError(
-                f"seeds={self.seeds}: similarity compares models of distinct seeds; give at least two seeds"
             )
 
 
