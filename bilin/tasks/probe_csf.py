@@ -75,6 +75,10 @@ class CsfConfig(RunOptions, StaircaseKeys):
             raise UserError(f"net={self.net!r}: use net=tv:<torchvision model name>")
         if self.size is not None:
             _check_sfs(self.sfs, self.size)
+        if self.layer is not None and self.layers:
+            raise UserError(
+                f"layer={self.layer} and layers=[{','.join(self.layers)}]: give one layer= or a sweep layers=[...]"
+            )
         if not self.colours:
             raise UserError("colours=[] measures nothing: give at least one of lum, rg, yb")
         check_source_run(self.run, self.allow_incomplete)

@@ -229,6 +229,7 @@ CASES = [
     Case("probe-csf-repeated-sf", 7, (*PROBE, "sfs=[1,2,2,4]"), "gives 2.0 twice"),
     Case("probe-csf-repeated-colour", 7, (*PROBE, "colours=[lum,lum]"), "colours=[lum,lum] gives lum twice"),
     Case("probe-csf-repeated-layer", 7, (*PROBE, "layers=[layer1,layer1]"), "gives layer1 twice"),
+    Case("probe-csf-layer-and-layers", 7, (*PROBE, "layer=layer1", "layers=[layer2]"), "give one layer= or a sweep"),
     Case("probe-csf-empty-layer", 7, (*PROBE, "layer=''"), "layer is empty; give a value, or null for the default"),
     Case("frequency-empty-layer", 7, ("frequency", "layer=' '"), "layer is empty; give a value"),
     Case("featvis-target-twice", 7, (*FEATVIS, "target=[class:1,class:0,class:1]"), "gives class:1 twice"),
