@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from bilin.errors import UserError
 from bilin.schema import UNSET, group, key
@@ -37,6 +38,12 @@ MLP_MODELS = {
     "relu": ModelConfig("relu"),  # g = relu(W1 h), the baseline
 }
 MlpModel = Literal[tuple(MLP_MODELS)]  # type: ignore[valid-type]  # the registry's names
+SEED_MAX = 2**32 - 1  # torch's generators take 64 bits, but seed + offset streams must stay inside them
+
+
+def seed_key(default: int | list[int], help: str) -> Any:
+    """A seed (or a list of seeds): a whole number in [0, 2^32 - 1]."""
+    return key(default, help, ge=0, le=SEED_MAX)
 
 
 @dataclass
@@ -66,8 +73,6 @@ class RunOptions:
     outputs_root: str = key("outputs", "runs go to <outputs_root>/<command>/DATE/TIME")
 
     def check(self) -> None:
-        if not self.outputs_root.strip():
-            raise UserError("outputs_root is empty; give the folder runs go to (by default outputs)")
         check_writable(self.outputs_root, "outputs_root")
         precision = getattr(self, "precision", "fp32")
         if self.device == "cuda" or precision == "tf32":  # only these need torch to check
@@ -119,9 +124,9 @@ class CachedRecipe(RecipeOptions):
 
     def check(self) -> None:
         super().check()
-        if not self.cache_root.strip():
-            raise UserError("cache_root is empty; give the model cache's folder (by default <outputs_root>/cache)")
         check_writable(self.cache_root, "cache_root")
+        if self.executor.name != "inline":  # submitit writes its scripts, pickles and logs there
+            check_writable(self.executor.folder, "executor.folder")
 
     def require_bilinear(self) -> None:
         if self.model.name != "bilinear" or self.model.gate is not None:
@@ -138,15 +143,13 @@ class GridOptions(CachedRecipe):
 
     noise: float = key(0.4, "std of the Gaussian noise added to each training batch (no clamp)", ge=0)
     sizes: list[int] = key([30, 50, 100, 300, 500, 1000], "hidden sizes of the grid", ge=1)
-    seeds: list[int] = key([0, 1, 2, 3, 4], "seeds of the grid")
+    seeds: list[int] = seed_key([0, 1, 2, 3, 4], "seeds of the grid")
 
     def check(self) -> None:
         super().check()
         self.require_bilinear()
         if not self.sizes or not self.seeds:
             raise UserError("the grid is empty: give at least one size and one seed")
-        if len(set(self.sizes)) != len(self.sizes) or len(set(self.seeds)) != len(self.seeds):
-            raise UserError(f"sizes={self.sizes} and seeds={self.seeds} must not repeat values")
 
 
 def allow_incomplete_key() -> bool:
@@ -183,14 +186,22 @@ def check_source_run(folder: str | None, allow_incomplete: bool) -> None:
         )
 
 
-def check_writable(folder: str, name: str) -> None:
-    """The nearest existing folder on the way to `folder` can be written to."""
+def check_writable(folder: str, name: str, value: str | None = None) -> None:
+    """`folder` is, or can be made, a folder bilin can write in: the nearest existing folder on the
+    way to it takes a new entry. Tried, not guessed from permission bits: root passes those on a
+    read-only mount, and /proc or /sys refuse what their bits allow. `value`: the key's value as the
+    user gave it, when the folder is derived from it (a log file's folder)."""
+    shown = f"{name}={folder if value is None else value}"
     path = Path(folder).expanduser().absolute()
     existing = path
     try:
         while not existing.exists():
             existing = existing.parent
     except OSError as exc:  # e.g. a name longer than the filesystem allows
-        raise UserError(f"{name}={folder} cannot be written: {exc.strerror or exc}") from exc
+        raise UserError(f"{shown} cannot be written: {exc.strerror or exc}") from exc
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"{name}={folder} cannot be written: {existing} is not a writable folder")
+        raise UserError(f"{shown} cannot be written: {existing} is not a writable folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".bilin-write-check-", dir=existing))
+    except OSError as exc:
+        raise UserError(f"{shown} cannot be written: {existing} refuses new entries ({exc.strerror or exc})") from exc

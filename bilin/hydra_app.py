@@ -43,6 +43,7 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 PYTHON_GROUP_OPTIONS = {"model": MLP_MODELS}  # group options defined in Python beside the yaml ones
 INFO_FLAGS = ("help", "hydra_help", "info", "shell_completion")
 _checking = False  # True while _validate composes configs
+_claimed_new: dict[str, bool] = {}  # folder names bilin.new_folder gave while checking: made new at the start
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
 
 
@@ -56,8 +57,13 @@ def register(command: Command) -> None:
     if not OmegaConf.has_resolver("bilin.new_folder"):
         from bilin.rundir import claim_folder
 
-        # while checking, the folder is only named, not created
-        OmegaConf.register_new_resolver("bilin.new_folder", lambda base: base if _checking else str(claim_folder(base)))
+        def new_folder(base: str) -> str:
+            if _checking:  # only named, not created; a taken name gets a suffix when the run starts
+                _claimed_new[base] = True
+                return base
+            return str(claim_folder(base))
+
+        OmegaConf.register_new_resolver("bilin.new_folder", new_folder)
     store = ConfigStore.instance()
     store.store(name=f"{command.config_name}_schema", node=schema.hydra_node(command.schema))
     for group, options in PYTHON_GROUP_OPTIONS.items():
@@ -120,15 +126,16 @@ def _hydra_main(command: Command):
     return main
 
 
-def to_schema(command: Command, cfg: DictConfig) -> Any:
-    """The composed config as the command's schema instance, checked."""
+def to_schema(command: Command, cfg: DictConfig, check: bool = True) -> Any:
+    """The composed config as the command's schema instance, checked (unless check=False)."""
     try:
         values = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as exc:
         raise UserError(_one_line(exc)) from exc
     values.pop("hydra", None)
     config = schema.load(command.schema, values)
-    schema.validate(config)
+    if check:
+        schema.validate(config)
     return config
 
 
@@ -155,13 +162,64 @@ def _validate_points(command: Command, points: list[list[str]], multirun: bool) 
         for point in points:
             try:
                 cfg = compose(command.config_name, overrides=point, return_hydra_config=True)
-                out_dir = cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir
+                paths = _hydra_paths(cfg.hydra, multirun)
                 with open_dict(cfg):
                     del cfg["hydra"]
             except (HydraException, OmegaConfBaseException, ValueError) as exc:
                 raise UserError(_one_line(exc)) from exc
             to_schema(command, cfg)
-            check_writable(out_dir, "the run folder")
+            for name, (value, folder) in paths.items():
+                check_writable(folder, name, value)
+                if name.endswith(".filename") and Path(value).is_dir():
+                    raise UserError(f"{name}={value} is a folder; give the log file's name")
+            _check_new_folder(paths, multirun)
+
+
+def _check_new_folder(paths: dict[str, tuple[str, str]], multirun: bool) -> None:
+    """A run goes into a folder of its own: not the working folder (an empty value), not a folder that
+    already holds files (another run's would be overwritten). The default folders are claimed new
+    when the run starts (bilin.new_folder), so only a folder the user named can be taken."""
+    name, (value, folder) = next(iter(paths.items()))
+    if not value.strip():
+        raise UserError(f"{name} is empty; give the folder the run goes to (or leave it out for the default)")
+    job = paths["hydra.sweep.subdir"][1] if multirun else folder  # a sweep's first job
+    if _claimed_new.get(value) or not Path(job).is_dir() or not any(Path(job).iterdir()):
+        return
+    raise UserError(
+        f"{name}={value} already holds {'its first job, ' + job if multirun else 'files'} (another run's?); give "
+        "a new or empty folder, or finish an interrupted train run in place with bilin train resume=<its folder>"
+    )
+
+
+def _hydra_paths(hydra_cfg: DictConfig, multirun: bool) -> dict[str, tuple[str, str]]:
+    """{hydra key: (its value, the folder it writes in)} of every place Hydra writes for this point:
+    the run (or sweep) folder, the job's folder in a sweep, its .hydra/ subfolder, its log files'
+    folders, a launcher's folder. Hydra reports a failure there only as its own error block, after
+    the command has started."""
+    where = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    out_dir = str(hydra_cfg.sweep.dir if multirun else hydra_cfg.run.dir)
+    paths = {where: (out_dir, out_dir)}
+    with open_dict(hydra_cfg):
+        if multirun:
+            hydra_cfg.job.num = 0
+            subdir = str(hydra_cfg.sweep.subdir)
+            out_dir = str(Path(out_dir) / subdir)
+            paths["hydra.sweep.subdir"] = (subdir, out_dir)
+        hydra_cfg.runtime.output_dir = out_dir  # what Hydra sets when the job starts
+    if hydra_cfg.output_subdir is not None:
+        subdir = str(hydra_cfg.output_subdir)
+        paths["hydra.output_subdir"] = (subdir, str(Path(out_dir) / subdir))
+    for logging_key in ("job_logging", "hydra_logging"):
+        handlers = OmegaConf.select(hydra_cfg, f"{logging_key}.handlers") or {}
+        for handler, settings in handlers.items():
+            filename = settings.get("filename") if isinstance(settings, DictConfig) else None
+            if filename is not None:
+                key = f"hydra.{logging_key}.handlers.{handler}.filename"
+                paths[key] = (str(filename), str(Path(str(filename)).parent))
+    launcher_folder = OmegaConf.select(hydra_cfg, "launcher.submitit_folder")
+    if launcher_folder is not None:
+        paths["hydra.launcher.submitit_folder"] = (str(launcher_folder), str(launcher_folder))
+    return paths
 
 
 @contextmanager
@@ -226,6 +284,16 @@ def _continued_folder(command: Command, overrides: list[str]) -> Path | None:
     return Path(given[0]) if given and given[0] not in ("", "null") else None
 
 
+def _made_by(folder: Path) -> str | None:
+    """The command that made a run folder, as Hydra recorded it (None when it cannot tell)."""
+    try:
+        record = yaml.safe_load((folder / ".hydra" / "hydra.yaml").read_text())
+        name = record["hydra"]["job"]["name"]
+    except (OSError, yaml.YAMLError, UnicodeDecodeError, KeyError, TypeError):
+        return None
+    return name.replace("_", "-") if isinstance(name, str) else None
+
+
 def _continue(command: Command, folder: Path, others: list[str]) -> None:
     """Finish the run in `folder` with its own saved config (plus the allowed keys)."""
     name = command.continues_run
@@ -242,14 +310,24 @@ def _continue(command: Command, folder: Path, others: list[str]) -> None:
     saved = folder / ".hydra" / "config.yaml"
     if not saved.is_file():
         raise UserError(f"{folder} is not a bilin {command.name} run: {saved} not found")
+    maker = _made_by(folder)
+    if maker not in (None, command.name):
+        raise UserError(f"{name}={folder} is not a bilin {command.name} run: it was made by bilin {maker}")
     try:
         cfg = OmegaConf.merge(OmegaConf.load(saved), OmegaConf.from_dotlist(others))
     except (OmegaConfBaseException, yaml.YAMLError, UnicodeDecodeError) as exc:
         raise UserError(f"{saved} cannot be read as the run's config ({_one_line(exc)}); it is damaged") from exc
-    config = to_schema(command, cfg)
+    try:
+        config = to_schema(command, cfg, check=False)
+    except UserError as exc:  # e.g. another command's keys, in a run whose hydra.yaml is gone
+        raise UserError(f"{name}={folder}: its saved config is not a bilin {command.name} config ({exc})") from exc
+    schema.validate(config)
     from bilin.lifecycle import continuable, execute
 
     continuable(folder, name)
+    check_continued = getattr(config, "check_continued", None)
+    if callable(check_continued):  # e.g. train: the checkpoint is of the model the config describes
+        check_continued(folder)
     handler = logging.FileHandler(folder / f"{command.name}.log")  # Hydra set this up for the first part
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     logger = logging.getLogger("bilin")

@@ -152,7 +152,7 @@ def validate(config: Any, prefix: str = "") -> None:
     types_ = hints(type(config))
     for f in fields(config):
         value, path = getattr(config, f.name), f"{prefix}{f.name}"
-        tp, _ = _strip_optional(types_[f.name])
+        tp, optional = _strip_optional(types_[f.name])
         if value is None:
             continue
         if is_dataclass(tp):
@@ -165,14 +165,30 @@ def validate(config: Any, prefix: str = "") -> None:
             )
         allowed = choices(types_[f.name])
         items = value if get_origin(tp) is list else [value]
+        if get_origin(tp) is list:
+            _check_distinct(items, path)
         for item in items:
             if allowed is not None and item not in allowed:
                 where = f"{path}: {item!r}" if get_origin(tp) is list else f"{path}={item!r}"
                 raise UserError(f"{where} is not one of {allowed}")
+            if isinstance(item, str) and not item.strip():  # a name or a path that names nothing
+                if isinstance(value, list):
+                    raise UserError(f"{path}={format_value(value)} has an empty item; remove it or give a value")
+                raise UserError(f"{path} is empty; give a value" + (", or null for the default" if optional else ""))
             _check_range(item, info(f), path, value)
     check = getattr(config, "check", None)
     if callable(check):
         check()
+
+
+def _check_distinct(items: list, path: str) -> None:
+    """A list key names a set of things to compute (sizes, seeds, frequencies, colours, layers...): a
+    repeated value would only compute the same thing twice and show it as two results."""
+    seen: list = []
+    for item in items:
+        if item in seen:
+            raise UserError(f"{path}={format_value(items)} gives {format_value(item)} twice; give each value once")
+        seen.append(item)
 
 
 def _check_range(value: Any, key_info: KeyInfo, path: str, whole: Any) -> None:
@@ -187,7 +203,7 @@ def _check_range(value: Any, key_info: KeyInfo, path: str, whole: Any) -> None:
         (key_info.le, lambda b: value <= b, "<="),
     ):
         if bound is not None and not holds(bound):
-            raise UserError(f"{shown} {sign} {bound:g}")
+            raise UserError(f"{shown} {sign} {int(bound) if float(bound).is_integer() else f'{bound:g}'}")
 
 
 # -- help -----------------------------------------------------------------------------------------

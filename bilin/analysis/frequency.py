@@ -113,13 +113,34 @@ class BandPass:
         return torch.log2(self.high / self.low)
 
 
+MIN_BAND_FREQUENCIES = 3  # a peak is the vertex through a sample and its two neighbours
+
+
+def band_pass_note(sfs: list[float]) -> str:
+    """Why a band-pass shape cannot be estimated from these frequencies ("" when it can)."""
+    distinct = len(set(sfs))
+    if distinct >= MIN_BAND_FREQUENCIES:
+        return ""
+    return (
+        f"not estimable: a peak and a bandwidth need at least {MIN_BAND_FREQUENCIES} distinct frequencies, "
+        f"{distinct} {'was' if distinct == 1 else 'were'} tested"
+    )
+
+
 def band_pass(sfs: torch.Tensor, sensitivity: torch.Tensor) -> BandPass:
-    """sfs (n,) ascending, sensitivity (..., n) > 0 -> BandPass. The peak is the vertex of the
+    """sfs (n,) in any order, sensitivity (..., n) > 0 -> BandPass. The peak is the vertex of the
     parabola in (log f, log S) through the largest sample and its two neighbours (exact for a
     log-parabola CSF; the sample itself at the range's ends); the cutoffs are where log S, linear in
-    log f between samples, falls to half of the largest sample."""
-    x = sfs.double().log()
-    y = sensitivity.double().clamp_min(1e-300).log()
+    log f between samples, falls to half of the largest sample. Fewer than MIN_BAND_FREQUENCIES
+    distinct frequencies give NaN everywhere (band_pass_note says why): the sample itself would be
+    reported as a peak, with an interval of zero width."""
+    if band_pass_note(sfs.tolist()):
+        nan = torch.full(sensitivity.shape[:-1], math.nan, dtype=torch.float64)
+        closed = torch.zeros(sensitivity.shape[:-1], dtype=torch.bool)
+        return BandPass(nan, nan.clone(), nan.clone(), closed, closed.clone())
+    order = sfs.argsort()  # neighbours in frequency, whatever order they were tested in
+    x = sfs[order].double().log()
+    y = sensitivity[..., order].double().clamp_min(1e-300).log()
     batch = y.shape[:-1]
     y = y.reshape(-1, len(x))
     top = y.argmax(-1)

@@ -39,7 +39,7 @@ class FeatureExtractor(nn.Module):
     ):
         super().__init__()
         modules = dict(model.named_modules())
-        if layer not in modules:
+        if not layer or layer not in modules:  # "" is the whole model in named_modules: no layer
             names = ", ".join(n for n in modules if n)
             raise UserError(f"unknown layer {layer!r}; this model's layers are: {names}")
         self.model, self.layer, self.pool, self.normalise = model.eval(), layer, pool, normalise

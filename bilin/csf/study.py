@@ -16,7 +16,7 @@ import torch
 
 from bilin.analysis.decompose import eigendecompose
 from bilin.analysis.feature_spectra import feature_spectra
-from bilin.analysis.frequency import radial_spectrum
+from bilin.analysis.frequency import band_pass_note, radial_spectrum
 from bilin.csf.measure import LayerCSF, StaircaseSettings, measure_layer
 from bilin.csf.probe import FeatureExtractor, ProbeSettings
 from bilin.csf.stimuli import Stimuli
@@ -62,6 +62,7 @@ class ModelFrequencies:
             "probe_accuracy": p.history.accuracy[-1],
             "eigen_centroid": self.eigen_centroid,
             "featvis_centroid": self.featvis_centroid,
+            "band_note": band_pass_note(self.weights.sfs),  # why peaks and bandwidths are NaN, if they are
         }
 
 

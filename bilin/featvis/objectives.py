@@ -49,6 +49,9 @@ def parse_targets(specs: list[str], n_classes: int | None) -> list[Target]:
         targets.append(Target(kind, int(parts[-1]), None if kind == "class" else parts[1]))
     if not targets:
         raise UserError("no targets given")
+    repeated = next((t for i, t in enumerate(targets) if t in targets[:i]), None)
+    if repeated is not None:  # e.g. class:all with class:3: two images of one target, shown as two results
+        raise UserError(f"target=[{','.join(map(str, specs))}] asks for {repeated.label} twice; give each target once")
     return targets
 
 
@@ -61,7 +64,7 @@ class Activations:
 
     def __init__(self, model: nn.Module, layers: set[str]):
         modules = dict(model.named_modules())
-        unknown = sorted(name for name in layers if name not in modules)
+        unknown = sorted(name for name in layers if not name or name not in modules)  # "": the model itself
         if unknown:
             names = ", ".join(n for n in modules if n)
             raise UserError(f"unknown layer {unknown[0]!r}; this model's layers are: {names}")

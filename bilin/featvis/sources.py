@@ -76,8 +76,14 @@ def from_torchvision(name: str, weights: str, size: int, device: torch.device, s
             torch.manual_seed(seed)
             model = torchvision.models.get_model(name, weights=None)
         if weights != "none":
+            state = _state_dict(Path(weights))
+            if not isinstance(state, dict):
+                raise UserError(f"weights={weights} holds a {type(state).__name__}, not a state dict of {name}")
+            broken = next((k for k, v in state.items() if isinstance(v, torch.Tensor) and not _finite(v)), None)
+            if broken is not None:
+                raise UserError(f"weights={weights}: {broken} holds NaN or infinite values")
             try:
-                model.load_state_dict(_state_dict(Path(weights)))
+                model.load_state_dict(state)
             except RuntimeError as exc:
                 raise UserError(
                     f"weights={weights} is not a state dict of torchvision's {name}: {' '.join(str(exc).split())[:200]}"
@@ -92,6 +98,10 @@ def from_torchvision(name: str, weights: str, size: int, device: torch.device, s
     return Subject(
         model.to(device).eval(), (3, size, size), classes, f"{name} ({weights})", colour=imagenet_colour_basis()
     )
+
+
+def _finite(tensor: torch.Tensor) -> bool:
+    return not tensor.is_floating_point() or bool(tensor.isfinite().all())
 
 
 def _state_dict(path: Path) -> dict:
@@ -128,16 +138,12 @@ def colour_basis_from(source: str, subject: Subject, data_root: str | None) -> C
         return imagenet_colour_basis()
     path = Path(source)
     if path.is_file():
-        images = _state_dict(path)
-        if isinstance(images, dict):
-            images = next(iter(images.values()), None)
-        if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != subject.input_shape[0]:
-            raise UserError(f"colour_data={source}: expected images as one tensor n x {subject.input_shape[0]} x h x w")
-        return _fitted(images, source)
+        images = image_file(path, "colour_data", subject.input_shape[0], subject.value_range)
+        return _fitted(images, f"colour_data={source}")
     from bilin.data import DATASETS, load_dataset
 
     if source in DATASETS:
-        return _fitted(load_dataset(source, data_root, download=False).train_x[:10_000], source)
+        return _fitted(load_dataset(source, data_root, download=False).train_x[:10_000], f"colour_data={source}")
     raise UserError(
         f"colour_data={source!r} is not auto, imagenet, a dataset ({', '.join(DATASETS)}) "
         "or a file of images (n x c x h x w)"
@@ -153,10 +159,50 @@ def _dataset_of(subject: Subject) -> str:
     raise UserError("cannot tell which dataset this model was trained on; give colour_data=<dataset or file>")
 
 
-def _fitted(images: torch.Tensor, source: str) -> ColourBasis:
+def _fitted(images: torch.Tensor, what: str) -> ColourBasis:
     if images.ndim != 4 or images.shape[1] < 2:
-        raise UserError(f"colour_data={source}: need colour images shaped n x c x h x w, got {tuple(images.shape)}")
-    return fit_colour_basis(images)
+        raise UserError(f"{what}: need colour images shaped n x c x h x w, got {tuple(images.shape)}")
+    try:
+        return fit_colour_basis(images)
+    except RuntimeError as exc:  # torch.linalg's error: the colour covariance is singular
+        raise UserError(
+            f"{what}: its colour channels are not independent (grey or single-hue images), so they give no "
+            "colour basis; give colour images, or decorrelate=false"
+        ) from exc
+
+
+def image_file(path: Path, name: str, channels: int, value_range: tuple[float, float]) -> torch.Tensor:
+    """Images (n, channels, h, w) from a tensor file, as floats in the model's input range `value_range`
+    (uint8 files are read as 0..255 / 255), checked for meaning: at least one image, finite values
+    inside the range, and some spatial pattern (a constant image has no colours or frequencies to
+    learn from)."""
+    what = f"{name}={path}"
+    images = _state_dict(path)
+    if isinstance(images, dict):
+        images = next(iter(images.values()), None)
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != channels:
+        got = f"got {tuple(images.shape)}" if isinstance(images, torch.Tensor) else "got no tensor"
+        raise UserError(f"{what}: expected images as one tensor n x {channels} x h x w, {got}")
+    if images.shape[0] == 0 or min(images.shape[2:]) < 2:
+        raise UserError(f"{what}: holds no images (shape {tuple(images.shape)}); give at least one image of 2 x 2 px")
+    if images.dtype == torch.bool or images.is_complex():
+        raise UserError(f"{what}: holds {images.dtype} values, not image intensities")
+    images = images.float() / 255 if images.dtype == torch.uint8 else images.float()
+    if not images.isfinite().all():
+        bad = int((~images.isfinite()).sum())
+        raise UserError(f"{what}: {bad} of its values are NaN or infinite")
+    low, high = value_range
+    slack = 1e-3 * (high - low)
+    if images.min() < low - slack or images.max() > high + slack:
+        raise UserError(
+            f"{what}: values from {float(images.min()):.4g} to {float(images.max()):.4g} lie outside the model's "
+            f"input range [{low:g}, {high:g}] (uint8 files are read as /255; scale float images to that range)"
+        )
+    if not (images.flatten(2).std(-1) > 0).any():
+        raise UserError(
+            f"{what}: every image is one flat value: there is no pattern to take colours or a spectrum from"
+        )
+    return images
 
 
 def top_eigenvectors(subject: Subject, classes: list[int], data_root: str) -> tuple[torch.Tensor, torch.Tensor, bool]:
@@ -206,12 +252,8 @@ def maco_spectrum(
 
     path = Path(source)
     if path.is_file():
-        images = _state_dict(path)
-        if isinstance(images, dict):
-            images = next(iter(images.values()), None)
-        if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != channels:
-            raise UserError(f"spectrum_data={source}: expected images as one tensor n x {channels} x h x w")
-        return magnitude_spectrum(images.float(), size, colour), f"{len(images)} images of {source}"
+        images = image_file(path, "spectrum_data", channels, subject.value_range)
+        return magnitude_spectrum(images, size, colour), f"{len(images)} images of {source}"
     if source not in DATASETS:
         raise UserError(
             f"spectrum_data={source!r} is not auto, natural, a dataset ({', '.join(DATASETS)}) "

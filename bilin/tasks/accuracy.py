@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bilin.command import Command
-from bilin.config import CachedRecipe, GreyDataset, MlpModel
+from bilin.config import CachedRecipe, GreyDataset, MlpModel, seed_key
 from bilin.errors import UserError
 from bilin.schema import key
 
@@ -19,7 +19,7 @@ class AccuracyConfig(CachedRecipe):
     models: list[MlpModel] = key(["bilinear", "bilinear_relu", "relu"], "model= options compared")
     datasets: list[GreyDataset] = key(["mnist", "fmnist"], "datasets, one table column and figure each")
     d_hidden: int = key(512, "hidden size d", ge=1)
-    seed: int = key(420, "fixes init, data order and noise")
+    seed: int = seed_key(420, "fixes init, data order and noise")
 
     def check(self) -> None:
         super().check()

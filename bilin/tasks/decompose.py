@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bilin.command import Command
-from bilin.config import CachedRecipe, allow_incomplete_key, check_source_run
+from bilin.config import CachedRecipe, allow_incomplete_key, check_source_run, seed_key
 from bilin.errors import UserError
 from bilin.schema import key
 
@@ -24,7 +24,7 @@ class DecomposeConfig(CachedRecipe):
     run: str | None = key(None, "a train run folder; else the model comes from the cache (trained if missing)")
     allow_incomplete: bool = allow_incomplete_key()
     d_hidden: int = key(512, "hidden size d", ge=1)
-    seed: int = key(420, "fixes init, data order and noise")
+    seed: int = seed_key(420, "fixes init, data order and noise")
     input_space: bool = key(False, "also the eigenvectors of M_c = E^T Q_c E (orthonormal in pixel space)")
     explain: int | None = key(None, "test-set index: explain that prediction (top-3 classes, contributions)", ge=0)
     panel: bool = key(False, "also figure 2 for MNIST and Fashion-MNIST side by side")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from bilin.command import Command
-from bilin.config import RunOptions, allow_incomplete_key, check_source_run
+from bilin.config import RunOptions, allow_incomplete_key, check_source_run, seed_key
 from bilin.errors import UserError
 from bilin.featvis.ladder import LADDER
 from bilin.schema import key
@@ -31,7 +31,7 @@ class FeatvisConfig(RunOptions):
     optimizer: Literal["adam", "sgd"] = key("adam", "sgd has momentum 0.9")
     init: Literal["noise", "grey"] = key("noise", "noise: N(0, 0.1); grey: 0.5 +- 0.005")
     images_per_target: int = key(1, "images optimised per target", ge=1)
-    seed: int = key(0, "fixes the start images and the random transforms")
+    seed: int = seed_key(0, "fixes the start images and the random transforms")
     mode: Literal["free", "sphere"] = key(
         "free", "sphere: x = radius * p / ||p||, pixels only (the eigenvector oracle)"
     )
@@ -157,6 +157,13 @@ def run(cfg: FeatvisConfig, ctx: RunContext) -> None:
                 value_range=subject.value_range,
                 spectrum=spectrum,
             )
+    diverged = next(
+        (n for n, r in results.items() if not (r.images.isfinite().all() and r.activations.isfinite().all())), None
+    )
+    if diverged is not None:  # never a complete run of NaN images
+        raise UserError(
+            f"featvis {diverged}: the images diverged to NaN or infinity; lower lr={cfg.lr:g} or keep squash"
+        )
     main = results["result"]
     _write_outputs(ctx, main, results, labels, top_eigenvalues(subject.model, targets))
     ctx.add_figures(_figures(cfg, ctx, subject, main, results, labels, targets))

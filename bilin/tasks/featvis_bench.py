@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bilin.command import Command
-from bilin.config import CachedRecipe, GreyDataset
+from bilin.config import CachedRecipe, GreyDataset, seed_key
 from bilin.errors import UserError
 from bilin.schema import key
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 class FeatvisBenchConfig(CachedRecipe):
     datasets: list[GreyDataset] = key(["mnist", "fmnist"], "datasets (grey 28x28 images)")
     sizes: list[int] = key([64], "hidden sizes d of the bilinear models (and of the relu MLPs beside them)", ge=1)
-    seeds: list[int] = key([0, 1, 2], "model seeds; each also seeds its images")
+    seeds: list[int] = seed_key([0, 1, 2], "model seeds; each also seeds its images")
     epochs: int = key(10, "epochs of the cached models (AdamW, cosine-annealed to 0)", ge=1)
     steps: int = key(256, "optimisation steps of every method", ge=1)
     relu: bool = key(True, "also run the methods on relu MLPs of the same sizes (no ground truth: proxy only)")

@@ -3,11 +3,12 @@ features, over training noise levels and seeds (csf.study)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bilin.command import Command
-from bilin.config import CachedRecipe, GreyDataset
+from bilin.config import CachedRecipe, GreyDataset, seed_key
 from bilin.csf.options import PROBE_EPOCHS, PROBE_PAIRS, StaircaseKeys
 from bilin.errors import UserError
 from bilin.schema import key
@@ -25,6 +26,7 @@ MEASURES = (
     ("eigen_centroid", "eigenvectors", "spectral centroid (cycles/image)", "eigenvectors: centroid"),
     ("featvis_centroid", "featvis", "spectral centroid (cycles/image)", "featvis: centroid"),
 )
+CENTROIDS = ("eigen_centroid", "featvis_centroid")  # need no band-pass shape: any frequencies will do
 DEFAULT_SFS = [float(f) for f in range(1, 15)]  # every integer up to 28 px's Nyquist
 
 
@@ -32,7 +34,7 @@ DEFAULT_SFS = [float(f) for f in range(1, 15)]  # every integer up to 28 px's Ny
 class FrequencyConfig(CachedRecipe, StaircaseKeys):
     datasets: list[GreyDataset] = key(["mnist", "fmnist"], "grey 28x28 datasets, one column of the figure each")
     noises: list[float] = key([0.0, 0.2, 0.4, 0.6, 0.8], "training noise stds", ge=0)
-    seeds: list[int] = key([0, 1, 2], "one model per seed; the bands are over seeds")
+    seeds: list[int] = seed_key([0, 1, 2], "one model per seed; the bands are over seeds")
     d_hidden: int = key(128, "hidden size d of the bilinear models", ge=1)
     epochs: int = key(20, "epochs of the cached models (AdamW, cosine-annealed to 0)", ge=1)
     sfs: list[float] = key([], "cycles/image (at most 14); empty: every integer 1..14", gt=0, le=14)
@@ -55,6 +57,7 @@ class FrequencyConfig(CachedRecipe, StaircaseKeys):
 
 
 def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
+    from bilin.analysis.frequency import band_pass_note
     from bilin.cache import ModelCache, cached_accuracy
     from bilin.checkpoint import load_model
     from bilin.csf.measure import StaircaseSettings
@@ -63,7 +66,7 @@ def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
     from bilin.train.recipe import recipe_from_config
 
     settings = StudySettings(
-        sfs=list(cfg.sfs) or DEFAULT_SFS,
+        sfs=sorted(cfg.sfs) or DEFAULT_SFS,
         protocol=cfg.protocol,
         criterion=cfg.criterion,
         layer=cfg.layer,
@@ -91,10 +94,13 @@ def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
             f"{rows[-1]['probe_peak']:.2f} (probe) cycles/image"
         )
     bands = _bands(cfg, rows, settings.sfs)
+    shape_note = band_pass_note(settings.sfs)
     summary = [
         r
         for (dataset, column), band in bands.items()
-        for r in band.rows("noise", list(cfg.noises), dataset=dataset, measure=column)
+        for r in band.rows(
+            "noise", list(cfg.noises), dataset=dataset, measure=column, note="" if column in CENTROIDS else shape_note
+        )
     ]
     ctx.run.write_csv("frequency.csv", rows)
     ctx.run.write_csv("frequency_summary.csv", summary)
@@ -114,20 +120,20 @@ def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
         criterion_nats=cfg.criterion,
         featvis_method=cfg.featvis_method,
     )
+    if shape_note:
+        ctx.record["band_note"] = shape_note
     ends = (cfg.noises[0], cfg.noises[-1])  # the report's table: peaks and centroids at the lowest and highest noise
     ctx.headline(
         **{
             f"{r['measure']}.{r['dataset']}.noise{r['noise']:g}": r["mean"]
             for r in summary
-            if r["noise"] in ends and not r["measure"].endswith("_octaves")
+            if r["noise"] in ends and not r["measure"].endswith("_octaves") and math.isfinite(r["mean"])
         }
     )
 
 
 def _bands(cfg: FrequencyConfig, rows: list[dict], sfs: list[float]) -> dict:
     """{(dataset, measure): Band over the noises}: mean and 90% Student-t interval over seeds."""
-    import math
-
     import torch
 
     from bilin.analysis.stats import t_band
@@ -146,6 +152,7 @@ def _bands(cfg: FrequencyConfig, rows: list[dict], sfs: list[float]) -> dict:
 
 def _markdown(cfg: FrequencyConfig, summary: list[dict]) -> str:
     """The study's table: one row per dataset and noise, mean [90% interval] of every measure."""
+    from bilin.analysis.frequency import band_pass_note
     from bilin.data import DATASETS
 
     cell = {(r["dataset"], r["noise"], r["measure"]): r for r in summary}
@@ -154,7 +161,10 @@ def _markdown(cfg: FrequencyConfig, summary: list[dict]) -> str:
     for dataset in cfg.datasets:
         for noise in cfg.noises:
             values = [cell[(dataset, noise, m)] for m, *_ in MEASURES]
-            text = [f"{v['mean']:.2f} [{v['low']:.2f}, {v['high']:.2f}]" for v in values]
+            text = [
+                f"{v['mean']:.2f} [{v['low']:.2f}, {v['high']:.2f}]" if math.isfinite(v["mean"]) else "n/a"
+                for v in values
+            ]
             lines.append(f"| {DATASETS[dataset].title} | {noise:g} | " + " | ".join(text) + " |")
     seeds = len(cfg.seeds)
     lines.append("")
@@ -162,6 +172,9 @@ def _markdown(cfg: FrequencyConfig, summary: list[dict]) -> str:
         f"Mean [90% Student-t interval] over {seeds} seed{'s' if seeds > 1 else ''}; bilinear d={cfg.d_hidden}, "
         f"{cfg.epochs} epochs; peaks in cycles/image, bandwidths in octaves at half maximum."
     )
+    note = band_pass_note(list(cfg.sfs) or DEFAULT_SFS)
+    if note:
+        lines.append(f"Peaks and bandwidths (n/a): {note}.")
     return "\n".join(lines) + "\n"
 
 

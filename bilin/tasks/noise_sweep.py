@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bilin.command import Command
-from bilin.config import CachedRecipe, GreyDataset
+from bilin.config import CachedRecipe, GreyDataset, seed_key
 from bilin.errors import UserError
 from bilin.schema import key
 
@@ -20,7 +20,7 @@ class NoiseSweepConfig(CachedRecipe):
     noises: list[float] = key([0.0, 0.2, 0.4, 0.6, 0.8], "training noise stds, one model each", ge=0)
     datasets: list[GreyDataset] = key(["mnist", "fmnist"], "one row of the figure each")
     d_hidden: int = key(512, "hidden size d", ge=1)
-    seeds: list[int] = key(
+    seeds: list[int] = seed_key(
         [420], "one model per seed and noise; figure 4 shows the first seed, the frequency curve a band over all"
     )
     target_class: int = key(0, "the class whose top eigenvector is shown (0: digit 0 / t-shirt)", ge=0, le=9)

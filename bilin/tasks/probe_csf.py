@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from bilin.command import Command
-from bilin.config import RunOptions, allow_incomplete_key, check_source_run
+from bilin.config import RunOptions, allow_incomplete_key, check_source_run, seed_key
 from bilin.csf.options import EVAL_BATCH, PROBE_EPOCHS, PROBE_PAIRS, QUEST_CI_WIDTH, QUEST_MAX_STEPS, StaircaseKeys
 from bilin.errors import UserError
 from bilin.schema import key
@@ -61,7 +61,7 @@ class CsfConfig(RunOptions, StaircaseKeys):
         "z-score every feature over 512 training pairs before the probe (folded into it after); null: on for "
         "bilin runs (an MLP's layers have no fixed scale: raw, the probe stays at chance), off for torchvision",
     )
-    seed: int = key(0, "fixes the probe's init, the stimuli and the bootstrap")
+    seed: int = seed_key(0, "fixes the probe's init, the stimuli and the bootstrap")
 
     def check(self) -> None:
         super().check()
@@ -75,6 +75,10 @@ class CsfConfig(RunOptions, StaircaseKeys):
             raise UserError(f"net={self.net!r}: use net=tv:<torchvision model name>")
         if self.size is not None:
             _check_sfs(self.sfs, self.size)
+        if self.layer is not None and self.layers:
+            raise UserError(
+                f"layer={self.layer} and layers=[{','.join(self.layers)}]: give one layer= or a sweep layers=[...]"
+            )
         if not self.colours:
             raise UserError("colours=[] measures nothing: give at least one of lum, rg, yb")
         check_source_run(self.run, self.allow_incomplete)
@@ -99,6 +103,9 @@ def _check_sfs(sfs: list[float], size: int) -> None:
 
 
 def run(cfg: CsfConfig, ctx: RunContext) -> None:
+    import math
+
+    from bilin.analysis.frequency import band_pass_note
     from bilin.csf.measure import CsfSweep, StaircaseSettings, measure_layer
     from bilin.csf.probe import FeatureExtractor, ProbeSettings
     from bilin.csf.stimuli import Stimuli, default_frequencies
@@ -124,7 +131,7 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
     )
     stimuli = Stimuli(size, source.channels, cfg.protocol)
     layers = list(cfg.layers) if cfg.layers else [cfg.layer or source.layer]
-    sfs = list(cfg.sfs) if cfg.sfs else default_frequencies(size)
+    sfs = sorted(cfg.sfs) if cfg.sfs else default_frequencies(size)  # the curve's neighbours are in frequency
     _check_sfs(sfs, size)
     standardise = source.standardise if cfg.standardise is None else cfg.standardise
     settings = ProbeSettings(cfg.pairs, cfg.epochs, cfg.batch_size, cfg.lr, seed=cfg.seed, standardise=standardise)
@@ -166,6 +173,7 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
             "csf": figs.csf_figure(sweep, f"Contrast sensitivity by linear probe ({name})"),
         }
     )
+    shape_note = band_pass_note(sfs)  # why peaks and bandwidths are NaN, if they are
     ctx.record.update(
         extractor=name,
         layers=layers,
@@ -182,6 +190,7 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
                 "cycles_per_degree": m.peak / m.degrees,
                 "bandwidth_octaves": float(m.shape.octaves),
                 "bandwidth_ci": m.octaves_ci,
+                **({"note": shape_note} if shape_note else {}),
             }
             for m in measured
         },
@@ -193,7 +202,7 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
         ctx.record["bisections_that_ran_all_steps"] = sum(int((m.stair.steps == cfg.max_steps).sum()) for m in measured)
     if cfg.procedure == "both":  # medians over frequencies: trials each needed for the bisection's precision
         ctx.record["procedures"] = {m.name: m.comparison.summary() for m in measured}
-    ctx.headline(**{f"peak_cycles_per_image.{m.name}": m.peak for m in measured})
+    ctx.headline(**{f"peak_cycles_per_image.{m.name}": m.peak for m in measured if math.isfinite(m.peak)})
 
 
 TORCHVISION_SIZE, TORCHVISION_LAYER = 224, "layer2"

@@ -28,6 +28,12 @@ class SimilarityConfig(GridOptions):
             raise UserError(
                 f"seeds={self.seeds}: similarity compares models of distinct seeds; give at least two seeds"
             )
+        small = [d for d in self.sizes if d < self.ranks]
+        if small:
+            raise UserError(
+                f"ranks={self.ranks} is beyond d={small[0]}: a model of size d has only d eigenvectors per class; "
+                "lower ranks or drop that size"
+            )
 
 
 def run(cfg: SimilarityConfig, ctx: RunContext) -> None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from bilin.command import Command
-from bilin.config import RecipeOptions
+from bilin.config import RecipeOptions, seed_key
 from bilin.errors import UserError
 from bilin.schema import key
 
@@ -27,7 +28,7 @@ log = logging.getLogger("bilin.train")
 @dataclass
 class TrainConfig(RecipeOptions):
     d_hidden: int = key(512, "hidden size d", ge=1)
-    seed: int = key(420, "fixes init, data order and noise")
+    seed: int = seed_key(420, "fixes init, data order and noise")
     compile: Literal["none", "default", "reduce-overhead", "max-autotune"] = key("none", "a torch.compile mode")
     cuda_graph: bool = key(True, "on CUDA with compile=none: replay each training step as one CUDA graph")
     checkpoint_every: int = key(10, "also write a resumable checkpoint every N epochs (0: only at the end)", ge=0)
@@ -39,6 +40,64 @@ class TrainConfig(RecipeOptions):
             raise UserError(
                 "model.decorrelate=true whitens colours: it needs model=cnn and colour images (data=cifar10)"
             )
+
+    def check_continued(self, folder: Path) -> None:
+        """resume=: the run's checkpoint must hold the model this (saved) config describes. Checked
+        before the run is touched: a checkpoint.pt copied from another run, or a config edited since,
+        is refused and the run stays as it was."""
+        check_checkpoint(self, folder)
+
+
+def check_checkpoint(cfg: TrainConfig, folder: Path) -> None:
+    import math
+
+    import torch
+
+    from bilin.data import DATASETS
+    from bilin.models import ModelSpec, build_model
+    from bilin.rundir import RunDir
+
+    run = RunDir(folder)
+    path = run.file(CHECKPOINT)
+    if not path.is_file():
+        raise UserError(f"{folder} has no {CHECKPOINT} to resume from")
+    gate = f"-{cfg.model.gate}" if cfg.model.gate else ""
+    described = f"the run's config ({cfg.model.name}{gate} d_hidden={cfg.d_hidden} on {cfg.data.name})"
+    if run.file("model.json").is_file():  # written with every checkpoint: what it was a checkpoint of
+        saved = run.read_json("model.json")
+        wanted = {"kind": cfg.model.name, "gate": cfg.model.gate, "d_hidden": cfg.d_hidden, "dataset": cfg.data.name}
+        wrong = next((k for k, v in wanted.items() if k in saved and saved[k] != v), None)
+        if wrong is not None:
+            raise UserError(
+                f"{folder}'s model.json says {wrong}={saved[wrong]!r}, but {described} says {wanted[wrong]!r}: "
+                "the checkpoint is of another model; it cannot be resumed (start a new run)"
+            )
+    state = run.load_torch(CHECKPOINT)
+    weights = state.get("model") if isinstance(state, dict) else None
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise UserError(f"{path} is not a bilin train checkpoint: it holds no model state")
+    info = DATASETS[cfg.data.name]
+    spec = ModelSpec(
+        cfg.model.name,
+        math.prod(info.image_shape),
+        cfg.d_hidden,
+        len(info.classes),
+        cfg.model.gate,
+        info.image_shape,
+        info.classes,
+        cfg.model.decorrelate,
+    )
+    with torch.device("meta"):  # shapes only, no memory
+        expected = {k: tuple(v.shape) for k, v in build_model(spec).state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in weights.items()}
+    if found != expected:
+        name = next(k for k in sorted(found.keys() | expected.keys()) if found.get(k) != expected.get(k))
+        have = "absent" if name not in found else "x".join(map(str, found[name]))
+        want = "absent" if name not in expected else "x".join(map(str, expected[name]))
+        raise UserError(
+            f"{path} holds another model than {described}: {name} is {have} in the checkpoint, {want} in the "
+            "config; it cannot be resumed (start a new run)"
+        )
 
 
 def run(cfg: TrainConfig, ctx: RunContext) -> None:
@@ -77,7 +136,12 @@ def run(cfg: TrainConfig, ctx: RunContext) -> None:
     if ctx.continuing:
         if not ctx.run.file(CHECKPOINT).is_file():
             raise UserError(f"{ctx.run.path} has no {CHECKPOINT} to resume from")
-        trainer.load_state(ctx.run.load_torch(CHECKPOINT))
+        try:
+            trainer.load_state(ctx.run.load_torch(CHECKPOINT))
+        except (RuntimeError, KeyError, ValueError, TypeError) as exc:  # optimiser or generator state of another run
+            raise UserError(
+                f"{ctx.run.file(CHECKPOINT)} cannot be resumed: {' '.join(str(exc).split())[:200]}"
+            ) from exc
 
     def on_epoch(metric, trainer: Trainer) -> None:
         ctx.run.write_csv("metrics.csv", [asdict(m) for m in trainer.metrics])  # a running job can be followed

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from bilin.analysis.frequency import band_pass, quadratic_form_spectrum, radial_spectrum
+from bilin.analysis.frequency import band_pass, band_pass_note, quadratic_form_spectrum, radial_spectrum
 from bilin.analysis.weight_csf import contrast_responses, threshold_contrast
 from bilin.errors import UserError
 from bilin.models import BilinearMLP
@@ -66,6 +66,28 @@ def test_band_pass_of_a_log_parabola_is_exact():
     low_pass = band_pass(sfs, 1 / sfs)
     assert low_pass.peak.item() == 1.0 and low_pass.open_low.item() and low_pass.low.item() == 1.0
     assert low_pass.high.item() == pytest.approx(2.0)  # 1/f halves at f = 2, a sample
+
+
+@pytest.mark.parametrize("sfs", [[2.5], [2.0, 4.0], [3.0, 3.0, 3.0]])
+def test_a_peak_from_fewer_than_three_distinct_frequencies_is_not_estimable(sfs):
+    """One or two frequencies (or three equal ones) have no vertex: NaN and a reason, not the sample as a peak."""
+    x = torch.tensor(sfs, dtype=torch.float64)
+    shape = band_pass(x, torch.stack([x.reciprocal(), x]))
+    for value in (shape.peak, shape.low, shape.high, shape.octaves):
+        assert value.shape == (2,) and value.isnan().all()
+    assert "not estimable" in band_pass_note(sfs) and f"{len(set(sfs))} " in band_pass_note(sfs)
+    three = band_pass(torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64), torch.tensor([1.0, 2.0, 1.0]))
+    assert three.peak.item() == pytest.approx(2.0) and band_pass_note([1.0, 2.0, 4.0]) == ""
+
+
+def test_band_pass_reads_frequencies_in_any_order():
+    """Neighbours are neighbours in frequency, not in the order the user listed them."""
+    sfs = torch.tensor([1.0, 2.0, 4.0, 8.0, 16.0], dtype=torch.float64)
+    sensitivity = torch.exp(-((sfs.log() - 1.5) ** 2))
+    shuffled = torch.tensor([3, 0, 4, 1, 2])
+    a, b = band_pass(sfs, sensitivity), band_pass(sfs[shuffled], sensitivity[shuffled])
+    for x, y in ((a.peak, b.peak), (a.low, b.low), (a.high, b.high)):
+        assert torch.equal(x, y)
 
 
 def random_bilinear(seed: int, d: int = 12, inputs: int = 28 * 28) -> BilinearMLP:

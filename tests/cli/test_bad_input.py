@@ -54,7 +54,7 @@ OPTION_MISTAKES = [
     ("truncate", ["ranks=5"], "Key 'ranks' not in 'TruncateConfig'"),
     ("truncate", [*GRID, "k_max=30"], "k_max=30 is beyond d=8"),
     ("truncate", ["model=bilinear_relu", *GRID, "k_max=4"], "ungated bilinear"),
-    ("truncate", ["sizes=[8,8]", "k_max=4"], "must not repeat values"),
+    ("truncate", ["sizes=[8,8]", "k_max=4"], "gives 8 twice"),
     ("truncate", ["precision=tf32"], "precision='tf32' is not one of ('fp32', 'bf16', 'auto')"),
     ("similarity", ["sizes=[]"], "grid is empty"),
     ("similarity", ["sizes=[8]", "seeds=[0]", "reference_size=8"], "at least two seeds"),
