@@ -35,8 +35,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from bilin import schema
 from bilin.command import Command
-from bilin.config import MLP_MODELS, check_writable
+from bilin.config import MLP_MODELS
 from bilin.errors import UserError, exit_with
+from bilin.hydra_paths import check_paths, hydra_paths, launch_slurm_sweep, uses_slurm
 from bilin.rundir import static_formats
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -44,6 +45,7 @@ PYTHON_GROUP_OPTIONS = {"model": MLP_MODELS}  # group options defined in Python 
 INFO_FLAGS = ("help", "hydra_help", "info", "shell_completion")
 _checking = False  # True while _validate composes configs
 _claimed_new: dict[str, bool] = {}  # folder names bilin.new_folder gave while checking: made new at the start
+_slurm_sweeps: set[str] = set()  # sweep folders (as named) a multirun submits to Slurm from
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
 
 
@@ -109,7 +111,11 @@ def run(command: Command, argv: list[str]) -> None:
     except OSError as exc:
         exit_with(UserError(f"{exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}"))
     sys.argv = [prog, *argv]
-    _hydra_main(command)()
+    if not _slurm_sweeps:
+        _hydra_main(command)()
+        return
+    named = {n: not _claimed_new.get(n) for n in _slurm_sweeps}  # sweep folder: given by hydra.sweep.dir=?
+    launch_slurm_sweep(_hydra_main(command), named)
 
 
 def _hydra_main(command: Command):
@@ -162,64 +168,19 @@ def _validate_points(command: Command, points: list[list[str]], multirun: bool) 
         for point in points:
             try:
                 cfg = compose(command.config_name, overrides=point, return_hydra_config=True)
-                paths = _hydra_paths(cfg.hydra, multirun)
+                paths = hydra_paths(cfg.hydra, multirun)
+                slurm = multirun and uses_slurm(cfg.hydra)
                 with open_dict(cfg):
                     del cfg["hydra"]
             except (HydraException, OmegaConfBaseException, ValueError) as exc:
                 raise UserError(_one_line(exc)) from exc
             to_schema(command, cfg)
-            for name, (value, folder) in paths.items():
-                check_writable(folder, name, value)
-                if name.endswith(".filename") and Path(value).is_dir():
-                    raise UserError(f"{name}={value} is a folder; give the log file's name")
-            _check_new_folder(paths, multirun)
+            check_paths(paths, multirun, _claimed_new)
+            if slurm:
+                from bilin.cache_jobs import check_slurm_tools
 
-
-def _check_new_folder(paths: dict[str, tuple[str, str]], multirun: bool) -> None:
-    """A run goes into a folder of its own: not the working folder (an empty value), not a folder that
-    already holds files (another run's would be overwritten). The default folders are claimed new
-    when the run starts (bilin.new_folder), so only a folder the user named can be taken."""
-    name, (value, folder) = next(iter(paths.items()))
-    if not value.strip():
-        raise UserError(f"{name} is empty; give the folder the run goes to (or leave it out for the default)")
-    job = paths["hydra.sweep.subdir"][1] if multirun else folder  # a sweep's first job
-    if _claimed_new.get(value) or not Path(job).is_dir() or not any(Path(job).iterdir()):
-        return
-    raise UserError(
-        f"{name}={value} already holds {'its first job, ' + job if multirun else 'files'} (another run's?); give "
-        "a new or empty folder, or finish an interrupted train run in place with bilin train resume=<its folder>"
-    )
-
-
-def _hydra_paths(hydra_cfg: DictConfig, multirun: bool) -> dict[str, tuple[str, str]]:
-    """{hydra key: (its value, the folder it writes in)} of every place Hydra writes for this point:
-    the run (or sweep) folder, the job's folder in a sweep, its .hydra/ subfolder, its log files'
-    folders, a launcher's folder. Hydra reports a failure there only as its own error block, after
-    the command has started."""
-    where = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-    out_dir = str(hydra_cfg.sweep.dir if multirun else hydra_cfg.run.dir)
-    paths = {where: (out_dir, out_dir)}
-    with open_dict(hydra_cfg):
-        if multirun:
-            hydra_cfg.job.num = 0
-            subdir = str(hydra_cfg.sweep.subdir)
-            out_dir = str(Path(out_dir) / subdir)
-            paths["hydra.sweep.subdir"] = (subdir, out_dir)
-        hydra_cfg.runtime.output_dir = out_dir  # what Hydra sets when the job starts
-    if hydra_cfg.output_subdir is not None:
-        subdir = str(hydra_cfg.output_subdir)
-        paths["hydra.output_subdir"] = (subdir, str(Path(out_dir) / subdir))
-    for logging_key in ("job_logging", "hydra_logging"):
-        handlers = OmegaConf.select(hydra_cfg, f"{logging_key}.handlers") or {}
-        for handler, settings in handlers.items():
-            filename = settings.get("filename") if isinstance(settings, DictConfig) else None
-            if filename is not None:
-                key = f"hydra.{logging_key}.handlers.{handler}.filename"
-                paths[key] = (str(filename), str(Path(str(filename)).parent))
-    launcher_folder = OmegaConf.select(hydra_cfg, "launcher.submitit_folder")
-    if launcher_folder is not None:
-        paths["hydra.launcher.submitit_folder"] = (str(launcher_folder), str(launcher_folder))
-    return paths
+                check_slurm_tools("hydra/launcher=submitit_slurm")
+                _slurm_sweeps.add(paths["hydra.sweep.dir"][0])
 
 
 @contextmanager

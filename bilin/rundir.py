@@ -34,6 +34,7 @@ CHECKSUMS = "checksums.json"  # SHA-256 of every binary file a run or cache entr
 PLOTLY_JS = "plotly.min.js"
 KALEIDO_FORMATS = ("png", "svg", "pdf", "jpeg", "jpg", "webp")
 FLOAT32_MAX = 3.4028234663852886e38
+_CLAIM_PREFIX = "BILIN_FOLDER_"
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -181,7 +182,7 @@ def claim_folder(base: str) -> Path:
     `base` (folder names stop at the second). mkdir is atomic, so two runs never share one. Asked
     again for the same base, this process and the jobs it launches (Hydra's launchers resolve the
     sweep folder again in each worker; they inherit the environment) get the folder it claimed."""
-    claimed = f"BILIN_FOLDER_{hashlib.sha1(base.encode()).hexdigest()[:12]}"
+    claimed = _claim_variable(base)
     if claimed in os.environ:
         return Path(os.environ[claimed])
     path = Path(base)
@@ -204,6 +205,15 @@ def claim_folder(base: str) -> Path:
         )
     os.environ[claimed] = str(candidate)
     return candidate
+
+
+def claimed_folders() -> list[Path]:
+    """The folders claim_folder gave this process (and the process that started it)."""
+    return [Path(v) for k, v in os.environ.items() if k.startswith(_CLAIM_PREFIX)]
+
+
+def _claim_variable(base: str) -> str:
+    return f"{_CLAIM_PREFIX}{hashlib.sha1(base.encode()).hexdigest()[:12]}"
 
 
 def read_json(path: Path) -> dict:

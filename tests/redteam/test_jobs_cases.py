@@ -89,6 +89,16 @@ def another_grids_jobs(world: Path) -> None:
     (world / "outputs" / "jobs" / "another-grid" / "123_submitted.pkl").write_bytes(b"theirs")
 
 
+def older_sweep(world: Path) -> None:
+    """A sweep folder holding an earlier sweep's submitit files: a refusal now must leave them."""
+    fake_slurm(*SLURM)(world)
+    (world / "sweeps" / ".submitit" / "4000_0").mkdir(parents=True)
+    (world / "sweeps" / ".submitit" / "4000_0" / "4000_0_submitted.pkl").write_bytes(b"an earlier sweep's")
+
+
+LAUNCHER_SWEEP = ("train", "-m", "seed=1,2", "hydra/launcher=submitit_slurm", "d_hidden=8", "quiet=true")
+
+
 def refused(says: str, exit_code: int = 1) -> dict[str, str]:
     return {**ON_PATH, "SBATCH_SAYS": says, "SBATCH_EXIT": str(exit_code)}
 
@@ -125,6 +135,14 @@ CASES = [
          own=("run", "bin", "outputs"), setup=fake_slurm(*SLURM), env={**ON_PATH, "JOBS_END": "garbage"}),
     Case("slurm-jobs-end-but-models-missing", 8, SLURM_GRID, "ended, but 2 models are not in the cache",
          own=("run", "bin", "outputs"), setup=fake_slurm(*SLURM), env={**ON_PATH, "JOBS_END": "done"}),
+    # Hydra's own Slurm launcher (a multirun of train): the same one line, and nothing left behind
+    Case("launcher-slurm-without-tools", 8, LAUNCHER_SWEEP, "hydra/launcher=submitit_slurm needs the Slurm commands",
+         own=("bin",), setup=fake_slurm(), env=ON_PATH),
+    Case("launcher-slurm-refused", 8, LAUNCHER_SWEEP,
+         "sbatch refused the training jobs: Batch job submission failed: Invalid generic resource (gres)",
+         own=("bin",), setup=fake_slurm(*SLURM), env=refused(GRES)),
+    Case("launcher-slurm-refused-in-a-named-sweep-folder", 8, (*LAUNCHER_SWEEP, "hydra.sweep.dir={w}/sweeps"),
+         "invalid partition specified: gpu", own=("bin",), setup=older_sweep, env=refused(PARTITION)),
 ]  # fmt: skip
 
 
