@@ -59,7 +59,7 @@ def train_in_jobs(
             signal.raise_signal(held[0])  # the command's own handler acts on it now that the jobs are known
         _wait(jobs, report, stop, poll_seconds)
     except BaseException as exc:  # a signal, or a fault: the jobs must not train on unobserved
-        ended = _cancel(jobs, executor.name)
+        ended = cancel_jobs(jobs, executor.name)
         if isinstance(exc, Interrupted):
             raise Interrupted(f"{exc}; {ended}", exc.signal_name) from None
         raise
@@ -72,7 +72,7 @@ def _submit_in_own_folder(submitit: Any, executor: Any, lights: list, batches: l
     made = _missing_folders(Path(executor.folder))
     folder, held = None, []
     try:
-        with _signals_held() as held:  # a signal now would lose track of jobs already started
+        with signals_held() as held:  # a signal now would lose track of jobs already started
             for parent in reversed(made):
                 parent.mkdir()
             folder = Path(tempfile.mkdtemp(prefix=time.strftime("%Y-%m-%d_%H-%M-%S_"), dir=executor.folder))
@@ -137,11 +137,11 @@ def _submit(submitit: Any, executor: Any, folder: Path, lights: list, batches: l
     jobs: list = []
     try:
         # a job's controller inherits stderr: its traceback when cancelled (SIGINT) goes to a log, not the terminal
-        with _stderr_into(folder / CONTROLLER_LOG):
+        with stderr_into(folder / CONTROLLER_LOG):
             for args in zip(lights, batches, devices, strict=True):
                 jobs.append(submitter.submit(_train_job, *args))
     except BaseException:
-        _cancel(jobs, executor.name)
+        cancel_jobs(jobs, executor.name)
         raise
     return jobs
 
@@ -171,14 +171,14 @@ def _wait(jobs: list, report: Callable[[str], None], stop: StopRequest, poll_sec
         time.sleep(poll_seconds)
 
 
-def _cancel(jobs: list, executor_name: str) -> str:
+def cancel_jobs(jobs: list, executor_name: str, what: str = "training job") -> str:
     """Cancel every job still running and wait (bounded) for them to end; says how that went.
     Local: submitit's cancel, a SIGINT to the job's controller, which stops its process (SIGKILL
     after a second). Slurm: one scancel for all of them (its complaints about finished jobs muted)."""
-    with _signals_held():  # a second Ctrl-C must not cut the cancelling short
+    with signals_held():  # a second Ctrl-C must not cut the cancelling short
         running = [job for job in jobs if not job.done()]
         if not running:
-            return "no training job was still running"
+            return f"no {what} was still running"
         if executor_name == "slurm":
             with suppress(OSError):
                 subprocess.run(["scancel", *[job.job_id for job in running]], capture_output=True, check=False)
@@ -188,7 +188,7 @@ def _cancel(jobs: list, executor_name: str) -> str:
         deadline = time.monotonic() + CANCEL_WAIT_SECONDS
         while (left := [job for job in running if not job.done(force_check=True)]) and time.monotonic() < deadline:
             time.sleep(CANCEL_POLL_SECONDS)
-    cancelled = f"cancelled {len(running)} training job{'s' * (len(running) > 1)} ({executor_name})"
+    cancelled = f"cancelled {len(running)} {what}{'s' * (len(running) > 1)} ({executor_name})"
     if left:
         ids = ", ".join(job.job_id for job in left[:5])
         return f"{cancelled}; {len(left)} still running after {CANCEL_WAIT_SECONDS:.0f} s: {ids}"
@@ -246,7 +246,7 @@ def _job_error(text: str, fallback: bool = True) -> str:
 
 
 @contextmanager
-def _stderr_into(path: Path) -> Iterator[None]:
+def stderr_into(path: Path) -> Iterator[None]:
     """File descriptor 2 (what a child process inherits) goes to `path` inside."""
     sys.stderr.flush()
     saved = os.dup(2)
@@ -260,7 +260,7 @@ def _stderr_into(path: Path) -> Iterator[None]:
 
 
 @contextmanager
-def _signals_held() -> Iterator[list[int]]:
+def signals_held() -> Iterator[list[int]]:
     """Inside, SIGINT and SIGTERM are only noted (in the list yielded); the handlers before are back after."""
     noted: list[int] = []
     if threading.current_thread() is not threading.main_thread():

@@ -37,7 +37,8 @@ from bilin import schema
 from bilin.command import Command
 from bilin.config import MLP_MODELS
 from bilin.errors import UserError, exit_with
-from bilin.hydra_paths import check_paths, hydra_paths, launch_slurm_sweep, uses_slurm
+from bilin.hydra_launch import launch_submitit_sweep, submitit_kind
+from bilin.hydra_paths import check_paths, hydra_paths
 from bilin.rundir import static_formats
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -45,7 +46,8 @@ PYTHON_GROUP_OPTIONS = {"model": MLP_MODELS}  # group options defined in Python 
 INFO_FLAGS = ("help", "hydra_help", "info", "shell_completion")
 _checking = False  # True while _validate composes configs
 _claimed_new: dict[str, bool] = {}  # folder names bilin.new_folder gave while checking: made new at the start
-_slurm_sweeps: set[str] = set()  # sweep folders (as named) a multirun submits to Slurm from
+_submitit: str | None = None  # local | slurm: a multirun through submitit's launcher
+_submitit_sweeps: set[str] = set()  # its sweep folders, as named
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
 
 
@@ -111,11 +113,11 @@ def run(command: Command, argv: list[str]) -> None:
     except OSError as exc:
         exit_with(UserError(f"{exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}"))
     sys.argv = [prog, *argv]
-    if not _slurm_sweeps:
+    if _submitit is None:
         _hydra_main(command)()
         return
-    named = {n: not _claimed_new.get(n) for n in _slurm_sweeps}  # sweep folder: given by hydra.sweep.dir=?
-    launch_slurm_sweep(_hydra_main(command), named)
+    named = {n: not _claimed_new.get(n) for n in _submitit_sweeps}  # sweep folder: given by hydra.sweep.dir=?
+    launch_submitit_sweep(_hydra_main(command), _submitit, named)
 
 
 def _hydra_main(command: Command):
@@ -169,18 +171,17 @@ def _validate_points(command: Command, points: list[list[str]], multirun: bool) 
             try:
                 cfg = compose(command.config_name, overrides=point, return_hydra_config=True)
                 paths = hydra_paths(cfg.hydra, multirun)
-                slurm = multirun and uses_slurm(cfg.hydra)
+                kind = submitit_kind(cfg.hydra) if multirun else None
                 with open_dict(cfg):
                     del cfg["hydra"]
             except (HydraException, OmegaConfBaseException, ValueError) as exc:
                 raise UserError(_one_line(exc)) from exc
             to_schema(command, cfg)
             check_paths(paths, multirun, _claimed_new)
-            if slurm:
-                from bilin.cache_jobs import check_slurm_tools
-
-                check_slurm_tools("hydra/launcher=submitit_slurm")
-                _slurm_sweeps.add(paths["hydra.sweep.dir"][0])
+            if kind is not None:
+                global _submitit
+                _submitit = kind
+                _submitit_sweeps.add(paths["hydra.sweep.dir"][0])
 
 
 @contextmanager

@@ -1,24 +1,17 @@
 """Where Hydra will write for one composed point, checked before anything runs: every folder and
 file it writes must be writable, and a run goes into a folder of its own. Hydra itself reports a
-failure there only as its own error block, after the command has started."""
+failure there only as its own error block, after the command has started. And what a refused
+Slurm sweep wrote, removed again."""
 
 from __future__ import annotations
 
-import io
-import os
-import sys
-import time
-from collections.abc import Callable
-from contextlib import redirect_stderr, suppress
+from contextlib import suppress
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from bilin.config import check_writable
-from bilin.errors import UserError, exit_with
-from bilin.rundir import claimed_folders
-
-SLURM_LAUNCHER = "SlurmLauncher"  # hydra-submitit-launcher's class for hydra/launcher=submitit_slurm
+from bilin.errors import UserError
 
 
 def check_paths(paths: dict[str, tuple[str, str]], multirun: bool, claimed_new: dict[str, bool]) -> None:
@@ -27,11 +20,6 @@ def check_paths(paths: dict[str, tuple[str, str]], multirun: bool, claimed_new: 
         if name.endswith(".filename") and Path(value).is_dir():
             raise UserError(f"{name}={value} is a folder; give the log file's name")
     check_new_folder(paths, multirun, claimed_new)
-
-
-def uses_slurm(hydra_cfg: DictConfig) -> bool:
-    """Whether a multirun's launcher submits to Slurm (hydra/launcher=submitit_slurm)."""
-    return SLURM_LAUNCHER in str(OmegaConf.select(hydra_cfg, "launcher._target_") or "")
 
 
 def check_new_folder(paths: dict[str, tuple[str, str]], multirun: bool, claimed_new: dict[str, bool]) -> None:
@@ -79,33 +67,6 @@ def hydra_paths(hydra_cfg: DictConfig, multirun: bool) -> dict[str, tuple[str, s
     if launcher_folder is not None:
         paths["hydra.launcher.submitit_folder"] = (str(launcher_folder), str(launcher_folder))
     return paths
-
-
-def launch_slurm_sweep(main: Callable[[], None], sweeps: dict[str, bool]) -> None:
-    """Run a Hydra multirun that submits to Slurm; a refused submission ends in one line (sbatch's own
-    words) and leaves nothing behind. `sweeps`: each sweep folder as named, and whether the user gave
-    it (hydra.sweep.dir=) rather than bilin claiming a new one."""
-    from bilin.cache_jobs import sbatch_refusal
-
-    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises a launcher's error instead of printing its block
-    started, claimed_before = time.time(), set(claimed_folders())
-    absent = {f for n in sweeps for f in (Path(n), *Path(n).parents) if not f.exists()}
-    said = io.StringIO()  # submitit copies sbatch's stderr here; a refusal is raised as well
-    try:
-        with redirect_stderr(said):
-            main()
-    except Exception as exc:
-        if type(exc).__name__ not in ("FailedJobError", "FailedSubmissionError"):
-            sys.stderr.write(said.getvalue())
-            raise
-        new = set(claimed_folders()) - claimed_before  # the sweep folder this process made (bilin.new_folder)
-        for sweep in new | {Path(n) for n, given in sweeps.items() if given}:  # no job ran
-            remove_unsubmitted_sweep(sweep, started, sweep in new)
-        for folder in sorted(absent, key=lambda f: -len(f.parts)):  # the parents made for it, when left empty
-            with suppress(OSError):
-                folder.rmdir()
-        exit_with(UserError(sbatch_refusal(exc)))
-    sys.stderr.write(said.getvalue())
 
 
 def remove_unsubmitted_sweep(sweep: Path, since: float, claimed: bool) -> None:

@@ -43,7 +43,7 @@ LAYERS = [
     ("report", {"bilin.report"}),
     ("lifecycle", {"bilin.lifecycle"}),
     ("commands", {"bilin.tasks"}),
-    ("adapter", {"bilin.hydra_app", "bilin.hydra_paths"}),
+    ("adapter", {"bilin.hydra_app", "bilin.hydra_paths", "bilin.hydra_launch"}),
     ("cli", {"bilin.cli", "bilin.__main__", "bilin"}),
 ]
 DYNAMIC_IMPORTERS = {"bilin.tasks": "bilin.tasks."}  # the registry imports the command modules beside it

@@ -244,3 +244,41 @@ def test_a_signal_during_sbatch_still_cancels_what_it_submitted(sig, tmp_path, t
     assert_cancelled(proc, sig, "cancelled 2 training jobs (slurm), all ended")
     assert (tmp_path / "bin" / "scancel.log").read_text() == "4242_0 4242_1\n"
     assert os.listdir(tmp_path / "outputs" / "jobs")  # the cancelled jobs' folder stays, with their logs
+
+
+LAUNCHER_LONG = ["train", "-m", "seed=1,2", "d_hidden=8", "epochs=100000", "batch_size=64", "quiet=true"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="finds the job processes in /proc")
+def test_a_signal_cancels_the_jobs_of_hydras_submitit_launcher(tmp_path, tiny_root):
+    """Hydra's own launcher holds no job a signal could reach: bilin records what submitit submits."""
+    proc = start_bilin([*LAUNCHER_LONG, "hydra/launcher=submitit_local"], tmp_path, {"BILIN_DATA": str(tiny_root)})
+    try:
+        workers = wait_for(lambda: jobs_running(tmp_path, 2), "two sweep jobs")
+        runs = tmp_path / "outputs" / "multirun"
+        records = wait_for(
+            lambda: [*runs.glob("train/*/*/[01]/run.json")][1:] and sorted(runs.glob("train/*/*/*/run.json")),
+            "both runs started",
+        )
+        proc.send_signal(signal.SIGTERM)
+        assert_cancelled(proc, signal.SIGTERM, "the sweep did not finish; cancelled 2 sweep jobs (local), all ended")
+        wait_for(lambda: not any(alive(pid) for pid in workers), "the killed jobs to be gone", seconds=10)
+        assert [json.loads(r.read_text())["status"] for r in records] == ["interrupted", "interrupted"]
+    finally:
+        proc.kill()
+        for pid in job_processes(tmp_path):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_a_signal_cancels_the_slurm_jobs_of_hydras_submitit_launcher(tmp_path, tiny_root):
+    fake_slurm(*SLURM)(tmp_path)
+    env = {"BILIN_DATA": str(tiny_root), "PATH": str(tmp_path / "bin")}
+    proc = start_bilin([*LAUNCHER_LONG, "hydra/launcher=submitit_slurm"], tmp_path, env)
+    wait_for(lambda: (tmp_path / "bin" / "ids").is_file(), "submission")
+    time.sleep(1)  # the launcher now waits on the jobs
+    proc.send_signal(signal.SIGTERM)
+    assert_cancelled(proc, signal.SIGTERM, "cancelled 2 sweep jobs (slurm), all ended")
+    assert (tmp_path / "bin" / "scancel.log").read_text() == "4242_0 4242_1\n"
