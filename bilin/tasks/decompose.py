@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from bilin.analysis.decompose import Eigen
     from bilin.lifecycle import RunContext
+    from bilin.train.recipe import Recipe
 
 SIGN_RULE = "each eigenvector signed so that the mean of u . x over its class's test images is > 0"
 
@@ -156,13 +157,12 @@ def _panel(cfg: DecomposeConfig, ctx: RunContext, dataset: str, eigen: Eigen, sh
     from bilin.checkpoint import load_model
     from bilin.data import DATASETS
     from bilin.figures.eigen import panel_figure
-    from bilin.train.recipe import recipe_from_config
 
     panels = {dataset: eigen}
     cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
     for other in ("mnist", "fmnist"):
         if other not in panels:
-            recipe = replace(recipe_from_config(cfg), data=other)
+            recipe = replace(_panel_recipe(cfg), data=other)
             folder = cache.provide([recipe], ctx)[recipe]
             panels[other] = orient_to_class(eigendecompose(load_model(folder)), *cache.test_set(recipe))
     tops = {d: panels[d].top() for d in ("mnist", "fmnist")}
@@ -207,3 +207,32 @@ COMMAND = Command(
     ),
     notes="Without run=, the model comes from the model cache (<cache_root>), trained when missing.",
 )
+
+
+def _panel_recipe(cfg: DecomposeConfig) -> Recipe:
+    """The settings the other dataset's model is trained with: the run's own when run= names one (a
+    train run's saved config, or a cache entry's recipe.json), else this command's."""
+    from dataclasses import fields
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from bilin.rundir import read_json
+    from bilin.train.recipe import Recipe, recipe_from_config
+
+    if cfg.run is None:
+        return recipe_from_config(cfg)
+    source = Path(cfg.run)
+    saved, entry = source / ".hydra" / "config.yaml", source / "recipe.json"
+    try:
+        if saved.is_file():
+            return recipe_from_config(OmegaConf.load(saved))
+        if entry.is_file():
+            record = read_json(entry)
+            return Recipe(**{f.name: record[f.name] for f in fields(Recipe) if f.name in record})
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise UserError(f"panel=true: the settings of {source} cannot be read ({type(exc).__name__}: {exc})") from exc
+    raise UserError(
+        f"panel=true trains the other dataset's model with the run's own settings, but {source} records none "
+        "(no .hydra/config.yaml, no recipe.json); leave out run= to use this command's settings"
+    )

@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 from bilin.data import load_dataset
 from tests.cli.test_bad_input import assert_clean_failure
 from tests.conftest import TINY_ARGS, only_run_dir
+from tests.redteam.harness import assert_one_line_error
 
 pytestmark = pytest.mark.slow  # each test trains or renders through the CLI
 
@@ -64,6 +65,23 @@ def numpy_centroid(vector: torch.Tensor) -> float:
     f = np.fft.fftfreq(28) * 28
     ring = np.rint(np.hypot(*np.meshgrid(f, f)))
     return float((ring * power).sum() / power[ring > 0].sum())
+
+
+def test_the_panel_of_a_train_run_trains_the_other_model_with_the_runs_own_settings(bilin_cli, tmp_path):
+    """Not the command's defaults (d=512, 100 epochs: half an hour); a folder that records no settings is refused."""
+    trained = bilin_cli("train", *TINY_ARGS, "data=mnist", "seed=7", "hydra.run.dir=source")
+    assert trained.returncode == 0, trained.stderr
+    result = bilin_cli("decompose", f"run={tmp_path / 'source'}", "panel=true", "quiet=true", "device=cpu")
+    assert result.returncode == 0, result.stderr
+    (entry,) = [p for p in (tmp_path / "outputs" / "cache").glob("bilinear-fmnist-*") if p.is_dir()]
+    recipe = json.loads((entry / "recipe.json").read_text())
+    assert (recipe["d_hidden"], recipe["epochs"], recipe["seed"], recipe["batch_size"]) == (16, 2, 7, 64)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("model.json", "model.safetensors", "checksums.json", "run.json"):
+        (bare / name).write_bytes((tmp_path / "source" / name).read_bytes())
+    refused = bilin_cli("decompose", f"run={bare}", "panel=true", "quiet=true", "device=cpu")
+    assert_one_line_error(refused, "panel=true trains the other dataset's model with the run's own settings")
 
 
 def test_decompose_from_cache_and_panel(bilin_cli, tmp_path, tiny_root):
