@@ -98,12 +98,11 @@ def accuracy_bars(
     fig = go.Figure()
     for name, accuracy in per_model.items():
         fig.add_trace(go.Bar(x=list(classes), y=[a * 100 for a in accuracy], name=name))
-    low = min(min(a) for a in per_model.values()) * 100
     fig.update_layout(
         barmode="group",
         xaxis_title="class",
         yaxis_title="validation accuracy (%)",
-        yaxis_range=[max(0, low - 5), 100.5],
+        yaxis_range=[0, 100],  # a bar's length is its value: from zero
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
     )
     return finish(fig, title, (max(PLOT_SIZE[0], 80 * len(classes) + 120), PLOT_SIZE[1]), subtitle=subtitle)

@@ -11,6 +11,9 @@
 - Images keep square pixels and carry no axis line, tick, grid or zero line.
 - Log axes have ticks at 1, 2 and 5 times the powers of ten (only the powers of ten when that
   would give more than MAX_LOG_TICKS), labelled with full numbers: 0.02, never "2" or 2e-2.
+- Negative numbers written on a figure use the minus sign "−" (U+2212), as plotly's axes and colour
+  bars do (signed()); ranks are counted from #1 (the largest), as in the explorer.
+- Bars start at zero (a bar's length is its value).
 - Eigenvector images use DIVERGING: blue positive, red negative, white at 0 (the paper's Figure 2).
 """
 
@@ -83,6 +86,20 @@ def finish(
     fig.update_yaxes(tickfont_size=TICK_SIZE, title_font_size=TEXT_SIZE)
     fig.update_annotations(font_size=TEXT_SIZE)  # subplot titles are annotations
     return fig
+
+
+def signed(value: float, decimals: int = 2) -> str:
+    """value with `decimals` decimals and the minus sign U+2212 (as plotly's colour bars write it),
+    never a hyphen: signed(-0.094) == "−0.09"."""
+    text = f"{value:.{decimals}f}"
+    if float(text) == 0:  # -0.001 -> "0.00", not "−0.00"
+        return text.lstrip("-")
+    return "−" + text[1:] if text.startswith("-") else text
+
+
+def plural(count: int, noun: str) -> str:
+    """ "1 component", "3 components"."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def full_number(value: float) -> str:
