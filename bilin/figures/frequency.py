@@ -19,12 +19,13 @@ SPECTRUM_NOTE = "spectrum: FFT power in rings of radius f cycles/image; centroid
 def feature_spectra_figure(spectra: FeatureSpectra, classes: Sequence[str], title: str) -> go.Figure:
     """Left: each class's M_c energy per ring; right: each component's spectral centroid by rank of
     |eigenvalue| (filled: positive eigenvalue, open: negative)."""
+    ranks = min(SPECTRUM_RANKS, spectra.by_magnitude.shape[1])  # a small model has fewer components
     fig = make_subplots(
         rows=1,
         cols=2,
         subplot_titles=[
             "energy of M_c per frequency",
-            f"spectral centroid, top {plural(min(SPECTRUM_RANKS, spectra.by_magnitude.shape[1]), 'component')} by |λ|",
+            f"spectral centroid, top {plural(ranks, 'component')} by |λ|",
         ],
         horizontal_spacing=0.1,
     )
@@ -66,7 +67,7 @@ def feature_spectra_figure(spectra: FeatureSpectra, classes: Sequence[str], titl
         )
     fig.update_xaxes(title_text="spatial frequency (cycles/image)", row=1, col=1)
     fig.update_yaxes(title_text="fraction of energy", row=1, col=1)
-    fig.update_xaxes(title_text="rank by |eigenvalue| (#1 = largest)", row=1, col=2)
+    fig.update_xaxes(title_text="rank by |eigenvalue| (#1 = largest)", range=[0.5, ranks + 0.5], row=1, col=2)
     fig.update_yaxes(title_text="centroid (cycles/image)", row=1, col=2)
     fig.update_layout(legend_title_text="class")
     subtitle = (

@@ -18,6 +18,12 @@ def _size_colours(n: int) -> list[str]:
     return plotly.colors.sample_colorscale("Viridis", [i / max(n - 1, 1) * 0.9 for i in range(n)])
 
 
+def whole_step(span: float, max_ticks: int = 10) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50, ... that puts at most max_ticks steps on span."""
+    ladder = (m * 10**e for e in range(12) for m in (1, 2, 5))
+    return next(step for step in ladder if span / step <= max_ticks)
+
+
 def band_lines(
     x: Sequence[float],
     bands: Mapping[str, Band],
@@ -52,6 +58,7 @@ def band_lines(
             )
         )
     fig.update_layout(xaxis_title=x_title, yaxis={"title": y_title, **y_axis}, legend_title_text="hidden size")
+    fig.update_xaxes(tick0=0, dtick=whole_step(max(x) - min(x)))  # ks and ranks are whole: no 0.5 ticks
     return finish(fig, title, subtitle=subtitle)
 
 
@@ -122,7 +129,7 @@ def truncation_figures(grid: TruncationGrid) -> dict[str, go.Figure]:
             named(drop),
             "Accuracy drop from truncation (full − top-k)",
             x_title,
-            "accuracy drop (fraction; 0.01 = 1 percentage point)",
+            "accuracy drop (fraction of test images)",
             subtitle=subtitle(drop),
         ),
     }
