@@ -99,9 +99,9 @@ def signed(value: float, decimals: int = 2) -> str:
     return "−" + text[1:] if text.startswith("-") else text
 
 
-def plural(count: int, noun: str) -> str:
+def plural(count: float, noun: str) -> str:
     """ "1 component", "3 components"."""
-    return f"{count} {noun}" + ("" if count == 1 else "s")
+    return f"{count:g} {noun}" + ("" if count == 1 else "s")
 
 
 BAND_ALPHA = 0.1  # light enough that two overlapping bands stay pale, never a muddy brown
