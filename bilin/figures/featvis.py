@@ -12,9 +12,7 @@ from plotly.subplots import make_subplots
 from bilin.figures.eigen import SIGN_NOTE, image_grid
 from bilin.figures.style import CELL, TEXT_SIZE, finish, text_width, top_margin
 
-GAP = 6  # pixels between the tiles of a montage (the animation's single picture)
-FRAME = (150, 150, 150)  # a 1 px grey frame round every tile: white- or black-edged tiles stay apart
-FRAME_COLOUR = "rgb(150,150,150)"
+FRAME_COLOUR = "rgb(150,150,150)"  # a 1 px frame round every tile: white- or black-edged tiles stay apart
 MAX_COLS = 5  # one image per target: the targets wrap into rows of this many
 
 
@@ -27,21 +25,6 @@ def displayable(image: torch.Tensor) -> torch.Tensor:
     if image.shape[0] == 1:
         image = image.expand(3, -1, -1)
     return (image[:3].permute(1, 2, 0) * 255).round().clamp(0, 255).to(torch.uint8)
-
-
-def montage(tiles: torch.Tensor) -> torch.Tensor:
-    """(rows, cols, c, h, w) -> one (H, W, 3) uint8 picture: framed tiles with white gaps."""
-    rows, cols, _, h, w = tiles.shape
-    scale = max(1, 96 // max(h, w))  # small images (28 px) are enlarged by whole pixels, no smoothing
-    h2, w2 = h * scale + 2, w * scale + 2  # with the frame
-    canvas = torch.full((rows * (h2 + GAP) - GAP, cols * (w2 + GAP) - GAP, 3), 255, dtype=torch.uint8)
-    for r in range(rows):
-        for c in range(cols):
-            tile = displayable(tiles[r, c]).repeat_interleave(scale, 0).repeat_interleave(scale, 1)
-            top, left = r * (h2 + GAP), c * (w2 + GAP)
-            canvas[top : top + h2, left : left + w2] = torch.tensor(FRAME, dtype=torch.uint8)
-            canvas[top + 1 : top + h2 - 1, left + 1 : left + w2 - 1] = tile
-    return canvas
 
 
 def tile_grid(
@@ -100,33 +83,6 @@ def ladder_figure(steps: Sequence[tuple[str, torch.Tensor]], target_labels: Sequ
     return tile_grid(tiles, titles, len(steps), title, row_labels=target_labels)
 
 
-def _labelled(
-    picture: torch.Tensor, rows: int, cols: int, row_labels: Sequence[str], col_labels: Sequence[str], title: str
-) -> go.Figure:
-    height, width = picture.shape[:2]
-    fig = go.Figure(go.Image(z=picture.numpy()))
-    cell_h, cell_w = (height + GAP) / rows, (width + GAP) / cols
-    fig.update_xaxes(
-        showticklabels=True,
-        tickvals=[cell_w * (c + 0.5) for c in range(cols)],
-        ticktext=list(col_labels),
-        side="top",
-        showgrid=False,
-        zeroline=False,
-    )
-    fig.update_yaxes(
-        showticklabels=True,
-        tickvals=[cell_h * (r + 0.5) for r in range(rows)],
-        ticktext=list(row_labels),
-        showgrid=False,
-        zeroline=False,
-    )
-    scale = min(1.0, 1100 / width)
-    left = int(max((text_width(label) for label in row_labels), default=0)) + 30
-    size = (int(width * scale) + left + 20, int(height * scale) + 125)
-    return finish(fig, title, size, margin={"l": left, "r": 20, "t": 105, "b": 20})
-
-
 def objective_curves(curve: torch.Tensor, target_labels: Sequence[str], title: str) -> go.Figure:
     """curve: (steps, targets, per_target); mean over the images of each target."""
     fig = go.Figure()
@@ -140,17 +96,22 @@ def objective_curves(curve: torch.Tensor, target_labels: Sequence[str], title: s
 def animation_figure(
     frames: Sequence[tuple[int, torch.Tensor]], per_target: int, target_labels: Sequence[str], title: str
 ) -> go.Figure:
-    """frames: (step, images (targets * per_target, c, h, w)); a slider over the steps."""
-    pictures = [montage(images.view(len(target_labels), per_target, *images.shape[1:])) for _, images in frames]
-    fig = _labelled(
-        pictures[-1], len(target_labels), per_target, target_labels, [f"image {i}" for i in range(per_target)], title
-    )
+    """frames: (step, images (targets * per_target, c, h, w)); featvis_grid's layout showing the last
+    step, a slider over the steps (set at the last) and a play button."""
+    grid = lambda images: images.view(len(target_labels), per_target, *images.shape[1:])  # noqa: E731
+    fig = featvis_grid(grid(frames[-1][1]), target_labels, title)
     fig.frames = [
-        go.Frame(data=[go.Image(z=p.numpy())], name=str(step)) for (step, _), p in zip(frames, pictures, strict=True)
+        go.Frame(
+            data=[go.Image(z=displayable(tile).numpy(), hoverinfo="skip") for tile in images],
+            traces=list(range(len(images))),
+            name=str(step),
+        )
+        for step, images in frames
     ]
     fig.update_layout(
         sliders=[
             {
+                "active": len(frames) - 1,  # the step the figure shows
                 "steps": [
                     {
                         "label": str(step),
@@ -160,14 +121,24 @@ def animation_figure(
                     for step, _ in frames
                 ],
                 "currentvalue": {"prefix": "step "},
+                "pad": {"t": 20},
+                "x": 0.15,
+                "len": 0.85,
             }
         ],
         updatemenus=[
             {
                 "type": "buttons",
                 "buttons": [{"label": "play", "method": "animate", "args": [None, {"frame": {"duration": 150}}]}],
+                "x": 0,
+                "xanchor": "left",
+                "y": 0,
+                "yanchor": "top",
+                "pad": {"t": 45},
             }
         ],
+        height=fig.layout.height + 110,  # the slider's room below the tiles
+        margin_b=120,
     )
     return fig
 

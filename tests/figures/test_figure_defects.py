@@ -154,10 +154,17 @@ def test_featvis_grid_of_one_image_per_target_fills_rows_with_framed_separated_t
         assert axis.showline and axis.mirror  # a frame: white-edged tiles do not run into the page
 
 
-def test_featvis_montage_separates_tiles_of_the_page_colour():
-    white = torch.ones(1, 2, 1, 28, 28)
-    picture = featvis_figs.montage(white)
-    assert (picture != 255).any(dim=-1).any(dim=0).sum() >= 4  # frame columns run between and round the tiles
+def test_featvis_animation_keeps_the_grid_layout_and_shows_its_last_step():
+    g = torch.Generator().manual_seed(0)
+    frames = [(step, torch.rand(7, 1, 28, 28, generator=g)) for step in (0, 10, 20)]
+    labels = [f"class {c}" for c in range(7)]
+    fig = featvis_figs.animation_figure(frames, 1, labels, "Optimisation")
+    still = featvis_figs.featvis_grid(frames[-1][1][:, None], labels, "Optimisation")
+    assert [t.z.tolist() for t in fig.data] == [t.z.tolist() for t in still.data]  # the last step, 7 tiles
+    assert len({fig.layout[f"xaxis{t.xaxis[1:]}"].domain for t in fig.data}) == featvis_figs.MAX_COLS
+    assert all(list(frame.traces) == list(range(7)) and len(frame.data) == 7 for frame in fig.frames)
+    slider = fig.layout.sliders[0]
+    assert slider.steps[slider.active].label == "20"
 
 
 def test_featvis_row_labels_name_a_class_once():
