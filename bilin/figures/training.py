@@ -41,7 +41,11 @@ def probe_training_curves(rows: Sequence[Mapping], layers: Sequence[str], title:
         )
     guess = {"line_dash": "dash", "line_color": "#888", "annotation_font_size": TICK_SIZE}
     fig.add_hline(y=50, annotation_text="chance (50%)", annotation_position="bottom right", row=1, col=1, **guess)
-    fig.add_hline(y=1, annotation_text="guessing (1 bit)", annotation_position="top right", row=1, col=2, **guess)
+    fig.add_hline(y=1, row=1, col=2, line_dash="dash", line_color="#888")
+    fig.add_annotation(  # by hand: on a log axis an annotation's y is log10 of the value (add_hline's is not)
+        text="guessing (1 bit)", x=1, xref="x2 domain", xanchor="right", y=0, yref="y2", yanchor="bottom",
+        showarrow=False, font_size=TICK_SIZE,
+    )  # fmt: skip
     accuracies = [r["accuracy"] * 100 for r in rows]
     fig.update_yaxes(title_text="accuracy (%)", range=[min(45, *accuracies), 100], row=1, col=1)
     fig.update_yaxes(

@@ -184,6 +184,8 @@ def test_training_figures_tick_whole_epochs_and_mark_guessing():
     loss_axis = fig.layout.yaxis2
     assert "bits" in loss_axis.title.text and loss_axis.type == "log"
     assert {(s.yref, s.y0, s.y1) for s in fig.layout.shapes} == {("y", 50, 50), ("y2", 1, 1)}  # chance, 1 bit
+    note = next(a for a in fig.layout.annotations if a.text == "guessing (1 bit)")
+    assert (note.yref, note.y) == ("y2", 0)  # log10(1): a log axis places annotations by the exponent
     loss = next(t for t in fig.data if t.yaxis == "y2")
     assert list(loss.y) == [8.6, 5.5]  # the loss falls while accuracy rises: the axis says lower is better
     metrics = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1 / e, "train_acc": 0.9, "val_acc": 0.9} for e in (1, 2)]
