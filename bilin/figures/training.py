@@ -84,7 +84,7 @@ def training_curves(metrics: Sequence[Mapping[str, float]], title: str) -> go.Fi
             )
         fig.update_xaxes(title_text="epoch", **epoch_axis(epochs), row=1, col=col)
     losses = [m[f"{split}_loss"] for m in metrics for split in ("train", "val")]
-    fig.update_yaxes(title_text="loss", row=1, col=1, **log_axis(losses))
+    fig.update_yaxes(title_text="loss (nats)", row=1, col=1, **log_axis(losses))
     fig.update_yaxes(title_text="accuracy (%)", row=1, col=2)
     fig.update_layout(legend={"orientation": "h", "y": -0.2})
     return finish(fig, title, (1000, 440), margin={"b": 90})
