@@ -22,6 +22,7 @@ from bilin.figures.style import (
     TEXT_SIZE,
     finish,
     image_axes,
+    signed,
     text_width,
     top_margin,
 )
@@ -36,8 +37,16 @@ def unit_scale(image: torch.Tensor) -> torch.Tensor:
     return image / peak if peak > 0 else image
 
 
+GREY_SCALE = {"colorscale": [[0.0, "rgb(0,0,0)"], [1.0, "rgb(255,255,255)"]], "cmin": 0, "cmax": 1}
+
+
 def _eigen_image(image: torch.Tensor) -> go.Heatmap:
     return go.Heatmap(z=unit_scale(image.float()).flip(0).tolist(), coloraxis="coloraxis")
+
+
+def _grey_image(image: torch.Tensor) -> go.Heatmap:
+    """An input-space image in [0, 1] as the data shows it: 0 black, 1 white (never the signed scale)."""
+    return go.Heatmap(z=image.float().flip(0).tolist(), coloraxis="coloraxis2")
 
 
 def image_grid(
@@ -48,8 +57,10 @@ def image_grid(
     row_labels: Sequence[str] | None = None,
     cell: int = CELL,
     subtitle: str = SIGN_NOTE,
+    grey: Sequence[bool] = (),
 ) -> go.Figure:
-    """Each image (H x W) scaled to max |value| = 1, one shared colour scale [-1, 1]."""
+    """Each image (H x W) scaled to max |value| = 1, one shared colour scale [-1, 1]; images marked
+    in `grey` are [0, 1] pictures (inputs, feature visualisations), drawn black to white as they are."""
     rows = -(-len(images) // cols)
     fig = make_subplots(
         rows=rows,
@@ -59,7 +70,8 @@ def image_grid(
         vertical_spacing=min(0.3 / rows, 40 / (rows * cell)) if rows > 1 else 0.02,
     )
     for i, image in enumerate(images):
-        fig.add_trace(_eigen_image(image), row=i // cols + 1, col=i % cols + 1)
+        drawn = _grey_image(image) if i < len(grey) and grey[i] else _eigen_image(image)
+        fig.add_trace(drawn, row=i // cols + 1, col=i % cols + 1)
     image_axes(fig)
     left = 20
     if row_labels:  # horizontal labels left of each row, as wide as the longest needs
@@ -79,7 +91,8 @@ def image_grid(
                 "title": {"text": "u / max|u|", "side": "right", "font": {"size": TEXT_SIZE}},
                 "len": min(1.0, 0.9 + 0.05 * rows),
             },
-        }
+        },
+        coloraxis2={**GREY_SCALE, "showscale": False},
     )
     size = (left + cols * cell + 130, rows * (cell + 30) + top_margin(title, subtitle) + 35)
     return finish(fig, title, size, subtitle=subtitle, margin={"l": left, "r": 20, "b": 10})
@@ -91,7 +104,7 @@ def top_eigenvector_figure(
     """Figure 2: the eigenvector of the largest positive eigenvalue of each class."""
     top = values.argmax(dim=1)
     images = [vectors[c, top[c]].view(shape) for c in range(len(classes))]
-    titles = [f"{name} (λ={values[c, top[c]]:.2f})" for c, name in enumerate(classes)]
+    titles = [f"{name} (λ={signed(values[c, top[c]])})" for c, name in enumerate(classes)]
     return image_grid(images, titles, cols=5, title=title)
 
 
@@ -127,7 +140,7 @@ def spectrum_figure(
         cols=n_images + 1,
         specs=[[{"rowspan": 2}] + [{}] * n_images, [None] + [{}] * n_images],
         column_widths=[0.34] + [0.66 / n_images] * n_images,
-        subplot_titles=["eigenvalues"] + [f"λ={lam[i]:.2f}" for i in positive] + [f"λ={lam[i]:.2f}" for i in negative],
+        subplot_titles=["eigenvalues"] + [f"λ={signed(lam[i])}" for i in (*positive, *negative)],
         horizontal_spacing=0.02,
         vertical_spacing=0.12,
     )
@@ -135,7 +148,7 @@ def spectrum_figure(
     for idx, colour, name in ((top_idx, POSITIVE, "largest positive"), (bottom_idx, NEGATIVE, "most negative")):
         fig.add_trace(
             go.Scatter(
-                x=list(range(len(idx))), y=lam[idx].tolist(), mode="markers", marker={"color": colour}, name=name
+                x=list(range(1, len(idx) + 1)), y=lam[idx].tolist(), mode="markers", marker={"color": colour}, name=name
             ),
             row=1,
             col=1,
@@ -144,11 +157,13 @@ def spectrum_figure(
         for j, k in enumerate(chosen):
             fig.add_trace(_eigen_image(vectors[cls, k].view(shape)), row=row, col=j + 2)
             image_axes(fig, row, j + 2)
-    fig.update_xaxes(title_text="rank (by |λ|, each sign)", row=1, col=1)
+    fig.update_xaxes(
+        title_text="rank within its sign (#1 = largest |λ|)", range=[0.5, len(top_idx) + 0.5], row=1, col=1
+    )
     fig.update_yaxes(title_text="eigenvalue λ", row=1, col=1)
     fig.update_layout(
         coloraxis={**IMAGE_SCALE, "showscale": False},
-        legend={"x": 0.0, "y": -0.12, "yanchor": "top", "orientation": "h"},
+        legend={"x": 0.0, "y": -0.17, "yanchor": "top", "orientation": "h"},
     )
     return finish(
         fig,
@@ -157,6 +172,16 @@ def spectrum_figure(
         subtitle=SIGN_NOTE,
         margin={"b": 90},
     )
+
+
+def spectrum_ranks(values: torch.Tensor) -> list[int]:
+    """Each component's rank in its class's spectrum, #1 = the largest λ (the explorer's numbering;
+    ties keep eigh's order)."""
+    order = values.argsort(descending=True, stable=True).tolist()
+    ranks = [0] * len(order)
+    for rank, k in enumerate(order, start=1):
+        ranks[k] = rank
+    return ranks
 
 
 def explanation_figure(
@@ -174,9 +199,11 @@ def explanation_figure(
     contributions, vectors, eigen_values = explanation.contributions, eigen.vectors, eigen.values
     n = len(top_classes)
     titles = [f"input (label {label})", "logits"]
-    for c in top_classes:
-        titles += [f"{classes[c]}: largest λ(u·x)² (logit {logits[c]:.1f})"] + [
-            f"{classes[c]}: contribution #{j + 1}" for j in range(n_show)
+    strongest = [contrib.argsort(descending=True)[:n_show].tolist() for contrib in contributions]
+    for c, chosen in zip(top_classes, strongest, strict=True):
+        ranks = spectrum_ranks(eigen_values[c])
+        titles += [f"{classes[c]}: largest λ(u·x)² (logit {signed(logits[c], 1)})"] + [
+            f"{classes[c]} #{ranks[k]}, λ={signed(eigen_values[c, k])}" for k in chosen
         ]
     cols = n_show + 1
     fig = make_subplots(
@@ -184,7 +211,7 @@ def explanation_figure(
         cols=cols,
         subplot_titles=titles + [""] * (cols - 2),
         specs=[[{}, {"colspan": cols - 1}] + [None] * (cols - 2)] + [[{}] * cols] * n,
-        vertical_spacing=0.09,
+        vertical_spacing=0.4 / (n + 1),  # room for the rotated labels, then the next row's titles
         horizontal_spacing=0.05,
         column_widths=[0.4] + [0.6 / n_show] * n_show,
     )
@@ -197,27 +224,38 @@ def explanation_figure(
     fig.add_trace(go.Bar(x=list(classes), y=logits.tolist(), marker_color="#555", showlegend=False), row=1, col=2)
     for r, (c, contrib) in enumerate(zip(top_classes, contributions, strict=True), start=2):
         largest = contrib.abs().argsort(descending=True)[:n_bars]
-        shown = largest[contrib[largest].argsort(descending=True)]
+        shown = largest[contrib[largest].argsort(descending=True)].tolist()
         values = contrib[shown].tolist()
+        ranks = spectrum_ranks(eigen_values[c])
+        keys = [f"#{ranks[k]}" for k in shown]  # unique per component: equal λ never merge two bars
         fig.add_trace(
             go.Bar(
-                x=[f"λ={eigen_values[c, k]:.2f}" for k in shown.tolist()],
+                x=keys,
                 y=values,
+                hovertext=[f"λ={signed(eigen_values[c, k], 4)}" for k in shown],
                 marker_color=[POSITIVE if v > 0 else NEGATIVE for v in values],
                 showlegend=False,
             ),
             row=r,
             col=1,
         )
-        fig.update_xaxes(tickangle=-45, row=r, col=1)
-        for j, k in enumerate(contrib.argsort(descending=True)[:n_show]):
+        fig.update_xaxes(
+            type="category",
+            tickvals=keys,
+            ticktext=[f"{key} λ={signed(eigen_values[c, k])}" for key, k in zip(keys, shown, strict=True)],
+            tickangle=-60,
+            row=r,
+            col=1,
+        )
+        for j, k in enumerate(strongest[r - 2]):
             fig.add_trace(_eigen_image(vectors[c, k].view(shape)), row=r, col=j + 2)
             image_axes(fig, r, j + 2)
     fig.update_layout(coloraxis={**IMAGE_SCALE, "showscale": False})
     return finish(
         fig,
         "Explaining one prediction: logit_c = Σ_k λ_k (u_k·x)²",
-        (1000, 300 * (n + 1)),
-        subtitle="bars: blue adds to the logit, red subtracts<br>images: " + SIGN_NOTE,
-        margin={"b": 80},  # the rotated λ labels of the last row
+        (1000, 360 * (n + 1)),
+        subtitle="bars: blue adds to the logit, red subtracts; #k: the eigenvector's rank in its class's spectrum "
+        "(#1 = largest λ) and its λ<br>images: the largest positive contributions; " + SIGN_NOTE,
+        margin={"b": 110},  # the rotated labels of the last row
     )

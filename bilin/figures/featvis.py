@@ -7,11 +7,13 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 import torch
+from plotly.subplots import make_subplots
 
 from bilin.figures.eigen import SIGN_NOTE, image_grid
-from bilin.figures.style import finish, text_width
+from bilin.figures.style import CELL, TEXT_SIZE, finish, text_width, top_margin
 
-GAP = 2  # pixels between tiles
+FRAME_COLOUR = "rgb(150,150,150)"  # a 1 px frame round every tile: white- or black-edged tiles stay apart
+MAX_COLS = 5  # one image per target: the targets wrap into rows of this many
 
 
 def displayable(image: torch.Tensor) -> torch.Tensor:
@@ -25,56 +27,60 @@ def displayable(image: torch.Tensor) -> torch.Tensor:
     return (image[:3].permute(1, 2, 0) * 255).round().clamp(0, 255).to(torch.uint8)
 
 
-def montage(tiles: torch.Tensor) -> torch.Tensor:
-    """(rows, cols, c, h, w) -> one (H, W, 3) uint8 picture with white gaps."""
-    rows, cols, _, h, w = tiles.shape
-    scale = max(1, 96 // max(h, w))  # small images (28 px) are enlarged by whole pixels, no smoothing
-    h2, w2 = h * scale, w * scale
-    canvas = torch.full((rows * (h2 + GAP) - GAP, cols * (w2 + GAP) - GAP, 3), 255, dtype=torch.uint8)
-    for r in range(rows):
-        for c in range(cols):
-            tile = displayable(tiles[r, c]).repeat_interleave(scale, 0).repeat_interleave(scale, 1)
-            canvas[r * (h2 + GAP) : r * (h2 + GAP) + h2, c * (w2 + GAP) : c * (w2 + GAP) + w2] = tile
-    return canvas
-
-
-def _labelled(
-    picture: torch.Tensor, rows: int, cols: int, row_labels: Sequence[str], col_labels: Sequence[str], title: str
+def tile_grid(
+    tiles: Sequence[torch.Tensor],
+    titles: Sequence[str],
+    cols: int,
+    title: str,
+    row_labels: Sequence[str] | None = None,
 ) -> go.Figure:
-    height, width = picture.shape[:2]
-    fig = go.Figure(go.Image(z=picture.numpy()))
-    cell_h, cell_w = (height + GAP) / rows, (width + GAP) / cols
-    fig.update_xaxes(
-        showticklabels=True,
-        tickvals=[cell_w * (c + 0.5) for c in range(cols)],
-        ticktext=list(col_labels),
-        side="top",
-        showgrid=False,
-        zeroline=False,
+    """Images (c, h, w) in a grid, each in its own framed panel with its title above it, the rows
+    labelled on the left; the figure is sized to its panels, no wider."""
+    rows = -(-len(tiles) // cols)
+    longest = max((text_width(t) for t in titles), default=0)
+    cell = max(CELL, int(longest) + 12)  # a panel is as wide as its title needs
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=list(titles),
+        horizontal_spacing=min(0.2 / cols, 16 / (cols * cell)) if cols > 1 else 0.0,
+        vertical_spacing=min(0.3 / rows, 34 / (rows * cell)) if rows > 1 else 0.0,
     )
-    fig.update_yaxes(
-        showticklabels=True,
-        tickvals=[cell_h * (r + 0.5) for r in range(rows)],
-        ticktext=list(row_labels),
-        showgrid=False,
-        zeroline=False,
-    )
-    scale = min(1.0, 1100 / width)
-    left = int(max((text_width(label) for label in row_labels), default=0)) + 30
-    size = (int(width * scale) + left + 20, int(height * scale) + 125)
-    return finish(fig, title, size, margin={"l": left, "r": 20, "t": 105, "b": 20})
+    for i, tile in enumerate(tiles):
+        fig.add_trace(go.Image(z=displayable(tile).numpy(), hoverinfo="skip"), row=i // cols + 1, col=i % cols + 1)
+    frame = {"showline": True, "mirror": True, "linecolor": FRAME_COLOUR, "linewidth": 1}
+    bare = {"showticklabels": False, "showgrid": False, "zeroline": False, "ticks": "", **frame}
+    fig.update_xaxes(**bare, constrain="domain")
+    fig.update_yaxes(**bare, constrain="domain")
+    fig.for_each_yaxis(lambda axis: axis.update(scaleanchor=axis.anchor))
+    left = 20
+    if row_labels:
+        left = int(max(text_width(label) for label in row_labels)) + 30
+        for r, label in enumerate(row_labels):
+            domain = fig.get_subplot(r + 1, 1).yaxis.domain
+            fig.add_annotation(
+                text=label, x=0, xref="paper", xanchor="right", xshift=-10, y=sum(domain) / 2, yref="paper",
+                showarrow=False, font_size=TEXT_SIZE,
+            )  # fmt: skip
+    size = (left + cols * (cell + 16) + 20, rows * (cell + 34) + top_margin(title) + 30)
+    return finish(fig, title, size, margin={"l": left, "r": 20, "b": 10})
 
 
 def featvis_grid(images: torch.Tensor, target_labels: Sequence[str], title: str) -> go.Figure:
-    """images: (targets, per_target, c, h, w); one row per target."""
-    rows, cols = images.shape[:2]
-    return _labelled(montage(images), rows, cols, target_labels, [f"image {i}" for i in range(cols)], title)
+    """images: (targets, per_target, c, h, w). One image per target: the targets side by side,
+    wrapping after MAX_COLS; several: one row per target."""
+    targets, per_target = images.shape[:2]
+    if per_target == 1:
+        return tile_grid(list(images[:, 0]), target_labels, min(targets, MAX_COLS), title)
+    titles = [f"image {i}" for i in range(per_target)] + [""] * (targets - 1) * per_target
+    return tile_grid(list(images.flatten(0, 1)), titles, per_target, title, row_labels=target_labels)
 
 
 def ladder_figure(steps: Sequence[tuple[str, torch.Tensor]], target_labels: Sequence[str], title: str) -> go.Figure:
     """steps: (name, images (targets, per_target, c, h, w)); column = step, its first image per target."""
-    tiles = torch.stack([images[:, 0] for _, images in steps], dim=1)
-    return _labelled(montage(tiles), tiles.shape[0], tiles.shape[1], target_labels, [n for n, _ in steps], title)
+    tiles = [images[t, 0] for t in range(len(target_labels)) for _, images in steps]
+    titles = [name for name, _ in steps] + [""] * (len(tiles) - len(steps))
+    return tile_grid(tiles, titles, len(steps), title, row_labels=target_labels)
 
 
 def objective_curves(curve: torch.Tensor, target_labels: Sequence[str], title: str) -> go.Figure:
@@ -90,17 +96,22 @@ def objective_curves(curve: torch.Tensor, target_labels: Sequence[str], title: s
 def animation_figure(
     frames: Sequence[tuple[int, torch.Tensor]], per_target: int, target_labels: Sequence[str], title: str
 ) -> go.Figure:
-    """frames: (step, images (targets * per_target, c, h, w)); a slider over the steps."""
-    pictures = [montage(images.view(len(target_labels), per_target, *images.shape[1:])) for _, images in frames]
-    fig = _labelled(
-        pictures[-1], len(target_labels), per_target, target_labels, [f"image {i}" for i in range(per_target)], title
-    )
+    """frames: (step, images (targets * per_target, c, h, w)); featvis_grid's layout showing the last
+    step, a slider over the steps (set at the last) and a play button."""
+    grid = lambda images: images.view(len(target_labels), per_target, *images.shape[1:])  # noqa: E731
+    fig = featvis_grid(grid(frames[-1][1]), target_labels, title)
     fig.frames = [
-        go.Frame(data=[go.Image(z=p.numpy())], name=str(step)) for (step, _), p in zip(frames, pictures, strict=True)
+        go.Frame(
+            data=[go.Image(z=displayable(tile).numpy(), hoverinfo="skip") for tile in images],
+            traces=list(range(len(images))),
+            name=str(step),
+        )
+        for step, images in frames
     ]
     fig.update_layout(
         sliders=[
             {
+                "active": len(frames) - 1,  # the step the figure shows
                 "steps": [
                     {
                         "label": str(step),
@@ -110,14 +121,24 @@ def animation_figure(
                     for step, _ in frames
                 ],
                 "currentvalue": {"prefix": "step "},
+                "pad": {"t": 20},
+                "x": 0.15,
+                "len": 0.85,
             }
         ],
         updatemenus=[
             {
                 "type": "buttons",
                 "buttons": [{"label": "play", "method": "animate", "args": [None, {"frame": {"duration": 150}}]}],
+                "x": 0,
+                "xanchor": "left",
+                "y": 0,
+                "yanchor": "top",
+                "pad": {"t": 45},
             }
         ],
+        height=fig.layout.height + 110,  # the slider's room below the tiles
+        margin_b=120,
     )
     return fig
 
@@ -131,15 +152,19 @@ def featvis_vs_eigenvectors(
     title: str,
     oriented: bool = True,
 ) -> go.Figure:
-    """Rows: featvis image, top eigenvector u = E^T v (decompose), top eigenvector of M_c; per class.
+    """Rows: featvis image (grey, as the model sees it), top eigenvector u = E^T v (decompose), top
+    eigenvector of M_c (both on the signed scale); per class.
     oriented: whether the eigenvectors were signed by orient_to_class (the subtitle says which)."""
-    images = [img.view(shape) for img in (*featvis, *hidden_top, *input_top)]
+    pictures = [displayable(img.view(1, *shape))[..., 0].float() / 255 for img in featvis]  # [0, 1], as featvis.png
+    images = pictures + [img.view(shape) for img in (*hidden_top, *input_top)]
     titles = list(classes) + [""] * (2 * len(classes))
+    signs = SIGN_NOTE if oriented else "blue +, red −; eigenvector signs arbitrary (test set not found)"
     return image_grid(
         images,
         titles,
         cols=len(classes),
         title=title,
         row_labels=["featvis", "top u = Eᵀv", "top of M_c"],
-        subtitle=SIGN_NOTE if oriented else "blue +, red −; eigenvector signs arbitrary (test set not found)",
+        subtitle=f"featvis: the image in [0, 1], black 0, white 1<br>eigenvectors: {signs}",
+        grey=[True] * len(pictures),
     )

@@ -10,7 +10,7 @@ from plotly.subplots import make_subplots
 
 from bilin.analysis.feature_spectra import SPECTRUM_RANKS, FeatureSpectra
 from bilin.analysis.stats import Band
-from bilin.figures.style import PLOT_SIZE, finish
+from bilin.figures.style import PLOT_SIZE, band_trace, finish, plural
 
 CLASS_COLOURS = plotly.colors.qualitative.D3  # ten distinct colours, one per class
 SPECTRUM_NOTE = "spectrum: FFT power in rings of radius f cycles/image; centroid: Σ f E(f) / Σ E(f)"
@@ -19,10 +19,14 @@ SPECTRUM_NOTE = "spectrum: FFT power in rings of radius f cycles/image; centroid
 def feature_spectra_figure(spectra: FeatureSpectra, classes: Sequence[str], title: str) -> go.Figure:
     """Left: each class's M_c energy per ring; right: each component's spectral centroid by rank of
     |eigenvalue| (filled: positive eigenvalue, open: negative)."""
+    ranks = min(SPECTRUM_RANKS, spectra.by_magnitude.shape[1])  # a small model has fewer components
     fig = make_subplots(
         rows=1,
         cols=2,
-        subplot_titles=["energy of M_c per frequency", f"spectral centroid, top {SPECTRUM_RANKS} by |λ|"],
+        subplot_titles=[
+            "energy of M_c per frequency",
+            f"spectral centroid, top {plural(ranks, 'component')} by |λ|",
+        ],
         horizontal_spacing=0.1,
     )
     frequencies = spectra.whole.frequencies.tolist()
@@ -45,7 +49,7 @@ def feature_spectra_figure(spectra: FeatureSpectra, classes: Sequence[str], titl
         values = spectra.values[c, order]
         fig.add_trace(
             go.Scatter(
-                x=list(range(len(order))),
+                x=list(range(1, len(order) + 1)),
                 y=centroid[c, order].tolist(),
                 mode="lines+markers",
                 line={"color": colour, "width": 1},
@@ -63,7 +67,7 @@ def feature_spectra_figure(spectra: FeatureSpectra, classes: Sequence[str], titl
         )
     fig.update_xaxes(title_text="spatial frequency (cycles/image)", row=1, col=1)
     fig.update_yaxes(title_text="fraction of energy", row=1, col=1)
-    fig.update_xaxes(title_text="rank by |eigenvalue| (0 = largest)", row=1, col=2)
+    fig.update_xaxes(title_text="rank by |eigenvalue| (#1 = largest)", range=[0.5, ranks + 0.5], row=1, col=2)
     fig.update_yaxes(title_text="centroid (cycles/image)", row=1, col=2)
     fig.update_layout(legend_title_text="class")
     subtitle = (
@@ -76,7 +80,8 @@ def measures_vs_noise_figure(
     noises: Sequence[float], rows: Mapping[str, Mapping[str, Mapping[str, Band]]], title: str, subtitle: str
 ) -> go.Figure:
     """rows: {y-axis title: {column title (e.g. dataset): {measure: band}}}: a grid of subplots, one
-    line with its band per measure, against the training noise std."""
+    line with its band per measure, against the training noise std; the panels of a row (one
+    quantity) share their y range."""
     columns = list(dict.fromkeys(c for row in rows.values() for c in row))
     fig = make_subplots(
         rows=len(rows),
@@ -84,6 +89,7 @@ def measures_vs_noise_figure(
         subplot_titles=[c if r == 0 else "" for r in range(len(rows)) for c in columns],
         horizontal_spacing=0.08,
         vertical_spacing=0.12 if len(rows) > 1 else 0.02,
+        shared_yaxes=True,  # a row is one quantity: its panels share one y range
     )
     measures = list(dict.fromkeys(m for row in rows.values() for panel in row.values() for m in panel))
     colours = {m: CLASS_COLOURS[i % len(CLASS_COLOURS)] for i, m in enumerate(measures)}
@@ -91,30 +97,17 @@ def measures_vs_noise_figure(
     shown = set()
     for r, (y_title, row) in enumerate(rows.items(), start=1):
         for c, column in enumerate(columns, start=1):
-            for measure, band in row.get(column, {}).items():
-                colour = colours[measure]
-                fig.add_trace(
-                    go.Scatter(
-                        x=x + x[::-1],
-                        y=band.high.tolist() + band.low.tolist()[::-1],
-                        fill="toself",
-                        fillcolor=colour,
-                        opacity=0.2,
-                        mode="lines",
-                        line={"width": 0},
-                        hoverinfo="skip",
-                        showlegend=False,
-                        legendgroup=measure,
-                    ),
-                    row=r,
-                    col=c,
-                )
+            panel = row.get(column, {})
+            for measure, band in panel.items():  # every band first: no band covers a mean line
+                trace = band_trace(x, band.low.tolist(), band.high.tolist(), colours[measure], measure)
+                fig.add_trace(trace, row=r, col=c)
+            for measure, band in panel.items():
                 fig.add_trace(
                     go.Scatter(
                         x=x,
                         y=band.mean.tolist(),
                         mode="lines+markers",
-                        line={"color": colour},
+                        line={"color": colours[measure]},
                         name=measure,
                         legendgroup=measure,
                         showlegend=measure not in shown,

@@ -11,11 +11,17 @@ import torch
 from bilin.analysis.similarity import ORDER_LABELS, SimilarityGrid
 from bilin.analysis.stats import Band
 from bilin.analysis.truncate import TruncationGrid
-from bilin.figures.style import PLOT_SIZE, TEXT_SIZE, TICK_SIZE, finish, log_axis
+from bilin.figures.style import PLOT_SIZE, TEXT_SIZE, TICK_SIZE, band_trace, finish, log_axis
 
 
 def _size_colours(n: int) -> list[str]:
     return plotly.colors.sample_colorscale("Viridis", [i / max(n - 1, 1) * 0.9 for i in range(n)])
+
+
+def whole_step(span: float, max_ticks: int = 10) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50, ... that puts at most max_ticks steps on span."""
+    ladder = (m * 10**e for e in range(12) for m in (1, 2, 5))
+    return next(step for step in ladder if span / step <= max_ticks)
 
 
 def band_lines(
@@ -33,35 +39,26 @@ def band_lines(
     drawn = [v for band in bands.values() for t in (band.mean, band.low, band.high) for v in t.tolist()]
     y_axis = log_axis(drawn) if log_y else {}
     floor = 10 ** y_axis["range"][0] if log_y else None
-    for colour, (name, band) in zip(_size_colours(len(bands)), bands.items(), strict=True):
-        mean, low, high = (t.tolist() for t in (band.mean, band.low, band.high))
+    colours = dict(zip(bands, _size_colours(len(bands)), strict=True))
+    for name, band in bands.items():  # every band first: no band covers a mean line
+        low = band.low.tolist()
         if log_y:  # a band reaching 0 leaves a log axis at its bottom edge
             low = [v if v > 0 else floor for v in low]
-        fig.add_trace(
-            go.Scatter(
-                x=list(x) + list(x)[::-1],
-                y=high + low[::-1],
-                fill="toself",
-                fillcolor=colour,
-                opacity=0.2,
-                line={"width": 0},
-                hoverinfo="skip",
-                showlegend=False,
-                legendgroup=name,
-            )
-        )
+        fig.add_trace(band_trace(x, low, band.high.tolist(), colours[name], name))
+    for name, band in bands.items():
         fig.add_trace(
             go.Scatter(
                 x=list(x),
-                y=mean,
+                y=band.mean.tolist(),
                 mode="lines+markers",
                 marker={"size": 4},
-                line={"color": colour},
+                line={"color": colours[name]},
                 name=name,
                 legendgroup=name,
             )
         )
     fig.update_layout(xaxis_title=x_title, yaxis={"title": y_title, **y_axis}, legend_title_text="hidden size")
+    fig.update_xaxes(tick0=0, dtick=whole_step(max(x) - min(x)))  # ks and ranks are whole: no 0.5 ticks
     return finish(fig, title, subtitle=subtitle)
 
 
@@ -98,12 +95,11 @@ def accuracy_bars(
     fig = go.Figure()
     for name, accuracy in per_model.items():
         fig.add_trace(go.Bar(x=list(classes), y=[a * 100 for a in accuracy], name=name))
-    low = min(min(a) for a in per_model.values()) * 100
     fig.update_layout(
         barmode="group",
         xaxis_title="class",
         yaxis_title="validation accuracy (%)",
-        yaxis_range=[max(0, low - 5), 100.5],
+        yaxis_range=[0, 100],  # a bar's length is its value: from zero
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
     )
     return finish(fig, title, (max(PLOT_SIZE[0], 80 * len(classes) + 120), PLOT_SIZE[1]), subtitle=subtitle)
@@ -124,7 +120,7 @@ def truncation_figures(grid: TruncationGrid) -> dict[str, go.Figure]:
             named(error),
             "Test error with the top-k eigenvectors per class",
             x_title,
-            "test error",
+            "test error (fraction of test images)",
             log_y=True,
             subtitle=subtitle(error) + " (a band reaching 0 leaves the log axis at its bottom)",
         ),
@@ -133,7 +129,7 @@ def truncation_figures(grid: TruncationGrid) -> dict[str, go.Figure]:
             named(drop),
             "Accuracy drop from truncation (full − top-k)",
             x_title,
-            "accuracy drop",
+            "accuracy drop (fraction of test images)",
             subtitle=subtitle(drop),
         ),
     }
@@ -145,10 +141,10 @@ def similarity_figures(grid: SimilarityGrid) -> dict[str, go.Figure]:
     bands = grid.bands()
     return {
         "similarity_vs_rank": band_lines(
-            list(range(grid.ranks)),
+            list(range(1, grid.ranks + 1)),  # #1-based, as every figure and the explorer count
             {f"d={size}": band for size, band in bands.items()},
             f"Eigenvector similarity to the d={grid.reference_size} models",
-            f"eigenvector rank ({label} first)",
+            f"eigenvector rank (#1 = {label})",
             "|cosine similarity|",
             subtitle="same class and rank, distinct seeds; "
             + next(iter(bands.values())).describe("(seed pair, class)"),
@@ -156,7 +152,7 @@ def similarity_figures(grid: SimilarityGrid) -> dict[str, go.Figure]:
         "similarity_rank0_heatmap": similarity_heatmap(
             grid.sizes,
             grid.rank0,
-            "Rank-0 eigenvector similarity between sizes",
-            f"mean |cos| of the {label} eigenvector<br>same class, distinct seeds",
+            "Similarity of the #1 eigenvectors between sizes",
+            f"mean |cos| of the #1 ({label}) eigenvector<br>same class, distinct seeds",
         ),
     }

@@ -11,14 +11,19 @@
 - Images keep square pixels and carry no axis line, tick, grid or zero line.
 - Log axes have ticks at 1, 2 and 5 times the powers of ten (only the powers of ten when that
   would give more than MAX_LOG_TICKS), labelled with full numbers: 0.02, never "2" or 2e-2.
+- Negative numbers written on a figure use the minus sign "−" (U+2212), as plotly's axes and colour
+  bars do (signed()); ranks are counted from #1 (the largest), as in the explorer.
+- Bars start at zero (a bar's length is its value). Panels showing the same quantity share their
+  y range. Bands are pale fills edged by a dotted line (band_trace), drawn under every mean line.
 - Eigenvector images use DIVERGING: blue positive, red negative, white at 0 (the paper's Figure 2).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+import plotly.colors
 import plotly.graph_objects as go
 
 FONT_FAMILY = "Liberation Sans, Arial, Helvetica, sans-serif"
@@ -83,6 +88,40 @@ def finish(
     fig.update_yaxes(tickfont_size=TICK_SIZE, title_font_size=TEXT_SIZE)
     fig.update_annotations(font_size=TEXT_SIZE)  # subplot titles are annotations
     return fig
+
+
+def signed(value: float, decimals: int = 2) -> str:
+    """value with `decimals` decimals and the minus sign U+2212 (as plotly's colour bars write it),
+    never a hyphen: signed(-0.094) == "−0.09"."""
+    text = f"{value:.{decimals}f}"
+    if float(text) == 0:  # -0.001 -> "0.00", not "−0.00"
+        return text.lstrip("-")
+    return "−" + text[1:] if text.startswith("-") else text
+
+
+def plural(count: float, noun: str) -> str:
+    """ "1 component", "3 components"."""
+    return f"{count:g} {noun}" + ("" if count == 1 else "s")
+
+
+BAND_ALPHA = 0.1  # light enough that two overlapping bands stay pale, never a muddy brown
+
+
+def band_trace(x: Sequence[float], low: Sequence[float], high: Sequence[float], colour: str, group: str) -> go.Scatter:
+    """A confidence band: a pale fill between low and high, edged by a thin dotted line of its own
+    colour, so a band stays visible where others cover it. Draw every band before the mean lines."""
+    r, g, b = plotly.colors.unlabel_rgb(plotly.colors.convert_colors_to_same_type(colour, "rgb")[0][0])
+    return go.Scatter(
+        x=list(x) + list(x)[::-1],
+        y=list(high) + list(low)[::-1],
+        fill="toself",
+        fillcolor=f"rgba({r:g},{g:g},{b:g},{BAND_ALPHA})",
+        mode="lines",
+        line={"color": colour, "width": 1, "dash": "dot"},
+        hoverinfo="skip",
+        showlegend=False,
+        legendgroup=group,
+    )
 
 
 def full_number(value: float) -> str:

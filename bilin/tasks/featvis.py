@@ -185,7 +185,8 @@ def run(cfg: FeatvisConfig, ctx: RunContext) -> None:
 
 def _label(target: Target, subject: Subject) -> str:
     if target.kind == "class" and target.index < len(subject.classes):
-        return f"{target.index}: {subject.classes[target.index]}"
+        name = subject.classes[target.index]
+        return f"class {name}" if name == str(target.index) else f"{target.index}: {name}"  # never "0: 0"
     return target.label
 
 

@@ -111,6 +111,7 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
     from bilin.csf.stimuli import Stimuli, default_frequencies
     from bilin.device import require_memory
     from bilin.figures import csf as figs
+    from bilin.figures.training import probe_training_curves
     from bilin.train.progress import step_progress
 
     source = _extractor_model(cfg, ctx.device)
@@ -168,7 +169,7 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
     first = measured[0]
     ctx.add_figures(
         {
-            "training": figs.training_figure(sweep.tables()["training.csv"], layers, f"Probe training ({name})"),
+            "training": probe_training_curves(sweep.tables()["training.csv"], layers, f"Probe training ({name})"),
             "psychometric": figs.psychometric_figure(first, f"Psychometric curves, {first.name} ({name})"),
             "csf": figs.csf_figure(sweep, f"Contrast sensitivity by linear probe ({name})"),
         }

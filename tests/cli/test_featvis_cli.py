@@ -64,7 +64,7 @@ def test_featvis_sphere_mode_and_hidden_unit_targets(bilin_cli, tmp_path, traine
     norms = images.flatten(2).norm(dim=-1)
     assert norms.sub(3).abs().max() < 1e-4  # on the sphere
     rows = list(csv.DictReader((run / "activations.csv").open()))
-    assert [r["target"] for r in rows] == ["2: 2", "embed unit 4"]
+    assert [r["target"] for r in rows] == ["class 2", "embed unit 4"]
     assert float(rows[0]["norm"]) == pytest.approx(3, abs=1e-4)
     assert 0 < float(rows[0]["fraction_of_best"]) <= 1 + 1e-4 and rows[1]["fraction_of_best"] == ""
 

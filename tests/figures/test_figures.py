@@ -132,7 +132,7 @@ def test_band_drawn_is_the_band_in_the_csv_and_stays_in_range():
     grid = truncation_grid()
     fig = truncation_figures(grid)["truncation_drop"]
     rows = [r for r in grid.tables()["truncation_bands.csv"] if r["curve"] == "drop" and r["size"] == 30]
-    band, mean = fig.data[0], fig.data[1]
+    band, mean = fig.data[0], next(t for t in fig.data if t.name == "d=30" and t.fill is None)
     n = len(grid.ks)
     assert list(band.y[:n]) == [r["high"] for r in rows]
     assert list(band.y[n:]) == [r["low"] for r in rows][::-1]
