@@ -3,32 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from bilin.csf.measure import CURVE_CONTRASTS, CsfSweep, LayerCSF
-from bilin.figures.style import PLOT_SIZE, finish, log_axis, log_ticks
-
-
-def training_figure(rows: Sequence[Mapping], layers: Sequence[str], title: str) -> go.Figure:
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["accuracy", "loss / ln 2 (1 = chance)"])
-    for i, layer in enumerate(layers):
-        mine = [r for r in rows if r["layer"] == layer]
-        colour = qualitative.Plotly[i % 10]
-        epochs = [r["epoch"] for r in mine]
-        fig.add_trace(go.Scatter(x=epochs, y=[r["accuracy"] for r in mine], name=layer, line_color=colour), 1, 1)
-        fig.add_trace(
-            go.Scatter(
-                x=epochs, y=[r["normalised_loss"] for r in mine], name=layer, line_color=colour, showlegend=False
-            ),
-            1,
-            2,
-        )
-    fig.update_xaxes(title_text="epoch")
-    return finish(fig, title, (1000, 450))
+from bilin.figures.style import PLOT_SIZE, finish, log_axis, log_ticks, plural
 
 
 def psychometric_figure(layer: LayerCSF, title: str) -> go.Figure:
@@ -40,7 +21,7 @@ def psychometric_figure(layer: LayerCSF, title: str) -> go.Figure:
     fig = make_subplots(
         rows=rows,
         cols=cols,
-        subplot_titles=[f"{sf:g} cycles/image" for sf in sfs],
+        subplot_titles=[f"{plural(sf, 'cycle')}/image" for sf in sfs],
         vertical_spacing=0.2 if rows > 1 else 0.1,
     )
     curves = layer.psychometric_curves()
