@@ -219,3 +219,32 @@ def test_bold_marks_each_columns_own_prediction(browser, explorer, tmp_path):
         assert browser.find_element("id", "topk-head").text == "top 1"
         differ += int(top.argmax()) != int(full.argmax())
     assert differ  # the two predictions differ somewhere: the test tells the columns apart
+
+
+def test_figure_pages_draw_from_the_shared_plotly_js_and_a_moved_run_says_what_to_do(browser, report_tree, tmp_path):
+    import shutil
+
+    from bilin.rundir import RunDir
+
+    outputs = report_tree.outputs
+    assert (outputs / "plotly.min.js").is_file()  # one copy for every run under outputs/
+    assert not list(outputs.glob("*/*/*/figures/plotly.min.js")) and not list(outputs.glob("multirun/**/plotly.min.js"))
+    drawn = "return [document.querySelectorAll('.main-svg').length, !!document.getElementById('no-plotly')]"
+    for page in [
+        report_tree.single / "figures" / "training_curves.html",
+        report_tree.sweep_jobs[0] / "figures" / "training_curves.html",
+    ]:
+        open_page(browser, page, tmp_path, page.parent.parent.name)
+        assert browser.execute_script(drawn)[0] > 0 and not browser.execute_script(drawn)[1]
+        assert browser.title.endswith("(training_curves)")
+    moved = tmp_path / "moved"
+    shutil.copytree(report_tree.single, moved)
+    browser.get((moved / "figures" / "training_curves.html").as_uri())
+    assert browser.execute_script(drawn) == [0, True]
+    assert "bilin export-figures" in browser.find_element("id", "no-plotly").text
+    assert RunDir(moved).repair_plotly_js()
+    browser.get((moved / "figures" / "training_curves.html").as_uri())  # the shared copy is missed first: logged
+    assert (
+        browser.execute_script(drawn) == [browser.execute_script(drawn)[0], False] and browser.execute_script(drawn)[0]
+    )
+    browser.get_log("browser")  # the misses, before the next page's check
