@@ -26,12 +26,12 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from bilin.errors import UserError
+from bilin.figure_page import PLOTLY_JS, figure_page, page_finds_plotly, plotly_candidates, shared_plotly_dir
 
 if TYPE_CHECKING:
     import torch
 
 CHECKSUMS = "checksums.json"  # SHA-256 of every binary file a run or cache entry holds
-PLOTLY_JS = "plotly.min.js"
 KALEIDO_FORMATS = ("png", "svg", "pdf", "jpeg", "jpg", "webp")
 FLOAT32_MAX = 3.4028234663852886e38
 _CLAIM_PREFIX = "BILIN_FOLDER_"
@@ -150,23 +150,33 @@ class RunDir:
         return target
 
     # -- figures ----------------------------------------------------------------------------
-    def write_plotly_js(self, folder: str = "") -> Path:
-        """plotly.js in `folder`, once: the pages beside it load it offline (file://)."""
-        name = f"{folder}/{PLOTLY_JS}" if folder else PLOTLY_JS
-        script = self.file(name)
+    def write_plotly_js(self, folder: str | Path = "") -> Path:
+        """plotly.js in `folder` (relative to this one, or absolute), once: pages load it offline (file://)."""
+        script = self.file(str(folder)) / PLOTLY_JS if folder else self.file(PLOTLY_JS)
         if not script.is_file() or script.stat().st_size != len(_plotly_js()):
-            self.write_text(name, _plotly_js())  # a third-party file, atomic like ours
+            RunDir(script.parent).write_text(PLOTLY_JS, _plotly_js())  # a third-party file, atomic like ours
         return script
 
+    def repair_plotly_js(self, folder: str = "figures") -> bool:
+        """A copy of plotly.js beside the figure pages when one of them cannot find it (its run folder
+        was moved away from its outputs root); True when one was written."""
+        if all(page_finds_plotly(p) for p in self.file(folder).glob("*.html")):
+            return False
+        self.write_plotly_js(folder)
+        return True
+
     def write_figures(self, figures: Mapping[str, go.Figure], folder: str = "figures") -> str | None:
-        """Write each figure as HTML (plotly.js once beside them, works offline) and JSON, then
-        PNG+SVG in one kaleido session.
+        """Write each figure as an HTML page and JSON, then PNG+SVG in one kaleido session. The pages
+        share one plotly.js per outputs root (bilin.figure_page says where they look for it).
 
         Returns None when the static export worked, else a one-line note saying how to get it.
         """
-        self.write_plotly_js(folder)
+        pages = self.file(folder)
+        pages.mkdir(parents=True, exist_ok=True)
+        shared = self.write_plotly_js(shared_plotly_dir(self.path, pages)).parent
+        candidates = plotly_candidates(pages, shared)
         for name, fig in figures.items():
-            self._atomic(f"{folder}/{name}.html", lambda p, f=fig: f.write_html(p, include_plotlyjs=PLOTLY_JS))
+            self.write_text(f"{folder}/{name}.html", figure_page(fig, name, candidates))
             self.write_text(f"{folder}/{name}.json", fig.to_json())
         try:
             return export_static(self.file(folder), list(figures))

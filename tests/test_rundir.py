@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import csv
+import re
+import shutil
 import struct
+from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 import torch
 
+from bilin.figure_page import PLOTLY_JS, page_finds_plotly
 from bilin.rundir import RunDir, csv_number
 
 
@@ -58,3 +63,52 @@ def significant_digits(cell: str) -> str:
 def test_non_numbers_pass_through(tmp_path):
     RunDir(tmp_path).write_csv("t.csv", [{"a": True, "b": None, "c": 7, "d": "x,y"}])
     assert (tmp_path / "t.csv").read_text() == 'a,b,c,d\nTrue,,7,"x,y"\n'
+
+
+def run_under(root: Path, name: str) -> RunDir:
+    """A run folder as Hydra makes one: <outputs_root>/train/DATE/<name>, its config naming the root."""
+    run = RunDir(root / "train" / "2026-12-04" / name)
+    run.write_text(".hydra/config.yaml", f"outputs_root: {root}\nseed: 0\n")
+    return run
+
+
+def figure() -> go.Figure:
+    return go.Figure(go.Bar(y=[1, 2]), layout={"title": {"text": "Accuracy <b>per class</b>"}})
+
+
+def test_runs_of_one_outputs_root_share_one_plotly_js(tmp_path, monkeypatch):
+    monkeypatch.setenv("BILIN_FIGURE_FORMATS", "")
+    root = tmp_path / "outputs"
+    for name in ("10-00-00", "10-00-01"):
+        assert run_under(root, name).write_figures({"accuracy": figure()}) is None
+    assert [p.relative_to(root).as_posix() for p in root.rglob(PLOTLY_JS)] == [PLOTLY_JS]
+    page = root / "train" / "2026-12-04" / "10-00-00" / "figures" / "accuracy.html"
+    assert '<script src="../../../../plotly.min.js"></script>' in page.read_text()
+    assert page_finds_plotly(page)
+
+
+def test_a_run_outside_an_outputs_root_keeps_its_own_copy(tmp_path, monkeypatch):
+    monkeypatch.setenv("BILIN_FIGURE_FORMATS", "")
+    RunDir(tmp_path / "run").write_figures({"accuracy": figure()})
+    assert (tmp_path / "run" / "figures" / PLOTLY_JS).stat().st_size > 1_000_000
+    assert page_finds_plotly(tmp_path / "run" / "figures" / "accuracy.html")
+
+
+def test_a_run_moved_alone_gets_its_copy_back_from_repair(tmp_path, monkeypatch):
+    monkeypatch.setenv("BILIN_FIGURE_FORMATS", "")
+    run_under(tmp_path / "outputs", "10-00-00").write_figures({"accuracy": figure()})
+    moved = tmp_path / "elsewhere" / "run"
+    shutil.copytree(tmp_path / "outputs" / "train" / "2026-12-04" / "10-00-00", moved)
+    page = moved / "figures" / "accuracy.html"
+    assert not page_finds_plotly(page)
+    assert "static image" in page.read_text() and "bilin export-figures" in page.read_text()  # what it says then
+    assert RunDir(moved).repair_plotly_js()
+    assert page_finds_plotly(page) and not RunDir(moved).repair_plotly_js()
+
+
+def test_a_figure_page_is_titled_by_its_figure(tmp_path, monkeypatch):
+    monkeypatch.setenv("BILIN_FIGURE_FORMATS", "")
+    RunDir(tmp_path / "run").write_figures({"accuracy": figure(), "bare": go.Figure()})
+    title = lambda name: re.search(r"<title>(.*)</title>", (tmp_path / "run" / "figures" / f"{name}.html").read_text())  # noqa: E731
+    assert title("accuracy").group(1) == "Accuracy per class (accuracy)"
+    assert title("bare").group(1) == "bare"

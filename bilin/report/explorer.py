@@ -50,6 +50,7 @@ class ExplorerData:
     head: torch.Tensor  # (C, d)
     images: torch.Tensor  # (N, I) in [0, 1]
     labels: torch.Tensor  # (N,)
+    indices: torch.Tensor  # (N,) each image's index in the test split (as `explain=` counts)
 
 
 def page_version() -> str:
@@ -100,6 +101,7 @@ def explorer_data(folder: Path, test_x: torch.Tensor, test_y: torch.Tensor, top_
         head=head,
         images=x[picks],
         labels=test_y[picks],
+        indices=picks,
     )
 
 
@@ -131,6 +133,7 @@ def explorer_html(data: ExplorerData, plotly_src: str) -> str:
         "head": _array(data.head, "f2"),
         "images": _array((data.images * 255).round(), "u1"),
         "labels": _array(data.labels, "i4"),
+        "indices": _array(data.indices, "i4"),
         "colours": {"diverging": DIVERGING, "positive": POSITIVE, "negative": NEGATIVE},  # as in every figure
     }
     assets = files("bilin.report") / "assets"

@@ -9,7 +9,9 @@ script files, under a Content-Security-Policy.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,8 @@ from bilin.liveness import DIED
 from bilin.report.runs import Run
 from bilin.report.safe import csp_meta, escape, script_json
 
+FLOAT_CELL = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][+-]?\d+)|[+-]?(nan|inf|infinity)", re.IGNORECASE)
+PNG_SCALE = 2  # bilin writes PNGs at twice the figure's size (bilin.rundir.export_static)
 HIDDEN_OVERRIDES = ("outputs_root=", "cache_root=", "quiet=")  # where and how loudly, not what was run
 INLINE_TABLE_ROWS = 60  # CSVs up to this many rows are shown on the run page; longer ones are linked
 
@@ -38,6 +42,8 @@ class Explorer:
     size_bytes: int = 0
     why_not: str = ""
     rebuilt: bool = False
+    made_by: str = ""  # the run that trained it ("train 2026-12-04 17:51:35") or "cache entry"
+    about: str = ""  # the model ("bilinear d=32, mnist")
 
 
 def href(target: Path, page_dir: Path) -> str:
@@ -59,10 +65,11 @@ def page(title: str, body: str, depth: int, scripts: Sequence[str] = (), refresh
     tags = "".join(f'<script src="{up}{s}"></script>' for s in scripts)
     if refresh:
         tags += f'<meta http-equiv="refresh" content="{refresh:g}">'
+    nav = f'<nav><a href="{up}index.html">all runs</a></nav>\n' if depth else ""  # the index links not to itself
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">{csp_meta()}<title>{_e(title)}</title>'
         f'<link rel="stylesheet" href="{up}report.css">{tags}</head>\n<body>\n'
-        f'<nav><a href="{up}index.html">all runs</a></nav>\n<h1>{_e(title)}</h1>\n{body}\n</body></html>\n'
+        f"{nav}<h1>{_e(title)}</h1>\n{body}\n</body></html>\n"
     )
 
 
@@ -91,14 +98,14 @@ def runs_table(
         sweep_cell = f'<a href="{href(sweep, page_dir)}">{_e(run.sweep.name)}</a>' if sweep else ""
         rows.append(
             f'<tr data-command="{_e(run.command)}" data-status="{_e(run.status)}">'
-            f"<td>{_e(run.command)}</td><td>{_e(run.started.replace('T', ' ')[:19])}</td>"
+            f'<td class="name">{_e(run.command)}</td><td class="name">{_e(run.started.replace("T", " ")[:19])}</td>'
             f'<td class="status {_e(run.status)}">{status_text(run)}</td>'
             f"<td><code>{_e(shown_overrides(run))}</code></td>"
             f"<td>{_e(headline_text(run.headline))}</td>"
             f'<td class="num" data-value="{run.wall_seconds if run.wall_seconds is not None else ""}">'
             f"{_number(run.wall_seconds) if run.wall_seconds is not None else ''}</td>"
-            f"<td>{sweep_cell}</td>"
-            f'<td><a href="{href(run_pages[run.path], page_dir)}">{_e(run.path.name)}</a></td></tr>'
+            f'<td class="name">{sweep_cell}</td>'
+            f'<td class="name"><a href="{href(run_pages[run.path], page_dir)}">{_e(run.path.name)}</a></td></tr>'
         )
     options = lambda values: "".join(f'<option value="{_e(v)}">{_e(v)}</option>' for v in values)  # noqa: E731
     controls = (
@@ -113,18 +120,22 @@ def runs_table(
 
 
 def explorers_list(explorers: Sequence[Explorer], page_dir: Path) -> str:
+    """A table of the explorers: which run made the model (the link), the model, its folder, the page's size."""
     if not explorers:
         return "<p>No model folders found.</p>"
-    items = []
+    rows = []
     for ex in explorers:
+        made_by = _e(ex.made_by or ex.model.name)
         if ex.page is not None:
-            items.append(
-                f'<li><a href="{href(ex.page, page_dir)}">{_e(ex.model.name)}</a> '
-                f'<span class="dim">({ex.size_bytes / 1e6:.1f} MB)</span></li>'
-            )
+            link, size = f'<a href="{href(ex.page, page_dir)}">{made_by}</a>', f"{ex.size_bytes / 1e6:.1f} MB"
         else:
-            items.append(f'<li>{_e(ex.model.name)} <span class="dim">no explorer: {_e(ex.why_not)}</span></li>')
-    return f"<ul>{''.join(items)}</ul>"
+            link, size = f'{made_by} <span class="dim">no explorer: {_e(ex.why_not)}</span>', ""
+        rows.append(
+            f'<tr><td class="name">{link}</td><td class="name">{_e(ex.about)}</td>'
+            f'<td class="dim">{_e(ex.model.name)}</td><td class="num">{size}</td></tr>'
+        )
+    head = "".join(f"<th>{h}</th>" for h in ("explorer (made by)", "model", "folder", "size"))
+    return f'<table class="explorers"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
 def run_body(run: Run, page_dir: Path, explorers: Sequence[Explorer], tables: Mapping[str, list[list[str]]]) -> str:
@@ -147,13 +158,14 @@ def run_body(run: Run, page_dir: Path, explorers: Sequence[Explorer], tables: Ma
     if explorers:
         parts.append("<h2>Eigenvector explorers</h2>" + explorers_list(explorers, page_dir))
     if run.figures:
-        parts.append("<h2>Figures</h2>")
+        parts.append("<h2>Figures</h2><p class='dim'>Click a figure for its full-size image, its title for the")
+        parts.append("interactive one.</p>")
         for name in run.figures:
             parts.append(_figure(run.path / "figures", name, page_dir))
     for name, rows in tables.items():
         link = f'<a href="{href(run.path / name, page_dir)}">{_e(name)}</a>'
         if len(rows) - 1 <= INLINE_TABLE_ROWS:
-            parts.append(f"<h2>{link}</h2>{_table(rows)}")
+            parts.append(f"<h2>{link}</h2>{_table(rows, numbers=True)}")
         else:
             parts.append(f"<h2>{link}</h2><p class='dim'>{len(rows) - 1} rows; open the CSV.</p>")
     config = run.path / ".hydra" / "config.yaml"
@@ -207,14 +219,46 @@ def status_text(run: Run) -> str:
 
 
 def _figure(folder: Path, name: str, page_dir: Path) -> str:
+    """A figure's title (linking to its interactive HTML) and its PNG at the figure's own size (at most
+    the page's width), which opens full size on a click."""
     png, interactive = folder / f"{name}.png", href(folder / f"{name}.html", page_dir)
     title = f'<h3><a href="{interactive}">{_e(name)}</a> <span class="dim">(interactive)</span></h3>'
     if png.is_file():
-        return f'{title}<a href="{interactive}"><img class="figure" src="{href(png, page_dir)}" alt="{_e(name)}"></a>'
+        width = png_width(png)
+        size = f' width="{width // PNG_SCALE}"' if width else ""
+        src = href(png, page_dir)
+        return f'{title}<a href="{src}"><img class="figure" src="{src}"{size} alt="{_e(name)}"></a>'
     return f'{title}<p class="dim">no PNG of this figure; open the interactive one (the run\'s own file).</p>'
 
 
-def _table(rows: Sequence[Sequence[str]], first_column_links: Mapping[str, str] | None = None) -> str:
+def png_width(path: Path) -> int | None:
+    """A PNG's width in pixels, from its header; None when it is not a readable PNG."""
+    try:
+        with path.open("rb") as f:
+            header = f.read(24)
+    except OSError:
+        return None
+    if header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(header[16:20], "big") or None
+
+
+def shown_number(cell: str) -> str | None:
+    """A CSV cell holding a fractional number, as shown in a page (4 significant digits; whole
+    numbers of 5 digits or more in full); None for anything else (text, integers: shown as written)."""
+    text = cell.strip()
+    if not FLOAT_CELL.fullmatch(text):
+        return None
+    value = float(text)
+    if math.isfinite(value) and 1e4 <= abs(value) < 1e15:
+        return f"{value:.0f}"
+    return f"{value:.4g}"
+
+
+def _table(
+    rows: Sequence[Sequence[str]], first_column_links: Mapping[str, str] | None = None, numbers: bool = False
+) -> str:
+    """An HTML table; `numbers`: fractional numbers shown to 4 significant digits (the exact value on hover)."""
     head, *body = rows
     out = ["<table class='data'><thead><tr>", *(f"<th>{_e(str(c))}</th>" for c in head), "</tr></thead><tbody>"]
     for row in body:
@@ -223,6 +267,10 @@ def _table(rows: Sequence[Sequence[str]], first_column_links: Mapping[str, str] 
             text = _e(str(cell))
             if i == 0 and first_column_links and str(cell) in first_column_links:
                 text = f'<a href="{first_column_links[str(cell)]}">{text}</a>'
+            shown = shown_number(str(cell)) if numbers else None
+            if shown is not None:
+                cells.append(f'<td class="num" title="{_e(str(cell).strip())}">{_e(shown)}</td>')
+                continue
             cells.append(f"<td>{text}</td>")
         out.append(f"<tr>{''.join(cells)}</tr>")
     out.append("</tbody></table>")

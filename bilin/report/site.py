@@ -25,7 +25,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bilin.checkpoint import SPEC, WEIGHTS, model_dataset
+from bilin.checkpoint import SPEC, WEIGHTS, load_spec, model_dataset
 from bilin.errors import UserError
 from bilin.figures.sweep import metric_against_key
 from bilin.report.explorer import explorable, explorer_data, explorer_html, page_version
@@ -99,7 +99,7 @@ def write_report(
     for name in ASSETS:
         site.write_text(name, (assets / name).read_text())
 
-    built = _explorers(site, explorer_pages, data_root, say)
+    built = _explorers(site, explorer_pages, data_root, say, {r.path.resolve(): r for r in runs})
     by_path = {ex.model.resolve(): ex for ex in built}
     names = Counter(ex.model.name for ex in built)
     by_name = {ex.model.name: ex for ex in built if _is_cache_entry(ex.model) and names[ex.model.name] == 1}
@@ -130,7 +130,11 @@ def write_report(
 
 
 def _explorers(
-    site: ReportFolder, pages: Mapping[Path, str], data_root: Path | None, say: Callable[[str], None]
+    site: ReportFolder,
+    pages: Mapping[Path, str],
+    data_root: Path | None,
+    say: Callable[[str], None],
+    runs: Mapping[Path, Run],
 ) -> list[Explorer]:
     """An explorer page per explorable model, rebuilt when anything it is built from changed:
     model.json, the weights, the test images (their SHA-256), the page's code or bilin's version."""
@@ -139,28 +143,59 @@ def _explorers(
     built, kept_stamps = [], {}
     for folder, name in pages.items():
         target = site.path / name
+        label = dict(zip(("made_by", "about"), describe_model(folder, runs.get(folder.resolve())), strict=True))
         try:
             why = explorable(folder)
             if why:
-                built.append(Explorer(folder, None, why_not=why))
+                built.append(Explorer(folder, None, why_not=why, **label))
                 continue
             test = _test_split(folder, data_root, datasets)
             stamp = f"{_sha(folder / SPEC)}|{_sha(folder / WEIGHTS)}|{test.sha256}|{VERSION}|{page_version()}"
+            stamp += f"|{label['made_by']}"
             if stamps.get(name) == stamp and site.keep(name):
                 kept_stamps[name] = stamp
-                built.append(Explorer(folder, target, target.stat().st_size))
+                built.append(Explorer(folder, target, target.stat().st_size, **label))
                 continue
             data = explorer_data(folder, test.x, test.y)
         except UserError as exc:  # a damaged model or missing data: the report goes on without this page
-            built.append(Explorer(folder, None, why_not=str(exc)))
+            built.append(Explorer(folder, None, why_not=str(exc), **label))
             continue
+        data.name = f"{label['made_by']} ({folder.name})" if label["made_by"] else folder.name
         site.write_text(name, explorer_html(data, f"../{PLOTLY_JS}"))
         kept_stamps[name] = stamp
-        ex = Explorer(folder, target, target.stat().st_size, rebuilt=True)
+        ex = Explorer(folder, target, target.stat().st_size, rebuilt=True, **label)
         built.append(ex)
         say(f"explorer: {name.removeprefix('explorer/')} ({ex.size_bytes / 1e6:.1f} MB)")
     site.write_text(STAMPS, json.dumps(kept_stamps, indent=1))
     return built
+
+
+def describe_model(folder: Path, run: Run | None) -> tuple[str, str]:
+    """(made by, model) for a model folder: the run that trained it ("train 2026-12-04 17:51:35",
+    "train 2026-12-04 17:52:39, sweep job 1") or "cache entry", and "bilinear d=32, mnist, seed 0"."""
+    if run is not None:
+        made_by = f"{run.command} {run.started.replace('T', ' ')[:19]}".strip()
+        if run.sweep is not None:
+            made_by = f"{run.command} {run.sweep.parent.name} {run.sweep.name}, sweep job {folder.name}"
+    else:
+        made_by = "cache entry" if _is_cache_entry(folder) else ""
+    try:
+        spec = load_spec(folder)
+    except UserError:
+        return made_by, ""
+    about = [f"{spec.kind} d={spec.d_hidden}" + (f" gate {spec.gate}" if spec.gate else "")]
+    about.append(model_dataset(folder) or "")
+    seed = run.config.get("seed") if run is not None else _recipe_seed(folder)
+    about.append(f"seed {seed}" if seed is not None else "")
+    return made_by, ", ".join(a for a in about if a)
+
+
+def _recipe_seed(folder: Path) -> object:
+    try:
+        recipe = json.loads((folder / "recipe.json").read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return recipe.get("seed") if isinstance(recipe, dict) else None
 
 
 def _is_cache_entry(folder: Path) -> bool:

@@ -13,7 +13,7 @@ from bilin.liveness import RUN_LOCK
 
 def export_figures(run_dir: Path = typer.Argument(..., help="a run folder with figures/*.json")) -> None:
     """Render a run's figures to PNG and SVG (needs Chrome/Chromium for kaleido)."""
-    from bilin.rundir import export_static, static_formats
+    from bilin.rundir import PLOTLY_JS, RunDir, export_static, static_formats
 
     folder = run_dir / "figures"
     try:
@@ -23,6 +23,8 @@ def export_figures(run_dir: Path = typer.Argument(..., help="a run folder with f
             raise UserError("BILIN_FIGURE_FORMATS is empty: nothing to export")
         if not names:
             raise UserError(f"no figures/*.json in {run_dir}")
+        if RunDir(run_dir).repair_plotly_js():
+            print(f"wrote {folder / PLOTLY_JS}: the interactive figures had no plotly.js (the run was moved)")
         note = export_static(folder, names)
     except UserError as exc:
         exit_with(exc)

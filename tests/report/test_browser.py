@@ -165,3 +165,86 @@ def test_clicking_an_eigenvalue_shows_its_eigenvector(browser, explorer, tmp_pat
     shown = torch.tensor(z, dtype=torch.float64)
     assert torch.allclose(shown, data.top_vectors[3, j].double(), atol=1e-3 * float(data.top_vectors[3, j].abs().max()))
     browser.save_screenshot(str(tmp_path / "explorer_clicked.png"))
+
+
+def test_drawing_on_a_test_image_starts_from_a_blank_canvas(browser, explorer, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    page, _, _ = explorer
+    open_page(browser, page, tmp_path, "explorer_draw_on_image")
+    assert page_input(browser).sum() > 10  # the page opens on a test image
+    canvas = browser.find_element("id", "canvas")  # no "clear": the first stroke replaces the image
+    ActionChains(browser).move_to_element_with_offset(canvas, -80, 5).click_and_hold().move_by_offset(
+        160, 0
+    ).release().perform()
+    image = page_input(browser).view(28, 28)
+    assert image[14, 7:21].min() > 0.9 and image[:10].max() == 0 and image[20:].max() == 0
+    assert browser.find_element("id", "picker").get_attribute("value") == ""
+
+
+def test_input_logits_and_contributions_are_seen_together_at_1400x1000(browser, explorer, tmp_path):
+    page, _, _ = explorer
+    browser.set_window_size(1400, 1000)
+    try:
+        open_page(browser, page, tmp_path, "explorer_1400x1000")
+        outside = browser.execute_script(
+            "const w = window.innerWidth, h = window.innerHeight;"
+            "return ['canvas', 'logits-table', 'logits', 'contrib', 'topk'].filter(id => {"
+            "  const b = document.getElementById(id).getBoundingClientRect();"
+            "  return b.left < 0 || b.top < 0 || b.right > w || b.bottom > h; });"
+        )
+        assert outside == []
+    finally:
+        browser.set_window_size(1500, 1100)
+
+
+def test_bold_marks_each_columns_own_prediction(browser, explorer, tmp_path):
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.select import Select
+
+    page, _, data = explorer
+    open_page(browser, page, tmp_path, "explorer_bold")
+    slider = browser.find_element("id", "topk")
+    differ = 0
+    for n in range(0, len(data.labels), 3):
+        Select(browser.find_element("id", "picker")).select_by_value(str(n))
+        slider.send_keys(Keys.HOME)  # k = 1
+        top, full = page_logits(browser)
+        bold = browser.execute_script(
+            "const rows = Array.from(document.querySelectorAll('#logits-table tbody tr'));"
+            "const bold = (td) => Number(getComputedStyle(td).fontWeight) >= 600;"
+            "return ['.top-k', '.full'].map(s => rows.findIndex(r => bold(r.querySelector(s))));"
+        )
+        assert bold == [int(top.argmax()), int(full.argmax())]
+        assert browser.find_element("id", "topk-head").text == "top 1"
+        differ += int(top.argmax()) != int(full.argmax())
+    assert differ  # the two predictions differ somewhere: the test tells the columns apart
+
+
+def test_figure_pages_draw_from_the_shared_plotly_js_and_a_moved_run_says_what_to_do(browser, report_tree, tmp_path):
+    import shutil
+
+    from bilin.rundir import RunDir
+
+    outputs = report_tree.outputs
+    assert (outputs / "plotly.min.js").is_file()  # one copy for every run under outputs/
+    assert not list(outputs.glob("*/*/*/figures/plotly.min.js")) and not list(outputs.glob("multirun/**/plotly.min.js"))
+    drawn = "return [document.querySelectorAll('.main-svg').length, !!document.getElementById('no-plotly')]"
+    for page in [
+        report_tree.single / "figures" / "training_curves.html",
+        report_tree.sweep_jobs[0] / "figures" / "training_curves.html",
+    ]:
+        open_page(browser, page, tmp_path, page.parent.parent.name)
+        count, missing = browser.execute_script(drawn)
+        assert count > 0 and not missing
+        assert browser.title.endswith("(training_curves)")
+    moved = tmp_path / "moved"
+    shutil.copytree(report_tree.single, moved)
+    browser.get((moved / "figures" / "training_curves.html").as_uri())
+    assert browser.execute_script(drawn) == [0, True]
+    assert "bilin export-figures" in browser.find_element("id", "no-plotly").text
+    assert RunDir(moved).repair_plotly_js()
+    browser.get((moved / "figures" / "training_curves.html").as_uri())  # the shared copy is missed first: logged
+    count, missing = browser.execute_script(drawn)
+    assert count > 0 and not missing
+    browser.get_log("browser")  # the misses, before the next page's check

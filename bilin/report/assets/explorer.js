@@ -29,7 +29,7 @@
   const values = decode(raw.values), topValues = decode(raw.topValues), topRank = decode(raw.topRank);
   const topVectors = decode(raw.topVectors), E = decode(raw.embed), L = decode(raw.left);
   const R = decode(raw.right), Hd = decode(raw.head);
-  const images = decode(raw.images), labels = decode(raw.labels);
+  const images = decode(raw.images), labels = decode(raw.labels), indices = decode(raw.indices);
   const BLUE_RED = raw.colours.diverging, BLUE = raw.colours.positive, RED = raw.colours.negative;
 
   const state = { x: new Float64Array(I), cls: 0, k: K + 1, shown: 0, proj: new Float64Array(C * K) };
@@ -92,9 +92,11 @@
   }
   let last = null;
   canvas.addEventListener("pointerdown", (e) => {
+    const picker = document.getElementById("picker");
+    if (picker.value !== "") state.x.fill(0);  // a test image is shown: the drawing starts blank, not on top of it
+    picker.value = "";
     last = pixelOf(e);
     stroke(last, last);
-    document.getElementById("picker").value = "";
     changed();
   });
   canvas.addEventListener("pointermove", (e) => {
@@ -130,16 +132,21 @@
   }
   function drawLogits() {
     const top = logitsTop(state.k), full = logitsFull();
-    const best = full.indexOf(Math.max(...full));
+    const argmax = (v) => v.indexOf(Math.max(...v));
+    const bestTop = argmax(top), bestFull = argmax(full);  // each column's own prediction, in bold
     const body = document.querySelector("#logits-table tbody");
     body.replaceChildren();  // class names come from model.json: text only, never parsed as HTML
     raw.classes.forEach((name, c) => {
       const tr = document.createElement("tr");
-      if (c === best) tr.className = "top";
-      tr.append(cell(name), cell(fmt(top[c]), "top-k", top[c]), cell(fmt(full[c]), "full", full[c]));
+      tr.append(
+        cell(name),
+        cell(fmt(top[c]), c === bestTop ? "top-k predicted" : "top-k", top[c]),
+        cell(fmt(full[c]), c === bestFull ? "full predicted" : "full", full[c]),
+      );
       body.appendChild(tr);
     });
     const kLabel = state.k > K ? `all ${D}` : `top ${state.k}`;
+    document.getElementById("topk-head").textContent = kLabel;
     Plotly.react("logits", [
       { type: "bar", x: raw.classes, y: top, name: `${kLabel} components`, marker: { color: "#67a9cf" } },
       { type: "scatter", mode: "markers", x: raw.classes, y: full, name: "full (the weights)",
@@ -222,7 +229,7 @@
   });
   const picker = document.getElementById("picker");
   picker.add(new Option("(your drawing)", ""));
-  for (let n = 0; n < labels.length; n++) picker.add(new Option(`${raw.classes[labels[n]]} #${n}`, String(n)));
+  for (let n = 0; n < labels.length; n++) picker.add(new Option(`${raw.classes[labels[n]]}: test image ${indices[n]}`, String(n)));
   picker.addEventListener("change", () => {
     if (picker.value === "") return;
     const n = Number(picker.value);
