@@ -32,6 +32,7 @@ LAYERS = [
             "bilin.rundir",
             "bilin.liveness",
             "bilin.static_images",
+            "bilin.figure_page",
         },
     ),
     ("data", {"bilin.data"}),
