@@ -148,7 +148,7 @@
     const kLabel = state.k > K ? `all ${D}` : `top ${state.k}`;
     document.getElementById("topk-head").textContent = kLabel;
     Plotly.react("logits", [
-      { type: "bar", x: raw.classes, y: top, name: `${kLabel} components`, marker: { color: "#67a9cf" } },
+      { type: "bar", x: raw.classes, y: top, name: `${kLabel} component${state.k === 1 ? "" : "s"}`, marker: { color: "#67a9cf" } },
       { type: "scatter", mode: "markers", x: raw.classes, y: full, name: "full (the weights)",
         marker: { color: "#222", symbol: "line-ew-open", size: 18, line: { width: 2 } } },
     ], { margin: { t: 10, l: 50, r: 10, b: 40 }, yaxis: { title: { text: "logit" } }, showlegend: true,
