@@ -28,6 +28,7 @@ __all__ = ["Fit", "Staircase", "bisection", "fit_psychometric", "threshold75", "
 ORIENTATIONS = 13
 TARGET = 0.749
 PROFILE_NATS = 1.92  # chi-square(1) 95% / 2: the profile-likelihood interval's drop
+PROFILE_STARTS = [(math.log(b), share) for b in (0.5, 1.5, 4.0, 12.0) for share in (0.0, 1.0)]  # log slope, lapse share
 PROFILE_SPAN, PROFILE_STEPS = 1.5, 30  # log10 contrast either side of the ML threshold, points per side
 
 
@@ -124,7 +125,6 @@ def fit_psychometric(stair: Staircase, boot: int = BOOTSTRAP, seed: int = 0, max
     params, nll = ml_weibull(c, n, k, _starts(c, n, k, max_lapse), max_lapse)
     step_nll, low, high = step_fit(c, n, k, max_lapse)
     step_like = step_nll - nll < STEP_NATS
-    ci_low, ci_high = _profile_interval(c, n, k, params, nll, max_lapse)
 
     p = weibull(c, *(t[:, None] for t in to_weibull(params)))
     drawn = torch.binomial(
@@ -132,6 +132,7 @@ def fit_psychometric(stair: Staircase, boot: int = BOOTSTRAP, seed: int = 0, max
     )
     flat = [t.expand(boot, -1, -1).reshape(boot * len(c), -1) for t in (c, n, drawn)]
     boot_params, _ = ml_weibull(*flat, params.repeat(boot, 1)[None], max_lapse)
+    ci_low, ci_high = _profile_interval(c, n, k, params, nll, max_lapse)
     boot_thresholds = boot_params[:, 0].exp().view(boot, -1)
     uniform = torch.rand(boot_thresholds.shape, generator=generator, dtype=torch.float64)
     in_bracket = (low.log() + uniform * (high.log() - low.log())).exp()
@@ -155,8 +156,20 @@ def _starts(c: torch.Tensor, n: torch.Tensor, k: torch.Tensor, max_lapse: float)
     return torch.cat([grid_starts(c, n, k, max_lapse), fixed[:, None].expand(-1, len(c), -1).double()])
 
 
+def _profile_starts(held: torch.Tensor, max_lapse: float) -> torch.Tensor:
+    """(starts, fits, 3): held itself and each PROFILE_STARTS slope and lapse, its threshold kept."""
+    starts = held.expand(len(PROFILE_STARTS), -1, -1).clone()
+    starts[:, :, 1:] = torch.tensor(PROFILE_STARTS, dtype=torch.float64)[:, None] * torch.tensor([1.0, max_lapse])
+    return torch.cat([held[None], starts])
+
+
 def _profile_interval(
-    c: torch.Tensor, n: torch.Tensor, k: torch.Tensor, params: torch.Tensor, nll: torch.Tensor, max_lapse: float
+    c: torch.Tensor,
+    n: torch.Tensor,
+    k: torch.Tensor,
+    params: torch.Tensor,
+    nll: torch.Tensor,
+    max_lapse: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per frequency, the thresholds where the profile likelihood (slope and lapse refitted) falls
     PROFILE_NATS below the best, interpolated in log contrast between PROFILE_STEPS points either side
@@ -169,10 +182,7 @@ def _profile_interval(
     data = [t.repeat_interleave(points, 0) for t in (c, n, k)]
     held = params.repeat_interleave(points, 0)
     held[:, 0] = grid.reshape(-1)
-    steeper, shallower = held.clone(), held.clone()
-    steeper[:, 1] += 1.0
-    shallower[:, 1] -= 1.0
-    _, profile = ml_weibull(*data, torch.stack([held, steeper, shallower]), max_lapse, grid.reshape(-1))
+    _, profile = ml_weibull(*data, _profile_starts(held, max_lapse), max_lapse, grid.reshape(-1))
     rise = (profile.view(-1, points) - nll[:, None]).clamp_min(0) - PROFILE_NATS  # < 0 inside the interval
     centre = PROFILE_STEPS
     ends = []
