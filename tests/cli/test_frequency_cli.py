@@ -45,8 +45,9 @@ def test_frequency_study_on_tiny_models(bilin_cli, tmp_path):
     summary = list(csv.DictReader((run / "frequency_summary.csv").open()))
     for band in summary:
         values = [float(r[band["measure"]]) for r in rows if r["noise"] == band["noise"]]
-        assert float(band["mean"]) == pytest.approx(sum(values) / len(values))
-        assert float(band["low"]) <= float(band["mean"]) <= float(band["high"])
+        # NaN where a probe has no peak (at chance: every threshold bracketed above the tested contrasts)
+        assert float(band["mean"]) == pytest.approx(sum(values) / len(values), nan_ok=True)
+        assert math.isnan(float(band["mean"])) or float(band["low"]) <= float(band["mean"]) <= float(band["high"])
     table = (run / "frequency_table.md").read_text()
     assert table.startswith("| dataset | noise σ | weights: CSF peak") and table.count("| MNIST |") == 2
     assert (run / "figures" / "frequency_study.html").is_file()

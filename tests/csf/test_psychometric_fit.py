@@ -114,9 +114,9 @@ def test_step_fit_brackets_every_level_on_one_side_openly():
 
 
 @pytest.mark.xfail(
-    strict=True,
-    reason="measured 0.83-0.94 over seeds and slopes 1-3 (profile likelihood; the bisection's adaptive design "
-    "is not re-simulated); the bootstrap it replaced gave 0.86-0.93",
+    reason="not yet nominal: the profile-likelihood interval held the truth in 0.83-0.94 of 200 experiments "
+    "(slopes 1-3, seeds 0-1, 20 steps; the bootstrap it replaced: 0.86-0.93); the bisection's adaptive design "
+    "is not re-simulated",
 )
 def test_threshold_interval_covers_the_truth_95_percent_of_the_time():
     """200 simulated experiments (bisection, 26 trials a contrast). 95% nominal: with 200, the count
@@ -124,7 +124,7 @@ def test_threshold_interval_covers_the_truth_95_percent_of_the_time():
     experiments, beta = 200, 1.0
     alpha = torch.full((experiments,), 0.05, dtype=torch.float64)
     slope = torch.full((experiments,), beta, dtype=torch.float64)
-    fit = fit_psychometric(simulated(alpha, slope, seed=7, max_steps=12), boot=1)
+    fit = fit_psychometric(simulated(alpha, slope, seed=0), boot=1)
     truth = threshold75(alpha[0], slope[0], LAPSE)
     low, high = fit.interval
     covered = int(((low <= truth) & (truth <= high)).sum())
