@@ -50,7 +50,7 @@ class LayerCSF:
 
     @property
     def sensitivity(self) -> torch.Tensor:
-        """1 / threshold; where step-like, 1 / the bracket's geometric centre (NaN if it is open)."""
+        """1 / threshold; where step-like, 1 / the bracket's centre or finite end (Fit.estimate)."""
         return 1 / self.fit.estimate
 
     @property
@@ -206,7 +206,7 @@ def _shape(sfs: list[float], fit: Fit) -> tuple[BandPass, list[float], list[floa
     def usable(t: torch.Tensor) -> torch.Tensor:
         return t.isfinite().all(-1) & (t > 0).all(-1)
 
-    shape = band_pass(x, 1 / fit.threshold) if usable(fit.threshold) else _no_shape()
+    shape = band_pass(x, 1 / fit.estimate) if usable(fit.estimate) else _no_shape()
     boot = fit.boot_thresholds[usable(fit.boot_thresholds)]
     if len(boot) <= 10:
         return shape, [math.nan, math.nan], [math.nan, math.nan]

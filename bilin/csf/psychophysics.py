@@ -29,7 +29,8 @@ ORIENTATIONS = 13
 TARGET = 0.749
 PROFILE_NATS = 1.92  # chi-square(1) 95% / 2: the profile-likelihood interval's drop
 PROFILE_STARTS = [(math.log(b), share) for b in (0.5, 1.5, 4.0, 12.0) for share in (0.0, 1.0)]  # log slope, lapse share
-PROFILE_SPAN, PROFILE_STEPS = 1.5, 30  # log10 contrast either side of the ML threshold, points per side
+# the profile's search: log10 contrast either side of the ML threshold, points per side, bisections of an end
+PROFILE_SPAN, PROFILE_STEPS, PROFILE_REFINE = 1.5, 30, 8
 
 
 @dataclass
@@ -92,18 +93,19 @@ class Fit:
     threshold: torch.Tensor  # the 75% point of the ML fit
     ci_low: torch.Tensor  # the profile-likelihood 95% interval
     ci_high: torch.Tensor
-    boot_thresholds: torch.Tensor  # (boot, sfs); step-like: log-uniform draws over the bracket
+    boot_thresholds: torch.Tensor  # (boot, sfs); step-like: log-uniform over the bracket (open: its finite end)
     step_like: torch.Tensor  # bool
     bracket_low: torch.Tensor  # NaN unless step_like
     bracket_high: torch.Tensor
 
     @property
     def estimate(self) -> torch.Tensor:
-        """The threshold, or the bracket's geometric centre where step-like (NaN if it is open)."""
-        centre = (self.bracket_low * self.bracket_high).sqrt()
-        return torch.where(
-            self.step_like, torch.where(centre.isfinite() & (centre > 0), centre, math.nan), self.threshold
-        )
+        """The threshold; where step-like, the bracket's geometric centre, or its finite end when it is
+        open (every level at chance: the threshold is at least the highest contrast; all right: at most
+        the lowest), so a CSF's shape can still be read."""
+        low, high = self.bracket_low, self.bracket_high
+        bracketed = torch.where(high.isinf(), low, torch.where(low > 0, (low * high).sqrt(), high))
+        return torch.where(self.step_like, bracketed, self.threshold)
 
     @property
     def interval(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,7 +138,7 @@ def fit_psychometric(stair: Staircase, boot: int = BOOTSTRAP, seed: int = 0, max
     boot_thresholds = boot_params[:, 0].exp().view(boot, -1)
     uniform = torch.rand(boot_thresholds.shape, generator=generator, dtype=torch.float64)
     in_bracket = (low.log() + uniform * (high.log() - low.log())).exp()
-    in_bracket = torch.where((low > 0) & high.isfinite(), in_bracket, math.nan)
+    in_bracket = torch.where(high.isinf(), low, torch.where(low > 0, in_bracket, high))  # open: its finite end
 
     nan = torch.full_like(low, math.nan)
     return Fit(
@@ -172,9 +174,10 @@ def _profile_interval(
     max_lapse: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per frequency, the thresholds where the profile likelihood (slope and lapse refitted) falls
-    PROFILE_NATS below the best, interpolated in log contrast between PROFILE_STEPS points either side
-    of the ML threshold; an end that does not fall within them is the last point (a lower bound on
-    the width)."""
+    PROFILE_NATS below the best: found between PROFILE_STEPS points either side of the ML threshold,
+    then bisected PROFILE_REFINE times (the profile is convex near its best, so a straight line between
+    points would move the ends inwards); an end that does not fall within the points is the last one (a
+    lower bound on the width)."""
     offsets = torch.linspace(-PROFILE_SPAN, PROFILE_SPAN, 2 * PROFILE_STEPS + 1, dtype=torch.float64)
     limits = math.log(THRESHOLD_RANGE[0]), math.log(THRESHOLD_RANGE[1])
     grid = (params[:, :1] + offsets * math.log(10)).clamp(*limits)  # (sfs, points), natural log
@@ -187,13 +190,17 @@ def _profile_interval(
     centre = PROFILE_STEPS
     ends = []
     for side in (range(centre, -1, -1), range(centre, points)):
-        index = list(side)
-        r, g = rise[:, index], grid[:, index]
+        r, g = rise[:, list(side)], grid[:, list(side)]
         outside = r > 0
-        first = torch.where(outside.any(1), outside.double().argmax(1), len(index) - 1)  # first point outside
-        before = (first - 1).clamp_min(0)
-        r0, r1 = r.gather(1, before[:, None])[:, 0], r.gather(1, first[:, None])[:, 0]
-        g0, g1 = g.gather(1, before[:, None])[:, 0], g.gather(1, first[:, None])[:, 0]
-        share = torch.where(r1 > r0, -r0 / (r1 - r0), 1.0).clamp(0, 1)
-        ends.append(torch.where(outside.any(1), g0 + share * (g1 - g0), g1).exp())
+        crossed = outside.any(1)
+        first = torch.where(crossed, outside.double().argmax(1), len(side) - 1)  # the first point outside
+        inner, outer = g.gather(1, (first - 1).clamp_min(0)[:, None])[:, 0], g.gather(1, first[:, None])[:, 0]
+        for _ in range(PROFILE_REFINE):  # bisect between the last point inside and the first outside
+            middle = (inner + outer) / 2
+            held = params.clone()
+            held[:, 0] = middle
+            _, value = ml_weibull(c, n, k, _profile_starts(held, max_lapse), max_lapse, middle)
+            inside = value - nll <= PROFILE_NATS
+            inner, outer = torch.where(inside, middle, inner), torch.where(inside, outer, middle)
+        ends.append(torch.where(crossed, (inner + outer) / 2, g[:, -1]).exp())
     return ends[0], ends[1]
