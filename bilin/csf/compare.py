@@ -33,8 +33,8 @@ def weibull_observer(
 
 @dataclass
 class Comparison:
-    """Per frequency (sfs,). Widths are of 95% intervals in log10 contrast: the bootstrap percentile
-    interval of the ML fit for the bisection, the credible interval for QUEST+. quest_trials is
+    """Per frequency (sfs,). Widths are of 95% intervals in log10 contrast: the ML fit's profile-likelihood
+    interval (a step-like frequency's bracket) for the bisection, the credible interval for QUEST+. quest_trials is
     NaN where QUEST+ did not reach the bisection's width within its step limit."""
 
     bisection_trials: torch.Tensor
@@ -58,9 +58,10 @@ class Comparison:
                     "procedure": "bisection + Weibull fit",
                     "trials": int(self.bisection_trials[i]),
                     "threshold": float(self.bisection_threshold[i]),
-                    "ci_low": float(self.fit.ci_low[i]),
-                    "ci_high": float(self.fit.ci_high[i]),
+                    "ci_low": float(self.fit.interval[0][i]),
+                    "ci_high": float(self.fit.interval[1][i]),
                     "ci_width_log10": float(self.bisection_width[i]),
+                    "step_like": bool(self.fit.step_like[i]),  # threshold and interval: the bracket's
                     "trials_to_bisection_width": int(self.bisection_trials[i]),
                 }
             )
@@ -73,6 +74,7 @@ class Comparison:
                     "ci_low": float(self.quest.ci_low[i]),
                     "ci_high": float(self.quest.ci_high[i]),
                     "ci_width_log10": float(self.quest_width[i]),
+                    "step_like": "",
                     "trials_to_bisection_width": float(self.quest_trials[i]),
                 }
             )
@@ -104,8 +106,9 @@ def compare_procedures(
     credible interval is as narrow as the bisection's; each procedure gets a fresh observer."""
     stair = bisection(make_observer(), n_sfs, trials, max_steps=max_steps)
     fit = fit_psychometric(stair, boot=boot, seed=seed)
-    width = fit.ci_high.log10() - fit.ci_low.log10()
+    low, high = fit.interval  # step-like: the bracket
+    width = high.log10() - low.log10()
     quest = quest_staircase(make_observer(), n_sfs, trials, ci_width=width, max_steps=quest_max_steps, model=model)
     reached = quest.trials_to_width(width)
     final = quest.ci_high.log10() - quest.ci_low.log10()
-    return Comparison(stair.trials.sum(1), width, fit.threshold, reached, final, quest.threshold, fit, quest, stair)
+    return Comparison(stair.trials.sum(1), width, fit.estimate, reached, final, quest.threshold, fit, quest, stair)

@@ -50,7 +50,8 @@ class LayerCSF:
 
     @property
     def sensitivity(self) -> torch.Tensor:
-        return 1 / self.fit.threshold
+        """1 / threshold; where step-like, 1 / the bracket's centre or finite end (Fit.estimate)."""
+        return 1 / self.fit.estimate
 
     @property
     def peak(self) -> float:
@@ -74,10 +75,13 @@ class LayerCSF:
                 "sf_cycles_per_degree": sf / self.degrees,
                 "bisection_threshold": float(stair.threshold[i]),
                 "bisection_steps": int(stair.steps[i]),
-                "fitted_threshold": float(fit.threshold[i]),
+                "fitted_threshold": float(fit.threshold[i]),  # NaN where step-like
                 "ci_low": float(fit.ci_low[i]),
                 "ci_high": float(fit.ci_high[i]),
-                "sensitivity": 1 / float(fit.threshold[i]),
+                "step_like": bool(fit.step_like[i]),
+                "bracket_low": float(fit.bracket_low[i]),  # last contrast at chance (step-like only)
+                "bracket_high": float(fit.bracket_high[i]),  # first contrast above it
+                "sensitivity": float(self.sensitivity[i]),
                 "trials": int(stair.trials[i].sum()),
             }
             for i, sf in enumerate(self.sfs)
@@ -202,7 +206,7 @@ def _shape(sfs: list[float], fit: Fit) -> tuple[BandPass, list[float], list[floa
     def usable(t: torch.Tensor) -> torch.Tensor:
         return t.isfinite().all(-1) & (t > 0).all(-1)
 
-    shape = band_pass(x, 1 / fit.threshold) if usable(fit.threshold) else _no_shape()
+    shape = band_pass(x, 1 / fit.estimate) if usable(fit.estimate) else _no_shape()
     boot = fit.boot_thresholds[usable(fit.boot_thresholds)]
     if len(boot) <= 10:
         return shape, [math.nan, math.nan], [math.nan, math.nan]
@@ -238,17 +242,20 @@ class CsfSweep:
 
     def curves(self) -> dict[str, dict]:
         """Per curve: x (cycles/image), y, low, high as drawn (scaled by 1 / max when with_human),
-        its colour condition, and whether it is a human reference."""
+        its colour condition, whether it is a human reference, and (network curves) which points are
+        step-like: y from the bracket's centre, low and high from its ends."""
         curves = {}
         for result in self.results:
-            scale = float(result.sensitivity.max()) if self.with_human else 1.0
+            scale = float(result.sensitivity.nan_to_num(0.0).max()) if self.with_human else 1.0
+            low, high = result.fit.interval
             curves[result.name] = {
                 "x": torch.tensor(result.sfs, dtype=torch.float64),
                 "y": result.sensitivity / scale,
-                "low": 1 / result.fit.ci_high / scale,
-                "high": 1 / result.fit.ci_low / scale,
+                "low": 1 / high / scale,
+                "high": 1 / low / scale,
                 "colour": result.colour,
                 "human": False,
+                "step_like": result.fit.step_like,
             }
         if self.with_human:
             for colour in self.colours:
@@ -267,6 +274,7 @@ class CsfSweep:
                 "plotted_sensitivity": float(curve["y"][i]),
                 "plotted_low": float(curve["low"][i]) if "low" in curve else "",
                 "plotted_high": float(curve["high"][i]) if "high" in curve else "",
+                "step_like": bool(curve["step_like"][i]) if "step_like" in curve else "",
             }
             for name, curve in self.curves().items()
             for i, x in enumerate(curve["x"])

@@ -196,6 +196,15 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
             for m in measured
         },
         final_probe_accuracy={m.layer: m.history.accuracy[-1] for m in measured},
+        # per curve, the frequencies whose data fit a step: threshold only bracketed (thresholds.csv)
+        step_like={
+            m.name: [
+                {"sf_cycles_per_image": sf, "bracket": [float(m.fit.bracket_low[i]), float(m.fit.bracket_high[i])]}
+                for i, sf in enumerate(m.sfs)
+                if m.fit.step_like[i]
+            ]
+            for m in measured
+        },
         procedure=cfg.procedure,
         standardised_features=standardise,
     )

@@ -33,13 +33,20 @@ def test_probe_csf_layer_sweep(bilin_cli, tmp_path):
     assert [(r["layer"], float(r["sf_cycles_per_image"])) for r in rows] == [
         (layer, sf) for layer in ("layer1", "layer2") for sf in (1, 2, 4, 8, 16)
     ]
+    record = json.loads((run / "run.json").read_text())
     for r in rows:
-        assert float(r["ci_low"]) <= float(r["fitted_threshold"]) <= float(r["ci_high"])
-        assert float(r["sensitivity"]) == pytest.approx(1 / float(r["fitted_threshold"]))
+        if r["step_like"] == "True":  # only bracketed: no fitted threshold, the bracket in its place
+            low, high = float(r["bracket_low"]), float(r["bracket_high"])
+            assert math.isnan(float(r["fitted_threshold"])) and math.isnan(float(r["ci_low"])) and low < high
+            listed = {e["sf_cycles_per_image"]: e["bracket"] for e in record["step_like"][r["layer"]]}
+            assert listed[float(r["sf_cycles_per_image"])] == [low, high]
+        else:
+            assert float(r["ci_low"]) <= float(r["fitted_threshold"]) <= float(r["ci_high"])
+            assert float(r["sensitivity"]) == pytest.approx(1 / float(r["fitted_threshold"]))
+            assert math.isnan(float(r["bracket_low"])) and math.isnan(float(r["bracket_high"]))
         assert float(r["sf_cycles_per_degree"]) == pytest.approx(float(r["sf_cycles_per_image"]) / (32 / 112))
     assert len(list(csv.DictReader((run / "training.csv").open()))) == 4
-    record = json.loads((run / "run.json").read_text())
-    assert record["status"] == "complete" and set(record["peaks"]) == {"layer1", "layer2"}
+    assert record["status"] == "complete" and set(record["peaks"]) == set(record["step_like"]) == {"layer1", "layer2"}
     for name in ("training", "psychometric", "csf"):
         assert (run / "figures" / f"{name}.html").is_file()
     assert (run / "probes.safetensors").is_file()
@@ -108,6 +115,7 @@ def test_probe_csf_bisection_beside_quest(bilin_cli, tmp_path):
     for row in rows:
         sf, trials = float(row["sf_cycles_per_image"]), int(row["trials"])
         assert trials % 26 == 0 and float(row["ci_low"]) <= float(row["threshold"]) <= float(row["ci_high"])
+        assert row["step_like"] in (("",) if row["procedure"] == "QUEST+" else ("True", "False"))
         if row["procedure"] == "QUEST+":
             assert trials <= 12 * 26
             reached = float(row["trials_to_bisection_width"])
