@@ -84,6 +84,7 @@ bench: setup
 	$(PY) benchmarks/bench_featvis.py
 	$(PY) benchmarks/bench_csf.py
 	$(PY) benchmarks/bench_frequency.py
+	$(PY) benchmarks/bench_psychometric_coverage.py
 
 bench-full: setup
 	$(PY) benchmarks/bench_train.py --full

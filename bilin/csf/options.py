@@ -23,4 +23,4 @@ class StaircaseKeys:
     )
     trials: int = key(TRIALS, "trials per tested contrast (13 orientations cycled)", ge=1)
     max_steps: int = key(MAX_STEPS, "bisection steps at most", ge=1)
-    bootstrap: int = key(BOOTSTRAP, "bootstrap replicates for the threshold CIs", ge=1)
+    bootstrap: int = key(BOOTSTRAP, "parametric-bootstrap replicates for the peak and bandwidth CIs", ge=1)
