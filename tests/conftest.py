@@ -13,6 +13,11 @@ import pytest
 
 from bilin.data.idx import write_idx
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # each of -n N workers on its own core: more torch threads only thrash
+    import torch
+
+    torch.set_num_threads(1)
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 TINY_ARGS = ["d_hidden=16", "epochs=2", "batch_size=64", "quiet=true", "device=cpu"]
