@@ -20,6 +20,7 @@ from bilin.figures.style import (
     NEGATIVE,
     POSITIVE,
     TEXT_SIZE,
+    add_row_labels,
     finish,
     image_axes,
     signed,
@@ -73,15 +74,7 @@ def image_grid(
         drawn = _grey_image(image) if i < len(grey) and grey[i] else _eigen_image(image)
         fig.add_trace(drawn, row=i // cols + 1, col=i % cols + 1)
     image_axes(fig)
-    left = 20
-    if row_labels:  # horizontal labels left of each row, as wide as the longest needs
-        left = int(max(text_width(label) for label in row_labels)) + 30
-        for r, label in enumerate(row_labels):
-            domain = fig.get_subplot(r + 1, 1).yaxis.domain
-            fig.add_annotation(
-                text=label, x=0, xref="paper", xanchor="right", xshift=-10, y=sum(domain) / 2, yref="paper",
-                showarrow=False, font_size=TEXT_SIZE,
-            )  # fmt: skip
+    left = add_row_labels(fig, row_labels)
     longest = max((text_width(t) for t in titles), default=0)
     cell = max(cell, int(longest) + 10)  # subplot titles must fit over their image
     fig.update_layout(

@@ -10,7 +10,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from bilin.figures.eigen import SIGN_NOTE, image_grid
-from bilin.figures.style import CELL, TEXT_SIZE, finish, text_width, top_margin
+from bilin.figures.style import CELL, add_row_labels, finish, text_width, top_margin
 
 FRAME_COLOUR = "rgb(150,150,150)"  # a 1 px frame round every tile: white- or black-edged tiles stay apart
 MAX_COLS = 5  # one image per target: the targets wrap into rows of this many
@@ -53,15 +53,7 @@ def tile_grid(
     fig.update_xaxes(**bare, constrain="domain")
     fig.update_yaxes(**bare, constrain="domain")
     fig.for_each_yaxis(lambda axis: axis.update(scaleanchor=axis.anchor))
-    left = 20
-    if row_labels:
-        left = int(max(text_width(label) for label in row_labels)) + 30
-        for r, label in enumerate(row_labels):
-            domain = fig.get_subplot(r + 1, 1).yaxis.domain
-            fig.add_annotation(
-                text=label, x=0, xref="paper", xanchor="right", xshift=-10, y=sum(domain) / 2, yref="paper",
-                showarrow=False, font_size=TEXT_SIZE,
-            )  # fmt: skip
+    left = add_row_labels(fig, row_labels)
     size = (left + cols * (cell + 16) + 20, rows * (cell + 34) + top_margin(title) + 30)
     return finish(fig, title, size, margin={"l": left, "r": 20, "b": 10})
 

@@ -178,3 +178,17 @@ def image_axes(fig: go.Figure, row: int | None = None, col: int | None = None) -
     fig.update_xaxes(**bare, constrain="domain", row=row, col=col)
     anchor = fig.get_subplot(row, col).yaxis.anchor
     fig.update_yaxes(**bare, constrain="domain", scaleanchor=anchor, row=row, col=col)
+
+
+def add_row_labels(fig: go.Figure, row_labels: Sequence[str] | None) -> int:
+    """Horizontal labels left of each row of subplots, as wide as the longest needs; returns the left
+    margin they take (20 px without labels)."""
+    if not row_labels:
+        return 20
+    for r, label in enumerate(row_labels):
+        domain = fig.get_subplot(r + 1, 1).yaxis.domain
+        fig.add_annotation(
+            text=label, x=0, xref="paper", xanchor="right", xshift=-10, y=sum(domain) / 2, yref="paper",
+            showarrow=False, font_size=TEXT_SIZE,
+        )  # fmt: skip
+    return int(max(text_width(label) for label in row_labels)) + 30
