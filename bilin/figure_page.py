@@ -50,9 +50,10 @@ def figure_page(fig: go.Figure, name: str, candidates: list[str]) -> str:
     loads, the figure; without plotly.js, its PNG and a line saying how to get the interactive one."""
     title = _TAGS.sub("", fig.layout.title.text or "").strip()
     page_title = f"{title} ({name})" if title else name
-    loader = f'<script src="{candidates[0]}"></script>\n'
+    loader = f'<script src="{html.escape(candidates[0])}"></script>\n'
     for src in candidates[1:]:  # each tried only while plotly.js is still missing
-        loader += f"<script>window.Plotly || document.write('<script src=\"{src}\"><\\/script>');</script>\n"
+        tag = _js(f'<script src="{html.escape(src)}"></script>')  # escaped for the HTML parser too
+        loader += f"<script>window.Plotly || document.write({tag});</script>\n"
     missing = (
         f"plotly.js was not found (looked for {' and '.join(candidates)}): this run folder was probably moved "
         "away from its outputs folder. Below is the static image, if there is one; `bilin export-figures "
@@ -80,8 +81,10 @@ def page_finds_plotly(page: Path) -> bool:
         text = page.read_text()
     except (OSError, UnicodeDecodeError):
         return True
-    found = re.findall(r'<script src="([^"]*plotly\.min\.js)"|document\.write\(\'<script src="([^"]*)"', text)
-    sources = [a or b for a, b in found]
+    found = re.findall(
+        r'<script src="([^"]*plotly\.min\.js)"|document\.write\("\\u003cscript src=\\"([^"\\]*)\\"', text
+    )
+    sources = [html.unescape(a or b) for a, b in found]
     return not sources or any((page.parent / src).is_file() for src in sources)
 
 
