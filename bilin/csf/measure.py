@@ -1,6 +1,5 @@
 """A layer's contrast sensitivity: train the probe, run the staircases (one set per colour
-condition), fit them, find the peak; and the sweep over layers and colours as the tables its
-figures are drawn from."""
+condition), fit them, find the peak (bilin.csf.sweep gathers the layers and colours)."""
 
 from __future__ import annotations
 
@@ -13,7 +12,6 @@ from torch import nn
 
 from bilin.analysis.frequency import BandPass, band_pass
 from bilin.csf.compare import Comparison, compare_procedures
-from bilin.csf.human import HUMAN_CSFS, human_curve
 from bilin.csf.options import BOOTSTRAP, EVAL_BATCH, MAX_STEPS, QUEST_CI_WIDTH, QUEST_MAX_STEPS, TRIALS
 from bilin.csf.probe import FeatureExtractor, ProbeHistory, ProbeSettings, grating_observer, train_probe
 from bilin.csf.psychophysics import Fit, Staircase, bisection, fit_psychometric, weibull
@@ -24,7 +22,8 @@ CURVE_CONTRASTS = torch.logspace(-3, 0, 200, dtype=torch.float64)  # where the f
 
 
 def image_degrees(size: int) -> float:
-    """Visual angle of the image, as DeepCSF converts: 224 px = 2 degrees."""
+    """Visual angle of an image `size` px wide by DeepCSF's convention, 224 px = 2 degrees (probe-csf's
+    degrees=null)."""
     return size / 112
 
 
@@ -42,6 +41,7 @@ class LayerCSF:
     octaves_ci: list[float]  # the bandwidth's, octaves
     colour: str = "lum"  # the gratings' colour direction; the probe is the layer's, whatever the colour
     comparison: Comparison | None = None  # procedure=both: the bisection against QUEST+
+    size: int | None = None  # px: the image that spans `degrees`
 
     @property
     def name(self) -> str:
@@ -151,9 +151,12 @@ def measure_layer(
     device: torch.device,
     on_batch: Callable[[], None] | None = None,
     colours: tuple[str, ...] = ("lum",),
+    degrees: float | None = None,
 ) -> list[LayerCSF]:
     """One probe for the layer (trained on the shape pairs), then one CSF per colour condition:
-    DeepCSF likewise trains its read-out once and tests it with lum, rg and yb gratings."""
+    DeepCSF likewise trains its read-out once and tests it with lum, rg and yb gratings. `degrees`:
+    the image's field of view (cycles/degree = cycles/image / degrees); None: image_degrees."""
+    degrees = image_degrees(stimuli.size) if degrees is None else degrees
     probe, history = train_probe(extractor, stimuli, settings, device, on_batch)
     results = []
     for colour in colours:
@@ -178,7 +181,6 @@ def measure_layer(
                 stair = bisection(observer(), n, trials, max_steps=staircase.max_steps)
             fit = fit_psychometric(stair, boot=staircase.bootstrap, seed=settings.seed)
         shape, peak_ci, octaves_ci = _shape(sfs, fit)
-        degrees = image_degrees(stimuli.size)
         results.append(
             LayerCSF(
                 extractor.layer,
@@ -193,6 +195,7 @@ def measure_layer(
                 octaves_ci,
                 colour,
                 comparison,
+                stimuli.size,
             )
         )
     return results
@@ -218,78 +221,3 @@ def _shape(sfs: list[float], fit: Fit) -> tuple[BandPass, list[float], list[floa
 def _no_shape() -> BandPass:
     nan = torch.tensor(math.nan, dtype=torch.float64)
     return BandPass(nan, nan, nan, torch.tensor(False), torch.tensor(False))
-
-
-@dataclass
-class CsfSweep:
-    """The CSF of every probed (layer, colour), and (with `with_human`) the human reference for each
-    colour condition beside them, each curve max-normalised so their shapes compare."""
-
-    results: list[LayerCSF]
-    with_human: bool
-
-    @property
-    def sfs(self) -> list[float]:
-        return self.results[0].sfs
-
-    @property
-    def degrees(self) -> float:
-        return self.results[0].degrees
-
-    @property
-    def colours(self) -> list[str]:
-        return list(dict.fromkeys(r.colour for r in self.results))
-
-    def curves(self) -> dict[str, dict]:
-        """Per curve: x (cycles/image), y, low, high as drawn (scaled by 1 / max when with_human),
-        its colour condition, whether it is a human reference, and (network curves) which points are
-        step-like: y from the bracket's centre, low and high from its ends."""
-        curves = {}
-        for result in self.results:
-            scale = float(result.sensitivity.nan_to_num(0.0).max()) if self.with_human else 1.0
-            low, high = result.fit.interval
-            curves[result.name] = {
-                "x": torch.tensor(result.sfs, dtype=torch.float64),
-                "y": result.sensitivity / scale,
-                "low": 1 / high / scale,
-                "high": 1 / low / scale,
-                "colour": result.colour,
-                "human": False,
-                "step_like": result.fit.step_like,
-            }
-        if self.with_human:
-            for colour in self.colours:
-                x, y = human_curve(self.sfs, self.degrees, colour)
-                label = f"human {colour}: {HUMAN_CSFS[colour].source}"
-                curves[label] = {"x": x.double(), "y": y.double(), "colour": colour, "human": True}
-        return curves
-
-    def tables(self) -> dict[str, list[dict]]:
-        csf = [
-            {
-                "curve": name,
-                "colour": curve["colour"],
-                "sf_cycles_per_image": float(x),
-                "sf_cycles_per_degree": float(x) / self.degrees,
-                "plotted_sensitivity": float(curve["y"][i]),
-                "plotted_low": float(curve["low"][i]) if "low" in curve else "",
-                "plotted_high": float(curve["high"][i]) if "high" in curve else "",
-                "step_like": bool(curve["step_like"][i]) if "step_like" in curve else "",
-            }
-            for name, curve in self.curves().items()
-            for i, x in enumerate(curve["x"])
-        ]
-        each = self.results
-        per_layer = [r for r in each if r.colour == self.colours[0]]  # one probe per layer, whatever the colour
-        compared = [r for r in each if r.comparison is not None]
-        procedures = [
-            {"layer": r.layer, "colour": r.colour, **row} for r in compared for row in r.comparison.rows(r.sfs)
-        ]
-        return {
-            **({"procedures.csv": procedures} if compared else {}),
-            "thresholds.csv": [r for result in each for r in result.threshold_rows()],
-            "training.csv": [r for result in per_layer for r in result.training_rows()],
-            "trials.csv": [r for result in each for r in result.trial_rows()],
-            "psychometric_curves.csv": [r for result in each for r in result.curve_rows()],
-            "csf.csv": csf,
-        }

@@ -143,13 +143,14 @@ def log_ticks(low: float, high: float, max_ticks: int = MAX_LOG_TICKS) -> tuple[
     return values, [full_number(v) for v in values]
 
 
-def log_axis(values: Iterable[float], max_ticks: int = MAX_LOG_TICKS, pad: float = 1.15) -> dict:
-    """A log axis spanning the positive values (padded by the factor pad), ticked by log_ticks."""
+def log_axis(values: Iterable[float], max_ticks: int = MAX_LOG_TICKS, pad: float = 1.15, min_ticks: int = 2) -> dict:
+    """A log axis spanning the positive values (padded by the factor pad), ticked by log_ticks with at
+    least min_ticks labels (a narrow span is widened to the neighbouring 1-2-5 values until it has)."""
     positive = [v for v in values if v > 0 and math.isfinite(v)]
     low, high = (min(positive), max(positive)) if positive else (0.1, 1.0)
     low, high = low / pad, high * pad
     tickvals, ticktext = log_ticks(low, high, max_ticks)
-    if len(tickvals) < 2:  # a narrow span: widen to the neighbouring 1-2-5 values
+    while len(tickvals) < min(min_ticks, max_ticks):
         low, high = min(low, _step(low, -1)), max(high, _step(high, 1))
         tickvals, ticktext = log_ticks(low, high, max_ticks)
     return {

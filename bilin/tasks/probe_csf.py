@@ -32,6 +32,12 @@ class CsfConfig(RunOptions, StaircaseKeys):
     )
     layers: list[str] = key([], "a sweep: one probe and one CSF per layer, in one figure")
     size: int | None = key(None, "image size in px; null: 224 (torchvision), the model's input size (bilin runs)", ge=1)
+    degrees: float | None = key(
+        None,
+        "the field of view the image spans, in degrees of visual angle (cycles/degree = cycles/image / degrees; "
+        "where the human CSFs are drawn); null: DeepCSF's convention, size/112 (224 px = 2°, 28 px = 0.25°)",
+        gt=0,
+    )
     colours: list[Literal["lum", "rg", "yb"]] = key(
         ["lum"], "grating directions in DeepCSF's DKL space; one CSF each (rg, yb: colour models only)"
     )
@@ -86,7 +92,8 @@ class CsfConfig(RunOptions, StaircaseKeys):
 
 class Extractor(NamedTuple):
     """The frozen network and what its run decides: name, input channels, image size, default layer,
-    whether its features are z-scored by default."""
+    whether its features are z-scored by default, and the name figure titles give it (saying when
+    its weights are random)."""
 
     model: torch.nn.Module
     name: str
@@ -94,6 +101,8 @@ class Extractor(NamedTuple):
     size: int
     layer: str
     standardise: bool
+    label: str
+    random_weights: bool = False
 
 
 def _check_sfs(sfs: list[float], size: int) -> None:
@@ -106,9 +115,10 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
     import math
 
     from bilin.analysis.frequency import band_pass_note
-    from bilin.csf.measure import CsfSweep, StaircaseSettings, measure_layer
+    from bilin.csf.measure import StaircaseSettings, image_degrees, measure_layer
     from bilin.csf.probe import FeatureExtractor, ProbeSettings
     from bilin.csf.stimuli import Stimuli, default_frequencies
+    from bilin.csf.sweep import CsfSweep
     from bilin.device import require_memory
     from bilin.figures import csf as figs
     from bilin.figures.training import probe_training_curves
@@ -135,6 +145,7 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
     sfs = sorted(cfg.sfs) if cfg.sfs else default_frequencies(size)  # the curve's neighbours are in frequency
     _check_sfs(sfs, size)
     standardise = source.standardise if cfg.standardise is None else cfg.standardise
+    degrees = image_degrees(size) if cfg.degrees is None else cfg.degrees
     settings = ProbeSettings(cfg.pairs, cfg.epochs, cfg.batch_size, cfg.lr, seed=cfg.seed, standardise=standardise)
     staircase = StaircaseSettings(
         cfg.trials, cfg.max_steps, cfg.bootstrap, cfg.eval_batch, cfg.procedure, cfg.quest_ci_width, cfg.quest_max_steps
@@ -152,7 +163,7 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
             extractor = FeatureExtractor(model, layer, cfg.pool)
             _check_size(extractor, stimuli, ctx.device)
             measured += measure_layer(
-                extractor, sfs, stimuli, settings, staircase, ctx.device, advance, tuple(cfg.colours)
+                extractor, sfs, stimuli, settings, staircase, ctx.device, advance, tuple(cfg.colours), degrees
             )
     sweep = CsfSweep(measured, cfg.human_reference)
     ctx.write(sweep)
@@ -166,19 +177,23 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
         },
         metadata={"layers": ",".join(layers), "extractor": name},
     )
-    first = measured[0]
+    first, label = measured[0], source.label
     ctx.add_figures(
         {
-            "training": probe_training_curves(sweep.tables()["training.csv"], layers, f"Probe training ({name})"),
-            "psychometric": figs.psychometric_figure(first, f"Psychometric curves, {first.name} ({name})"),
-            "csf": figs.csf_figure(sweep, f"Contrast sensitivity by linear probe ({name})"),
+            "training": probe_training_curves(sweep.tables()["training.csv"], layers, f"Probe training ({label})"),
+            "psychometric": figs.psychometric_figure(first, f"Psychometric curves, {first.name} ({label})"),
+            "csf": figs.csf_figure(sweep, f"Contrast sensitivity by linear probe ({label})"),
         }
     )
     shape_note = band_pass_note(sfs)  # why peaks and bandwidths are NaN, if they are
     ctx.record.update(
         extractor=name,
+        random_weights=source.random_weights,
         layers=layers,
         size=size,
+        degrees=degrees,  # the image's field of view: cycles/degree = cycles/image / degrees
+        degrees_from="degrees=" if cfg.degrees is not None else "DeepCSF's convention, size/112 (224 px = 2°)",
+        human_reference=sweep.human_reference(),
         channels=source.channels,
         protocol=cfg.protocol,
         colours=list(cfg.colours),
@@ -235,10 +250,12 @@ def _extractor_model(cfg: CsfConfig, device) -> Extractor:
             )
         names = dict(subject.model.named_modules())
         layer = next((n for n in RUN_LAYERS if n in names), "head")
-        return Extractor(subject.model, subject.name, channels, height, layer, True)
-    size = cfg.size or TORCHVISION_SIZE
-    subject = from_torchvision((cfg.net or "tv:resnet50")[3:], cfg.weights, size, device, cfg.seed)
-    return Extractor(subject.model, subject.name, 3, size, TORCHVISION_LAYER, False)
+        return Extractor(subject.model, subject.name, channels, height, layer, True, subject.name)
+    size, net = cfg.size or TORCHVISION_SIZE, (cfg.net or "tv:resnet50")[3:]
+    subject = from_torchvision(net, cfg.weights, size, device, cfg.seed)
+    random_weights = cfg.weights == "none"
+    label = f"{net}, random weights: untrained" if random_weights else subject.name
+    return Extractor(subject.model, subject.name, 3, size, TORCHVISION_LAYER, False, label, random_weights)
 
 
 def _check_size(extractor: FeatureExtractor, stimuli: Stimuli, device) -> None:

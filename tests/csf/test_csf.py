@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from bilin.csf.colour import rgb_to_dkl
-from bilin.csf.human import human_csf, human_curve
+from bilin.csf.human import human_csf, human_curve, human_span
 from bilin.csf.probe import FeatureExtractor, ProbeSettings, contrast_pairs, train_probe
 from bilin.csf.psychophysics import bisection, fit_psychometric, threshold75, weibull
 from bilin.csf.stimuli import GREY, Stimuli, default_frequencies, with_contrast
@@ -137,6 +137,27 @@ def test_human_csfs_are_the_published_shapes():
     assert rg[0].item() == pytest.approx(109.1413 + 93.59711, rel=1e-3)
     x, y = human_curve([1, 112], 2.0, "yb")
     assert x.max() == pytest.approx(20.0) and y.max() == 1.0  # chromatic: drawn to 10 cycles/degree
+
+
+@pytest.mark.parametrize(
+    ("sfs", "degrees", "colour", "span"),
+    [
+        ([1, 16], 32 / 112, "lum", (1, 35.9 * 32 / 112)),  # 3.5-56 cycles/degree: cut where the fit's S falls to 1
+        ([1, 16], 8.0, "lum", (4, 16)),  # 0.125-2: from 0.5 cycles/degree up
+        ([1, 16], 2.0, "rg", (1, 16)),  # inside 0.1-10: the measured span
+        ([1, 16], 0.5, "yb", (1, 5)),  # 2-32: up to 10
+        ([1, 16], 200.0, "lum", None),  # 0.005-0.08: nothing in common with 0.5-35.9
+        ([1, 16], 0.01, "rg", None),  # 100-1600: beyond 10
+    ],
+)
+def test_human_curves_span_only_their_sources_range(sfs, degrees, colour, span):
+    assert human_csf(torch.tensor([35.9], dtype=torch.float64)).item() == pytest.approx(1.0, abs=0.01)
+    assert human_span(sfs, degrees, colour) == (None if span is None else pytest.approx(span))
+    drawn = human_curve(sfs, degrees, colour)
+    if span is None:
+        assert drawn is None
+    else:
+        assert (drawn[0].min().item(), drawn[0].max().item()) == pytest.approx(span) and drawn[1].max() == 1.0
 
 
 def test_staircase_and_fit_recover_a_synthetic_observer():

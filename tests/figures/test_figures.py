@@ -148,8 +148,9 @@ def test_value_labels_above_bars_are_not_clipped():
 
 def test_csf_figures_follow_the_tick_rule():
     from bilin.analysis.frequency import band_pass
-    from bilin.csf.measure import CsfSweep, LayerCSF, image_degrees
+    from bilin.csf.measure import LayerCSF, image_degrees
     from bilin.csf.psychophysics import bisection, fit_psychometric, weibull
+    from bilin.csf.sweep import CsfSweep
     from bilin.figures.csf import csf_figure, psychometric_figure
 
     alpha = torch.tensor([0.05, 0.02, 0.2], dtype=torch.float64)
@@ -165,9 +166,9 @@ def test_csf_figures_follow_the_tick_rule():
     layer = LayerCSF("layer2", [2.0, 8.0, 56.0], image_degrees(224), None, None, stair, fit, shape, [4.0, 16.0], [1, 2])
     chromatic = dataclasses.replace(layer, colour="rg")
     sweep = CsfSweep([layer, chromatic], with_human=True)
-    assert {n for n, c in sweep.curves().items() if c["human"]} == {
-        "human lum: 75 f^0.8 e^(-0.2 f), Johnson & Fairchild 2003",
-        "human rg: Mullen 1985 fit, Johnson & Fairchild 2003",
+    assert {n: c["source"] for n, c in sweep.curves().items() if c["human"]} == {
+        "human lum": "75 f^0.8 e^(−0.2 f), Johnson & Fairchild 2003",
+        "human rg": "Mullen 1985 fit, Johnson & Fairchild 2003",
     }
     for fig in (csf_figure(sweep, "CSF"), psychometric_figure(layer, "Fits")):
         logs = [a for a in [*fig.select_xaxes(), *fig.select_yaxes()] if a.type == "log"]
