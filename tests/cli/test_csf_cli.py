@@ -45,6 +45,7 @@ def test_probe_csf_layer_sweep(bilin_cli, tmp_path):
             assert float(r["sensitivity"]) == pytest.approx(1 / float(r["fitted_threshold"]))
             assert math.isnan(float(r["bracket_low"])) and math.isnan(float(r["bracket_high"]))
         assert float(r["sf_cycles_per_degree"]) == pytest.approx(float(r["sf_cycles_per_image"]) / (32 / 112))
+    assert record["degrees"] == pytest.approx(32 / 112) and record["degrees_from"].startswith("DeepCSF")
     assert len(list(csv.DictReader((run / "training.csv").open()))) == 4
     assert record["status"] == "complete" and set(record["peaks"]) == set(record["step_like"]) == {"layer1", "layer2"}
     for name in ("training", "psychometric", "csf"):
@@ -53,16 +54,27 @@ def test_probe_csf_layer_sweep(bilin_cli, tmp_path):
 
 
 def test_probe_csf_chromatic_conditions(bilin_cli, tmp_path):
-    result = bilin_cli("probe-csf", *TINY, "layer=layer1", "colours=[lum,rg]", "sfs=[2,8]", "protocol=jittered")
+    """Also: a field of view given by degrees= is the one every cycles/degree uses, and the one recorded."""
+    args = ["layer=layer1", "colours=[lum,rg]", "sfs=[2,8]", "protocol=jittered", "degrees=40"]
+    result = bilin_cli("probe-csf", *TINY, *args)
     assert result.returncode == 0, result.stderr
     run = only_run_dir(tmp_path / "outputs" / "probe-csf")
     rows = list(csv.DictReader((run / "thresholds.csv").open()))
     assert [(r["layer"], r["colour"], float(r["sf_cycles_per_image"])) for r in rows] == [
         ("layer1", colour, sf) for colour in ("lum", "rg") for sf in (2, 8)
     ]
-    curves = {r["curve"] for r in csv.DictReader((run / "csf.csv").open())}
-    assert {"layer1", "layer1.rg"} < curves and any(c.startswith("human rg: Mullen 1985") for c in curves)
+    csf_rows = list(csv.DictReader((run / "csf.csv").open()))
+    assert {r["curve"] for r in csf_rows} == {"layer1", "layer1.rg", "human rg"}  # lum: 0.05-0.2 c/deg < 0.5
+    for r in csf_rows + rows:
+        assert float(r["sf_cycles_per_degree"]) == pytest.approx(float(r["sf_cycles_per_image"]) / 40)
+    assert {r["source"] for r in csf_rows if r["curve"] == "human rg"} == {"Mullen 1985 fit, Johnson & Fairchild 2003"}
     record = json.loads((run / "run.json").read_text())
+    assert (record["degrees"], record["degrees_from"], record["random_weights"]) == (40, "degrees=", True)
+    assert record["human_reference"]["lum"]["drawn_cycles_per_image"] is None
+    assert record["human_reference"]["rg"]["drawn_cycles_per_image"] == [4.0, 8.0]  # from 0.1 cycles/degree
+    figure = json.loads((run / "figures" / "csf.json").read_text())["layout"]
+    assert figure["xaxis2"]["title"]["text"] == "cycles/degree (32 px = 40°)"
+    assert "random weights" in figure["title"]["text"] and "human lum left out" in figure["title"]["subtitle"]["text"]
     assert record["protocol"] == "jittered" and record["colours"] == ["lum", "rg"]
     assert set(record["peaks"]) == {"layer1", "layer1.rg"}
     assert len(list(csv.DictReader((run / "training.csv").open()))) == 2  # one probe, tested in both colours
@@ -94,6 +106,7 @@ def test_probe_csf_on_a_grey_bilin_mlp(bilin_cli, tmp_path):
     [
         (["layer=layer9"], "unknown layer 'layer9'; this model's layers are: conv1, bn1, relu, maxpool, layer1"),
         (["net=tv:alexnet", "layer=features.12", "size=16", "sfs=[1,2]"], "size=16 is too small for this extractor"),
+        (["degrees=0"], "degrees=0.0 must be > 0"),
     ],
 )
 def test_probe_csf_bad_inputs(bilin_cli, tmp_path, args, fragment):
