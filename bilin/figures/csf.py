@@ -38,8 +38,8 @@ def psychometric_figure(layer: LayerCSF, title: str) -> go.Figure:
         ],
         vertical_spacing=0.2 if rows > 1 else 0.1,
     )
-    tested_contrasts = stair.contrast[stair.trials > 0]
-    lowest = min(1e-3, float(tested_contrasts.min()) / 1.5) if len(tested_contrasts) else 1e-3
+    shown = [*stair.contrast[stair.trials > 0].tolist(), *fit.ci_low.tolist(), *fit.bracket_low.tolist()]
+    lowest = min(0.1, min((v for v in shown if v > 0 and math.isfinite(v)), default=1e-3) / 2)  # a decade at least
     curves = layer.psychometric_curves()
     for i, _ in enumerate(sfs):
         r, c = i // cols + 1, i % cols + 1
@@ -53,7 +53,7 @@ def psychometric_figure(layer: LayerCSF, title: str) -> go.Figure:
         weibull = go.Scatter(x=CURVE_CONTRASTS.tolist(), y=curves[i].tolist(), mode="lines", line_color=FIT_COLOUR)
         fig.add_trace(weibull.update(showlegend=False, name="Weibull fit"), r, c)
         fig.add_trace(_threshold_trace(float(fit.threshold[i]), float(fit.ci_low[i]), float(fit.ci_high[i])), r, c)
-    tickvals, ticktext = log_ticks(lowest, 1.0, max_ticks=4)
+    tickvals, ticktext = log_ticks(lowest, 1.0, max_ticks=6)
     fig.update_xaxes(
         type="log", title_text="contrast", range=[math.log10(lowest), 0], tickvals=tickvals, ticktext=ticktext
     )
@@ -78,7 +78,7 @@ def _threshold_trace(threshold: float, low: float, high: float) -> go.Scatter:
             "symbol": ["line-ns", "diamond", "line-ns"],
             "size": [12, 9, 12],
             "color": FIT_COLOUR,
-            "line": {"width": 2, "color": FIT_COLOUR},
+            "line": {"width": [2, 1, 2], "color": [FIT_COLOUR, "white", FIT_COLOUR]},
         },
         name=THRESHOLD_TRACE,
         showlegend=False,
@@ -151,7 +151,11 @@ def csf_figure(sweep: CsfSweep, title: str) -> go.Figure:
             "line": {"width": 2, "color": colour},
         }
         line = {"color": colour}
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name, line=line, marker=marker, legendgroup=name))
+        drawn = go.Scatter(x=x, y=y, mode="lines+markers", name=name, line=line, marker=marker, legendgroup=name)
+        fig.add_trace(drawn.update(showlegend=False))
+        # the legend's key: a legend shows a trace's first marker, which may be an open (step-like) one
+        key = go.Scatter(x=[None], y=[None], mode="lines+markers", name=name, line=line, legendgroup=name)
+        fig.add_trace(key.update(marker={**marker, "symbol": symbol}))
         stepped = [i for i, s in enumerate(step) if s]
         if stepped:
             fig.add_trace(_bracket_bars(name, curve, stepped, colour))

@@ -159,8 +159,9 @@ def test_psychometric_figure_draws_each_interval_and_each_bracket():
 def test_csf_marks_step_like_points_open_with_their_bracket():
     s = sweep(brackets={0: (0.04, 0.06), 4: (0.3, math.inf)})
     fig = csf_figure(s, "CSF")
-    (curve,) = [t for t in fig.data if t.name == "layer2"]
-    assert list(curve.marker.symbol) == ["circle-open", "circle", "circle", "circle", "circle-open"]
+    drawn, key = (t for t in fig.data if t.name == "layer2")
+    assert list(drawn.marker.symbol) == ["circle-open", "circle", "circle", "circle", "circle-open"]
+    assert key.marker.symbol == "circle" and key.showlegend is not False and drawn.showlegend is False  # legend: filled
     assert any(t.name == "open: step-like" for t in fig.data)  # said in the legend
     (bars,) = [t for t in fig.data if t.name == f"layer2: {BRACKET_TRACE}"]
     curve = s.curves()["layer2"]
