@@ -38,8 +38,7 @@ def psychometric_figure(layer: LayerCSF, title: str) -> go.Figure:
         ],
         vertical_spacing=0.2 if rows > 1 else 0.1,
     )
-    shown = [*stair.contrast[stair.trials > 0].tolist(), *fit.ci_low.tolist(), *fit.bracket_low.tolist()]
-    lowest = min(0.1, min((v for v in shown if v > 0 and math.isfinite(v)), default=1e-3) / 2)  # a decade at least
+    lowest, highest = _contrast_range(layer)
     curves = layer.psychometric_curves()
     for i, _ in enumerate(sfs):
         r, c = i // cols + 1, i % cols + 1
@@ -48,17 +47,22 @@ def psychometric_figure(layer: LayerCSF, title: str) -> go.Figure:
         trials = go.Scatter(x=x.tolist(), y=(k / n).tolist(), mode="markers", marker_color=TRIAL_COLOUR)
         fig.add_trace(trials.update(showlegend=False, name="trials"), r, c)
         if step[i]:
-            fig.add_trace(_bracket_trace(float(fit.bracket_low[i]), float(fit.bracket_high[i]), lowest), r, c)
+            bracket = _bracket_trace(float(fit.bracket_low[i]), float(fit.bracket_high[i]), lowest, highest)
+            fig.add_trace(bracket, r, c)
             continue
         weibull = go.Scatter(x=CURVE_CONTRASTS.tolist(), y=curves[i].tolist(), mode="lines", line_color=FIT_COLOUR)
         fig.add_trace(weibull.update(showlegend=False, name="Weibull fit"), r, c)
         fig.add_trace(_threshold_trace(float(fit.threshold[i]), float(fit.ci_low[i]), float(fit.ci_high[i])), r, c)
-    tickvals, ticktext = log_ticks(lowest, 1.0, max_ticks=6)
-    fig.update_xaxes(
-        type="log", title_text="contrast", range=[math.log10(lowest), 0], tickvals=tickvals, ticktext=ticktext
-    )
-    fig.update_yaxes(range=[0.4, 1.02], title_text="proportion correct")
+    tickvals, ticktext = log_ticks(lowest, highest, max_ticks=6)
+    x_range = [math.log10(lowest), math.log10(highest)]
+    fig.update_xaxes(type="log", title_text="contrast", range=x_range, tickvals=tickvals, ticktext=ticktext)
+    proportions = (stair.correct / stair.trials)[stair.trials > 0]
+    bottom = min(0.4, float(proportions.min()) - 0.04) if len(proportions) else 0.4  # below chance too
+    fig.update_yaxes(range=[bottom, 1.02], title_text="proportion correct")
     subtitle = "markers: trials at each contrast; line: Weibull fit; diamond and bar: 75% threshold, 95% interval"
+    if highest > 1.3:  # a fit whose threshold or interval runs past the highest contrast a grating can have
+        fig.add_vline(x=1.0, line={"color": "#999999", "width": 1, "dash": "dot"}, row="all", col="all")
+        subtitle += "; beyond the dotted line (contrast 1) the fit extrapolates"
     if any(step):
         subtitle += (
             "<br>step-like (a step fits as well as any Weibull): no fitted threshold; orange bar: the bracket from the "
@@ -86,10 +90,22 @@ def _threshold_trace(threshold: float, low: float, high: float) -> go.Scatter:
     )
 
 
-def _bracket_trace(low: float, high: float, lowest: float) -> go.Scatter:
+def _contrast_range(layer: LayerCSF) -> tuple[float, float]:
+    """The psychometric panels' contrast axis: every tested contrast, fitted threshold, interval and
+    finite bracket end, a decade at least (from 0.1 to 1)."""
+    stair, fit = layer.stair, layer.fit
+    values = [
+        *stair.contrast[stair.trials > 0].tolist(),
+        *(v for t in (fit.threshold, fit.ci_low, fit.ci_high, fit.bracket_low, fit.bracket_high) for v in t.tolist()),
+    ]
+    shown = [v for v in values if v > 0 and math.isfinite(v)]
+    return min(0.1, min(shown, default=1e-3) / 2), max(1.0, max(shown, default=1.0)) * 1.3
+
+
+def _bracket_trace(low: float, high: float, lowest: float, highest: float) -> go.Scatter:
     """The bracket the threshold lies in, drawn at 75% correct; an open end (0 or inf) as an arrowhead at
     the axis' edge."""
-    ends = [low if low > 0 else lowest, high if math.isfinite(high) else 1.0]
+    ends = [low if low > 0 else lowest, high if math.isfinite(high) else highest]
     symbols = ["line-ns" if low > 0 else "triangle-left", "line-ns" if math.isfinite(high) else "triangle-right"]
     return go.Scatter(
         x=ends,
@@ -226,6 +242,9 @@ def _axes(fig: go.Figure, sweep: CsfSweep, bounds: list[float]) -> None:
     top_ticks, top_text = log_ticks(low / degrees, high / degrees, max_ticks=10)
     fig.add_trace(go.Scatter(x=[], y=[], xaxis="x2", showlegend=False))  # an overlaid axis shows only with a trace
     field = f"{sweep.size} px" if sweep.size else "image"
+    y_axis = log_axis(bounds, min_ticks=4)
+    low_y, high_y = y_axis["range"]
+    y_axis["range"] = [low_y - 0.03, high_y + 0.03]  # a tick on the range's end would sit on the top axis' labels
     fig.update_layout(
         xaxis={**x_axis, "title": "spatial frequency (cycles/image)"},
         xaxis2={
@@ -238,7 +257,7 @@ def _axes(fig: go.Figure, sweep: CsfSweep, bounds: list[float]) -> None:
             "ticktext": top_text,
         },
         yaxis={
-            **log_axis(bounds, min_ticks=4),
+            **y_axis,
             "title": "sensitivity (1 / threshold)" + (", max-normalised" if sweep.with_human else ""),
         },
     )

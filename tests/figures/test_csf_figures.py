@@ -143,7 +143,8 @@ def test_psychometric_figure_draws_each_interval_and_each_bracket():
             low, high = brackets[i]
             assert bracket.x[0] == pytest.approx(low)
             if math.isinf(high):  # open: drawn to the axis' edge, ending in an arrowhead
-                assert bracket.x[1] == 1.0 and bracket.marker.symbol[1] == "triangle-right"
+                right_edge = 10 ** fig.layout.xaxis.range[1]
+                assert bracket.x[1] == pytest.approx(right_edge) and bracket.marker.symbol[1] == "triangle-right"
             else:
                 assert bracket.x[1] == pytest.approx(high)
             assert fig.layout.annotations[i].text.endswith("step-like")
@@ -175,3 +176,22 @@ def test_csf_marks_step_like_points_open_with_their_bracket():
     assert arrow.showarrow and arrow.x == pytest.approx(math.log10(16)) and arrow.ay == pytest.approx(math.log10(y))
     assert arrow.y < arrow.ay
     assert "step-like" in fig.layout.title.subtitle.text
+
+
+def test_psychometric_axes_hold_every_interval_trial_and_bracket():
+    """A fit past contrast 1 (a shallow slope), an open bracket: each panel's axes still show all of it."""
+    measured = layer(brackets={3: (0.5, math.inf)})
+    fit = measured.fit
+    far = dataclasses.replace(
+        fit,
+        threshold=fit.threshold.index_fill(0, torch.tensor([4]), 2.0),
+        ci_high=fit.ci_high.index_fill(0, torch.tensor([4]), 10.0),
+    )
+    fig = psychometric_figure(dataclasses.replace(measured, fit=far), "Fits")
+    x_low, x_high = (10**v for v in fig.layout.xaxis.range)
+    y_low, y_high = fig.layout.yaxis.range
+    for trace in (t for t in fig.data if t.name != "Weibull fit"):  # a curve may run past the axes
+        assert all(x_low * 0.999 <= x <= x_high * 1.001 for x in trace.x), trace.name
+        assert all(y_low <= y <= y_high for y in trace.y), trace.name
+    assert x_high > 10 and any(shape.x0 == 1.0 for shape in fig.layout.shapes)  # contrast 1 marked
+    assert "extrapolates" in fig.layout.title.subtitle.text
