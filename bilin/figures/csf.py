@@ -36,7 +36,7 @@ def psychometric_figure(layer: LayerCSF, title: str) -> go.Figure:
         subplot_titles=[
             f"{plural(sf, 'cycle')}/image" + (": step-like" if s else "") for sf, s in zip(sfs, step, strict=True)
         ],
-        vertical_spacing=0.2 if rows > 1 else 0.1,
+        vertical_spacing=min(0.2, 110 / (270 * rows)),  # room for tick labels, axis and panel titles: 110 px
     )
     lowest, highest = _contrast_range(layer)
     curves = layer.psychometric_curves()
