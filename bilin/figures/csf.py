@@ -172,10 +172,10 @@ def csf_figure(sweep: CsfSweep, title: str) -> go.Figure:
         # the legend's key: a legend shows a trace's first marker, which may be an open (step-like) one
         key = go.Scatter(x=[None], y=[None], mode="lines+markers", name=name, line=line, legendgroup=name)
         fig.add_trace(key.update(marker={**marker, "symbol": symbol}))
-        stepped = [i for i, s in enumerate(step) if s]
-        if stepped:
-            fig.add_trace(_bracket_bars(name, curve, stepped, colour))
-        for i in stepped:
+        step_points = [i for i, s in enumerate(step) if s]
+        if step_points:
+            fig.add_trace(_bracket_bars(name, curve, step_points, colour))
+        for i in step_points:
             low, high = float(curve["low"][i]), float(curve["high"][i])
             if low <= 0 or not math.isfinite(high):  # open: sensitivity at most (low = 0) or at least y
                 arrows.append((x[i], y[i], y[i] / 2 if low <= 0 else y[i] * 2, colour))
