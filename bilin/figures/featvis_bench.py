@@ -1,4 +1,4 @@
-"""Figures of `featvis-bench`: the methods' scores per dataset, and their images beside the optimum."""
+"""Figures of `featvis-bench`: the methods' scores per dataset, and their images beside the sphere optimum."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def bench_images_figure(
         cells,
         titles,
         cols=optimum.shape[0],
-        title=f"{dataset}: each method's image beside the exact optimum (d={d_hidden}, seed {seed})",
+        title=f"{dataset}: each method's image beside the sphere optimum (d={d_hidden}, seed {seed})",
         row_labels=labels,
         cell=80,
         subtitle="blue +, red −; method images: mean removed, sign chosen to agree with the optimum "

@@ -231,7 +231,7 @@ def _ranking(summary: list[dict], datasets: list[str]) -> list[dict]:
 
 COMMAND = Command(
     name="featvis-bench",
-    summary="Score every featvis method on bilinear MLPs: direction vs the exact optimum, logit vs the box optimum.",
+    summary="Score every featvis method on bilinear MLPs: direction vs the sphere optimum, logit vs the box's.",
     schema=FeatvisBenchConfig,
     run=run,
     panel="Any model",
