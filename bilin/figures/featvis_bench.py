@@ -83,8 +83,9 @@ def _numbers(row: Mapping) -> dict:
 def bench_images_figure(
     images: Mapping[str, torch.Tensor], classes: Sequence[str], dataset: str, d_hidden: int, seed: int
 ) -> go.Figure:
-    """Rows: each method's image per class (mean removed, signed to agree with the optimum) and the
-    optimum itself (M_c's top eigenvector, signed by its class's test images)."""
+    """Rows: each method's image per class and the best image found in the box (mean removed, signed
+    to agree with the optimum), and the sphere optimum itself (M_c's top eigenvector, signed by its
+    class's test images)."""
     optimum = images["optimum"]
     methods = [m for m in images if m != "optimum"]
     cells, labels = [], []
@@ -96,7 +97,7 @@ def bench_images_figure(
                 if (image * optimum[c]).sum() < 0:
                     image = -image
             cells.append(image.float())
-        labels.append(method)
+        labels.append("sphere optimum" if method == "optimum" else method)
     titles = list(classes) + [""] * (len(cells) - len(classes))
     return image_grid(
         cells,
@@ -105,6 +106,7 @@ def bench_images_figure(
         title=f"{dataset}: each method's image beside the sphere optimum (d={d_hidden}, seed {seed})",
         row_labels=labels,
         cell=80,
-        subtitle="blue +, red −; method images: mean removed, sign chosen to agree with the optimum "
-        "(a quadratic logit does not tell x from −x); optimum: signed so its class's test images have mean u·x > 0",
+        subtitle="blue +, red −; method and box-optimum images: mean removed, sign chosen to agree with the sphere "
+        "optimum (a quadratic logit does not tell x from −x); sphere optimum: signed so its class's test images have "
+        "mean u·x > 0",
     )

@@ -178,6 +178,7 @@ class _Bench:
                 if example:
                     self.examples.setdefault(data, {})[method] = runs[method].images[:, 0]
             if example:
+                self.examples[data]["box optimum"] = box.images.float().view(classes, 28, 28)
                 self.examples[data]["optimum"] = optimum.vectors[:, 0].view(classes, 28, 28)
         for method in methods:
             images = runs[method].images

@@ -95,6 +95,7 @@ def test_bench_scores_every_method_and_recomputes_from_the_weights(bilin_cli, tm
         assert REFERENCE not in r["ranked"].split() and int(r["methods"]) == len(METHODS) - 1
         assert 0 < float(r["p_permutation"]) <= 1 and (r["readable"] == "True") == (r["note"] == "")
     assert {p.name for p in (run / "figures").glob("*.json")} == {"bench_scores.json", "bench_images_mnist.json"}
+    assert "box optimum" in (run / "figures" / "bench_images_mnist.json").read_text()  # a row beside the methods
     figure = json.loads((run / "figures" / "bench_scores.json").read_text())
     plotted = list(csv.DictReader((run / "bench_scores.csv").open()))
     assert {r["score"] for r in plotted} >= {"cos", "fraction", "top5_energy", "box_share", "steps_to_95"}
