@@ -1,4 +1,4 @@
-"""Feature visualisations scored against the exact optimum of a bilinear MLP (SPEC section 7).
+"""Feature visualisations scored against the exact sphere optimum of a bilinear MLP (SPEC section 7).
 
 For an ungated bilinear MLP the logit of class c is the quadratic form x^T M_c x, M_c = E^T Q_c E
 (inputs x inputs). Over the sphere ||x|| = r its maximum is r^2 lambda_max(M_c), reached at the top
@@ -9,7 +9,8 @@ on r), gets:
     top5      sum over the 5 largest eigenvalues of (u_k . x)^2 / ||x||^2
                                                         its energy inside M_c's top-5 eigenspace
 and, from the scores along the optimisation, the first step at which a score reaches 95% of its final
-value. Everything here is pure: tensors in, tensors out.
+value. These are direction scores: scale-free, they say how well an image points, not how high a
+logit it reaches inside the data range (bilin.analysis.box_optimum). Pure: tensors in, tensors out.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ class Optimum:
     def from_eigen(cls, eigen: Eigen) -> Optimum:
         """From bilin.analysis.decompose.input_space_eigendecompose (ascending, orthonormal rows)."""
         return cls(eigen.values.flip(1), eigen.vectors.flip(1))
+
+    def matrices(self) -> torch.Tensor:
+        """(classes, inputs, inputs) M_c = sum_k lambda_k u_k u_k^T, float64 (exact up to the
+        dropped near-zero eigenvalues)."""
+        vectors = self.vectors.double()
+        return torch.einsum("cki,ck,ckj->cij", vectors, self.values.double(), vectors)
 
     @property
     def best(self) -> torch.Tensor:

@@ -1,10 +1,11 @@
-"""The methods `featvis-bench` compares, and the two measurements it takes of each image.
+"""The methods `featvis-bench` compares, and the proxy a user without a ground truth can measure.
 
 A method is a named (Settings, Tricks) change to the plain pixel baseline. Each runs every class
 target of a model in one batch, keeping the image at every step so the scores can be followed along
-the optimisation. `sphere` (x = r p / ||p||, no tricks) is the reference: on a bilinear MLP it
-recovers the exact optimum. `proxy_confidence` is what a user without a ground truth can measure: the
-model's own softmax confidence in the target class under random robustness transforms.
+the optimisation. `sphere` (x = r p / ||p||, no tricks) is the direction reference: on a bilinear MLP
+it recovers the sphere optimum, M_c's top eigenvector; its images are not in the data range, so it
+has no share of the box optimum (bilin.analysis.box_optimum). `proxy_confidence`: the model's own
+softmax confidence in the target class under random robustness transforms.
 """
 
 from __future__ import annotations

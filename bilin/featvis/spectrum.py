@@ -65,3 +65,25 @@ def natural_magnitude(
     magnitude = amplitude * (std_t.view(-1, 1, 1) * (h * w / energy) ** 0.5)
     magnitude[:, 0, 0] = mean_t * (h * w) ** 0.5
     return magnitude.expand(channels, -1, -1).contiguous()
+
+
+def spectral_error(images: torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
+    """images (..., c, h, w) as the model sees them -> (...) the relative error of each image's
+    magnitude spectrum against `magnitude` (c, h, w // 2 + 1):
+    || |rfft2(x)| - |magnitude| || / || magnitude ||, both norms over the full spectrum (each half-spectrum
+    bin also stands for its conjugate), the DC bin (the mean) included. 0: the data's spectrum exactly."""
+    h, w = images.shape[-2:]
+    weight = torch.full((h, w // 2 + 1), 2.0, dtype=torch.float64)
+    weight[:, 0] = 1.0
+    if w % 2 == 0:
+        weight[:, -1] = 1.0
+    target = magnitude.abs().double().cpu()
+    got = torch.fft.rfft2(images.double().cpu(), norm="ortho").abs()
+    error = (weight * (got - target).square()).sum((-3, -2, -1))
+    return (error / (weight * target.square()).sum()).sqrt().float()
+
+
+def at_bounds(images: torch.Tensor, value_range: tuple[float, float] = (0.0, 1.0)) -> torch.Tensor:
+    """images (..., c, h, w) -> (...) the share of each image's pixels at either end of the range."""
+    lo, hi = value_range
+    return ((images <= lo) | (images >= hi)).flatten(-3).double().mean(-1).float()

@@ -1,4 +1,4 @@
-"""Figures of `featvis-bench`: the methods' scores per dataset, and their images beside the optimum."""
+"""Figures of `featvis-bench`: the methods' scores per dataset, and their images beside the sphere optimum."""
 
 from __future__ import annotations
 
@@ -12,22 +12,35 @@ from bilin.figures.eigen import image_grid
 from bilin.figures.style import finish
 
 SCORES = {
-    "cos": "|cos| to the optimum",
-    "fraction": "logit / (r² λ_max)",
-    "top5_energy": "energy in the top-5 eigenspace",
+    "cos": "direction: |cos| to the optimum",
+    "fraction": "direction: logit / (r² λ_max)",
+    "top5_energy": "direction: top-5 eigenspace energy",
+    "box_share": "in the box: logit / box optimum's",
     "steps_to_95": "steps to 95% of the final fraction",
 }
 DATASET_COLOURS = {"mnist": "rgb(33,102,172)", "fmnist": "rgb(230,145,56)"}
+HEADROOM = 1.15  # the axis runs this far past the highest (and any below-0) bar or error bar: none touches the frame
 
 
-def bench_scores_figure(summary: Sequence[Mapping], methods: Sequence[str], datasets: Sequence[str]) -> go.Figure:
-    """One panel per score: each method's mean over seeds x classes with its 90% t interval, per dataset."""
-    fig = make_subplots(rows=1, cols=len(SCORES), subplot_titles=list(SCORES.values()), horizontal_spacing=0.07)
+def bench_scores_figure(
+    summary: Sequence[Mapping], methods: Sequence[str], datasets: Sequence[str]
+) -> tuple[go.Figure, list[dict]]:
+    """One panel per score: each method's mean per dataset with its interval over models; and the
+    plotted numbers as rows (dataset, method, score, mean, low, high) for a CSV beside the figure."""
+    fig = make_subplots(rows=1, cols=len(SCORES), subplot_titles=list(SCORES.values()), horizontal_spacing=0.06)
     rows = {(r["dataset"], r["method"], r["score"]): r for r in summary if r["model"] == "bilinear"}
+    plotted = []
     for col, score in enumerate(SCORES, start=1):
+        top, bottom = 0.0, 0.0
         for data in datasets:
             shown = [m for m in methods if (data, m, score) in rows]
             picked = [rows[(data, m, score)] for m in shown]
+            plotted += [
+                {"dataset": data, "method": m, "score": score, **_numbers(r)}
+                for m, r in zip(shown, picked, strict=True)
+            ]
+            top = max([top, *(max(r["high"], r["mean"]) for r in picked)])
+            bottom = min([bottom, *(min(r["low"], r["mean"]) for r in picked)])
             fig.add_trace(
                 go.Bar(
                     x=shown,
@@ -46,26 +59,33 @@ def bench_scores_figure(summary: Sequence[Mapping], methods: Sequence[str], data
                 row=1,
                 col=col,
             )
-        if score != "steps_to_95":
-            fig.update_yaxes(range=[0, 1.05], row=1, col=col)
+        fig.update_yaxes(range=[HEADROOM * bottom, HEADROOM * (top if top > 0 else 1.0)], row=1, col=col)
     fig.update_xaxes(tickangle=-45)
     fig.update_layout(barmode="group", legend={"orientation": "h", "y": -0.42, "x": 0, "title": {"text": "dataset"}})
-    samples = next(iter(rows.values()))["samples"] if rows else 0
-    return finish(
+    picked = next(iter(rows.values()), None)
+    models = picked["models"] if picked else 0
+    figure = finish(
         fig,
-        "Feature visualisation against the exact optimum (bilinear MLPs)",
-        (360 * len(SCORES), 480),
-        subtitle=f"mean and 90% Student-t interval over {samples} images (seeds × classes); "
-        "each image rescaled to one norm, so the scores do not depend on it",
+        "Feature visualisation on bilinear MLPs: direction and logit in the box",
+        (330 * len(SCORES), 480),
+        subtitle=f"mean over seeds × classes; bars: 90% Student-t interval over {models} models (classes averaged "
+        "first). Direction scores: each image rescaled to one norm; box share: the image as the model sees it, "
+        "over the best image found in [0, 1] (sphere: outside the box)",
         margin={"b": 170},
     )
+    return figure, plotted
+
+
+def _numbers(row: Mapping) -> dict:
+    return {"mean": row["mean"], "low": row["low"], "high": row["high"], "models": row["models"]}
 
 
 def bench_images_figure(
     images: Mapping[str, torch.Tensor], classes: Sequence[str], dataset: str, d_hidden: int, seed: int
 ) -> go.Figure:
-    """Rows: each method's image per class (mean removed, signed to agree with the optimum) and the
-    optimum itself (M_c's top eigenvector, signed by its class's test images)."""
+    """Rows: each method's image per class and the best image found in the box (mean removed, signed
+    to agree with the optimum), and the sphere optimum itself (M_c's top eigenvector, signed by its
+    class's test images)."""
     optimum = images["optimum"]
     methods = [m for m in images if m != "optimum"]
     cells, labels = [], []
@@ -77,15 +97,16 @@ def bench_images_figure(
                 if (image * optimum[c]).sum() < 0:
                     image = -image
             cells.append(image.float())
-        labels.append(method)
+        labels.append("sphere optimum" if method == "optimum" else method)
     titles = list(classes) + [""] * (len(cells) - len(classes))
     return image_grid(
         cells,
         titles,
         cols=optimum.shape[0],
-        title=f"{dataset}: each method's image beside the exact optimum (d={d_hidden}, seed {seed})",
+        title=f"{dataset}: each method's image beside the sphere optimum (d={d_hidden}, seed {seed})",
         row_labels=labels,
         cell=80,
-        subtitle="blue +, red −; method images: mean removed, sign chosen to agree with the optimum "
-        "(a quadratic logit does not tell x from −x); optimum: signed so its class's test images have mean u·x > 0",
+        subtitle="blue +, red −; method and box-optimum images: mean removed, sign chosen to agree with the sphere "
+        "optimum (a quadratic logit does not tell x from −x); sphere optimum: signed so its class's test images have "
+        "mean u·x > 0",
     )

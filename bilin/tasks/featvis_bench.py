@@ -1,4 +1,5 @@
-"""`bilin featvis-bench`: every featvis method scored against the exact optimum of bilinear MLPs."""
+"""`bilin featvis-bench`: every featvis method scored on bilinear MLPs, by direction against the exact
+sphere optimum and by logit against the best image found inside the data box."""
 
 from __future__ import annotations
 
@@ -31,19 +32,30 @@ class FeatvisBenchConfig(CachedRecipe):
             raise UserError("give at least one dataset, one size and one seed")
 
 
+SCORES = (
+    "cos",
+    "fraction",
+    "top5_energy",
+    "steps_to_95",
+    "box_share",
+    "proxy_confidence",
+    "at_bounds",
+    "spectral_error",
+)
+
+
 def run(cfg: FeatvisBenchConfig, ctx: RunContext) -> None:
-    from bilin.analysis.decompose import input_space_eigendecompose, orient_to_class
-    from bilin.analysis.featvis_scores import Optimum, score_images, steps_to_reach
+    from bilin.analysis.bench_tables import method_means, paired_against
+    from bilin.analysis.box_optimum import RESTARTS, STEPS
     from bilin.cache import ModelCache
-    from bilin.checkpoint import load_model
     from bilin.data import DATASETS
-    from bilin.featvis.bench import METHODS, REFERENCE, proxy_confidence, run_method
+    from bilin.featvis.bench import METHODS
     from bilin.featvis.spectrum import SPECTRUM_IMAGES, magnitude_spectrum
     from bilin.figures.featvis_bench import bench_images_figure, bench_scores_figure
     from bilin.train.recipe import recipe_from_config
 
     cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
-    kinds = {"bilinear": None, **({"relu": None} if cfg.relu else {})}
+    kinds = ["bilinear", *(["relu"] if cfg.relu else [])]
     recipes = {
         (kind, data, d, s): recipe_from_config(cfg, model=kind, gate=None, data=data, d_hidden=d, seed=s)
         for kind in kinds
@@ -57,112 +69,170 @@ def run(cfg: FeatvisBenchConfig, ctx: RunContext) -> None:
     }
     # MACO's fixed magnitude, from each dataset's training images as featvis takes it
     spectra = {data: magnitude_spectrum(x[:SPECTRUM_IMAGES].float() / 255, (28, 28)) for data, x in train.items()}
-    rows, examples, optima, images = [], {}, {}, {}  # optima: per (dataset, size, seed)
-    runs = [(k, m) for k in recipes for m in METHODS if not (k[0] == "relu" and m == REFERENCE)]
-    for n, ((kind, data, d, seed), method) in enumerate(runs):
-        model = load_model(folders[recipes[(kind, data, d, seed)]], ctx.device)
-        classes = model.head.weight.shape[0]
-        done = run_method(model, (1, 28, 28), classes, method, cfg.steps, seed, ctx.device, spectra[data])
-        ctx.console.log(f"{n + 1}/{len(runs)} {kind} {data} d={d} seed={seed} {method}: {done.seconds:.1f} s")
-        proxy = proxy_confidence(model, done.images.to(ctx.device), cfg.transforms, seed).cpu()
-        base = {"model": kind, "dataset": data, "d_hidden": d, "seed": seed, "method": method}
-        images[f"{kind}/{data}/d{d}/seed{seed}/{method}"] = done.images
-        if kind == "bilinear":
-            if (data, d, seed) not in optima:
-                x, y = cache.test_set(recipes[(kind, data, d, seed)])
-                eigen = orient_to_class(input_space_eigendecompose(model.cpu()), x, y)
-                optima[(data, d, seed)] = Optimum.from_eigen(eigen)
-            optimum = optima[(data, d, seed)]
-            final = score_images(optimum, done.images)
-            path = score_images(optimum, done.path.transpose(0, 1)).fraction.T  # (steps, classes)
-            steps95 = steps_to_reach(path)
-            if (d, seed) == (cfg.sizes[-1], cfg.seeds[0]):
-                examples.setdefault(data, {})[method] = done.images[:, 0]
-                examples[data]["optimum"] = optimum.vectors[:, 0].view(classes, 28, 28)
-        for c in range(classes):
-            row = {**base, "class": c, "norm": float(done.images[c].norm()), "proxy_confidence": float(proxy[c])}
-            if kind == "bilinear":
-                row.update(
-                    cos=float(final.cos[c]),
-                    fraction=float(final.fraction[c]),
-                    top5_energy=float(final.top5[c]),
-                    steps_to_95=int(steps95[c]),
-                )
-            rows.append({**row, "seconds": done.seconds})
-    summary, ranking = _summaries(rows, cfg)
-    ctx.run.write_csv("bench.csv", rows)
+    bench = _Bench(cfg, ctx, cache, spectra)
+    for key_, recipe in recipes.items():
+        bench.model(*key_, recipe, folders[recipe])
+    ctx.console.log(f"summaries: means over models, paired differences against {BASELINE}, rankings")
+    summary = method_means(bench.rows, SCORES)
+    versus = paired_against(bench.rows, BASELINE, SCORES)
+    ranking = _ranking(summary, cfg.datasets)
+    ctx.run.write_csv("bench.csv", bench.rows)
     ctx.run.save_tensors(
         "bench_images.safetensors",
-        images,
+        bench.images,
         metadata={
-            "layout": "<model>/<dataset>/d<size>/seed<seed>/<method>: classes x 1 x 28 x 28, image c for class c"
+            "layout": "<model>/<dataset>/d<size>/seed<seed>/<method>: classes x 1 x 28 x 28, image c for class c; "
+            "box/<dataset>/d<size>/seed<seed>: the box optimum per class"
         },
     )
     ctx.run.write_csv("bench_summary.csv", summary)
+    ctx.run.write_csv(f"bench_vs_{BASELINE}.csv", versus)
     ctx.run.write_csv("ranking.csv", ranking)
+    ctx.console.log("figures")
+    scores_figure, plotted = bench_scores_figure(summary, list(METHODS), cfg.datasets)
+    ctx.run.write_csv("bench_scores.csv", plotted)
     ctx.add_figures(
         {
-            "bench_scores": bench_scores_figure(summary, list(METHODS), cfg.datasets),
+            "bench_scores": scores_figure,
             **{
                 f"bench_images_{data}": bench_images_figure(
                     images, DATASETS[data].classes, DATASETS[data].title, cfg.sizes[-1], cfg.seeds[0]
                 )
-                for data, images in examples.items()
+                for data, images in bench.examples.items()
             },
         }
     )
     ctx.headline(
         **{
-            f"fraction.{r['dataset']}.{r['method']}": r["mean"]
+            f"{r['score']}.{r['dataset']}.{r['method']}": r["mean"]
             for r in summary
-            if r["model"] == "bilinear" and r["score"] == "fraction"
+            if r["model"] == "bilinear" and r["score"] in ("fraction", "box_share")
         }
     )
     ctx.record["ranking"] = ranking
+    ctx.record["box_optimum"] = {"restarts": RESTARTS, "steps": STEPS, "starts": "random + every in-box method's image"}
 
 
-def _summaries(rows: list[dict], cfg: FeatvisBenchConfig) -> tuple[list[dict], list[dict]]:
-    """Mean and 90% t interval over seeds x classes (and sizes) per model, dataset, method and score;
-    and how the methods rank by ground truth and by the proxy."""
-    import torch
-    from scipy.stats import spearmanr
+BASELINE = "pixel"
 
-    from bilin.analysis.stats import mean_t_band
 
-    scores = ("cos", "fraction", "top5_energy", "steps_to_95", "proxy_confidence")
-    summary = []
-    groups: dict[tuple, list[dict]] = {}
-    for row in rows:
-        groups.setdefault((row["model"], row["dataset"], row["method"]), []).append(row)
-    for (model, data, method), members in groups.items():
-        for score in scores:
-            values = [m[score] for m in members if score in m]
-            if values:
-                mean, low, high = mean_t_band(torch.tensor(values, dtype=torch.float64))
-                summary.append(
-                    {"model": model, "dataset": data, "method": method, "score": score, "mean": float(mean),
-                     "low": float(low), "high": float(high), "samples": len(values), "confidence": 0.9}
-                )  # fmt: skip
-    ranking = []
+class _Bench:
+    """Runs every method on one model after another, scoring each image; collects rows and images."""
+
+    def __init__(self, cfg: FeatvisBenchConfig, ctx: RunContext, cache, spectra: dict) -> None:
+        self.cfg, self.ctx, self.cache, self.spectra = cfg, ctx, cache, spectra
+        self.rows: list[dict] = []
+        self.images: dict = {}
+        self.examples: dict = {}
+        self.done = 0
+        from bilin.featvis.bench import METHODS
+
+        models = len(cfg.datasets) * len(cfg.sizes) * len(cfg.seeds)
+        self.total = models * (len(METHODS) + (len(METHODS) - 1 if cfg.relu else 0))  # relu: no sphere
+
+    def model(self, kind: str, data: str, d: int, seed: int, recipe, folder) -> None:
+        import torch
+
+        from bilin.analysis.box_optimum import RESTARTS, STEPS, box_optimum, box_share
+        from bilin.analysis.decompose import input_space_eigendecompose, orient_to_class
+        from bilin.analysis.featvis_scores import Optimum, score_images, steps_to_reach
+        from bilin.checkpoint import load_model
+        from bilin.featvis.bench import METHODS, REFERENCE, proxy_confidence, run_method
+        from bilin.featvis.spectrum import at_bounds, spectral_error
+
+        cfg, ctx = self.cfg, self.ctx
+        model = load_model(folder, ctx.device)
+        classes = model.head.weight.shape[0]
+        methods = [m for m in METHODS if not (kind == "relu" and m == REFERENCE)]
+        name, runs, proxies = f"{kind} {data} d={d} seed={seed}", {}, {}
+        for method in methods:
+            runs[method] = run_method(
+                model, (1, 28, 28), classes, method, cfg.steps, seed, ctx.device, self.spectra[data]
+            )
+            self.done += 1
+            ctx.console.log(f"{self.done}/{self.total} {name} {method}: {runs[method].seconds:.1f} s")
+            proxies[method] = proxy_confidence(model, runs[method].images.to(ctx.device), cfg.transforms, seed).cpu()
+            self.images[f"{kind}/{data}/d{d}/seed{seed}/{method}"] = runs[method].images
+        scores: dict[str, dict[str, torch.Tensor]] = {m: {} for m in methods}
+        example = (d, seed) == (cfg.sizes[-1], cfg.seeds[0])
+        if kind == "bilinear":
+            ctx.console.log(f"scoring {name}: eigendecomposition of M_c, direction scores along every path")
+            x, y = self.cache.test_set(recipe)
+            optimum = Optimum.from_eigen(orient_to_class(input_space_eigendecompose(model.cpu()), x, y))
+            matrices = optimum.matrices()
+            in_box = [m for m in methods if m != REFERENCE]
+            ctx.console.log(
+                f"box optimum for {data} d={d} seed={seed}: {RESTARTS} random restarts + {len(in_box)} method "
+                f"images, {STEPS} projected-gradient steps"
+            )
+            starts = torch.stack([runs[m].images.flatten(1) for m in in_box], 1)
+            box = box_optimum(matrices.to(ctx.device), starts.to(ctx.device), seed=seed)
+            self.images[f"box/{data}/d{d}/seed{seed}"] = box.images.float().view(classes, 1, 28, 28)
+            for method in methods:
+                final = score_images(optimum, runs[method].images)
+                path = score_images(optimum, runs[method].path.transpose(0, 1)).fraction.T  # (steps, classes)
+                scores[method] = {"cos": final.cos, "fraction": final.fraction, "top5_energy": final.top5}
+                scores[method]["steps_to_95"] = steps_to_reach(path)
+                if method != REFERENCE:  # the sphere's images are outside the box: no box share
+                    scores[method]["box_share"] = box_share(box, matrices, runs[method].images.flatten(1))
+                if example:
+                    self.examples.setdefault(data, {})[method] = runs[method].images[:, 0]
+            if example:
+                self.examples[data]["box optimum"] = box.images.float().view(classes, 28, 28)
+                self.examples[data]["optimum"] = optimum.vectors[:, 0].view(classes, 28, 28)
+        for method in methods:
+            images = runs[method].images
+            # the image as the model sees it: how much of it sits at the range's ends, how far its spectrum is
+            # from the data's (MACO's is the data's before the clip); the sphere's images are not in the range
+            seen = {"at_bounds": at_bounds(images), "spectral_error": spectral_error(images, self.spectra[data])}
+            if method == REFERENCE:
+                seen = {s: None for s in seen}
+            for c in range(classes):
+                row = {"model": kind, "dataset": data, "d_hidden": d, "seed": seed, "method": method, "class": c}
+                row |= {"norm": float(images[c].norm()), "proxy_confidence": float(proxies[method][c])}
+                row |= {s: _cell(scores[method].get(s), c) for s in ("cos", "fraction", "top5_energy", "box_share")}
+                row |= {"steps_to_95": _cell(scores[method].get("steps_to_95"), c, int)}
+                row |= {s: _cell(v, c) for s, v in seen.items()}
+                self.rows.append({**row, "seconds": runs[method].seconds})
+
+
+def _cell(values, c: int, kind=float):
+    """One class's score, or "" where it does not apply (relu models; the sphere's box share)."""
+    return "" if values is None else kind(values[c])
+
+
+def _ranking(summary: list[dict], datasets: list[str]) -> list[dict]:
+    """How the in-box methods rank by the proxy against each ground truth (the sphere reference, a
+    different problem, is left out), with an exact permutation p and when it cannot be read."""
+    from bilin.analysis.bench_tables import permutation_spearman
+    from bilin.featvis.bench import REFERENCE
+
     mean = {(r["model"], r["dataset"], r["method"], r["score"]): r["mean"] for r in summary}
-    for data in cfg.datasets:
-        methods = [m for m in dict.fromkeys(r["method"] for r in rows) if ("bilinear", data, m, "fraction") in mean]
-        truth = [mean[("bilinear", data, m, "fraction")] for m in methods]
-        by_proxy = [mean[("bilinear", data, m, "proxy_confidence")] for m in methods]
-        row = {"dataset": data, "compared": "bilinear proxy vs bilinear ground truth"}
-        ranking.append({**row, "spearman": float(spearmanr(truth, by_proxy).statistic), "methods": len(methods)})
-        relu = [m for m in methods if ("relu", data, m, "proxy_confidence") in mean]
-        if len(relu) > 1:
-            truth = [mean[("bilinear", data, m, "fraction")] for m in relu]
-            proxy = [mean[("relu", data, m, "proxy_confidence")] for m in relu]
-            row = {"dataset": data, "compared": "relu proxy vs bilinear ground truth"}
-            ranking.append({**row, "spearman": float(spearmanr(truth, proxy).statistic), "methods": len(relu)})
-    return summary, ranking
+    ranking = []
+    for data in datasets:
+        for truth in ("fraction", "box_share"):
+            for kind in ("bilinear", "relu"):
+                methods = [
+                    m
+                    for (model, ds, m, score) in mean
+                    if (model, ds, score) == ("bilinear", data, truth)
+                    and m != REFERENCE
+                    and (kind, data, m, "proxy_confidence") in mean
+                ]
+                if kind == "relu" and not methods:
+                    continue
+                ranking.append(
+                    {"dataset": data, "compared": f"{kind} proxy vs bilinear {truth}", "truth": truth,
+                     **permutation_spearman([mean[("bilinear", data, m, truth)] for m in methods],
+                                            [mean[(kind, data, m, "proxy_confidence")] for m in methods]),
+                     "ranked": " ".join(methods)}
+                )  # fmt: skip
+    return ranking
 
 
 COMMAND = Command(
     name="featvis-bench",
-    summary="Score every featvis method against the exact optimum of bilinear MLPs (and by proxy on relu MLPs).",
+    summary="Score every featvis method on bilinear MLPs: direction vs the sphere optimum, logit vs the box's.",
     schema=FeatvisBenchConfig,
     run=run,
     panel="Any model",
@@ -171,8 +241,10 @@ COMMAND = Command(
         "bilin featvis-bench experiment=d512                  (the README's table: d=512, 20 epochs, 512 steps)",
         "bilin featvis-bench sizes=[512] epochs=100 steps=512 (the paper's 100 epochs: ~45 min of training on a CPU)",
     ),
-    notes="Models come from the model cache (<cache_root>), trained batched when missing. Scores are "
-    "scale-free (each image rescaled to one norm): |cos| to M_c's top eigenvector, logit / (r² λ_max), "
+    notes="Models come from the model cache (<cache_root>), trained batched when missing. Direction scores "
+    "are scale-free (each image rescaled to one norm): |cos| to M_c's top eigenvector, logit / (r² λ_max), "
     "the energy share in M_c's top-5 eigenspace, and the first step from which the fraction stays ≥ 95% "
-    "of its final value.",
+    "of its final value. box_share is the image's own logit (in [0, 1], unscaled) over the best found in "
+    "the box (random projected-gradient restarts plus every method's image; counts in run.json). Methods are "
+    "compared with pixel on the same (model, class) pairs (bench_vs_pixel.csv).",
 )

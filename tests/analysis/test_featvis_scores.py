@@ -75,3 +75,14 @@ def test_from_eigen_takes_input_space_eigen_in_descending_order():
     optimum = Optimum.from_eigen(Eigen(values, vectors))
     assert optimum.best.tolist() == [2.0]
     assert optimum.vectors[0, 0].tolist() == [0.0, 0.0, 1.0]
+
+
+def test_matrices_give_the_models_logits():
+    torch.manual_seed(0)
+    model = BilinearMLP(784, 12, 10).double()
+    optimum = Optimum.from_eigen(input_space_eigendecompose(model))
+    x = torch.rand(10, 784, dtype=torch.float64)
+    with torch.no_grad():
+        logits = model(x)
+    quadratic = torch.einsum("ni,cij,nj->nc", x, optimum.matrices(), x)
+    assert torch.allclose(quadratic, logits, rtol=1e-4, atol=1e-6)
