@@ -87,3 +87,20 @@ def at_bounds(images: torch.Tensor, value_range: tuple[float, float] = (0.0, 1.0
     """images (..., c, h, w) -> (...) the share of each image's pixels at either end of the range."""
     lo, hi = value_range
     return ((images <= lo) | (images >= hi)).flatten(-3).double().mean(-1).float()
+
+
+def seen_image_measures(
+    images: torch.Tensor,
+    magnitude: torch.Tensor,
+    colour: ColourBasis | None = None,
+    value_range: tuple[float, float] = (0.0, 1.0),
+) -> dict[str, torch.Tensor]:
+    """MACO's images as the model sees them (..., c, h, w), after squashing into the range: the
+    share of pixels at the range's ends and the spectral error against the fixed `magnitude` (in the
+    colour basis when one is given) -> {"at_bounds": (...), "spectral_error": (...)}."""
+    flat = images.reshape(-1, *images.shape[-3:])
+    in_basis = colour.to(flat.device).to_basis(flat) if colour is not None else flat
+    return {
+        "at_bounds": at_bounds(images, value_range),
+        "spectral_error": spectral_error(in_basis, magnitude).reshape(images.shape[:-3]),
+    }

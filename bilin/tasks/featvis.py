@@ -95,6 +95,7 @@ def run(cfg: FeatvisConfig, ctx: RunContext) -> None:
     from bilin.featvis.objectives import parse_targets
     from bilin.featvis.render import Settings, Tricks, render
     from bilin.featvis.sources import colour_basis_from, from_run, from_torchvision, maco_spectrum
+    from bilin.featvis.spectrum import seen_image_measures
     from bilin.train.progress import step_progress
 
     if cfg.net is not None:  # before the model is built: a torchvision model takes any size
@@ -165,7 +166,12 @@ def run(cfg: FeatvisConfig, ctx: RunContext) -> None:
             f"featvis {diverged}: the images diverged to NaN or infinity; lower lr={cfg.lr:g} or keep squash"
         )
     main = results["result"]
-    _write_outputs(ctx, main, results, labels, top_eigenvalues(subject.model, targets))
+    seen = {  # MACO's magnitude holds for its hidden image; what the model sees is squashed into the range
+        name: seen_image_measures(results[name].images, spectrum, colour, subject.value_range)
+        for name, _, step_tricks in plan
+        if step_tricks.param == "maco"
+    }
+    _write_outputs(ctx, main, results, labels, top_eigenvalues(subject.model, targets), seen)
     ctx.add_figures(_figures(cfg, ctx, subject, main, results, labels, targets))
     ctx.record.update(
         model=subject.name,
@@ -177,6 +183,7 @@ def run(cfg: FeatvisConfig, ctx: RunContext) -> None:
         colour_basis=None if colour is None else colour.factor.tolist(),
         value_range=list(subject.value_range),
         maco_spectrum=spectrum_source,
+        maco_seen={name: {k: float(v.mean()) for k, v in m.items()} for name, m in seen.items()},
         render_seconds={name: round(r.seconds, 3) for name, r in results.items()},
         final_activation_mean=float(main.activations.mean()),
     )
@@ -203,16 +210,20 @@ def _check_input_shape(subject: Subject, device) -> None:
         ) from exc
 
 
-def _write_outputs(ctx: RunContext, main: RenderResult, results: dict, labels: list[str], top) -> None:
+def _write_outputs(
+    ctx: RunContext, main: RenderResult, results: dict, labels: list[str], top, seen: dict[str, dict]
+) -> None:
     from bilin.featvis.tables import activation_rows, curve_rows, ladder_rows
 
     tensors = {"images": main.images.contiguous(), "activations": main.activations.contiguous()}
     tensors.update({f"ladder/{name}": r.images.contiguous() for name, r in results.items() if name != "result"})
     ctx.run.save_tensors("inputs.safetensors", tensors, metadata={"targets": "|".join(labels)})
     ctx.run.write_csv("curve.csv", curve_rows(main.curve, labels))
-    ctx.run.write_csv("activations.csv", activation_rows(main.images, main.activations, labels, top))
+    ctx.run.write_csv(
+        "activations.csv", activation_rows(main.images, main.activations, labels, top, seen.get("result"))
+    )
     if len(results) > 1:
-        ctx.run.write_csv("ladder.csv", ladder_rows({name: results[name] for name in LADDER}, labels, top))
+        ctx.run.write_csv("ladder.csv", ladder_rows({name: results[name] for name in LADDER}, labels, top, seen))
 
 
 def _figures(

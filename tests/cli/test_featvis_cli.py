@@ -47,6 +47,8 @@ def test_featvis_ladder_of_a_bilin_run(bilin_cli, tmp_path, trained):
     assert record["maco_spectrum"] == "mnist train split, 640 images"  # the model's own training data
     ladder = list(csv.DictReader((run / "ladder.csv").open()))
     assert {r["step"] for r in ladder} == set(record["render_seconds"]) - {"result"}
+    assert all((r["spectral_error"] != "") == (r["step"] == "+maco") for r in ladder)  # measured where MACO ran
+    assert set(record["maco_seen"]) == {"+maco"}
     for name, images in tensors.items():
         if name.startswith("ladder/") or name == "images":
             assert images.min() >= 0 and images.max() <= 1, name  # every step stays in the data's range
@@ -82,6 +84,14 @@ def test_featvis_maco_on_a_bilin_run(bilin_cli, tmp_path, trained):
     for row, image in zip(rows, images[:, 0], strict=True):
         assert float(row["norm"]) == pytest.approx(float(image.norm()), rel=1e-5)
         assert float(row["fraction_of_best"]) <= 1 + 1e-4
+        # the seen (clipped) image's measures beside every MACO result
+        seen = ((image <= 0) | (image >= 1)).float().mean()
+        assert float(row["at_bounds"]) == pytest.approx(float(seen), abs=1e-6)
+        assert float(row["spectral_error"]) > 0
+    assert set(record["maco_seen"]) == {"result"}
+    assert record["maco_seen"]["result"]["spectral_error"] == pytest.approx(
+        sum(float(r["spectral_error"]) for r in rows) / 2, rel=1e-5
+    )
 
 
 @pytest.mark.parametrize(
