@@ -24,9 +24,8 @@ def test_frequency_study_on_tiny_models(bilin_cli, tmp_path):
         name = f"{k}/4 mnist σ={noise:g} seed {seed}: "
         said = [line.removeprefix(name) for line in lines if line.startswith(name)]
         assert len(said) == len(stages) and all(map(str.startswith, said, stages)), lines
-    assert lines.index("1/4 mnist σ=0 seed 0: eigenvector spectra") > lines.index(
-        "measuring 4 models: " + ("weight CSF, eigenvectors, probe CSF and featvis of each")
-    )
+    first = lines.index("measuring 4 models: weight CSF, eigenvectors, probe CSF and featvis of each")
+    assert lines[first + 1].startswith("1/4 mnist σ=0 seed 0: weight CSF (")
     assert lines[-1].startswith("all models measured: ")
     assert "4/4 mnist σ=0.5 seed 1: featvis (" in (run / "frequency.log").read_text()
     rows = list(csv.DictReader((run / "frequency.csv").open()))
