@@ -72,15 +72,27 @@ def measure_model(
     settings: StudySettings,
     device: torch.device,
     on_batch: Callable[[], None] | None = None,
+    on_stage: Callable[[str], None] | None = None,
 ) -> ModelFrequencies:
-    """The three views of one ungated bilinear MLP (its weights on the CPU in float64)."""
+    """The three views of one ungated bilinear MLP (its weights on the CPU in float64); `on_stage`
+    is told what each stage is about to do, `on_batch` is called after each probe training batch."""
+    stage = on_stage or (lambda _: None)
     stimuli = Stimuli(SIDE, channels=1, protocol=settings.protocol)
+    n_sfs = len(settings.sfs)
+    stage(f"weight CSF ({n_sfs} frequencies, closed form)")
     weights = weight_csf(model.cpu(), settings.sfs, stimuli, settings.criterion)
+    stage("eigenvector spectra")
     eigen_centroid = float(feature_spectra(eigendecompose(model.cpu()), SIDE).top_centroid().mean())
     model = model.to(device)
     extractor = FeatureExtractor(model, settings.layer)
-    (probe,) = measure_layer(extractor, settings.sfs, stimuli, settings.probe, settings.staircase, device, on_batch)
+    probe = settings.probe
+    stage(
+        f"probe CSF (layer {settings.layer}: {probe.pairs_per_epoch} pairs x {probe.epochs} epochs, "
+        f"then a staircase at each of {n_sfs} frequencies)"
+    )
+    (probe,) = measure_layer(extractor, settings.sfs, stimuli, probe, settings.staircase, device, on_batch)
     classes = model.head.weight.shape[0]
+    stage(f"featvis ({settings.featvis_method}, {settings.featvis_steps} steps, {classes} classes)")
     images = run_method(
         model, (1, SIDE, SIDE), classes, settings.featvis_method, settings.featvis_steps, settings.probe.seed, device
     ).images.cpu()

@@ -13,9 +13,14 @@ the threshold between two tested contrasts (step_fit).
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
+
+F = TypeVar("F", bound=Callable)
 
 THRESHOLD_RANGE = (1e-4, 10.0)  # the 75% threshold's, contrast
 BETA_RANGE = (0.2, 30.0)  # its slope
@@ -77,6 +82,24 @@ def _score(x: torch.Tensor, c: torch.Tensor, n: torch.Tensor, k: torch.Tensor) -
     return nll.detach(), gradient.detach(), torch.stack(rows, 1)
 
 
+def one_thread(function: F) -> F:
+    """Run `function` on one CPU thread: its tensors are small (thousands of 3-parameter fits), and
+    threads only wait on each other there (fit_psychometric took 130 s on 2 threads of a busy
+    2-core machine, 20 s on one)."""
+
+    @functools.wraps(function)
+    def wrapped(*args, **kwargs):
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            torch.set_num_threads(previous)
+
+    return wrapped  # type: ignore[return-value]
+
+
+@one_thread
 def ml_weibull(
     c: torch.Tensor,
     n: torch.Tensor,

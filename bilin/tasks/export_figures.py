@@ -18,9 +18,12 @@ def export_figures(run_dir: Path = typer.Argument(..., help="a run folder with f
     folder = run_dir / "figures"
     try:
         formats = static_formats()
+        if not formats:  # refused before anything is read or written: the run stays as it was
+            raise UserError(
+                "BILIN_FIGURE_FORMATS is empty: no static format to export; set it (e.g. BILIN_FIGURE_FORMATS=png,svg) "
+                "or unset it for PNG and SVG"
+            )
         names = sorted(p.stem for p in folder.glob("*.json"))
-        if not formats:
-            raise UserError("BILIN_FIGURE_FORMATS is empty: nothing to export")
         if not names:
             raise UserError(f"no figures/*.json in {run_dir}")
         if RunDir(run_dir).repair_plotly_js():

@@ -3,7 +3,9 @@ features, over training noise levels and seeds (csf.study)."""
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,6 +17,8 @@ from bilin.schema import key
 
 if TYPE_CHECKING:
     from bilin.lifecycle import RunContext
+
+log = logging.getLogger("bilin.frequency")
 
 # (column of frequency.csv, its source: the figure's legend, the figure's row, the table's header);
 # peaks are cut to the tested frequencies, the rest to >= 0 (a t band over few seeds can leave the range)
@@ -80,19 +84,29 @@ def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
     recipes = {k: recipe_from_config(cfg, data=k[0], noise=float(k[1]), seed=k[2]) for k in keys}
     folders = cache.provide(list(recipes.values()), ctx)
     rows, weight_rows, probe_rows, images = [], [], [], {}
+    say = stage_lines(ctx)
+    say(f"measuring {len(keys)} models: weight CSF, eigenvectors, probe CSF and featvis of each")
     for i, (dataset, noise, seed) in enumerate(keys):
         ctx.stop.raise_if_set()
         folder = folders[recipes[(dataset, noise, seed)]]
-        measured = measure_model(load_model(folder), settings, ctx.device)
+        model_name = f"{i + 1}/{len(keys)} {dataset} σ={noise:g} seed {seed}"
+        measured = measure_model(
+            load_model(folder),
+            settings,
+            ctx.device,
+            on_batch=ctx.stop.raise_if_set,  # a signal ends the probe's training at its next batch
+            on_stage=lambda stage, name=model_name: say(f"{name}: {stage}"),
+        )
         base = {"dataset": dataset, "noise": noise, "seed": seed}
         rows.append({**base, "val_acc": cached_accuracy(folder), **measured.row()})
         weight_rows += [{**base, **r} for r in measured.weights.rows()]
         probe_rows += [{**base, **r} for r in measured.probe.threshold_rows()]
         images[f"{dataset}/noise{noise:g}/seed{seed}"] = measured.featvis_images
-        ctx.console.log(
-            f"{i + 1}/{len(keys)} {dataset} σ={noise:g} seed {seed}: peak {rows[-1]['weights_peak']:.2f} (weights), "
-            f"{rows[-1]['probe_peak']:.2f} (probe) cycles/image"
+        say(
+            f"{model_name}: peak {rows[-1]['weights_peak']:.2f} (weights), {rows[-1]['probe_peak']:.2f} (probe) "
+            "cycles/image"
         )
+    say("all models measured: bands over seeds, tables, then the frequency_study figure")
     bands = _bands(cfg, rows, settings.sfs)
     shape_note = band_pass_note(settings.sfs)
     summary = [
@@ -130,6 +144,17 @@ def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
             if r["noise"] in ends and not r["measure"].endswith("_octaves") and math.isfinite(r["mean"])
         }
     )
+
+
+def stage_lines(ctx: RunContext) -> Callable[[str], None]:
+    """What a long command is doing, one line per stage: on stderr (unwrapped, so a log keeps one line
+    each; nothing when quiet) and in the run's log."""
+
+    def say(text: str) -> None:
+        log.info(text)
+        ctx.console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+    return say
 
 
 def _bands(cfg: FrequencyConfig, rows: list[dict], sfs: list[float]) -> dict:

@@ -111,7 +111,7 @@ def run(cfg: TrainConfig, ctx: RunContext) -> None:
     from bilin.figures.training import per_class_bars, training_curves
     from bilin.train.budget import check_training_fits
     from bilin.train.buffers import DeviceData
-    from bilin.train.cost import epoch_seconds, plan_line
+    from bilin.train.cost import StepTimer, epoch_seconds, measured_basis, measured_seconds, plan_line
     from bilin.train.loop import Trainer, per_class_accuracy
     from bilin.train.progress import epoch_progress
     from bilin.train.recipe import recipe_from_config
@@ -127,11 +127,23 @@ def run(cfg: TrainConfig, ctx: RunContext) -> None:
     check_training_fits(spec, 1, cfg.batch_size, len(data.train_x), ctx.device)
     model = recipe.initial_model(data)  # data order and noise: the trainer's own generators
     hp = recipe.hparams(compile=cfg.compile, cuda_graph=cfg.cuda_graph)
+    label = f"{cfg.model.name}{'-' + cfg.model.gate if cfg.model.gate else ''} {cfg.data.name} d={cfg.d_hidden}"
+
+    def say(line: str) -> None:
+        log.info(line)
+        ctx.console.print(line, highlight=False, soft_wrap=True)
+
+    def measured(step_seconds: float, steps: int) -> None:  # the first steps timed: the estimate again
+        left = cfg.epochs - len(trainer.metrics)
+        seconds = measured_seconds(step_seconds, len(data.train_x), len(data.test_x), cfg.batch_size, left)
+        say(f"{label}: " + plan_line(1, left, seconds, ctx.device, measured_basis(steps)))
+
     trainer = Trainer(
         model.to(ctx.device),
         DeviceData.from_uint8(data.train_x, data.train_y, data.test_x, data.test_y, ctx.device),
         hp,
         ctx.device,
+        step_timer=StepTimer.on(ctx.device, measured),
     )
     if ctx.continuing:
         if not ctx.run.file(CHECKPOINT).is_file():
@@ -149,12 +161,9 @@ def run(cfg: TrainConfig, ctx: RunContext) -> None:
         if cfg.checkpoint_every and metric.epoch % cfg.checkpoint_every == 0 and metric.epoch < cfg.epochs:
             save_state(ctx, trainer.state(), trainer, spec, cfg.data.name)
 
-    label = f"{cfg.model.name}{'-' + cfg.model.gate if cfg.model.gate else ''} {cfg.data.name} d={cfg.d_hidden}"
     left = cfg.epochs - len(trainer.metrics)
     seconds = epoch_seconds(spec, len(data.train_x), len(data.test_x), ctx.device, cfg.precision)
-    plan = f"{label}: " + plan_line(1, left, seconds * left if seconds is not None else None, ctx.device)
-    log.info(plan)
-    ctx.console.print(plan, highlight=False, soft_wrap=True)
+    say(f"{label}: " + plan_line(1, left, seconds * left if seconds is not None else None, ctx.device))
     with ctx.polling() as stop, epoch_progress(label, cfg.epochs, len(trainer.metrics), cfg.quiet) as report:
         result = trainer.fit(stop, on_epoch)
 

@@ -16,10 +16,16 @@ measured with benchmarks/bench_train.py on this project's machines:
 - CUDA (an H100, CUDA graph): about 0.012 s per model and epoch at these sizes (89 model-epochs
   per second over the paper's grid), dominated by the fixed cost.
 
-It is an estimate for planning ("about 40 min"), not a promise; the CNN is not modelled.
+It is a first guess for planning ("about 40 min"), said before anything runs; the CNN is not
+modelled. The machine at hand may be slower or busier than these, so once training starts, the
+first steps are timed (StepTimer) and the estimate said again from that measurement
+(measured_seconds).
 """
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
 
 import torch
 
@@ -63,8 +69,74 @@ def duration(seconds: float) -> str:
     return f"about {seconds / 3600:.1f} h"
 
 
-def plan_line(n_models: int, model_epochs: int, seconds: float | None, device: torch.device) -> str:
-    """What training is about to do, in one line: models, epochs and the estimated time."""
+FIRST_GUESS = "a first guess from stored timings"
+WARMUP_STEPS = 1  # first-call costs: allocation, kernel selection, CUDA graph capture
+TIMED_STEPS = 3
+
+
+def plan_line(
+    n_models: int, model_epochs: int, seconds: float | None, device: torch.device, basis: str = FIRST_GUESS
+) -> str:
+    """What training is about to do, in one line: models, epochs, the estimated time and what it rests on."""
     models = f"{n_models} model{'s' if n_models != 1 else ''}"
-    estimate = f", {duration(seconds)} (estimate)" if seconds is not None else ""
+    estimate = f", {duration(seconds)} ({basis})" if seconds is not None else ""
     return f"training {models}, {model_epochs} model-epochs on {device.type}{estimate}"
+
+
+def epoch_line(epoch: int, epochs: int, epoch_seconds: float) -> str:
+    """'epoch 3/20, about 1 min left': the epochs left at the last epoch's measured time."""
+    left = f", {duration(epoch_seconds * (epochs - epoch))} left" if epoch < epochs else ""
+    return f"epoch {epoch}/{epochs}{left}"
+
+
+def measured_basis(steps: int) -> str:
+    return f"measured on the first {steps} step{'s' if steps != 1 else ''}"
+
+
+def measured_seconds(step_seconds: float, n_train: int, n_test: int, batch_size: int, epochs: int) -> float:
+    """Seconds of `epochs` epochs from the measured seconds of one training step (all the models
+    trained together take one step together). An epoch is n_train // batch_size steps (the last
+    partial batch is dropped) and a validation pass: a forward pass over the test images, taken as a
+    third of a training step's cost per image (forward 2, backward 4 FLOPs per multiply-add)."""
+    validation_steps = n_test / (3 * batch_size)
+    return step_seconds * (n_train // batch_size + validation_steps) * epochs
+
+
+class StepTimer:
+    """Seconds per training step, measured on the run's own first steps: the clock starts after
+    `warmup` steps and stops `steps` steps later (or at the end of a shorter epoch), and
+    `on_measured(seconds per step, steps timed)` is called once. `sync` waits for the device at
+    both ends (a GPU runs the queued steps asynchronously)."""
+
+    def __init__(
+        self,
+        on_measured: Callable[[float, int], None],
+        steps: int = TIMED_STEPS,
+        warmup: int = WARMUP_STEPS,
+        sync: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
+        self.on_measured, self.steps, self.warmup, self.sync, self.clock = on_measured, steps, warmup, sync, clock
+        self.started: float | None = None
+        self.done = False
+
+    @classmethod
+    def on(cls, device: torch.device, on_measured: Callable[[float, int], None]) -> StepTimer:
+        sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+        return cls(on_measured, sync=sync)
+
+    def tick(self, step: int, steps_in_epoch: int) -> None:
+        """After step `step` (0-based) of an epoch of `steps_in_epoch` steps."""
+        if self.done:
+            return
+        if step + 1 == self.warmup:  # (again, if the last epoch ended before any step was timed)
+            self.sync()
+            self.started = self.clock()
+            return
+        if self.started is None or step < self.warmup:
+            return
+        timed = step + 1 - self.warmup
+        if timed == self.steps or step + 1 == steps_in_epoch:
+            self.sync()
+            self.done = True
+            self.on_measured((self.clock() - self.started) / timed, timed)

@@ -27,6 +27,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from bilin.train.buffers import DeviceData, StaticBatch
+from bilin.train.cost import StepTimer
 from bilin.train.cuda_graph import CudaRecorder, Recorder, StepGraph, graphs_wanted, optimizer_kwargs
 from bilin.train.noise import GaussianNoise
 from bilin.train.records import EpochMetrics, FitResult, HParams, Member, StopRequest
@@ -44,6 +45,7 @@ class Trainer:
         device: torch.device,
         members: list[Member] | None = None,
         graph_recorder: Recorder | None = None,
+        step_timer: StepTimer | None = None,
     ):
         models = list(model) if isinstance(model, (list, tuple)) else [model]
         self.members = members or [Member(hp.seed, hp.noise)]
@@ -75,6 +77,7 @@ class Trainer:
         self._noisy = any(m.noise > 0 for m in self.members)
         self.histories: list[list[EpochMetrics]] = [[] for _ in self.members]
         self.graph_recorder = graph_recorder or CudaRecorder()
+        self.step_timer = step_timer  # times the first steps: the estimate said once training runs
         self._forward: Callable[[torch.Tensor], torch.Tensor] = self.model if self.n == 1 else self._stacked_forward
         self._optimizer_step = self.optimizer.step
         if compiled:
@@ -211,6 +214,8 @@ class Trainer:
                 for i, source in enumerate(self.noises):
                     source.fill_(noise[i])
             run_step()
+            if self.step_timer is not None:
+                self.step_timer.tick(step, steps)
         return b.loss_sum, b.correct
 
     def _step(self) -> None:

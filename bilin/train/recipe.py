@@ -15,6 +15,7 @@ from bilin.data import DATASETS, ImageDataset
 from bilin.errors import UserError
 from bilin.models import ModelSpec, build_model
 from bilin.train.buffers import DeviceData
+from bilin.train.cost import StepTimer, epoch_line, measured_basis, measured_seconds, plan_line
 from bilin.train.loop import Trainer
 from bilin.train.records import EpochMetrics, HParams, Member
 
@@ -119,11 +120,18 @@ def train_together(
         raise ValueError("recipes trained together must differ only in seed and noise")
     data = DeviceData.from_uint8(dataset.train_x, dataset.train_y, dataset.test_x, dataset.test_y, device)
     models = [r.initial_model(dataset).to(device) for r in recipes]
-    trainer = Trainer(models, data, first.hparams(), device, [r.member() for r in recipes])
     label = f"{first.model} {first.data} d={first.d_hidden} x{len(recipes)}"
-    result = trainer.fit(
-        on_epoch=lambda m, _: on_epoch(f"{label}: epoch {m.epoch}/{first.epochs}") if on_epoch else None
+    say = on_epoch or (lambda _: None)
+
+    def measured(step_seconds: float, steps: int) -> None:
+        seconds = measured_seconds(step_seconds, len(data.train_x), len(data.test_x), first.batch_size, first.epochs)
+        n = len(recipes)
+        say(f"{label}: " + plan_line(n, n * first.epochs, seconds, device, measured_basis(steps)))
+
+    trainer = Trainer(
+        models, data, first.hparams(), device, [r.member() for r in recipes], step_timer=StepTimer.on(device, measured)
     )
+    result = trainer.fit(on_epoch=lambda m, _: say(f"{label}: {epoch_line(m.epoch, first.epochs, m.seconds)}"))
     if result.status != "complete":  # nothing diverged is kept
         raise UserError(f"training {label}: {result.message}")
     return list(zip(trainer.state_dicts(), trainer.histories, strict=True))

@@ -27,9 +27,13 @@ def test_typed_by_hand_finds_data_and_records_it(tmp_path):
     expected = load_dataset("mnist", tmp_path / "data", download=False)
     assert record["data"] == {"mnist": {"root": str(tmp_path / "data"), "sha256": expected.fingerprint}}
     # stderr is a pipe, not a terminal: the plan, then one line per epoch (not a silent bar)
+    # (a first guess from stored timings), the estimate again from the first training steps, timed
     lines = result.stderr.splitlines()
     assert lines[0].startswith("bilinear mnist d=16: training 1 model, 2 model-epochs on cpu, about ")
-    epochs = [line.split(":")[0] for line in lines[1:]]
+    assert lines[0].endswith(" s (a first guess from stored timings)")
+    assert lines[1].startswith("bilinear mnist d=16: training 1 model, 2 model-epochs on cpu, about ")
+    assert lines[1].endswith(" s (measured on the first 3 steps)")
+    epochs = [line.split(":")[0] for line in lines[2:]]
     assert epochs == ["bilinear mnist d=16, epoch 1/2", "bilinear mnist d=16, epoch 2/2"]
     # per-class accuracies come from a float32 tensor: written without float64's noise digits
     for row in csv.DictReader((run / "per_class.csv").open()):
@@ -52,7 +56,13 @@ def test_grid_commands_plan_record_and_report_cache_training(bilin_cli, tmp_path
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()
     assert lines[0].startswith("truncate: 4 models, 0 cached; training 4 models, 8 model-epochs on cpu, about ")
-    assert "bilinear mnist d=8 x2: epoch 1/2" in lines and "bilinear mnist d=12 x2: epoch 2/2" in lines
+    assert lines[0].endswith(" (a first guess from stored timings)")
+    # each group of models trained together: its estimate from its first steps, its epochs with the time left
+    for d in (8, 12):
+        measured = [line for line in lines if line.startswith(f"bilinear mnist d={d} x2: training 2 models")]
+        assert len(measured) == 1 and measured[0].endswith(" (measured on the first 3 steps)"), lines
+    assert any(line.startswith("bilinear mnist d=8 x2: epoch 1/2, about ") for line in lines), lines
+    assert "bilinear mnist d=12 x2: epoch 2/2" in lines
     run = only_run_dir(tmp_path / "outputs" / "truncate")
     record = json.loads((run / "run.json").read_text())
     entry = json.loads((tmp_path / next(iter(record["models"].values())) / "recipe.json").read_text())

@@ -14,9 +14,20 @@ from tests.conftest import only_run_dir
 
 
 def test_frequency_study_on_tiny_models(bilin_cli, tmp_path):
-    result = bilin_cli("frequency", "experiment=smoke", "device=cpu")
+    result = bilin_cli("frequency", "experiment=smoke", "device=cpu", "quiet=false")
     assert result.returncode == 0, result.stderr
     run = only_run_dir(tmp_path / "outputs" / "frequency")
+    # once the models are trained, a line per model and stage (on stderr, a pipe here, and in the run's log)
+    lines = result.stderr.splitlines()
+    stages = ("weight CSF (", "eigenvector spectra", "probe CSF (layer product", "featvis (", "peak ")
+    for k, (noise, seed) in enumerate([(0, 0), (0, 1), (0.5, 0), (0.5, 1)], 1):
+        name = f"{k}/4 mnist σ={noise:g} seed {seed}: "
+        said = [line.removeprefix(name) for line in lines if line.startswith(name)]
+        assert len(said) == len(stages) and all(map(str.startswith, said, stages)), lines
+    first = lines.index("measuring 4 models: weight CSF, eigenvectors, probe CSF and featvis of each")
+    assert lines[first + 1].startswith("1/4 mnist σ=0 seed 0: weight CSF (")
+    assert lines[-1].startswith("all models measured: ")
+    assert "4/4 mnist σ=0.5 seed 1: featvis (" in (run / "frequency.log").read_text()
     rows = list(csv.DictReader((run / "frequency.csv").open()))
     assert [(r["noise"], r["seed"]) for r in rows] == [("0.0", "0"), ("0.0", "1"), ("0.5", "0"), ("0.5", "1")]
     # the weight CSF's thresholds: the cached model's own forward pass on probe-csf's gratings moves
