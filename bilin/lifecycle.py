@@ -9,6 +9,7 @@ for signals as a flag with `ctx.polling()`; everywhere else a signal stops the c
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import time
@@ -73,6 +74,12 @@ class RunContext:
         for result in results:
             for name, rows in result.tables().items():
                 self.run.write_csv(name, rows)
+
+    def stage(self, text: str) -> None:
+        """What a long command is doing now, one line: in the run's log and on stderr (unwrapped, so a
+        redirected stderr keeps one line each; nothing when quiet)."""
+        logging.getLogger(f"bilin.{self.command.name}").info(text)
+        self.console.print(text, highlight=False, markup=False, soft_wrap=True)
 
     def headline(self, **metrics: float) -> None:
         """The run's few key numbers, kept in run.json (`headline`): the report's table shows them."""

@@ -72,7 +72,7 @@ def run(cfg: FeatvisBenchConfig, ctx: RunContext) -> None:
     bench = _Bench(cfg, ctx, cache, spectra)
     for key_, recipe in recipes.items():
         bench.model(*key_, recipe, folders[recipe])
-    ctx.console.log(f"summaries: means over models, paired differences against {BASELINE}, rankings")
+    ctx.stage(f"summaries: means over models, paired differences against {BASELINE}, rankings")
     summary = method_means(bench.rows, SCORES)
     versus = paired_against(bench.rows, BASELINE, SCORES)
     ranking = _ranking(summary, cfg.datasets)
@@ -88,7 +88,7 @@ def run(cfg: FeatvisBenchConfig, ctx: RunContext) -> None:
     ctx.run.write_csv("bench_summary.csv", summary)
     ctx.run.write_csv(f"bench_vs_{BASELINE}.csv", versus)
     ctx.run.write_csv("ranking.csv", ranking)
-    ctx.console.log("figures")
+    ctx.stage("figures")
     scores_figure, plotted = bench_scores_figure(summary, list(METHODS), cfg.datasets)
     ctx.run.write_csv("bench_scores.csv", plotted)
     ctx.add_figures(
@@ -150,18 +150,18 @@ class _Bench:
                 model, (1, 28, 28), classes, method, cfg.steps, seed, ctx.device, self.spectra[data]
             )
             self.done += 1
-            ctx.console.log(f"{self.done}/{self.total} {name} {method}: {runs[method].seconds:.1f} s")
+            ctx.stage(f"{self.done}/{self.total} {name} {method}: {runs[method].seconds:.1f} s")
             proxies[method] = proxy_confidence(model, runs[method].images.to(ctx.device), cfg.transforms, seed).cpu()
             self.images[f"{kind}/{data}/d{d}/seed{seed}/{method}"] = runs[method].images
         scores: dict[str, dict[str, torch.Tensor]] = {m: {} for m in methods}
         example = (d, seed) == (cfg.sizes[-1], cfg.seeds[0])
         if kind == "bilinear":
-            ctx.console.log(f"scoring {name}: eigendecomposition of M_c, direction scores along every path")
+            ctx.stage(f"scoring {name}: eigendecomposition of M_c, direction scores along every path")
             x, y = self.cache.test_set(recipe)
             optimum = Optimum.from_eigen(orient_to_class(input_space_eigendecompose(model.cpu()), x, y))
             matrices = optimum.matrices()
             in_box = [m for m in methods if m != REFERENCE]
-            ctx.console.log(
+            ctx.stage(
                 f"box optimum for {data} d={d} seed={seed}: {RESTARTS} random restarts + {len(in_box)} method "
                 f"images, {STEPS} projected-gradient steps"
             )

@@ -3,9 +3,7 @@ features, over training noise levels and seeds (csf.study)."""
 
 from __future__ import annotations
 
-import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,7 +16,6 @@ from bilin.schema import key
 if TYPE_CHECKING:
     from bilin.lifecycle import RunContext
 
-log = logging.getLogger("bilin.frequency")
 
 # (column of frequency.csv, its source: the figure's legend, the figure's row, the table's header);
 # peaks are cut to the tested frequencies, the rest to >= 0 (a t band over few seeds can leave the range)
@@ -84,7 +81,7 @@ def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
     recipes = {k: recipe_from_config(cfg, data=k[0], noise=float(k[1]), seed=k[2]) for k in keys}
     folders = cache.provide(list(recipes.values()), ctx)
     rows, weight_rows, probe_rows, images = [], [], [], {}
-    say = stage_lines(ctx)
+    say = ctx.stage
     say(f"measuring {len(keys)} models: weight CSF, eigenvectors, probe CSF and featvis of each")
     for i, (dataset, noise, seed) in enumerate(keys):
         ctx.stop.raise_if_set()
@@ -144,17 +141,6 @@ def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
             if r["noise"] in ends and not r["measure"].endswith("_octaves") and math.isfinite(r["mean"])
         }
     )
-
-
-def stage_lines(ctx: RunContext) -> Callable[[str], None]:
-    """What a long command is doing, one line per stage: on stderr (unwrapped, so a log keeps one line
-    each; nothing when quiet) and in the run's log."""
-
-    def say(text: str) -> None:
-        log.info(text)
-        ctx.console.print(text, highlight=False, markup=False, soft_wrap=True)
-
-    return say
 
 
 def _bands(cfg: FrequencyConfig, rows: list[dict], sfs: list[float]) -> dict:
