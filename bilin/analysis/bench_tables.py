@@ -50,11 +50,13 @@ def method_means(rows: Sequence[dict], scores: Sequence[str]) -> list[dict]:
             means = torch.tensor([sum(v) / len(v) for v in per_model], dtype=torch.float64)
             _, low, high = mean_t_band(means, confidence=CONFIDENCE)
             everything = [x for v in per_model for x in v]
+            one = len(per_model) < 2  # one model: no spread between models to estimate, so no interval
             summary.append(
                 {"model": model, "dataset": data, "method": method, "score": score,
-                 "mean": sum(everything) / len(everything), "low": float(low), "high": float(high),
-                 "models": len(per_model), "images": len(everything), "confidence": CONFIDENCE,
-                 "interval": f"{CONFIDENCE:.0%} Student t over {len(per_model)} model means (classes averaged first)"}
+                 "mean": sum(everything) / len(everything), "low": "" if one else float(low),
+                 "high": "" if one else float(high), "models": len(per_model), "images": len(everything),
+                 "confidence": CONFIDENCE, "interval": "none: one model" if one else
+                 f"{CONFIDENCE:.0%} Student t over {len(per_model)} model means (classes averaged first)"}
             )  # fmt: skip
     return summary
 

@@ -39,8 +39,8 @@ def bench_scores_figure(
                 {"dataset": data, "method": m, "score": score, **_numbers(r)}
                 for m, r in zip(shown, picked, strict=True)
             ]
-            top = max([top, *(max(r["high"], r["mean"]) for r in picked)])
-            bottom = min([bottom, *(min(r["low"], r["mean"]) for r in picked)])
+            top = max([top, *(max(_bound(r, "high"), r["mean"]) for r in picked)])
+            bottom = min([bottom, *(min(_bound(r, "low"), r["mean"]) for r in picked)])
             fig.add_trace(
                 go.Bar(
                     x=shown,
@@ -48,8 +48,9 @@ def bench_scores_figure(
                     error_y={
                         "type": "data",
                         "symmetric": False,
-                        "array": [r["high"] - r["mean"] for r in picked],
-                        "arrayminus": [r["mean"] - r["low"] for r in picked],
+                        "array": [_bound(r, "high") - r["mean"] for r in picked],
+                        "arrayminus": [r["mean"] - _bound(r, "low") for r in picked],
+                        "visible": any(r["low"] != "" for r in picked),
                     },
                     name=data,
                     marker_color=DATASET_COLOURS.get(data),
@@ -68,12 +69,21 @@ def bench_scores_figure(
         fig,
         "Feature visualisation on bilinear MLPs: direction and logit in the box",
         (330 * len(SCORES), 480),
-        subtitle=f"mean over seeds × classes; bars: 90% Student-t interval over {models} models (classes averaged "
-        "first). Direction scores: each image rescaled to one norm; box share: the image as the model sees it, "
+        subtitle=(
+            f"mean over seeds × classes; bars: 90% Student-t interval over {models} models (classes averaged first)"
+            if models > 1
+            else "mean over the classes of one model (no interval: one model)"
+        )
+        + ". Direction scores: each image rescaled to one norm; box share: the image as the model sees it, "
         "over the best image found in [0, 1] (sphere: outside the box)",
         margin={"b": 170},
     )
     return figure, plotted
+
+
+def _bound(row: Mapping, end: str) -> float:
+    """An interval's end, or the mean where there is no interval (one model)."""
+    return row["mean"] if row[end] == "" else row[end]
 
 
 def _numbers(row: Mapping) -> dict:

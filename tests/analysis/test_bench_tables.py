@@ -33,6 +33,13 @@ def test_means_carry_an_interval_over_models_not_over_images():
     assert not any(r["method"] == "sphere" and r["score"] == "box_share" for r in summary)
 
 
+def test_one_model_gets_no_interval_rather_than_a_zero_width_one():
+    summary = method_means([r for r in rows() if r["seed"] == 0], ["fraction"])
+    pixel = next(r for r in summary if r["method"] == "pixel")
+    assert (pixel["models"], pixel["images"]) == (1, 5) and pixel["mean"] == pytest.approx(0.4)
+    assert pixel["low"] == pixel["high"] == "" and pixel["interval"] == "none: one model"
+
+
 def test_paired_differences_against_the_baseline():
     versus = paired_against(rows(), "pixel", ["fraction", "box_share"])
     better = next(r for r in versus if (r["method"], r["score"]) == ("better", "fraction"))
