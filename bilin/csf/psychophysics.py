@@ -8,7 +8,7 @@ values 0..pi (step pi/12) and the phase is jittered, so a level is never 13 iden
 Weibull with guess rate 0.5 and lapse l: P(c) = 0.5 + (0.5 - l) (1 - exp(-(c / a)^b)).
 Threshold at 75%: c75 = a (-ln(1 - 0.25 / (0.5 - l)))^(1 / b). Maximum likelihood (weibull_ml:
 damped Newton, several starts), all frequencies and bootstrap replicates as one batch. The 95% CI is
-the profile-likelihood interval with its cut-off calibrated by a parametric bootstrap (calibrate.py).
+the profile-likelihood interval with its cut-off calibrated by a parametric bootstrap (profile.py).
 Where a step fits as well as any Weibull, the threshold is only bracketed and is reported as such.
 """
 
@@ -129,8 +129,9 @@ class Fit:
 def fit_psychometric(stair: Staircase, boot: int = BOOTSTRAP, seed: int = 0, max_lapse: float = 0.06) -> Fit:
     """ML Weibull fit per frequency and its threshold's 95% profile-likelihood interval, the cut-off
     calibrated by `boot` bootstrap experiments per frequency (profile.py): the procedure replayed on the
-    fitted observer (stair.design; without one, trials drawn at the tested contrasts). Their refitted
-    thresholds are also the replicates for what is computed from all thresholds (the CSF's peak).
+    fitted observer (stair.design; without one, trials drawn at the tested contrasts), its lapse spread
+    over [0, max_lapse]. Their refitted thresholds are also the replicates for what is computed from all
+    thresholds (the CSF's peak).
     Frequencies whose best step is within STEP_NATS of the fit are step-like."""
     generator = torch.Generator().manual_seed(seed)
     n, k, c = stair.trials.double(), stair.correct.double(), stair.contrast.double()
