@@ -23,4 +23,9 @@ class StaircaseKeys:
     )
     trials: int = key(TRIALS, "trials per tested contrast (13 orientations cycled)", ge=1)
     max_steps: int = key(MAX_STEPS, "bisection steps at most", ge=1)
-    bootstrap: int = key(BOOTSTRAP, "parametric-bootstrap replicates for the peak and bandwidth CIs", ge=1)
+    bootstrap: int = key(
+        BOOTSTRAP,
+        "parametric-bootstrap replicates (the bisection replayed on each fitted observer): they calibrate each "
+        "threshold's 95% interval and give the peak and bandwidth CIs",
+        ge=1,
+    )

@@ -7,9 +7,9 @@ values 0..pi (step pi/12) and the phase is jittered, so a level is never 13 iden
 
 Weibull with guess rate 0.5 and lapse l: P(c) = 0.5 + (0.5 - l) (1 - exp(-(c / a)^b)).
 Threshold at 75%: c75 = a (-ln(1 - 0.25 / (0.5 - l)))^(1 / b). Maximum likelihood (weibull_ml:
-scipy's L-BFGS-B, several starts), all frequencies and bootstrap replicates as one batch; the CI is
-a parametric bootstrap (new trials drawn from the fitted function at the tested contrasts). Where
-a step fits as well as any Weibull, the threshold is only bracketed and is reported as such.
+damped Newton, several starts), all frequencies and bootstrap replicates as one batch. The 95% CI is
+the profile-likelihood interval with its cut-off calibrated by a parametric bootstrap (profile.py).
+Where a step fits as well as any Weibull, the threshold is only bracketed and is reported as such.
 """
 
 from __future__ import annotations
@@ -21,16 +21,23 @@ from dataclasses import dataclass
 import torch
 
 from bilin.csf.options import BOOTSTRAP, MAX_STEPS
-from bilin.csf.weibull_ml import STEP_NATS, THRESHOLD_RANGE, grid_starts, ml_weibull, step_fit, to_weibull, weibull
+from bilin.csf.profile import bartlett_nats, profile_interval, replicate_ratios
+from bilin.csf.weibull_ml import STEP_NATS, grid_starts, ml_weibull, step_fit, to_weibull, weibull
 
-__all__ = ["Fit", "Staircase", "bisection", "fit_psychometric", "threshold75", "weibull"]
+__all__ = ["BisectionDesign", "Fit", "Staircase", "bisection", "fit_psychometric", "threshold75", "weibull"]
 
 ORIENTATIONS = 13
 TARGET = 0.749
-PROFILE_NATS = 1.92  # chi-square(1) 95% / 2: the profile-likelihood interval's drop
-PROFILE_STARTS = [(math.log(b), share) for b in (0.5, 1.5, 4.0, 12.0) for share in (0.0, 1.0)]  # log slope, lapse share
-# the profile's search: log10 contrast either side of the ML threshold, points per side, bisections of an end
-PROFILE_SPAN, PROFILE_STEPS, PROFILE_REFINE = 1.5, 30, 8
+
+
+@dataclass(frozen=True)
+class BisectionDesign:
+    """The bisection's settings, so that a fit can replay the whole procedure on simulated observers."""
+
+    trials: int
+    target: float
+    tolerance: float
+    max_steps: int
 
 
 @dataclass
@@ -42,6 +49,7 @@ class Staircase:
     correct: torch.Tensor  # (sfs, steps)
     threshold: torch.Tensor  # (sfs,) the bisection's last contrast
     steps: torch.Tensor  # (sfs,) steps it ran (20 means it never met the tolerance)
+    design: BisectionDesign | None = None  # how the contrasts were chosen; None: not replayable (QUEST+)
 
 
 def bisection(
@@ -74,7 +82,8 @@ def bisection(
         if not active.any():
             break
         c = torch.where(active, (low + high) / 2, c)
-    return Staircase(torch.stack(contrasts, 1), torch.stack(counts, 1), torch.stack(corrects, 1), c, steps)
+    design = BisectionDesign(trials, target, tolerance, max_steps)
+    return Staircase(torch.stack(contrasts, 1), torch.stack(counts, 1), torch.stack(corrects, 1), c, steps, design)
 
 
 def threshold75(alpha: torch.Tensor, beta: torch.Tensor, lapse: torch.Tensor) -> torch.Tensor:
@@ -97,6 +106,7 @@ class Fit:
     step_like: torch.Tensor  # bool
     bracket_low: torch.Tensor  # NaN unless step_like
     bracket_high: torch.Tensor
+    profile_nats: torch.Tensor | None = None  # the interval's calibrated cut-off (profile.bartlett_nats)
 
     @property
     def estimate(self) -> torch.Tensor:
@@ -117,10 +127,11 @@ class Fit:
 
 
 def fit_psychometric(stair: Staircase, boot: int = BOOTSTRAP, seed: int = 0, max_lapse: float = 0.06) -> Fit:
-    """ML Weibull fit per frequency. The threshold's 95% CI is its profile-likelihood interval (where
-    the best fit with the threshold held is within PROFILE_NATS of the best); the bootstrap (`boot`
-    experiments drawn from the fitted function at the tested contrasts and trial counts, refitted)
-    gives replicates for intervals of what is computed from all thresholds (the CSF's peak).
+    """ML Weibull fit per frequency and its threshold's 95% profile-likelihood interval, the cut-off
+    calibrated by `boot` bootstrap experiments per frequency (profile.py): the procedure replayed on the
+    fitted observer (stair.design; without one, trials drawn at the tested contrasts), its lapse spread
+    over [0, max_lapse]. Their refitted thresholds are also the replicates for what is computed from all
+    thresholds (the CSF's peak).
     Frequencies whose best step is within STEP_NATS of the fit are step-like."""
     generator = torch.Generator().manual_seed(seed)
     n, k, c = stair.trials.double(), stair.correct.double(), stair.contrast.double()
@@ -128,13 +139,13 @@ def fit_psychometric(stair: Staircase, boot: int = BOOTSTRAP, seed: int = 0, max
     step_nll, low, high = step_fit(c, n, k, max_lapse)
     step_like = step_nll - nll < STEP_NATS
 
-    p = weibull(c, *(t[:, None] for t in to_weibull(params)))
-    drawn = torch.binomial(
-        n.expand(boot, -1, -1).contiguous(), p.expand(boot, -1, -1).contiguous(), generator=generator
-    )
-    flat = [t.expand(boot, -1, -1).reshape(boot * len(c), -1) for t in (c, n, drawn)]
-    boot_params, _ = ml_weibull(*flat, params.repeat(boot, 1)[None], max_lapse)
-    ci_low, ci_high = _profile_interval(c, n, k, params, nll, max_lapse)
+    worlds = params.repeat(boot, 1)  # replicate b of frequency f: row b * sfs + f
+    # the lapse spread over its range, not the estimate: at its bound 0 (a third of the fits) the
+    # ratio is least inflated, and the data barely tell lapses apart
+    worlds[:, 2] = max_lapse * (torch.arange(boot, dtype=torch.float64) + 0.5).repeat_interleave(len(c)) / boot
+    boot_params, ratios = replicate_ratios(*_replay(stair, worlds, generator), worlds, max_lapse)
+    nats = bartlett_nats(ratios.view(boot, -1), ~step_like)
+    ci_low, ci_high = profile_interval(c, n, k, params, nll, nats, max_lapse)
     boot_thresholds = boot_params[:, 0].exp().view(boot, -1)
     uniform = torch.rand(boot_thresholds.shape, generator=generator, dtype=torch.float64)
     in_bracket = (low.log() + uniform * (high.log() - low.log())).exp()
@@ -150,57 +161,29 @@ def fit_psychometric(stair: Staircase, boot: int = BOOTSTRAP, seed: int = 0, max
         step_like,
         torch.where(step_like, low, nan),
         torch.where(step_like, high, nan),
+        nats,
     )
+
+
+def _replay(stair: Staircase, worlds: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """(c, n, k) of one bootstrap experiment per row of worlds (rows, 3), row b * sfs + f from
+    frequency f: the bisection replayed on that Weibull observer, or without a design new trials at
+    frequency f's tested contrasts."""
+    alpha, beta, lapse = to_weibull(worlds)
+    if stair.design is None:
+        reps = len(worlds) // len(stair.contrast)
+        c, n = stair.contrast.double().repeat(reps, 1), stair.trials.double().repeat(reps, 1)
+        return c, n, torch.binomial(n, weibull(c, alpha[:, None], beta[:, None], lapse[:, None]), generator=generator)
+    d = stair.design
+
+    def observer(contrast: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+        p = weibull(contrast.double(), alpha, beta, lapse)
+        return torch.binomial(torch.full_like(p, float(d.trials)), p, generator=generator) * active
+
+    replayed = bisection(observer, len(worlds), d.trials, d.target, d.tolerance, d.max_steps)
+    return replayed.contrast, replayed.trials, replayed.correct
 
 
 def _starts(c: torch.Tensor, n: torch.Tensor, k: torch.Tensor, max_lapse: float) -> torch.Tensor:
     fixed = torch.tensor([[math.log(0.05), math.log(1.0), 0.0], [math.log(0.2), math.log(4.0), max_lapse / 2]])
     return torch.cat([grid_starts(c, n, k, max_lapse), fixed[:, None].expand(-1, len(c), -1).double()])
-
-
-def _profile_starts(held: torch.Tensor, max_lapse: float) -> torch.Tensor:
-    """(starts, fits, 3): held itself and each PROFILE_STARTS slope and lapse, its threshold kept."""
-    starts = held.expand(len(PROFILE_STARTS), -1, -1).clone()
-    starts[:, :, 1:] = torch.tensor(PROFILE_STARTS, dtype=torch.float64)[:, None] * torch.tensor([1.0, max_lapse])
-    return torch.cat([held[None], starts])
-
-
-def _profile_interval(
-    c: torch.Tensor,
-    n: torch.Tensor,
-    k: torch.Tensor,
-    params: torch.Tensor,
-    nll: torch.Tensor,
-    max_lapse: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per frequency, the thresholds where the profile likelihood (slope and lapse refitted) falls
-    PROFILE_NATS below the best: found between PROFILE_STEPS points either side of the ML threshold,
-    then bisected PROFILE_REFINE times (the profile is convex near its best, so a straight line between
-    points would move the ends inwards); an end that does not fall within the points is the last one (a
-    lower bound on the width)."""
-    offsets = torch.linspace(-PROFILE_SPAN, PROFILE_SPAN, 2 * PROFILE_STEPS + 1, dtype=torch.float64)
-    limits = math.log(THRESHOLD_RANGE[0]), math.log(THRESHOLD_RANGE[1])
-    grid = (params[:, :1] + offsets * math.log(10)).clamp(*limits)  # (sfs, points), natural log
-    points = grid.shape[1]
-    data = [t.repeat_interleave(points, 0) for t in (c, n, k)]
-    held = params.repeat_interleave(points, 0)
-    held[:, 0] = grid.reshape(-1)
-    _, profile = ml_weibull(*data, _profile_starts(held, max_lapse), max_lapse, grid.reshape(-1))
-    rise = (profile.view(-1, points) - nll[:, None]).clamp_min(0) - PROFILE_NATS  # < 0 inside the interval
-    centre = PROFILE_STEPS
-    ends = []
-    for side in (range(centre, -1, -1), range(centre, points)):
-        r, g = rise[:, list(side)], grid[:, list(side)]
-        outside = r > 0
-        crossed = outside.any(1)
-        first = torch.where(crossed, outside.double().argmax(1), len(side) - 1)  # the first point outside
-        inner, outer = g.gather(1, (first - 1).clamp_min(0)[:, None])[:, 0], g.gather(1, first[:, None])[:, 0]
-        for _ in range(PROFILE_REFINE):  # bisect between the last point inside and the first outside
-            middle = (inner + outer) / 2
-            held = params.clone()
-            held[:, 0] = middle
-            _, value = ml_weibull(c, n, k, _profile_starts(held, max_lapse), max_lapse, middle)
-            inside = value - nll <= PROFILE_NATS
-            inner, outer = torch.where(inside, middle, inner), torch.where(inside, outer, middle)
-        ends.append(torch.where(crossed, (inner + outer) / 2, g[:, -1]).exp())
-    return ends[0], ends[1]
