@@ -79,8 +79,9 @@ class LayerCSF:
                 "ci_low": float(fit.ci_low[i]),
                 "ci_high": float(fit.ci_high[i]),
                 "step_like": bool(fit.step_like[i]),
-                "bracket_low": float(fit.bracket_low[i]),  # last contrast at chance (step-like only)
-                "bracket_high": float(fit.bracket_high[i]),  # first contrast above it
+                "unreached": bool(fit.bracketed[i] & ~fit.step_like[i]),  # 75% beyond every tested contrast
+                "bracket_low": float(fit.bracket_low[i]),  # step-like: last contrast at chance; unreached: highest
+                "bracket_high": float(fit.bracket_high[i]),  # step-like: first contrast above it; unreached: inf
                 "sensitivity": float(self.sensitivity[i]),
                 "trials": int(stair.trials[i].sum()),
             }

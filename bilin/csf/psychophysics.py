@@ -94,7 +94,9 @@ def threshold75(alpha: torch.Tensor, beta: torch.Tensor, lapse: torch.Tensor) ->
 class Fit:
     """Per frequency (sfs,). Where step_like, the data fit a step (chance, then all right) as well as
     any Weibull: threshold and CI are NaN and the threshold lies in [bracket_low, bracket_high]
-    (the last contrast at chance, the first above it; 0 or inf where every level is on one side)."""
+    (the last contrast at chance, the first above it; 0 or inf where every level is on one side).
+    Where unreached, the fitted 75% point lies above every tested contrast (an extrapolation, often to
+    the fit's bound): threshold and CI are NaN and the bracket is [the highest tested contrast, inf)."""
 
     alpha: torch.Tensor
     beta: torch.Tensor
@@ -107,22 +109,28 @@ class Fit:
     bracket_low: torch.Tensor  # NaN unless step_like
     bracket_high: torch.Tensor
     profile_nats: torch.Tensor | None = None  # the interval's calibrated cut-off (profile.bartlett_nats)
+    unreached: torch.Tensor | None = None  # bool; None: none
+
+    @property
+    def bracketed(self) -> torch.Tensor:
+        """Where the threshold is only bracketed (step-like or unreached), not fitted."""
+        return self.step_like if self.unreached is None else self.step_like | self.unreached
 
     @property
     def estimate(self) -> torch.Tensor:
-        """The threshold; where step-like, the bracket's geometric centre, or its finite end when it is
+        """The threshold; where only bracketed, the bracket's geometric centre, or its finite end when it is
         open (every level at chance: the threshold is at least the highest contrast; all right: at most
         the lowest), so a CSF's shape can still be read."""
         low, high = self.bracket_low, self.bracket_high
         bracketed = torch.where(high.isinf(), low, torch.where(low > 0, (low * high).sqrt(), high))
-        return torch.where(self.step_like, bracketed, self.threshold)
+        return torch.where(self.bracketed, bracketed, self.threshold)
 
     @property
     def interval(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The 95% CI, or the bracket where step-like."""
+        """The 95% CI, or the bracket where only bracketed."""
         return (
-            torch.where(self.step_like, self.bracket_low, self.ci_low),
-            torch.where(self.step_like, self.bracket_high, self.ci_high),
+            torch.where(self.bracketed, self.bracket_low, self.ci_low),
+            torch.where(self.bracketed, self.bracket_high, self.ci_high),
         )
 
 
@@ -151,17 +159,22 @@ def fit_psychometric(stair: Staircase, boot: int = BOOTSTRAP, seed: int = 0, max
     in_bracket = (low.log() + uniform * (high.log() - low.log())).exp()
     in_bracket = torch.where(high.isinf(), low, torch.where(low > 0, in_bracket, high))  # open: its finite end
 
+    highest = torch.where(n > 0, c, torch.zeros_like(c)).amax(1)  # the highest contrast tested
+    unreached = ~step_like & (params[:, 0].exp() > highest)
+    low, high = torch.where(unreached, highest, low), torch.where(unreached, math.inf, high)
+    bracketed = step_like | unreached
     nan = torch.full_like(low, math.nan)
     return Fit(
         *to_weibull(params),
-        torch.where(step_like, nan, params[:, 0].exp()),
-        torch.where(step_like, nan, ci_low),
-        torch.where(step_like, nan, ci_high),
-        torch.where(step_like, in_bracket, boot_thresholds),
+        torch.where(bracketed, nan, params[:, 0].exp()),
+        torch.where(bracketed, nan, ci_low),
+        torch.where(bracketed, nan, ci_high),
+        torch.where(step_like, in_bracket, torch.where(unreached, highest, boot_thresholds)),
         step_like,
-        torch.where(step_like, low, nan),
-        torch.where(step_like, high, nan),
+        torch.where(bracketed, low, nan),
+        torch.where(bracketed, high, nan),
         nats,
+        unreached,
     )
 
 

@@ -47,8 +47,8 @@ class CsfSweep:
     def curves(self) -> dict[str, dict]:
         """Per curve: x (cycles/image), y, low, high as drawn (scaled by 1 / max when with_human),
         its colour condition, whether it is a human reference (then its source), and (network curves)
-        which points are step-like: y from the bracket's centre, low and high from its ends (0 or inf
-        where the bracket is open)."""
+        which points are only bracketed (step-like or unreached): y from the bracket's centre, low and
+        high from its ends (0 or inf where the bracket is open)."""
         curves = {}
         for result in self.results:
             scale = float(result.sensitivity.nan_to_num(0.0).max()) if self.with_human else 1.0
@@ -60,7 +60,7 @@ class CsfSweep:
                 "high": 1 / low / scale,
                 "colour": result.colour,
                 "human": False,
-                "step_like": result.fit.step_like,
+                "bracketed": result.fit.bracketed,
             }
         if self.with_human:
             for colour in self.colours:
@@ -93,7 +93,7 @@ class CsfSweep:
                 "plotted_sensitivity": float(curve["y"][i]),
                 "plotted_low": float(curve["low"][i]) if "low" in curve else "",
                 "plotted_high": float(curve["high"][i]) if "high" in curve else "",
-                "step_like": bool(curve["step_like"][i]) if "step_like" in curve else "",
+                "bracketed": bool(curve["bracketed"][i]) if "bracketed" in curve else "",
                 "source": curve.get("source", ""),
             }
             for name, curve in self.curves().items()

@@ -1,9 +1,9 @@
 """Figures of the contrast-sensitivity probe: psychometric fits and the CSF (training curves: figures.training).
 
 Where a frequency's data are step-like (a step fits them as well as any Weibull) its threshold is only
-bracketed, between the last contrast at chance and the first perfect one; both figures draw that
-bracket in place of a fitted threshold and its interval, an open end (every level on one side) as an
-arrow."""
+bracketed, between the last contrast at chance and the first perfect one; where the fit's 75% point
+lies beyond every tested contrast (unreached), only from below, by the highest contrast tested. Both
+figures draw that bracket in place of a fitted threshold and its interval, an open end as an arrow."""
 
 from __future__ import annotations
 
@@ -20,22 +20,21 @@ from bilin.figures.style import PLOT_SIZE, band_trace, finish, full_number, log_
 
 FIT_COLOUR, TRIAL_COLOUR, STEP_COLOUR = "#d62728", "#1f77b4", "#ff7f0e"
 THRESHOLD_LEVEL = 0.75  # proportion correct the threshold is defined at
-THRESHOLD_TRACE, BRACKET_TRACE = "threshold, 95% CI", "step-like: bracket"
+THRESHOLD_TRACE, BRACKET_TRACE = "threshold, 95% CI", "only bracketed: bracket"
 
 
 def psychometric_figure(layer: LayerCSF, title: str) -> go.Figure:
     """One panel per frequency: proportion correct at each tested contrast, the fitted Weibull and
-    the 75% threshold with its 95% interval; a step-like frequency shows its bracket instead."""
+    the 75% threshold with its 95% interval; a frequency only bracketed (step-like, or 75% not reached
+    at any tested contrast) shows its bracket instead."""
     stair, fit, sfs = layer.stair, layer.fit, layer.sfs
     cols = min(4, len(sfs))
     rows = -(-len(sfs) // cols)
-    step = fit.step_like.tolist()
+    step, why = fit.bracketed.tolist(), [": step-like" if s else ": not reached" for s in fit.step_like.tolist()]
     fig = make_subplots(
         rows=rows,
         cols=cols,
-        subplot_titles=[
-            f"{plural(sf, 'cycle')}/image" + (": step-like" if s else "") for sf, s in zip(sfs, step, strict=True)
-        ],
+        subplot_titles=[f"{plural(sf, 'cycle')}/image" + (why[i] if step[i] else "") for i, sf in enumerate(sfs)],
         vertical_spacing=min(0.2, 110 / (270 * rows)),  # room for tick labels, axis and panel titles: 110 px
     )
     lowest, highest = _contrast_range(layer)
@@ -65,8 +64,9 @@ def psychometric_figure(layer: LayerCSF, title: str) -> go.Figure:
         subtitle += "; beyond the dotted line (contrast 1) the fit extrapolates"
     if any(step):
         subtitle += (
-            "<br>step-like (a step fits as well as any Weibull): no fitted threshold; orange bar: the bracket from the "
-            "last contrast at chance to the first perfect one (arrow: open)"
+            "<br>no fitted threshold where step-like (a step fits as well as any Weibull; orange bar: from the last "
+            "contrast at chance to the first perfect one) or not reached (the fit's 75% lies beyond every tested "
+            "contrast; arrow from the highest); arrow: open"
         )
     return finish(fig, title, (280 * cols + 100, 270 * rows + 130), subtitle=subtitle)
 
@@ -116,7 +116,7 @@ def _bracket_trace(low: float, high: float, lowest: float, highest: float) -> go
         name=BRACKET_TRACE,
         showlegend=False,
         cliponaxis=False,  # an arrowhead at the axis' edge stays whole
-        hovertemplate=f"step-like: threshold in [{low:.3g}, {high:.3g}]<extra></extra>",
+        hovertemplate=f"only bracketed: threshold in [{low:.3g}, {high:.3g}]<extra></extra>",
     )
 
 
@@ -135,9 +135,9 @@ def csf_figure(sweep: CsfSweep, title: str) -> go.Figure:
     """Sensitivity = 1 / fitted 75% threshold vs frequency, log-log, 95% bootstrap band; x in
     cycles/image (bottom) and cycles/degree (top, from the run's field of view). One colour per layer,
     one marker per colour condition (one layer, several conditions: the condition's colour too);
-    step-like points open, their bracket a bar (an arrow where it is open). The human CSF of
-    each condition dashed, only where its source describes the frequencies. Max-normalised when shown
-    with the human curves. Legend below the plot."""
+    points only bracketed (step-like or unreached) open, their bracket a bar (an arrow where it is
+    open). The human CSF of each condition dashed, only where its source describes the frequencies.
+    Max-normalised when shown with the human curves. Legend below the plot."""
     fig = go.Figure()
     layers = list(dict.fromkeys(r.layer for r in sweep.results))
     layer_of = {r.name: r.layer for r in sweep.results}
@@ -157,7 +157,7 @@ def csf_figure(sweep: CsfSweep, title: str) -> go.Figure:
         bounds += low + high
     arrows = []
     for name, curve in network.items():
-        x, y, step = curve["x"].tolist(), curve["y"].tolist(), curve["step_like"].tolist()
+        x, y, step = curve["x"].tolist(), curve["y"].tolist(), curve["bracketed"].tolist()
         symbol = CONDITION_MARKER[curve["colour"]]
         colour = colour_of[name]
         marker = {
@@ -169,7 +169,7 @@ def csf_figure(sweep: CsfSweep, title: str) -> go.Figure:
         line = {"color": colour}
         drawn = go.Scatter(x=x, y=y, mode="lines+markers", name=name, line=line, marker=marker, legendgroup=name)
         fig.add_trace(drawn.update(showlegend=False))
-        # the legend's key: a legend shows a trace's first marker, which may be an open (step-like) one
+        # the legend's key: a legend shows a trace's first marker, which may be an open (bracketed) one
         key = go.Scatter(x=[None], y=[None], mode="lines+markers", name=name, line=line, legendgroup=name)
         fig.add_trace(key.update(marker={**marker, "symbol": symbol}))
         step_points = [i for i, s in enumerate(step) if s]
@@ -185,10 +185,10 @@ def csf_figure(sweep: CsfSweep, title: str) -> go.Figure:
             line = {"dash": "dash", "color": CONDITION_COLOUR[curve["colour"]]}
             fig.add_trace(go.Scatter(x=curve["x"].tolist(), y=curve["y"].tolist(), mode="lines", name=name, line=line))
             bounds += curve["y"].tolist()
-    stepped = any(bool(c["step_like"].any()) for c in network.values())
+    stepped = any(bool(c["bracketed"].any()) for c in network.values())
     if stepped:  # the legend says what open markers are
         key = {"symbol": "circle-open", "color": "#444444", "size": 9, "line": {"width": 2}}
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", marker=key, name="open: step-like"))
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", marker=key, name="open: only bracketed"))
     for x, y, head, colour in arrows:
         bounds.append(head)
         fig.add_annotation(
@@ -208,7 +208,7 @@ def csf_figure(sweep: CsfSweep, title: str) -> go.Figure:
 
 
 def _bracket_bars(name: str, curve: dict, points: list[int], colour: str) -> go.Scatter:
-    """Vertical bars over the step-like points of a curve: the sensitivities their bracket allows
+    """Vertical bars over the bracketed points of a curve: the sensitivities their bracket allows
     (a bar's open end has no length here; csf_figure draws an arrow there)."""
     y = [float(curve["y"][i]) for i in points]
     high = [float(curve["high"][i]) for i in points]
@@ -267,7 +267,10 @@ def _subtitle(sweep: CsfSweep, curves: dict[str, dict], stepped: bool) -> str:
     """What the marks mean, the human curves' sources, and which human curves were left out and why."""
     lines = ["markers: measured frequencies; band: 95% bootstrap CI"]
     if stepped:
-        lines[0] += "; open marker: step-like, threshold only bracketed (bar: the bracket, arrow: open-ended)"
+        lines[0] += (
+            "; open marker: threshold only bracketed, step-like or 75% not reached at any tested contrast "
+            "(bar: the bracket, arrow: open-ended)"
+        )
     if sweep.with_human:
         drawn = [c for c in sweep.colours if f"human {c}" in curves]
         sources = dict.fromkeys(HUMAN_CSFS[c].source for c in drawn)

@@ -211,14 +211,21 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
             for m in measured
         },
         final_probe_accuracy={m.layer: m.history.accuracy[-1] for m in measured},
-        # per curve, the frequencies whose data fit a step: threshold only bracketed (thresholds.csv)
-        step_like={
-            m.name: [
-                {"sf_cycles_per_image": sf, "bracket": [float(m.fit.bracket_low[i]), float(m.fit.bracket_high[i])]}
-                for i, sf in enumerate(m.sfs)
-                if m.fit.step_like[i]
-            ]
-            for m in measured
+        # per curve, the frequencies whose threshold is only bracketed (thresholds.csv): data that fit a
+        # step, and 75% points beyond every tested contrast
+        **{
+            why: {
+                m.name: [
+                    {"sf_cycles_per_image": sf, "bracket": [float(m.fit.bracket_low[i]), float(m.fit.bracket_high[i])]}
+                    for i, sf in enumerate(m.sfs)
+                    if flags(m.fit)[i]
+                ]
+                for m in measured
+            }
+            for why, flags in (
+                ("step_like", lambda f: f.step_like),
+                ("unreached", lambda f: f.bracketed & ~f.step_like),
+            )
         },
         procedure=cfg.procedure,
         standardised_features=standardise,

@@ -35,10 +35,12 @@ def test_probe_csf_layer_sweep(bilin_cli, tmp_path):
     ]
     record = json.loads((run / "run.json").read_text())
     for r in rows:
-        if r["step_like"] == "True":  # only bracketed: no fitted threshold, the bracket in its place
+        assert not (r["step_like"] == r["unreached"] == "True")
+        why = "step_like" if r["step_like"] == "True" else "unreached" if r["unreached"] == "True" else None
+        if why:  # only bracketed: no fitted threshold, the bracket in its place
             low, high = float(r["bracket_low"]), float(r["bracket_high"])
             assert math.isnan(float(r["fitted_threshold"])) and math.isnan(float(r["ci_low"])) and low < high
-            listed = {e["sf_cycles_per_image"]: e["bracket"] for e in record["step_like"][r["layer"]]}
+            listed = {e["sf_cycles_per_image"]: e["bracket"] for e in record[why][r["layer"]]}
             assert listed[float(r["sf_cycles_per_image"])] == [low, high]
         else:
             assert float(r["ci_low"]) <= float(r["fitted_threshold"]) <= float(r["ci_high"])
@@ -47,7 +49,9 @@ def test_probe_csf_layer_sweep(bilin_cli, tmp_path):
         assert float(r["sf_cycles_per_degree"]) == pytest.approx(float(r["sf_cycles_per_image"]) / (32 / 112))
     assert record["degrees"] == pytest.approx(32 / 112) and record["degrees_from"].startswith("DeepCSF")
     assert len(list(csv.DictReader((run / "training.csv").open()))) == 4
-    assert record["status"] == "complete" and set(record["peaks"]) == set(record["step_like"]) == {"layer1", "layer2"}
+    assert record["status"] == "complete" and set(record["peaks"]) == set(record["step_like"]) == set(
+        record["unreached"]
+    ) == {"layer1", "layer2"}
     for name in ("training", "psychometric", "csf"):
         assert (run / "figures" / f"{name}.html").is_file()
     assert (run / "probes.safetensors").is_file()

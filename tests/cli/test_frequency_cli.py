@@ -67,7 +67,8 @@ def test_frequency_study_on_tiny_models(bilin_cli, tmp_path):
     for row in rows:
         mine = [p for p in probe if (p["noise"], p["seed"]) == (row["noise"], row["seed"])]
         assert int(row["probe_step_like"]) == sum(p["step_like"] == "True" for p in mine)
+        assert int(row["probe_unreached"]) == sum(p["unreached"] == "True" for p in mine)
     for p in probe:
-        bracketed = p["step_like"] == "True"
+        bracketed = "True" in (p["step_like"], p["unreached"])
         assert math.isnan(float(p["fitted_threshold"])) == bracketed
         assert math.isnan(float(p["bracket_low"])) != bracketed

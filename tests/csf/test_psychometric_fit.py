@@ -9,7 +9,7 @@ import torch
 from scipy.optimize import minimize
 
 from bilin.csf.profile import PROFILE_NATS
-from bilin.csf.psychophysics import bisection, fit_psychometric, threshold75, weibull
+from bilin.csf.psychophysics import Staircase, bisection, fit_psychometric, threshold75, weibull
 from bilin.csf.weibull_ml import BETA_RANGE, THRESHOLD_RANGE, _score, negative_log_likelihood, step_fit
 
 LAPSE = torch.tensor(0.02, dtype=torch.float64)
@@ -104,6 +104,24 @@ def test_graded_observers_are_not_step_like():
     fit = fit_psychometric(simulated(torch.tensor([0.05, 0.05, 0.05], dtype=torch.float64), beta, seed=1), boot=2)
     assert not fit.step_like.any() and fit.bracket_low.isnan().all()
     assert fit.threshold.isfinite().all() and (fit.ci_low < fit.threshold).all() and (fit.threshold < fit.ci_high).all()
+
+
+def test_a_75_percent_point_beyond_every_tested_contrast_is_bracketed_from_below():
+    # graded answers that stay below 75% up to the highest contrast (18 of 26): the fit can only
+    # extrapolate; it is reported as unreached, [highest tested, inf), not as a fitted threshold
+    c = torch.tensor([[0.25, 0.5, 0.75, 0.875, 0.9375, 1.0]] * 2, dtype=torch.float64)
+    n = torch.full_like(c, 26.0)
+    k = torch.tensor([[14.0, 15.0, 16.0, 17.0, 17.0, 18.0], [15.0, 18.0, 21.0, 22.0, 23.0, 24.0]], dtype=torch.float64)
+    stair = Staircase(c, n, k, c[:, -1], torch.full((2,), 6))
+    fit = fit_psychometric(stair, boot=20)
+    assert fit.unreached.tolist() == [True, False] and not fit.step_like.any()
+    assert fit.bracketed.tolist() == [True, False]
+    assert math.isnan(fit.threshold[0]) and math.isnan(fit.ci_low[0]) and math.isnan(fit.ci_high[0])
+    assert (fit.bracket_low[0], fit.bracket_high[0]) == (1.0, math.inf)
+    low, high = fit.interval
+    assert (low[0], high[0], fit.estimate[0]) == (1.0, math.inf, 1.0)  # open: its finite end
+    assert (fit.boot_thresholds[:, 0] == 1.0).all()
+    assert fit.threshold[1] < 1.0 and math.isnan(fit.bracket_low[1])  # reached: fitted as before
 
 
 def test_step_fit_brackets_every_level_on_one_side_openly():

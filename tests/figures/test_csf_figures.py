@@ -154,7 +154,7 @@ def test_psychometric_figure_draws_each_interval_and_each_bracket():
                 [float(fit.ci_low[i]), float(fit.threshold[i]), float(fit.ci_high[i])]
             )
             assert set(interval.y) == {0.75} and BRACKET_TRACE not in names
-    assert "bracket" in fig.layout.title.subtitle.text
+    assert "no fitted threshold where step-like" in fig.layout.title.subtitle.text
 
 
 def test_csf_marks_step_like_points_open_with_their_bracket():
@@ -163,7 +163,7 @@ def test_csf_marks_step_like_points_open_with_their_bracket():
     drawn, key = (t for t in fig.data if t.name == "layer2")
     assert list(drawn.marker.symbol) == ["circle-open", "circle", "circle", "circle", "circle-open"]
     assert key.marker.symbol == "circle" and key.showlegend is not False and drawn.showlegend is False  # legend: filled
-    assert any(t.name == "open: step-like" for t in fig.data)  # said in the legend
+    assert any(t.name == "open: only bracketed" for t in fig.data)  # said in the legend
     (bars,) = [t for t in fig.data if t.name == f"layer2: {BRACKET_TRACE}"]
     curve = s.curves()["layer2"]
     scale = 1 / 0.04 / curve["high"][0].item()  # the max-normalisation
@@ -195,3 +195,23 @@ def test_psychometric_axes_hold_every_interval_trial_and_bracket():
         assert all(y_low <= y <= y_high for y in trace.y), trace.name
     assert x_high > 10 and any(shape.x0 == 1.0 for shape in fig.layout.shapes)  # contrast 1 marked
     assert "extrapolates" in fig.layout.title.subtitle.text
+
+
+def test_an_unreached_threshold_is_titled_and_drawn_as_a_bracket_from_the_highest_contrast():
+    stair, fit = fitted()
+    unreached = torch.zeros(len(SFS), dtype=torch.bool)
+    unreached[2] = True
+    fit = with_steps(fit, {2: (0.9, math.inf)})
+    fit = dataclasses.replace(fit, step_like=torch.zeros_like(unreached), unreached=unreached)
+    shape = band_pass(torch.tensor(SFS, dtype=torch.float64), 1 / fit.estimate)
+    measured = LayerCSF("layer2", SFS, 1.0, None, None, stair, fit, shape, [2.0, 8.0], [1.0, 2.0], "lum", None, 32)
+    fig = psychometric_figure(measured, "Fits")
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles[2].endswith(": not reached") and not any(t.endswith("step-like") for t in titles)
+    (bracket,) = [t for t in fig.data if t.name == BRACKET_TRACE]
+    assert bracket.x[0] == pytest.approx(0.9)
+    assert "not reached" in fig.layout.title.subtitle.text
+    csf = csf_figure(CsfSweep([measured], with_human=False), "CSF")
+    (curve,) = [t for t in csf.data if t.name == "layer2" and t.showlegend is False and t.mode == "lines+markers"]
+    assert curve.marker.symbol[2].endswith("-open") and not curve.marker.symbol[1].endswith("-open")
+    assert any(t.name == "open: only bracketed" for t in csf.data)
