@@ -27,6 +27,7 @@ from bilin.csf.weibull_ml import STEP_NATS, grid_starts, ml_weibull, step_fit, t
 __all__ = ["BisectionDesign", "Fit", "Staircase", "bisection", "fit_psychometric", "threshold75", "weibull"]
 
 ORIENTATIONS = 13
+MAX_CONTRAST = 1.0  # a grating's highest: a 75% point beyond it (and every tested contrast) is not reached
 TARGET = 0.749
 
 
@@ -95,8 +96,9 @@ class Fit:
     """Per frequency (sfs,). Where step_like, the data fit a step (chance, then all right) as well as
     any Weibull: threshold and CI are NaN and the threshold lies in [bracket_low, bracket_high]
     (the last contrast at chance, the first above it; 0 or inf where every level is on one side).
-    Where unreached, the fitted 75% point lies above every tested contrast (an extrapolation, often to
-    the fit's bound): threshold and CI are NaN and the bracket is [the highest tested contrast, inf)."""
+    Where unreached, the fitted 75% point lies above every tested contrast and above contrast 1, the
+    most a grating can have (an extrapolation, often to the fit's bound): threshold and CI are NaN and
+    the bracket is [the highest tested contrast, inf)."""
 
     alpha: torch.Tensor
     beta: torch.Tensor
@@ -160,7 +162,7 @@ def fit_psychometric(stair: Staircase, boot: int = BOOTSTRAP, seed: int = 0, max
     in_bracket = torch.where(high.isinf(), low, torch.where(low > 0, in_bracket, high))  # open: its finite end
 
     highest = torch.where(n > 0, c, torch.zeros_like(c)).amax(1)  # the highest contrast tested
-    unreached = ~step_like & (params[:, 0].exp() > highest)
+    unreached = ~step_like & (params[:, 0].exp() > highest.clamp_min(MAX_CONTRAST))
     low, high = torch.where(unreached, highest, low), torch.where(unreached, math.inf, high)
     bracketed = step_like | unreached
     nan = torch.full_like(low, math.nan)

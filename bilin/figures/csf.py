@@ -2,7 +2,7 @@
 
 Where a frequency's data are step-like (a step fits them as well as any Weibull) its threshold is only
 bracketed, between the last contrast at chance and the first perfect one; where the fit's 75% point
-lies beyond every tested contrast (unreached), only from below, by the highest contrast tested. Both
+lies beyond contrast 1 and every tested contrast (unreached), only from below, by the highest contrast tested. Both
 figures draw that bracket in place of a fitted threshold and its interval, an open end as an arrow."""
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ def psychometric_figure(layer: LayerCSF, title: str) -> go.Figure:
     if any(step):
         subtitle += (
             "<br>no fitted threshold where step-like (a step fits as well as any Weibull; orange bar: from the last "
-            "contrast at chance to the first perfect one) or not reached (the fit's 75% lies beyond every tested "
-            "contrast; arrow from the highest); arrow: open"
+            "contrast at chance to the first perfect one) or not reached (the fit's 75% lies beyond contrast 1 and "
+            "every tested contrast; arrow from the highest); arrow: open"
         )
     return finish(fig, title, (280 * cols + 100, 270 * rows + 130), subtitle=subtitle)
 
@@ -268,7 +268,7 @@ def _subtitle(sweep: CsfSweep, curves: dict[str, dict], stepped: bool) -> str:
     lines = ["markers: measured frequencies; band: 95% bootstrap CI"]
     if stepped:
         lines[0] += (
-            "; open marker: threshold only bracketed, step-like or 75% not reached at any tested contrast "
+            "; open marker: threshold only bracketed, step-like or 75% not reached at contrast 1 "
             "(bar: the bracket, arrow: open-ended)"
         )
     if sweep.with_human:

@@ -107,15 +107,19 @@ def test_graded_observers_are_not_step_like():
 
 
 def test_a_75_percent_point_beyond_every_tested_contrast_is_bracketed_from_below():
-    # graded answers that stay below 75% up to the highest contrast (18 of 26): the fit can only
-    # extrapolate; it is reported as unreached, [highest tested, inf), not as a fitted threshold
-    c = torch.tensor([[0.25, 0.5, 0.75, 0.875, 0.9375, 1.0]] * 2, dtype=torch.float64)
+    # graded answers that stay below 75% up to contrast 1 (18 of 26): the fit can only extrapolate
+    # past any contrast a grating can have; it is reported as unreached, [highest tested, inf), not
+    # as a fitted threshold
+    c = torch.tensor([[0.25, 0.5, 0.75, 0.875, 0.9375, 1.0]] * 2 + [[0.1, 0.2, 0.3, 0.4, 0.45, 0.5]])
     n = torch.full_like(c, 26.0)
-    k = torch.tensor([[14.0, 15.0, 16.0, 17.0, 17.0, 18.0], [15.0, 18.0, 21.0, 22.0, 23.0, 24.0]], dtype=torch.float64)
-    stair = Staircase(c, n, k, c[:, -1], torch.full((2,), 6))
+    k = torch.tensor([[14.0, 15.0, 16.0, 17.0, 17.0, 18.0], [15.0, 18.0, 21.0, 22.0, 23.0, 24.0],
+                      [13.0, 14.0, 15.0, 16.0, 17.0, 18.0]])  # fmt: skip
+    stair = Staircase(c.double(), n.double(), k.double(), c[:, -1].double(), torch.full((3,), 6))
     fit = fit_psychometric(stair, boot=20)
-    assert fit.unreached.tolist() == [True, False] and not fit.step_like.any()
-    assert fit.bracketed.tolist() == [True, False]
+    assert fit.unreached.tolist() == [True, False, False] and not fit.step_like.any()
+    assert fit.bracketed.tolist() == [True, False, False]
+    # beyond the highest tested contrast (0.5) but within a grating's range: still a fitted threshold
+    assert 0.5 < fit.threshold[2] < 1.0 and fit.ci_low[2] < fit.threshold[2] < fit.ci_high[2]
     assert math.isnan(fit.threshold[0]) and math.isnan(fit.ci_low[0]) and math.isnan(fit.ci_high[0])
     assert (fit.bracket_low[0], fit.bracket_high[0]) == (1.0, math.inf)
     low, high = fit.interval
