@@ -6,7 +6,7 @@ BILIN := $(VENV)/bin/bilin
 # Data: bilin finds it itself, by the rule in bilin/data/roots.py (BILIN_DATA if set, else ./data,
 # else ../shared/data, ...), so `make run` and `bilin` typed by hand read the same folder.
 
-.PHONY: help setup run test test-fast lint format wheel-check bench bench-full chromium chromedriver clean \
+.PHONY: help setup run test test-fast lint format docs wheel-check bench bench-full chromium chromedriver clean \
 	fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis fig-featvis-resnet fig-csf fig-frequency \
 	figures figures-quick report
 
@@ -14,6 +14,7 @@ help:
 	@echo "make run        set up .venv and train: bilin train model=bilinear data=fmnist"
 	@echo "make test       set up .venv and run the test suite (what CI runs)"
 	@echo "make test-fast  the suite without the slow end-to-end runs: the edit loop (under 2 minutes)"
+	@echo "make docs       the documentation site (MkDocs, offline) into site/; command pages from the schemas"
 	@echo "make lint       ruff check and ruff format --check (CI runs it); make format fixes both"
 	@echo "make wheel-check  build the wheel, install it in a fresh venv, run every command's smoke preset"
 	@echo "make bench      seconds per epoch (d=512, MNIST) on CPU and CUDA when present"
@@ -66,6 +67,14 @@ test: setup chromedriver
 test-fast: setup
 	$(PY) -m pytest -q -n auto -m "not slow"
 
+# The docs extra (mkdocs, mkdocs-material) is installed once; docs_hooks.py generates the command pages.
+$(VENV)/.docs-installed: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[test,docs]'
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -90,7 +99,7 @@ bench-full: setup
 	$(PY) benchmarks/bench_train.py --full
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info site
 
 # -- paper figures --------------------------------------------------------------------------
 # Each command's defaults are the paper's settings for its figure; presets (experiment=...) hold

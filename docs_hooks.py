@@ -1,0 +1,150 @@
+"""MkDocs hook (mkdocs.yml `hooks:`): one page per command, generated at build time from the same
+source as `bilin <command> --help` (its schema via bilin.schema.describe, its examples and notes), so
+the pages cannot drift from the code. `command_page` needs no mkdocs; tests/test_docs.py tests it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bilin.command import Command
+
+# What each command writes and the figure it draws: prose the schema does not hold (moved from the README).
+# The full manual of each study is in docs/studies.md.
+WRITES: dict[str, str] = {
+    "train": "A run folder `outputs/train/DATE/TIME/` with `run.json`, `metrics.csv` (per epoch), `per_class.csv`, "
+    "`model.safetensors` + `model.json` (the weights and how to rebuild the model), `checkpoint.pt` (resume), "
+    "`checksums.json` and `train.log`. See [Running bilin](../usage.md#where-results-go).",
+    "decompose": "`eigen.safetensors` (per-class eigenvectors), `spectrum.csv`, `spectrum_input_space.csv`, "
+    "`frequency.csv` and `frequency_spectra.csv`; with `explain=` the `explain.csv`, with `panel=true` "
+    "`panel.csv` and `panel.safetensors`. See [Studies](../studies.md#reading-the-weights-eigen-analysis).",
+    "truncate": "`truncation.csv` (every model and number of eigenvectors kept) and `truncation_bands.csv` "
+    "(the mean and 90% t-band over seeds that the figure draws).",
+    "similarity": "`similarity.csv` and `similarity_bands.csv`.",
+    "noise-sweep": "`noise_sweep.csv`, `noise_sweep.safetensors` and `noise_frequency_bands.csv`.",
+    "accuracy": "`accuracy.csv` and `per_class.csv`.",
+    "featvis": "`curve.csv` (the objective at every step), `activations.csv` and the images. "
+    "See [Studies](../studies.md#feature-visualisation-featvis).",
+    "featvis-bench": "`bench.csv` (one row per model, method and class), `bench_summary.csv`, `bench_vs_pixel.csv`, "
+    "`ranking.csv` and `bench_scores.csv`. See [Studies](../studies.md).",
+    "probe-csf": "`thresholds.csv`, `csf.csv` (the peak fit and the human reference), `psychometric_curves.csv`, "
+    "`trials.csv`, `training.csv`, `probes.safetensors`. See "
+    "[Studies](../studies.md#contrast-sensitivity-by-linear-probe-probe-csf).",
+    "frequency": "`frequency.csv`, `weight_csf.csv`, `probe_thresholds.csv`, `frequency_summary.csv` (what the figure "
+    "draws) and `frequency_table.md`. See [Studies](../studies.md).",
+    "report": "`outputs/report/index.html`: every run under outputs/ as one offline site, with `runs.csv`. "
+    "See [Running bilin](../usage.md#see-everything-bilin-report).",
+    "export-figures": "PNG/SVG (and a local plotly.js) for the figures of a run folder.",
+    "cache": "Nothing new: lists, verifies, removes or adds model-cache entries.",
+}
+
+FIGURES: dict[str, str] = {
+    "train": "`training_curves` (loss and accuracy per epoch) and `per_class_accuracy`.",
+    "decompose": "The paper's figure 2 (`panel=true`: top eigenvectors of MNIST and Fashion-MNIST classes) and "
+    "figure 3 (each class's eigenvalue spectrum and its top eigenvectors as images).",
+    "truncate": "Accuracy against the number of eigenvectors kept per class, one line per hidden size (mean and "
+    "90% t-band over seeds): the paper's truncation figure.",
+    "similarity": "Cosine similarity of each rank's eigenvectors to the d=300 models, per size: the paper's "
+    "similarity figure.",
+    "noise-sweep": "The paper's figure 4 (top eigenvectors across training noise) and `frequency_vs_noise`.",
+    "accuracy": "Final validation accuracy of the three models on both datasets.",
+    "featvis": "The images that maximise each target, and with `ladder=true` a ladder of tricks.",
+    "probe-csf": "Contrast sensitivity against spatial frequency per layer and colour, beside the human CSF.",
+    "frequency": "Weight CSF, probe CSF and featvis spectra of the same models against training noise.",
+}
+
+
+def _type(item: Any) -> str:
+    return "group" if item.group else ("one of: " + ", ".join(f"`{c}`" for c in item.choices) if item.choices else "")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def key_rows(command: Command) -> list[tuple[str, str, str, str]]:
+    """(key, default, choices, help) for every key of a configured command: what --help lists."""
+    from bilin.hydra_app import group_options
+    from bilin.schema import describe, format_value
+
+    rows = []
+    for item in describe(command.schema):
+        options = group_options(item.name, command) if item.group else [format_value(c) for c in item.choices or ()]
+        rows.append((item.name, item.default, ", ".join(f"`{o}`" for o in options), item.help))
+    presets = group_options("experiment", command)
+    if presets:
+        rows.append(("experiment", "null", ", ".join(f"`{p}`" for p in presets), "presets"))
+    return rows
+
+
+def option_rows(command: Command) -> list[tuple[str, str, str, str]]:
+    """(option, default, choices, help) of a plain Typer command, read from the CLI itself."""
+    import typer.main
+
+    from bilin.cli import app
+
+    click_command = typer.main.get_command(app).commands[command.name]  # type: ignore[attr-defined]
+    rows = []
+    for param in click_command.params:
+        name = "/".join(param.opts) if param.param_type_name == "option" else (param.name or "").upper()
+        choices = ", ".join(f"`{c}`" for c in getattr(getattr(param, "type", None), "choices", None) or ())
+        default = "" if param.default is None or param.required else str(param.default)
+        rows.append((name, default, choices, getattr(param, "help", None) or ""))
+    return rows
+
+
+def command_page(command: Command) -> str:
+    """The Markdown page of one command: summary, examples, every key, what it writes, its figure."""
+    rows = key_rows(command) if command.schema else option_rows(command)
+    lines = [f"# bilin {command.name}", "", command.summary, ""]
+    if command.examples:
+        lines += ["## Examples", "", "```", *command.examples, "```", ""]
+    lines += ["## Keys" if command.schema else "## Options", ""]
+    if command.schema:
+        lines += [
+            "Given as `key=value` on the command line (the same table as `bilin " + command.name + " --help`).",
+            "",
+        ]
+    lines += ["| key | default | choices | meaning |", "|---|---|---|---|"]
+    lines += [f"| `{k}` | {f'`{_cell(d)}`' if d else ''} | {_cell(c)} | {_cell(h)} |" for k, d, c, h in rows]
+    lines.append("")
+    if command.notes:
+        lines += [command.notes, ""]
+    if command.name in WRITES:
+        lines += ["## What it writes", "", WRITES[command.name], ""]
+    if command.name in FIGURES:
+        lines += [
+            "## Its figure",
+            "",
+            FIGURES[command.name] + " Figures are written to the run's `figures/` as HTML, PNG, SVG and JSON.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def index_page(commands: list[Command]) -> str:
+    lines = ["# Commands", "", "Every page is generated from the command's schema when the docs are built.", ""]
+    lines += [f"- [`bilin {c.name}`]({c.name}.md): {c.summary}" for c in commands]
+    return "\n".join(lines) + "\n"
+
+
+def _commands() -> list[Command]:
+    from bilin.tasks import commands
+
+    return sorted(commands(), key=lambda c: c.name)
+
+
+def on_config(config: Any) -> Any:
+    """Replace the nav entry `Commands: commands/index.md` by the index and one entry per command."""
+    pages = [{"Overview": "commands/index.md"}] + [{c.name: f"commands/{c.name}.md"} for c in _commands()]
+    config.nav = [{"Commands": pages} if entry == {"Commands": "commands/index.md"} else entry for entry in config.nav]
+    return config
+
+
+def on_files(files: Any, config: Any) -> Any:
+    from mkdocs.structure.files import File
+
+    found = _commands()
+    files.append(File.generated(config, "commands/index.md", content=index_page(found)))
+    for command in found:
+        files.append(File.generated(config, f"commands/{command.name}.md", content=command_page(command)))
+    return files
