@@ -39,8 +39,10 @@ WRITES: dict[str, str] = {
 
 FIGURES: dict[str, str] = {
     "train": "`training_curves` (loss and accuracy per epoch) and `per_class_accuracy`.",
-    "decompose": "The paper's figure 2 (`panel=true`: top eigenvectors of MNIST and Fashion-MNIST classes) and "
-    "figure 3 (each class's eigenvalue spectrum and its top eigenvectors as images).",
+    "decompose": "`fig2_top_eigenvectors` (the top eigenvectors of every class, as in the paper's figure 2), "
+    "`fig3_spectrum_class<c>` per class (its eigenvalue spectrum and top eigenvectors as images: the paper's "
+    "figure 3), `frequency` (the spatial frequencies of the features); with `panel=true` `fig2_panel` (MNIST "
+    "beside Fashion-MNIST), with `explain=<i>` `explain` (one test image's logit, eigenvector by eigenvector).",
     "truncate": "Accuracy against the number of eigenvectors kept per class, one line per hidden size (mean and "
     "90% t-band over seeds): the paper's truncation figure.",
     "similarity": "Cosine similarity of each rank's eigenvectors to the d=300 models, per size: the paper's "
