@@ -83,7 +83,7 @@ class RunOptions:
 
 @dataclass
 class RecipeOptions(RunOptions):
-    """What to train and how: the paper's recipe (SPEC section 3)."""
+    """What to train and how: the paper's recipe (docs/science.md section 3)."""
 
     model: ModelConfig = group("bilinear", "architecture", ModelConfig)
     data: DataConfig = group("mnist", "dataset", DataConfig)
@@ -139,7 +139,7 @@ class CachedRecipe(RecipeOptions):
 
 @dataclass
 class GridOptions(CachedRecipe):
-    """A grid of models, hidden sizes x seeds, trained with one recipe (SPEC sections 5 and 6)."""
+    """A grid of models, hidden sizes x seeds, trained with one recipe (docs/science.md sections 5 and 6)."""
 
     noise: float = key(0.4, "std of the Gaussian noise added to each training batch (no clamp)", ge=0)
     sizes: list[int] = key([30, 50, 100, 300, 500, 1000], "hidden sizes of the grid", ge=1)

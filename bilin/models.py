@@ -1,4 +1,4 @@
-"""The paper's single-hidden-layer MLPs (SPEC section 2). No biases anywhere.
+"""The paper's single-hidden-layer MLPs (docs/science.md section 2). No biases anywhere.
 
     h = E x                       embed.weight (d x 784)
     bilinear: g = (L h) * (R h)   bilinear.weight = W (2d x d): L = W[:d], R = W[d:]

@@ -1,4 +1,4 @@
-"""Per-class eigendecomposition of a bilinear MLP (SPEC section 4).
+"""Per-class eigendecomposition of a bilinear MLP (docs/science.md section 4).
 
 For class c the logit is a quadratic form of the hidden vector h = E x:
     logit_c = sum_o U[c,o] (L h)_o (R h)_o = h^T B_c h,   B_c = L^T diag(U_c) R

@@ -1,4 +1,4 @@
-"""Feature visualisations scored against the exact sphere optimum of a bilinear MLP (SPEC section 7).
+"""Feature visualisations scored against the exact sphere optimum of a bilinear MLP (docs/science.md section 7).
 
 For an ungated bilinear MLP the logit of class c is the quadratic form x^T M_c x, M_c = E^T Q_c E
 (inputs x inputs). Over the sphere ||x|| = r its maximum is r^2 lambda_max(M_c), reached at the top

@@ -1,4 +1,4 @@
-"""Eigenvector similarity across models (SPEC section 6).
+"""Eigenvector similarity across models (docs/science.md section 6).
 
 Two mistakes of the original notebooks are fixed here: "top" means the largest positive
 eigenvalues (eigh returns them last, not first), and pairs are always of distinct models.

@@ -1,4 +1,4 @@
-"""Truncation (SPEC section 5): keep per class the k components of largest |lambda|."""
+"""Truncation (docs/science.md section 5): keep per class the k components of largest |lambda|."""
 
 from __future__ import annotations
 

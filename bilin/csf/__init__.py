@@ -1,2 +1,2 @@
-"""Contrast sensitivity of a frozen network by linear probe (SPEC section 8): stimuli, the probe,
+"""Contrast sensitivity of a frozen network by linear probe (docs/science.md section 8): stimuli, the probe,
 the staircase and the psychometric fit, each its own module."""

@@ -1,4 +1,4 @@
-"""Feature visualisation by input optimisation (SPEC section 7), split as torch-lucent is:
+"""Feature visualisation by input optimisation (docs/science.md section 7), split as torch-lucent is:
 param (what is optimised: pixels, the Fourier spectrum, or MACO's phase with spectrum's fixed
 magnitude), colour (decorrelation), transform (robustness), objectives (targets and penalties),
 render (the optimisation loop), ladder (tricks added one at a time), measures and tables (each

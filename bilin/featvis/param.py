@@ -165,7 +165,7 @@ class MacoParam(nn.Module):
 
 class SphereParam(nn.Module):
     """x = r p / ||p|| per image: the optimiser moves p, x stays on the sphere of radius r.
-    (Stepping x and projecting back does not converge with Adam; see SPEC section 7.)"""
+    (Stepping x and projecting back does not converge with Adam; see docs/science.md section 7.)"""
 
     def __init__(self, shape: tuple[int, ...], radius: float, generator: torch.Generator, device=None):
         super().__init__()
@@ -192,7 +192,7 @@ def to_range(x: torch.Tensor, squash: str, value_range: tuple[float, float]) -> 
 def _initial(
     shape: tuple[int, ...], init: str, generator: torch.Generator, device, squash: str, value_range: tuple[float, float]
 ) -> torch.Tensor:
-    """The start, before the sigmoid when squashed. noise: N(0, 0.1) (SPEC's baseline start; through
+    """The start, before the sigmoid when squashed. noise: N(0, 0.1) (docs/science.md's baseline start; through
     the sigmoid that is mid-range with small noise); grey: an image of mid-range +- 0.005."""
     lo, hi = value_range
     if init == "noise":

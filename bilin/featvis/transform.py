@@ -1,7 +1,7 @@
 """Transformation robustness: random small geometric changes inside the differentiable forward.
 
 An image that only works at one exact pixel alignment is adversarial noise; one that survives
-jitter, rotation and scaling shows the feature. SPEC's recipe: pad 3 px, translate +-3 px,
+jitter, rotation and scaling shows the feature. docs/science.md's recipe: pad 3 px, translate +-3 px,
 rotate +-5 degrees, scale 0.95-1.05, crop back. Here that is one affine warp per image (kornia),
 fed by a seeded generator, on any image shape.
 """

@@ -1,4 +1,4 @@
-"""`bilin accuracy`: bilinear vs relu-gated vs relu MLP, overall and per class (SPEC section 3)."""
+"""`bilin accuracy`: bilinear vs relu-gated vs relu MLP, overall and per class (docs/science.md section 3)."""
 
 from __future__ import annotations
 

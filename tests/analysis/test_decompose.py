@@ -1,4 +1,4 @@
-"""Exact identities of the eigendecomposition (SPEC section 4 and 7)."""
+"""Exact identities of the eigendecomposition (docs/science.md section 4 and 7)."""
 
 import pytest
 import torch
@@ -39,7 +39,7 @@ def test_contributions_sum_to_the_logit():
 
 
 def test_interaction_matrices_follow_the_spec_entry_by_entry():
-    """B_c[i, j] = sum_o U[c, o] L[o, i] R[o, j] (SPEC 4), Q_c its symmetric part, and h^T Q_c h is
+    """B_c[i, j] = sum_o U[c, o] L[o, i] R[o, j] (docs/science.md section 4), Q_c its symmetric part, and h^T Q_c h is
     the logit of the hidden vector h = E x."""
     model = tiny_bilinear(d=5, inputs=7, classes=3)
     E, L, R, U = bilinear_weights(model)

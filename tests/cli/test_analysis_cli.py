@@ -143,7 +143,7 @@ def test_truncate_and_similarity_share_the_cache(bilin_cli, tmp_path):
 
 
 def rank0_similarity_from_the_weights(folders: list[Path], order: str) -> dict:
-    """SPEC 4 and 6 written out: Q_c from the weights, eigh, u = E^T v; mean over classes and
+    """docs/science.md sections 4 and 6 written out: Q_c from the weights, eigh, u = E^T v; mean over classes and
     distinct-seed pairs of |cos| between the rank-0 eigenvectors of two sizes."""
     vectors = {}
     for folder in folders:

@@ -32,7 +32,7 @@ def trained_bilinear(tiny_root):
 
 
 def test_sphere_mode_recovers_the_top_eigenvector(trained_bilinear):
-    """SPEC 7's oracle: over ||x|| = r, x^T M_c x peaks at M_c's top eigenvector, value r^2 lambda_max."""
+    """docs/science.md section 7: over ||x|| = r, x^T M_c x peaks at M_c's top eigenvector, value r^2 lambda_max."""
     eigen = input_space_eigendecompose(trained_bilinear)
     targets = parse_targets(["class:all"], 10)
     radius = 5.0
