@@ -2,7 +2,8 @@
 
 python benchmarks/bench_csf.py            # tiny: random ResNet18 layer1, 32 px, 2 epochs, 5 frequencies (CPU)
 python benchmarks/bench_csf.py --full     # docs/science.md section 8 default: ResNet50 layer2, 224 px,
-                                          # 1000 pairs x 10 epochs, 11 frequencies, fit + bootstrap CI (random weights; CUDA if present)
+                                          # 1000 pairs x 10 epochs, 11 frequencies, fit + bootstrap CI
+                                          # (random weights; CUDA if present)
 """
 
 from __future__ import annotations
