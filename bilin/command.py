@@ -23,6 +23,7 @@ class Command:
     panel: str = "Commands"  # the --help section it is listed in
     continues_run: str | None = None  # a key naming a run folder this command finishes in place (train: resume)
     continue_keys: tuple[str, ...] = ()  # the keys that may be given with it
+    removed_keys: tuple[tuple[str, str], ...] = ()  # (key, what to give instead): refused with that hint
 
     @property
     def config_name(self) -> str:

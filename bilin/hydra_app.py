@@ -98,6 +98,7 @@ def run(command: Command, argv: list[str]) -> None:
                     f"{option} is not supported: each command has its own config; use experiment=<preset> "
                     "or key=value overrides"
                 )
+        _refuse_removed_keys(command, args.overrides)
         register(command)
         static_formats()  # a bad BILIN_FIGURE_FORMATS stops here, before any folder or work
         continued = _continued_folder(command, args.overrides)
@@ -118,6 +119,15 @@ def run(command: Command, argv: list[str]) -> None:
         return
     named = {n: not _claimed_new.get(n) for n in _submitit_sweeps}  # sweep folder: given by hydra.sweep.dir=?
     launch_submitit_sweep(_hydra_main(command), _submitit, named)
+
+
+def _refuse_removed_keys(command: Command, overrides: list[str]) -> None:
+    """A key the command no longer has: one line saying what replaced it (Hydra would only say unknown)."""
+    removed = dict(command.removed_keys)
+    for override in overrides:
+        name = override.partition("=")[0].lstrip("+~")
+        if name in removed:
+            raise UserError(f"{name}= is no longer a key of bilin {command.name}: {removed[name]}")
 
 
 def _hydra_main(command: Command):

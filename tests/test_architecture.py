@@ -1,7 +1,8 @@
 """The package's shape: data flows one way, every command is one module with one record.
 
 The import graph is read from the source (imports inside functions included, and the command
-registry's dynamic imports), so a cycle or an upward import cannot hide in a function body.
+registry's dynamic imports), so a cycle or an upward import cannot hide in a function body. Nothing
+here is a copy: the layers are bilin/layers.py's, the commands the registry's and the CLI's.
 """
 
 from __future__ import annotations
@@ -14,102 +15,94 @@ from pathlib import Path
 import pytest
 
 from bilin.command import Command
+from bilin.layers import layer_of
 from bilin.tasks import commands
 
 PACKAGE = Path(__file__).resolve().parent.parent / "bilin"
-
-# Lowest first. A module may import its own layer or lower ones, never a higher one.
-LAYERS = [
-    (
-        "foundation",
-        {
-            "bilin.errors",
-            "bilin.schema",
-            "bilin.command",
-            "bilin.config",
-            "bilin.device",
-            "bilin.provenance",
-            "bilin.rundir",
-            "bilin.liveness",
-            "bilin.static_images",
-            "bilin.figure_page",
-        },
-    ),
-    ("data", {"bilin.data"}),
-    ("model", {"bilin.models", "bilin.checkpoint"}),
-    ("train", {"bilin.train"}),
-    ("cache", {"bilin.cache", "bilin.cache_entries", "bilin.cache_jobs"}),
-    ("analysis", {"bilin.analysis", "bilin.featvis", "bilin.csf"}),
-    ("figures", {"bilin.figures"}),
-    ("report", {"bilin.report"}),
-    ("lifecycle", {"bilin.lifecycle"}),
-    ("commands", {"bilin.tasks"}),
-    ("adapter", {"bilin.hydra_app", "bilin.hydra_paths", "bilin.hydra_launch"}),
-    ("cli", {"bilin.cli", "bilin.__main__", "bilin"}),
-]
-DYNAMIC_IMPORTERS = {"bilin.tasks": "bilin.tasks."}  # the registry imports the command modules beside it
+REGISTRY = commands.__module__  # the one module that imports the command modules beside it dynamically
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+def package_modules(package: Path) -> dict[str, Path]:
+    """{dotted name: file} of every module under a package folder."""
+
+    def name(path: Path) -> str:
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    return {name(p): p for p in package.rglob("*.py")}
 
 
-MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+def import_graph(modules: dict[str, Path], registry: str = REGISTRY) -> dict[str, set[str]]:
+    """{module: the package's modules it imports}, imports inside functions included; the registry's
+    importlib calls count as importing every module below it."""
+
+    def resolve(name: str) -> str | None:  # the module an import names (a submodule when it names one)
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    root = min(modules, key=len)
+    graph = {}
+    for module, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                found |= {f"{node.module}.{a.name}" for a in node.names}
+            elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "import_module":
+                assert module == registry, f"{module} imports dynamically; only the command registry may"
+                found |= {m for m in modules if m.startswith(registry + ".")}
+        inside = (n for n in found if n == root or n.startswith(root + "."))
+        graph[module] = {r for r in map(resolve, inside) if r and r != module}
+    return graph
 
 
-def layer_of(module: str) -> int:
-    for i, (_, names) in enumerate(LAYERS):
-        if any(module == n or module.startswith(n + ".") for n in names if n != "bilin") or module in names:
-            return i
-    raise AssertionError(f"{module} is in no layer; add it to LAYERS")
+def upward_imports(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    return sorted((a, b) for a, targets in graph.items() for b in targets if layer_of(b) > layer_of(a))
 
 
-def resolve(name: str) -> str | None:
-    """The bilin module an import refers to (a submodule when it names one)."""
-    while name and name not in MODULES:
-        name = name.rpartition(".")[0]
-    return name or None
+def import_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of the graph as a path that ends where it starts, or None."""
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [node, nxt]  # nxt is on the stack: path + [node]
+            if nxt not in state and (cycle := visit(nxt, [*path, node])):
+                return cycle
+        state[node] = 2
+        return None
+
+    for module in sorted(graph):
+        if module not in state and (cycle := visit(module, [])):
+            return cycle
+    return None
 
 
-def imports_of(module: str) -> set[str]:
-    tree = ast.parse(MODULES[module].read_text())
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found |= {f"{node.module}.{a.name}" for a in node.names}
-        elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "import_module":
-            prefix = DYNAMIC_IMPORTERS.get(module)
-            assert prefix is not None, f"{module} imports dynamically; only the command registry may"
-            found |= {m for m in MODULES if m.startswith(prefix)}
-    return {r for r in map(resolve, (n for n in found if n.startswith("bilin"))) if r and r != module}
+GRAPH = import_graph(package_modules(PACKAGE))
 
 
-GRAPH = {m: imports_of(m) for m in MODULES}
+def test_every_module_has_a_layer():
+    missing = []
+    for module in GRAPH:
+        try:
+            layer_of(module)
+        except LookupError:
+            missing.append(module)
+    assert not missing, "in no layer (add to bilin/layers.py): " + ", ".join(missing)
 
 
 def test_no_module_imports_one_above_it():
-    upward = [(a, b) for a, targets in GRAPH.items() for b in targets if layer_of(b) > layer_of(a)]
+    upward = upward_imports(GRAPH)
     assert not upward, "upward imports: " + ", ".join(f"{a} -> {b}" for a, b in upward)
 
 
 def test_the_import_graph_has_no_cycle():
-    state: dict[str, int] = {}
-
-    def visit(node: str, path: list[str]) -> None:
-        state[node] = 1
-        for nxt in sorted(GRAPH[node]):
-            if state.get(nxt) == 1:
-                raise AssertionError("import cycle: " + " -> ".join(path[path.index(nxt) :] + [node, nxt]))
-            if nxt not in state:
-                visit(nxt, [*path, node])
-        state[node] = 2
-
-    for module in sorted(GRAPH):
-        if module not in state:
-            visit(module, [])
+    cycle = import_cycle(GRAPH)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
 def test_the_checks_find_what_they_look_for():
@@ -119,29 +112,55 @@ def test_the_checks_find_what_they_look_for():
     assert layer_of("bilin.figures.grid") > layer_of("bilin.analysis.stats")
 
 
+def test_the_checker_catches_an_upward_import_inside_a_function_and_a_cycle(tmp_path):
+    """A fake package on disk: data imports the figures inside a function body, and two analysis
+    modules import each other."""
+    fake = tmp_path / "bilin"
+    (fake / "data").mkdir(parents=True)
+    (fake / "analysis").mkdir()
+    (fake / "__init__.py").write_text("")
+    (fake / "errors.py").write_text("")
+    (fake / "data" / "__init__.py").write_text("def load():\n    from bilin.figures import draw\n")
+    (fake / "figures.py").write_text("from bilin.errors import UserError\ndraw = None\n")
+    (fake / "analysis" / "a.py").write_text("import bilin.analysis.b\n")
+    (fake / "analysis" / "b.py").write_text("from bilin.analysis import a\n")
+    graph = import_graph(package_modules(fake))
+    assert upward_imports(graph) == [("bilin.data", "bilin.figures")]
+    assert import_cycle(graph) == ["bilin.analysis.a", "bilin.analysis.b", "bilin.analysis.a"]
+    del graph["bilin.analysis.b"], graph["bilin.data"]
+    assert upward_imports(graph) == [] and import_cycle({"bilin.errors": set()}) is None
+
+
+def test_the_checker_allows_dynamic_imports_only_in_the_registry(tmp_path):
+    fake = tmp_path / "bilin"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("")
+    (fake / "errors.py").write_text("import importlib\nimportlib.import_module('bilin.cli')\n")
+    with pytest.raises(AssertionError, match="only the command registry may"):
+        import_graph(package_modules(fake))
+
+
+def test_a_module_outside_every_layer_is_named():
+    with pytest.raises(LookupError, match="bilin.new_module is in no layer"):
+        layer_of("bilin.new_module")
+    assert layer_of("bilin.analysis.new_module") == layer_of("bilin.analysis")  # a package's new module
+
+
 def test_every_command_is_one_module_with_one_record():
+    """Each module of the registry's package exports one COMMAND, named after the module, and the
+    command line offers exactly these."""
+    from bilin.cli import app
+
     records = commands()
-    names = [c.name for c in records]
-    assert len(set(names)) == len(names)
-    assert set(names) == {
-        "train",
-        "decompose",
-        "truncate",
-        "similarity",
-        "noise-sweep",
-        "accuracy",
-        "featvis",
-        "probe-csf",
-        "export-figures",
-        "cache",
-        "report",
-        "featvis-bench",
-        "frequency",
-    }
+    package = REGISTRY + "."
+    command_modules = sorted(m for m in GRAPH if m.startswith(package))
+    assert [r.run.__module__ for r in records] == command_modules, "a module here exports no Command as COMMAND"
     for record in records:
         assert isinstance(record, Command) and record.summary
         module = sys.modules[record.run.__module__]
-        assert module.__name__.startswith("bilin.tasks.") and module.COMMAND is record
+        assert module.COMMAND is record
+        assert record.name == module.__name__.removeprefix(package).replace("_", "-")
+    assert sorted(c.name for c in app.registered_commands) == sorted(r.name for r in records)
 
 
 @pytest.mark.parametrize("module", ["bilin.cli", "bilin.hydra_app"])

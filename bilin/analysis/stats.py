@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -68,3 +69,50 @@ def mean_t_band(samples: torch.Tensor, dim: int = 0, confidence: float = 0.9) ->
 def t_band(samples: torch.Tensor, confidence: float = 0.9) -> Band:
     """The band of a (samples, points) tensor over its first axis."""
     return Band(*mean_t_band(samples, 0, confidence), samples=samples.shape[0], confidence=confidence)
+
+
+@dataclass
+class SweepBands:
+    """Bands over seeds of several measures per dataset, each a curve over one swept value."""
+
+    x_name: str
+    x: list
+    bands: dict[tuple[str, str], Band]  # (dataset, measure) -> its band over x, datasets outermost
+
+    def rows(self, notes: Mapping[str, str] | None = None) -> list[dict[str, object]]:
+        """One CSV row per band point, labelled dataset and measure (and a note column when notes
+        are given: notes[measure], "" for a measure without one)."""
+        table = []
+        for (dataset, measure), band in self.bands.items():
+            labels: dict[str, object] = {"dataset": dataset, "measure": measure}
+            if notes is not None:
+                labels["note"] = notes.get(measure, "")
+            table += band.rows(self.x_name, self.x, **labels)
+        return table
+
+
+def sweep_bands(
+    rows: Sequence[Mapping[str, object]],
+    datasets: Sequence[str],
+    measures: Sequence[str],
+    x_name: str,
+    x: Sequence,
+    clips: Mapping[str, tuple[float, float]] | None = None,
+    confidence: float = 0.9,
+    dtype: torch.dtype = torch.float64,
+) -> SweepBands:
+    """The t band over seeds of each measure (a column of rows) for each dataset, along x_name's
+    values x; rows hold one sample per (dataset, x value, seed). clips: a measure's range, to
+    cut its band to (Band.clipped); dtype: the precision the samples are read at (the band itself
+    is always computed in float64)."""
+    clips = clips or {}
+    bands = {}
+    for dataset in datasets:
+        for measure in measures:
+            samples = torch.tensor(
+                [[r[measure] for r in rows if (r["dataset"], r[x_name]) == (dataset, xi)] for xi in x],
+                dtype=dtype,
+            ).T  # (seeds, points)
+            band = t_band(samples, confidence)
+            bands[(dataset, measure)] = band.clipped(*clips[measure]) if measure in clips else band
+    return SweepBands(x_name, list(x), bands)

@@ -40,7 +40,6 @@ class FeatvisConfig(RunOptions):
     param: Literal["pixel", "fourier", "maco"] = key(
         "fourier", "what is optimised: pixel | fourier (the 1/f-scaled spectrum) | maco (the phase; magnitude fixed)"
     )
-    fourier: bool | None = key(None, "the older switch: true = param=fourier, false = param=pixel")
     spectrum_data: str = key(
         "auto",
         "param=maco's magnitude from: auto (the model's training images; 1/f for torchvision) | natural "
@@ -74,17 +73,6 @@ class FeatvisConfig(RunOptions):
                 f"net={self.net!r}: featvis takes torchvision models as net=tv:<name>, bilin models as run=<dir>"
             )
         check_source_run(self.run, self.allow_incomplete)
-        self.parameterisation()
-
-    def parameterisation(self) -> str:
-        """param, with the older fourier=true|false switch folded in."""
-        if self.fourier is None:
-            return self.param
-        if self.fourier and self.param == "maco":
-            raise UserError("fourier=true and param=maco ask for two parameterisations; give param= only")
-        if self.fourier:
-            return "fourier"
-        return "pixel" if self.param == "fourier" else self.param
 
 
 def run(cfg: FeatvisConfig, ctx: RunContext) -> None:
@@ -124,7 +112,7 @@ def run(cfg: FeatvisConfig, ctx: RunContext) -> None:
     )
     tricks = Tricks(
         robustness=cfg.robustness,
-        param=cfg.parameterisation(),
+        param=cfg.param,
         decorrelate=cfg.decorrelate,
         diversity=cfg.diversity,
         l2=cfg.l2,
@@ -294,9 +282,10 @@ COMMAND = Command(
     examples=(
         "bilin featvis run=outputs/train/DATE/TIME ladder=true images_per_target=4",
         "bilin featvis net=tv:resnet18 weights=none target=[channel:layer3:5,class:8]",
-        "bilin featvis run=... mode=sphere robustness=false fourier=false   (the eigenvector oracle)",
+        "bilin featvis run=... mode=sphere robustness=false param=pixel   (the eigenvector oracle)",
     ),
     notes="Takes Hydra overrides and -m for sweeps (e.g. -m seed=0,1,2 or lr=0.01,0.05).",
+    removed_keys=(("fourier", "use param=fourier (was fourier=true) or param=pixel (was fourier=false)"),),
 )
 
 

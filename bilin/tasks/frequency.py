@@ -17,8 +17,7 @@ if TYPE_CHECKING:
     from bilin.lifecycle import RunContext
 
 
-# (column of frequency.csv, its source: the figure's legend, the figure's row, the table's header);
-# peaks are cut to the tested frequencies, the rest to >= 0 (a t band over few seeds can leave the range)
+# (column of frequency.csv, its source: the figure's legend, the figure's row, the table's header)
 MEASURES = (
     ("weights_peak", "weights", "CSF peak (cycles/image)", "weights: CSF peak"),
     ("probe_peak", "probe", "CSF peak (cycles/image)", "probe: CSF peak"),
@@ -59,6 +58,7 @@ class FrequencyConfig(CachedRecipe, StaircaseKeys):
 
 def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
     from bilin.analysis.frequency import band_pass_note
+    from bilin.analysis.stats import sweep_bands
     from bilin.cache import ModelCache, cached_accuracy
     from bilin.checkpoint import load_model
     from bilin.csf.measure import StaircaseSettings
@@ -104,15 +104,12 @@ def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
             "cycles/image"
         )
     say("all models measured: bands over seeds, tables, then the frequency_study figure")
-    bands = _bands(cfg, rows, settings.sfs)
+    columns = [column for column, *_ in MEASURES]
+    # peaks are cut to the tested frequencies, the rest to >= 0 (a t band over few seeds can leave the range)
+    clips = {c: (min(settings.sfs), max(settings.sfs)) if c.endswith("_peak") else (0.0, math.inf) for c in columns}
+    bands = sweep_bands(rows, cfg.datasets, columns, "noise", cfg.noises, clips)
     shape_note = band_pass_note(settings.sfs)
-    summary = [
-        r
-        for (dataset, column), band in bands.items()
-        for r in band.rows(
-            "noise", list(cfg.noises), dataset=dataset, measure=column, note="" if column in CENTROIDS else shape_note
-        )
-    ]
+    summary = bands.rows(notes={c: shape_note for c in columns if c not in CENTROIDS})
     ctx.run.write_csv("frequency.csv", rows)
     ctx.run.write_csv("frequency_summary.csv", summary)
     ctx.run.write_csv("weight_csf.csv", weight_rows)
@@ -123,7 +120,7 @@ def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
         {k: v.contiguous() for k, v in images.items()},
         metadata={"layout": "<dataset>/noise<std>/seed<seed>: classes x 1 x 28 x 28, image c for class c"},
     )
-    ctx.add_figures({"frequency_study": _figure(cfg, bands, settings)})
+    ctx.add_figures({"frequency_study": _figure(cfg, bands.bands, settings)})
     ctx.record.update(
         sfs=settings.sfs,
         protocol=cfg.protocol,
@@ -141,24 +138,6 @@ def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
             if r["noise"] in ends and not r["measure"].endswith("_octaves") and math.isfinite(r["mean"])
         }
     )
-
-
-def _bands(cfg: FrequencyConfig, rows: list[dict], sfs: list[float]) -> dict:
-    """{(dataset, measure): Band over the noises}: mean and 90% Student-t interval over seeds."""
-    import torch
-
-    from bilin.analysis.stats import t_band
-
-    bands = {}
-    for dataset in cfg.datasets:
-        for column, *_ in MEASURES:
-            samples = torch.tensor(
-                [[r[column] for r in rows if (r["dataset"], r["noise"]) == (dataset, n)] for n in cfg.noises],
-                dtype=torch.float64,
-            ).T  # (seeds, noises)
-            low, high = (min(sfs), max(sfs)) if column.endswith("_peak") else (0.0, math.inf)
-            bands[(dataset, column)] = t_band(samples).clipped(low, high)
-    return bands
 
 
 def _markdown(cfg: FrequencyConfig, summary: list[dict]) -> str:

@@ -11,6 +11,7 @@ from bilin.errors import UserError
 from bilin.schema import key
 
 if TYPE_CHECKING:
+    from bilin.analysis.stats import SweepBands
     from bilin.lifecycle import RunContext
 
 
@@ -37,6 +38,7 @@ def run(cfg: NoiseSweepConfig, ctx: RunContext) -> None:
 
     from bilin.analysis.decompose import eigendecompose, orient_to_class
     from bilin.analysis.feature_spectra import feature_spectra
+    from bilin.analysis.stats import sweep_bands
     from bilin.cache import ModelCache, cached_accuracy
     from bilin.checkpoint import load_model
     from bilin.data import DATASETS
@@ -80,7 +82,10 @@ def run(cfg: NoiseSweepConfig, ctx: RunContext) -> None:
                 )
     first = [r for r in rows if r["seed"] == first_seed]
     ctx.headline(**{f"val_acc.{r['dataset']}.noise{r['noise']:g}": r["val_acc"] for r in first})
+    # samples read at float32: the precision noise_frequency_bands.csv has always had
+    bands = sweep_bands(rows, cfg.datasets, CENTROID_MEASURES, "noise", cfg.noises, dtype=torch.float32)
     ctx.run.write_csv("noise_sweep.csv", rows)
+    ctx.run.write_csv("noise_frequency_bands.csv", bands.rows())
     ctx.run.save_tensors(
         "noise_sweep.safetensors",
         {"images": torch.stack(images)},
@@ -100,7 +105,7 @@ def run(cfg: NoiseSweepConfig, ctx: RunContext) -> None:
                 subtitle=f"above each image: noise std σ and val accuracy (d={cfg.d_hidden}, {cfg.epochs} epochs, "
                 f"seed {first_seed})<br>{SIGN_NOTE}",
             ),
-            "frequency_vs_noise": _frequency_vs_noise(cfg, ctx, rows),
+            "frequency_vs_noise": _frequency_vs_noise(cfg, bands),
         }
     )
 
@@ -110,32 +115,27 @@ def _top_vector_centroid(spectra, target_class: int) -> float:
     return float(spectra.components.centroid()[target_class, top])
 
 
-def _frequency_vs_noise(cfg: NoiseSweepConfig, ctx: RunContext, rows: list[dict]):
+# the columns of noise_sweep.csv that the frequency figure bands over seeds
+CENTROID_MEASURES = ("centroid_top_eigenvectors", "centroid_top_eigenvector")
+
+
+def _frequency_vs_noise(cfg: NoiseSweepConfig, bands: SweepBands):
     """Figure 4 as a number: the spectral centroid of the top eigenvectors against the noise, with a
     90% Student-t band over the seeds."""
-    import torch
-
     from bilin.analysis.feature_spectra import TOP_FEATURES
-    from bilin.analysis.stats import t_band
     from bilin.data import DATASETS
     from bilin.figures.frequency import SPECTRUM_NOTE, measures_vs_noise_figure
 
-    measures = {
+    labels = {
         "centroid_top_eigenvectors": f"top {TOP_FEATURES} eigenvectors of every class",
         "centroid_top_eigenvector": "top eigenvector of the target class",
     }
-    panels, band_rows = {}, []
-    for dataset in cfg.datasets:
-        panel = {}
-        for column, label in measures.items():
-            samples = torch.tensor(
-                [[r[column] for r in rows if r["dataset"] == dataset and r["noise"] == n] for n in cfg.noises]
-            ).T  # (seeds, noises)
-            band = t_band(samples)
-            panel[label] = band
-            band_rows += band.rows("noise", list(cfg.noises), dataset=dataset, measure=column)
-        panels[f"{DATASETS[dataset].title} (target: {DATASETS[dataset].classes[cfg.target_class]})"] = panel
-    ctx.run.write_csv("noise_frequency_bands.csv", band_rows)
+    panels = {
+        f"{DATASETS[dataset].title} (target: {DATASETS[dataset].classes[cfg.target_class]})": {
+            labels[measure]: bands.bands[(dataset, measure)] for measure in CENTROID_MEASURES
+        }
+        for dataset in cfg.datasets
+    }
     seeds = len(cfg.seeds)
     over = f"{seeds} seed{'s' if seeds > 1 else ''}" + (" (one seed: no band)" if seeds == 1 else "")
     return measures_vs_noise_figure(

@@ -101,7 +101,8 @@ def test_featvis_maco_on_a_bilin_run(bilin_cli, tmp_path, trained):
         (["target=[unit:embed:99]"], "out of range: layer 'embed' has 16 units"),
         (["target=[class:10]"], "out of range: the model's output has 10 classes"),
         (["target=[pixel:3]"], "is not class:<i>"),
-        (["param=maco", "fourier=true"], "give param= only"),
+        (["fourier=true"], "fourier= is no longer a key of bilin featvis: use param=fourier"),
+        (["param=maco", "+fourier=false"], "fourier= is no longer a key of bilin featvis: use param=fourier"),
         (["param=maco", "spectrum_data=nowhere"], "spectrum_data='nowhere' is not auto, natural"),
         (["colour_data=nowhere"], None),  # grey model: no colour basis is needed, so this is not an error
     ],

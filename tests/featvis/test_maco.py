@@ -1,12 +1,13 @@
 """MACO (phase optimised, magnitude fixed), images kept in the data's range under every trick, and
 the measures featvis reports (norm, fraction of the best logit at that norm)."""
 
+from dataclasses import fields
+
 import pytest
 import torch
 from torch import nn
 
 from bilin.analysis.decompose import input_space_eigendecompose
-from bilin.errors import UserError
 from bilin.featvis.colour import fit_colour_basis
 from bilin.featvis.measures import fraction_of_best, image_norms, top_eigenvalues
 from bilin.featvis.objectives import parse_targets
@@ -14,7 +15,7 @@ from bilin.featvis.param import MacoParam
 from bilin.featvis.render import Settings, Tricks, render
 from bilin.featvis.spectrum import magnitude_spectrum, natural_magnitude
 from bilin.models import ModelSpec, build_model
-from bilin.tasks.featvis import FeatvisConfig
+from bilin.tasks.featvis import COMMAND, FeatvisConfig
 
 
 def tiny_conv(channels: int) -> nn.Module:
@@ -117,12 +118,14 @@ def test_tricks_param_and_the_older_fourier_switch():
     assert Tricks().range_mapping == "sigmoid" and Tricks(param="maco").range_mapping == "clip"
     with pytest.raises(ValueError, match="give one"):
         Tricks(fourier=True, param="maco")
-    assert FeatvisConfig(run="x", fourier=False).parameterisation() == "pixel"
-    assert FeatvisConfig(run="x", fourier=False, param="maco").parameterisation() == "maco"
-    assert FeatvisConfig(run="x", fourier=True, param="pixel").parameterisation() == "fourier"
-    assert FeatvisConfig(run="x").parameterisation() == "fourier"
-    with pytest.raises(UserError, match="give param= only"):
-        FeatvisConfig(run="x", fourier=True, param="maco").parameterisation()
+
+
+def test_the_command_has_one_parameterisation_switch():
+    """param= alone chooses what is optimised; the older fourier= key is gone (refused with a hint)."""
+    keys = {f.name for f in fields(FeatvisConfig)}
+    assert "param" in keys and "fourier" not in keys
+    assert FeatvisConfig(run="x").param == "fourier"
+    assert "fourier" in dict(COMMAND.removed_keys) and "param=" in dict(COMMAND.removed_keys)["fourier"]
 
 
 def test_fraction_of_best_is_one_for_the_top_eigenvector_only():
