@@ -150,3 +150,16 @@ def on_files(files: Any, config: Any) -> Any:
     for command in found:
         files.append(File.generated(config, f"commands/{command.name}.md", content=command_page(command)))
     return files
+
+
+def layers_table() -> str:
+    """The layers as bilin/layers.py declares them, lowest first: a markdown table."""
+    from bilin.layers import LAYERS
+
+    rows = [f"| {name} | {', '.join(f'`{m}`' for m in modules)} |" for name, modules in LAYERS]
+    return "\n".join(["| layer | modules and packages |", "|---|---|", *rows])
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    """`{{ layers }}` in a page becomes the table of bilin/layers.py, so the docs cannot drift from it."""
+    return markdown.replace("{{ layers }}", layers_table())

@@ -38,3 +38,14 @@ def test_every_command_has_a_page_in_the_index_and_a_note_of_what_it_writes():
     for name in COMMANDS:
         assert f"({name}.md)" in index
         assert name in docs_hooks.WRITES, f"say what {name} writes in docs_hooks.WRITES"
+
+
+def test_the_architecture_page_gets_its_layers_from_bilin_layers():
+    from bilin.layers import LAYERS
+
+    page = docs_hooks.on_page_markdown("before\n\n{{ layers }}\n\nafter", None, None, None)
+    assert "{{ layers }}" not in page and page.startswith("before") and page.endswith("after")
+    for name, modules in LAYERS:
+        row = next(line for line in page.splitlines() if line.startswith(f"| {name} |"))
+        assert all(f"`{m}`" in row for m in modules)
+    assert "{{ layers }}" in (REPO / "docs" / "architecture.md").read_text()
