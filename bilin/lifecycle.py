@@ -147,9 +147,15 @@ def _execute(command: Command, cfg: Any, run_dir: Path, continuing: bool, starte
     except OSError as exc:
         exit_with(UserError(_os_error(exc)))
     try:
-        with _signals(ctx):
-            command.run(cfg, ctx)
-            ctx._write_figures()
+        try:
+            with _signals(ctx):
+                command.run(cfg, ctx)
+                ctx._write_figures()
+        except Exception as exc:  # a signal's raise wrapped by the code it landed in (an import, a hook)
+            interrupted = _interruption(exc)
+            if interrupted is None:
+                raise
+            raise interrupted from exc
     except Interrupted as exc:
         _write_figures_after(ctx)
         ctx._end("interrupted", started, error=str(exc))
@@ -168,6 +174,18 @@ def _execute(command: Command, cfg: Any, run_dir: Path, continuing: bool, starte
         raise
     ctx._end("complete", started)
     print(ctx.summary or f"{command.name} complete: {ctx.run.path}")
+
+
+def _interruption(exc: BaseException) -> Interrupted | None:
+    """The Interrupted a signal raised, when `exc` is another exception caused by it (a raise inside an
+    import comes back as a RuntimeError or ImportError whose cause or context is the Interrupted)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, Interrupted):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _os_error(exc: OSError) -> str:

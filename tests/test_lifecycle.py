@@ -1,0 +1,49 @@
+"""The run lifecycle's endings, driven directly: a signal whose raise the code it landed in wrapped
+(an import turns it into a RuntimeError) still ends the run `interrupted`, with the signal's exit code."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from bilin.command import Command
+from bilin.errors import Interrupted
+from bilin.lifecycle import execute
+
+
+def run_with(tmp_path, fault):
+    def run(_cfg, _ctx):
+        raise fault()
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    command = Command(name="fake", summary="a command that fails", run=run)
+    return folder, command, SimpleNamespace(quiet=True, device="cpu")
+
+
+def wrapped_interrupt() -> Exception:
+    try:
+        try:
+            raise Interrupted("stopped by SIGTERM; fake did not finish", "SIGTERM")
+        except Interrupted as signal_raise:
+            raise RuntimeError("Error calling __set_name__ on 'Field' instance") from signal_raise
+    except RuntimeError as wrapped:
+        return wrapped
+
+
+def test_a_signal_raise_wrapped_by_an_import_still_ends_the_run_interrupted(tmp_path, capsys):
+    folder, command, cfg = run_with(tmp_path, wrapped_interrupt)
+    with pytest.raises(SystemExit) as ended:
+        execute(command, cfg, folder)
+    assert ended.value.code == 143
+    assert capsys.readouterr().err.strip() == "bilin: error: stopped by SIGTERM; fake did not finish"
+    assert json.loads((folder / "run.json").read_text())["status"] == "interrupted"
+
+
+def test_a_fault_without_a_signal_keeps_its_traceback_and_fails_the_run(tmp_path):
+    folder, command, cfg = run_with(tmp_path, lambda: ValueError("a bug"))
+    with pytest.raises(ValueError, match="a bug"):
+        execute(command, cfg, folder)
+    assert json.loads((folder / "run.json").read_text())["status"] == "failed"
