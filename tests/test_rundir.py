@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import html
+import json
 import re
 import shutil
 import struct
@@ -112,3 +114,20 @@ def test_a_figure_page_is_titled_by_its_figure(tmp_path, monkeypatch):
     title = lambda name: re.search(r"<title>(.*)</title>", (tmp_path / "run" / "figures" / f"{name}.html").read_text())  # noqa: E731
     assert title("accuracy").group(1) == "Accuracy per class (accuracy)"
     assert title("bare").group(1) == "bare"
+
+
+def test_a_figure_page_escapes_hostile_folder_names_and_titles():
+    """The plotly.js paths come from folder names (the outputs root) and reach a src attribute and a
+    document.write string: neither may end the attribute, the string or the script."""
+    from bilin.figure_page import figure_page
+
+    hostile = 'x"></script><script>alert(1)</script>'
+    fig = go.Figure(layout={"title": {"text": "</title><script>alert(2)</script>"}})
+    page = figure_page(fig, "fig", [f"../{hostile}/{PLOTLY_JS}", f"../{hostile}'\\/{PLOTLY_JS}"])
+    assert "<script>alert" not in page and "</script><script>" not in page.replace("</script>\n<script>", "")
+    assert page.count("<script") == page.count("</script>")  # no tag opened or closed by a value
+    loaders = re.findall(r'<script src="([^"]*)"></script>|document\.write\((".*?")\);', page)
+    first, written = loaders[0][0], json.loads(loaders[1][1])  # the attribute; the JS string, decoded
+    assert html.unescape(first) == f"../{hostile}/{PLOTLY_JS}"
+    assert written == f'<script src="{html.escape(f"../{hostile}" + chr(39) + chr(92) + f"/{PLOTLY_JS}")}"></script>'
+    assert re.search(r"<title>(.*)</title>", page).group(1) == "alert(2) (fig)"  # the title's tags dropped
