@@ -36,6 +36,16 @@ def magnitude_spectrum(
     return total / len(images)
 
 
+def half_spectrum_weight(h: int, w: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(h, w // 2 + 1): how many bins of the full spectrum each rfft2 bin stands for, itself and its
+    conjugate (2), or only itself (1: column 0, and column W/2 when W is even)."""
+    weight = torch.full((h, w // 2 + 1), 2.0, dtype=dtype)
+    weight[:, 0] = 1.0
+    if w % 2 == 0:
+        weight[:, -1] = 1.0
+    return weight
+
+
 def natural_magnitude(
     channels: int,
     size: tuple[int, int],
@@ -52,11 +62,7 @@ def natural_magnitude(
     fx = torch.fft.rfftfreq(w)[None, :]
     amplitude = 1.0 / torch.clamp(torch.sqrt(fx**2 + fy**2), min=1.0 / max(h, w))
     amplitude[0, 0] = 0.0
-    weight = torch.full((h, w // 2 + 1), 2.0)  # each half-spectrum bin stands for itself and its conjugate
-    weight[:, 0] = 1.0
-    if w % 2 == 0:
-        weight[:, -1] = 1.0
-    energy = (weight * amplitude**2).sum()
+    energy = (half_spectrum_weight(h, w) * amplitude**2).sum()
     mean_t = torch.tensor(mean, dtype=torch.float32)
     std_t = torch.tensor(std, dtype=torch.float32)
     if colour is not None:
@@ -73,10 +79,7 @@ def spectral_error(images: torch.Tensor, magnitude: torch.Tensor) -> torch.Tenso
     || |rfft2(x)| - |magnitude| || / || magnitude ||, both norms over the full spectrum (each half-spectrum
     bin also stands for its conjugate), the DC bin (the mean) included. 0: the data's spectrum exactly."""
     h, w = images.shape[-2:]
-    weight = torch.full((h, w // 2 + 1), 2.0, dtype=torch.float64)
-    weight[:, 0] = 1.0
-    if w % 2 == 0:
-        weight[:, -1] = 1.0
+    weight = half_spectrum_weight(h, w, torch.float64)
     target = magnitude.abs().double().cpu()
     got = torch.fft.rfft2(images.double().cpu(), norm="ortho").abs()
     error = (weight * (got - target).square()).sum((-3, -2, -1))
