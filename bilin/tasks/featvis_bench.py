@@ -138,7 +138,7 @@ class _Bench:
         from bilin.analysis.featvis_scores import Optimum, score_images, steps_to_reach
         from bilin.checkpoint import load_model
         from bilin.featvis.bench import METHODS, REFERENCE, proxy_confidence, run_method
-        from bilin.featvis.spectrum import at_bounds, spectral_error
+        from bilin.featvis.spectrum import seen_image_measures
 
         cfg, ctx = self.cfg, self.ctx
         model = load_model(folder, ctx.device)
@@ -184,7 +184,7 @@ class _Bench:
             images = runs[method].images
             # the image as the model sees it: how much of it sits at the range's ends, how far its spectrum is
             # from the data's (MACO's is the data's before the clip); the sphere's images are not in the range
-            seen = {"at_bounds": at_bounds(images), "spectral_error": spectral_error(images, self.spectra[data])}
+            seen = seen_image_measures(images, self.spectra[data])
             if method == REFERENCE:
                 seen = {s: None for s in seen}
             for c in range(classes):
