@@ -62,7 +62,7 @@ class Comparison:
                     "ci_high": float(self.fit.interval[1][i]),
                     "ci_width_log10": float(self.bisection_width[i]),
                     "step_like": bool(self.fit.step_like[i]),  # threshold and interval: the bracket's
-                    "unreached": bool(self.fit.bracketed[i] & ~self.fit.step_like[i]),  # so here too
+                    "unreached": bool(self.fit.unreached[i]),  # so here too
                     "trials_to_bisection_width": int(self.bisection_trials[i]),
                 }
             )

@@ -79,7 +79,7 @@ class LayerCSF:
                 "ci_low": float(fit.ci_low[i]),
                 "ci_high": float(fit.ci_high[i]),
                 "step_like": bool(fit.step_like[i]),
-                "unreached": bool(fit.bracketed[i] & ~fit.step_like[i]),  # 75% beyond every tested contrast
+                "unreached": bool(fit.unreached[i]),  # 75% beyond every tested contrast
                 "bracket_low": float(fit.bracket_low[i]),  # step-like: last contrast at chance; unreached: highest
                 "bracket_high": float(fit.bracket_high[i]),  # step-like: first contrast above it; unreached: inf
                 "sensitivity": float(self.sensitivity[i]),

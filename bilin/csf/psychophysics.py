@@ -113,10 +113,14 @@ class Fit:
     profile_nats: torch.Tensor | None = None  # the interval's calibrated cut-off (profile.bartlett_nats)
     unreached: torch.Tensor | None = None  # bool; None: none
 
+    def __post_init__(self) -> None:
+        if self.unreached is None:
+            self.unreached = torch.zeros_like(self.step_like)
+
     @property
     def bracketed(self) -> torch.Tensor:
         """Where the threshold is only bracketed (step-like or unreached), not fitted."""
-        return self.step_like if self.unreached is None else self.step_like | self.unreached
+        return self.step_like | self.unreached
 
     @property
     def estimate(self) -> torch.Tensor:

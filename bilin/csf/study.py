@@ -61,7 +61,7 @@ class ModelFrequencies:
             "probe_high": float(p.shape.high),
             "probe_accuracy": p.history.accuracy[-1],
             "probe_step_like": int(p.fit.step_like.sum()),  # frequencies only bracketed (probe_thresholds.csv)
-            "probe_unreached": int((p.fit.bracketed & ~p.fit.step_like).sum()),
+            "probe_unreached": int(p.fit.unreached.sum()),
             "eigen_centroid": self.eigen_centroid,
             "featvis_centroid": self.featvis_centroid,
             "band_note": band_pass_note(self.weights.sfs),  # why peaks and bandwidths are NaN, if they are

@@ -218,14 +218,11 @@ def run(cfg: CsfConfig, ctx: RunContext) -> None:
                 m.name: [
                     {"sf_cycles_per_image": sf, "bracket": [float(m.fit.bracket_low[i]), float(m.fit.bracket_high[i])]}
                     for i, sf in enumerate(m.sfs)
-                    if flags(m.fit)[i]
+                    if getattr(m.fit, why)[i]
                 ]
                 for m in measured
             }
-            for why, flags in (
-                ("step_like", lambda f: f.step_like),
-                ("unreached", lambda f: f.bracketed & ~f.step_like),
-            )
+            for why in ("step_like", "unreached")
         },
         procedure=cfg.procedure,
         standardised_features=standardise,
