@@ -19,7 +19,7 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from itertools import groupby
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from filelock import Timeout
@@ -41,15 +41,25 @@ from bilin.train.records import StopRequest
 log = logging.getLogger("bilin.cache")
 
 
-class RunRequest(Protocol):
-    """What `provide` needs of the running command (a `bilin.lifecycle.RunContext`)."""
+@dataclass
+class Executor:
+    """Where and how `provide` trains the models the cache lacks, and where it says so."""
 
-    command: Any  # has .name
-    cfg: Any  # the command's config: its executor and device name reach the jobs
-    device: torch.device
-    console: Console
-    record: dict
-    stop: StopRequest
+    device: torch.device  # where models train in this process (executor inline)
+    config: Any = None  # an ExecutorConfig: inline | local | slurm (None: inline)
+    job_device: str = "auto"  # the device name a job resolves on its own node
+    stop: StopRequest = field(default_factory=StopRequest)  # polled at every epoch
+    console: Console = field(default_factory=lambda: Console(stderr=True, quiet=True))  # the plan and progress
+    label: str = "bilin"  # who asks (the command's name), for the plan line
+
+
+@dataclass
+class Provided:
+    """What `provide` returns: each recipe's folder, where each came from, and the data it trained on."""
+
+    folders: dict[Recipe, Path]
+    supply: Supply
+    data: dict[str, dict]  # dataset name -> its provenance
 
 
 @dataclass
@@ -125,33 +135,37 @@ class ModelCache:
         ds = self.dataset(recipe)
         return ds.test_x.flatten(1).float() / 255, ds.test_y
 
-    def provide(self, recipes: list[Recipe], run: RunRequest) -> dict[Recipe, Path]:
-        """`ensure` for a running command: say first how many models it trains, stop at the epoch
-        after a signal, and add to its run record which models were used and where each came from
-        (record_supply)."""
+    def provide(self, recipes: list[Recipe], executor: Executor) -> Provided:
+        """`ensure` for a command: say first how many models it trains, stop at the epoch after a
+        signal, and return where each model came from (for its run record: record_supply)."""
         unique = list(dict.fromkeys(recipes))
         missing = [r for r in unique if not self.has(r)]
         hits = len(unique) - len(missing)
-        executor = getattr(run.cfg, "executor", None)
-        plan = f"{run.command.name}: {len(unique)} models, {hits} cached"
+        jobs = executor.config
+        plan = f"{executor.label}: {len(unique)} models, {hits} cached"
         if missing:
-            here = executor is None or executor.name != "slurm"  # a cluster's speed is not known here
-            seconds = self.training_seconds(missing, run.device) if here else None
-            plan += "; " + plan_line(len(missing), sum(r.epochs for r in missing), seconds, run.device)
+            here = jobs is None or jobs.name != "slurm"  # a cluster's speed is not known here
+            seconds = self.training_seconds(missing, executor.device) if here else None
+            plan += "; " + plan_line(len(missing), sum(r.epochs for r in missing), seconds, executor.device)
         log.info(plan)
-        run.console.print(plan, highlight=False, soft_wrap=True)
+        executor.console.print(plan, highlight=False, soft_wrap=True)
         supply = Supply()
 
         def on_epoch(text: str) -> None:
-            run.stop.raise_if_set()
+            executor.stop.raise_if_set()
             update(text)
 
-        with status_updates(run.console, "training") as update:
-            jobs = {"executor": executor, "stop": run.stop, "job_device": run.cfg.device}
-            folders = self.ensure(recipes, run.device, on_epoch=on_epoch, supply=supply, **jobs)
-        run.record.setdefault("data", {}).update({r.data: self.dataset(r).provenance() for r in unique})
-        record_supply(run.record, [folders[r] for r in unique], supply)
-        return folders
+        with status_updates(executor.console, "training") as update:
+            folders = self.ensure(
+                recipes,
+                executor.device,
+                on_epoch=on_epoch,
+                supply=supply,
+                executor=jobs,
+                stop=executor.stop,
+                job_device=executor.job_device,
+            )
+        return Provided(folders, supply, {r.data: self.dataset(r).provenance() for r in unique})
 
     def ensure(
         self,

@@ -1,15 +1,50 @@
-"""The record each command module exports as `COMMAND`: everything the CLI needs to offer it.
+"""The record each command module exports as `COMMAND`, and the `CommandResult` its body returns.
 
-A configured command (schema given) runs as `run(cfg, ctx)`, with cfg an instance of its schema
-and ctx the run's `bilin.lifecycle.RunContext`; the Hydra adapter composes, checks and sweeps it,
-and `--help` is generated from the schema. A plain command (no schema) is a Typer function.
+A configured command (schema given) runs as `run(cfg, ctx) -> CommandResult`, with cfg an instance
+of its schema and ctx the run's `bilin.lifecycle.RunContext`; the lifecycle writes the result into
+the run folder. The Hydra adapter composes, checks and sweeps it, and `--help` is generated from the
+schema. A plain command (no schema) is a Typer function.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class Tables(Protocol):
+    """An analysis result that knows its CSV files: {file name: rows}."""
+
+    def tables(self) -> Mapping[str, list[dict[str, Any]]]: ...
+
+
+@dataclass
+class TensorFile:
+    """A safetensors file of a run: its tensors (name -> tensor) and string metadata."""
+
+    tensors: Mapping[str, Any]
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class CommandResult:
+    """Everything a command computed, for the lifecycle to write: CSV tables, safetensors files, other
+    text files, figures (plotly), the headline numbers and the fields it adds to run.json."""
+
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # file name -> rows
+    tensors: dict[str, TensorFile] = field(default_factory=dict)  # file name -> tensors
+    texts: dict[str, str] = field(default_factory=dict)  # file name -> text (a Markdown table)
+    figures: dict[str, Any] = field(default_factory=dict)  # name -> plotly Figure
+    headline: dict[str, float] = field(default_factory=dict)  # the few numbers the report's table shows
+    record: dict[str, Any] = field(default_factory=dict)  # added to run.json
+    summary: str | None = None  # the closing line; default "<command> complete: <folder>"
+
+    def add_tables(self, *results: Tables) -> CommandResult:
+        """Each analysis result's own tables, in order."""
+        for result in results:
+            self.tables.update(result.tables())
+        return self
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from bilin.errors import UserError
 from bilin.schema import UNSET, group, key
@@ -41,9 +41,27 @@ MlpModel = Literal[tuple(MLP_MODELS)]  # type: ignore[valid-type]  # the registr
 SEED_MAX = 2**32 - 1  # torch's generators take 64 bits, but seed + offset streams must stay inside them
 
 
+D_HIDDEN = 512  # the paper's hidden size
+MODEL_SEED = 420  # the seed of a single model (train, accuracy, decompose, noise-sweep)
+
+
 def seed_key(default: int | list[int], help: str) -> Any:
     """A seed (or a list of seeds): a whole number in [0, 2^32 - 1]."""
     return key(default, help, ge=0, le=SEED_MAX)
+
+
+def model_seed_key() -> Any:
+    """The seed of the one model a command trains or reads."""
+    return seed_key(MODEL_SEED, "fixes init, data order and noise")
+
+
+def d_hidden_key(default: int = D_HIDDEN, help: str = "hidden size d") -> Any:
+    return key(default, help, ge=1)
+
+
+def datasets_key(help: str) -> Any:
+    """The grey 28x28 datasets a study covers: all of them by default."""
+    return key(list(get_args(GreyDataset)), help)
 
 
 @dataclass

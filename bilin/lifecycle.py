@@ -16,13 +16,13 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
 from filelock import FileLock, Timeout
 from rich.console import Console
 
-from bilin.command import Command
+from bilin.command import Command, CommandResult, Tables
 from bilin.config import source_run_status
 from bilin.device import resolve_device, resolve_precision
 from bilin.errors import Interrupted, UserError, exit_with
@@ -31,15 +31,13 @@ from bilin.provenance import provenance, utc_now
 from bilin.rundir import RunDir
 from bilin.train.records import StopRequest
 
+if TYPE_CHECKING:
+    from bilin.cache import ModelCache
+    from bilin.train.recipe import Recipe
+
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
 CONTINUABLE = ("interrupted", "running", "failed")
 STALE_ON_CONTINUE = ("error", "resume", "finished")
-
-
-class Tables(Protocol):
-    """An analysis result that knows its CSV files: {file name: rows}."""
-
-    def tables(self) -> Mapping[str, list[dict[str, Any]]]: ...
 
 
 class RunContext:
@@ -70,10 +68,40 @@ class RunContext:
         self._polling = False
 
     def write(self, *results: Tables) -> None:
-        """Each result's CSV tables, now."""
+        """Each result's CSV tables, now: for work that shows its progress as it goes (training's
+        metrics.csv); a command's final outputs go in the CommandResult it returns."""
         for result in results:
             for name, rows in result.tables().items():
                 self.run.write_csv(name, rows)
+
+    def _write_result(self, result: CommandResult) -> None:
+        """The command's outputs into its folder: tensors, tables and texts, then figures (one kaleido
+        session for all), its run.json fields and headline."""
+        for name, file in result.tensors.items():
+            self.run.save_tensors(name, dict(file.tensors), metadata=dict(file.metadata) or None)
+        for name, rows in result.tables.items():
+            self.run.write_csv(name, rows)
+        for name, text in result.texts.items():
+            self.run.write_text(name, text)
+        self.record.update(result.record)
+        if result.headline:
+            self.headline(**result.headline)
+        if result.summary is not None:
+            self.summary = result.summary
+        self.add_figures(result.figures)
+
+    def cached_models(self, cache: ModelCache, recipes: list[Recipe]) -> dict[Recipe, Path]:
+        """The recipes' folders in the model cache, the missing ones trained by this command's executor;
+        the run record says which models were used and where each came from."""
+        from bilin.cache import Executor, record_supply
+
+        executor = getattr(self.cfg, "executor", None)
+        provided = cache.provide(
+            recipes, Executor(self.device, executor, self.cfg.device, self.stop, self.console, self.command.name)
+        )
+        self.record.setdefault("data", {}).update(provided.data)
+        record_supply(self.record, [provided.folders[r] for r in dict.fromkeys(recipes)], provided.supply)
+        return provided.folders
 
     def stage(self, text: str) -> None:
         """What a long command is doing now, one line: in the run's log and on stderr (unwrapped, so a
@@ -149,7 +177,9 @@ def _execute(command: Command, cfg: Any, run_dir: Path, continuing: bool, starte
     try:
         try:
             with _signals(ctx):
-                command.run(cfg, ctx)
+                result = command.run(cfg, ctx)
+                if result is not None:
+                    ctx._write_result(result)
                 ctx._write_figures()
         except Exception as exc:  # a signal's raise wrapped by the code it landed in (an import, a hook)
             interrupted = _interruption(exc)

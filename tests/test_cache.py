@@ -57,29 +57,22 @@ def test_groups_batch_only_compatible_models(tmp_path, tiny_root):
 def test_a_signal_whose_raise_was_lost_still_stops_training_at_the_next_epoch(tmp_path, tiny_root):
     """The lifecycle's handler sets the stop flag before raising; a raise that library code swallowed
     (torch turns one inside an import into an ImportError) must not let the grid train to the end."""
-    import types
-
     import pytest
-    from rich.console import Console
 
+    from bilin.cache import Executor
     from bilin.errors import Interrupted
     from bilin.train.records import StopRequest
 
     cache = ModelCache(tmp_path / "cache", tiny_root, download=False)
     stop = StopRequest(reason="SIGTERM", message="stopped by SIGTERM; truncate did not finish")
-    run = types.SimpleNamespace(
-        command=types.SimpleNamespace(name="truncate"),
-        cfg=types.SimpleNamespace(device="cpu"),
-        device=CPU,
-        console=Console(quiet=True),
-        record={},
-        stop=stop,
-    )
     with pytest.raises(Interrupted, match="stopped by SIGTERM") as caught:
-        cache.provide([recipe(epochs=3)], run)
+        cache.provide([recipe(epochs=3)], Executor(CPU, stop=stop, label="truncate"))
     assert caught.value.signal_name == "SIGTERM"
     assert not cache.has(recipe(epochs=3))  # nothing half-trained is stored as an entry
-    assert cache.provide([recipe(epochs=1)], types.SimpleNamespace(**{**run.__dict__, "stop": StopRequest()}))
+    provided = cache.provide([recipe(epochs=1)], Executor(CPU, label="truncate"))
+    assert list(provided.folders) == [recipe(epochs=1)]
+    assert provided.supply.trained == [cache.path(recipe(epochs=1)).name]
+    assert set(provided.data) == {recipe().data}
 
 
 def test_an_entry_is_marked_before_training_so_a_died_one_is_provably_the_caches(tmp_path, tiny_root, monkeypatch):

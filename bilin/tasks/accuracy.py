@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bilin.command import Command
-from bilin.config import CachedRecipe, GreyDataset, MlpModel, seed_key
+from bilin.config import CachedRecipe, GreyDataset, MlpModel, d_hidden_key, datasets_key, model_seed_key
 from bilin.errors import UserError
 from bilin.schema import key
 
@@ -17,9 +17,9 @@ if TYPE_CHECKING:
 @dataclass
 class AccuracyConfig(CachedRecipe):
     models: list[MlpModel] = key(["bilinear", "bilinear_relu", "relu"], "model= options compared")
-    datasets: list[GreyDataset] = key(["mnist", "fmnist"], "datasets, one table column and figure each")
-    d_hidden: int = key(512, "hidden size d", ge=1)
-    seed: int = seed_key(420, "fixes init, data order and noise")
+    datasets: list[GreyDataset] = datasets_key("datasets, one table column and figure each")
+    d_hidden: int = d_hidden_key()
+    seed: int = model_seed_key()
 
     def check(self) -> None:
         super().check()
@@ -44,7 +44,7 @@ def run(cfg: AccuracyConfig, ctx: RunContext) -> None:
         for m in cfg.models
         for d in cfg.datasets
     }
-    folders = cache.provide(list(recipes.values()), ctx)
+    folders = ctx.cached_models(cache, list(recipes.values()))
     table, per_class_rows, figures = [], [], {}
     for dataset in cfg.datasets:
         classes = DATASETS[dataset].classes

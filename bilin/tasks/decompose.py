@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bilin.command import Command
-from bilin.config import CachedRecipe, allow_incomplete_key, check_source_run, seed_key
+from bilin.config import CachedRecipe, allow_incomplete_key, check_source_run, d_hidden_key, model_seed_key
 from bilin.errors import UserError
 from bilin.schema import key
 
@@ -24,8 +24,8 @@ SIGN_RULE = "each eigenvector signed so that the mean of u . x over its class's 
 class DecomposeConfig(CachedRecipe):
     run: str | None = key(None, "a train run folder; else the model comes from the cache (trained if missing)")
     allow_incomplete: bool = allow_incomplete_key()
-    d_hidden: int = key(512, "hidden size d", ge=1)
-    seed: int = seed_key(420, "fixes init, data order and noise")
+    d_hidden: int = d_hidden_key()
+    seed: int = model_seed_key()
     input_space: bool = key(False, "also the eigenvectors of M_c = E^T Q_c E (orthonormal in pixel space)")
     explain: int | None = key(None, "test-set index: explain that prediction (top-3 classes, contributions)", ge=0)
     panel: bool = key(False, "also figure 2 for MNIST and Fashion-MNIST side by side")
@@ -104,7 +104,7 @@ def _model_source(cfg: DecomposeConfig, ctx: RunContext) -> tuple[torch.nn.Modul
         return model, dataset, str(run_dir)
     recipe = recipe_from_config(cfg)
     cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
-    folder = cache.provide([recipe], ctx)[recipe]
+    folder = ctx.cached_models(cache, [recipe])[recipe]
     return load_model(folder), recipe.data, str(folder)
 
 
@@ -163,7 +163,7 @@ def _panel(cfg: DecomposeConfig, ctx: RunContext, dataset: str, eigen: Eigen, sh
     for other in ("mnist", "fmnist"):
         if other not in panels:
             recipe = replace(_panel_recipe(cfg), data=other)
-            folder = cache.provide([recipe], ctx)[recipe]
+            folder = ctx.cached_models(cache, [recipe])[recipe]
             panels[other] = orient_to_class(eigendecompose(load_model(folder)), *cache.test_set(recipe))
     tops = {d: panels[d].top() for d in ("mnist", "fmnist")}
     ctx.run.save_tensors(

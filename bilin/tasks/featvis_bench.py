@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bilin.command import Command
-from bilin.config import CachedRecipe, GreyDataset, seed_key
+from bilin.config import CachedRecipe, GreyDataset, datasets_key, seed_key
 from bilin.errors import UserError
 from bilin.schema import key
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class FeatvisBenchConfig(CachedRecipe):
-    datasets: list[GreyDataset] = key(["mnist", "fmnist"], "datasets (grey 28x28 images)")
+    datasets: list[GreyDataset] = datasets_key("datasets (grey 28x28 images)")
     sizes: list[int] = key([64], "hidden sizes d of the bilinear models (and of the relu MLPs beside them)", ge=1)
     seeds: list[int] = seed_key([0, 1, 2], "model seeds; each also seeds its images")
     epochs: int = key(10, "epochs of the cached models (AdamW, cosine-annealed to 0)", ge=1)
@@ -63,7 +63,7 @@ def run(cfg: FeatvisBenchConfig, ctx: RunContext) -> None:
         for d in cfg.sizes
         for s in cfg.seeds
     }
-    folders = cache.provide(list(recipes.values()), ctx)
+    folders = ctx.cached_models(cache, list(recipes.values()))
     train = {
         data: cache.dataset(recipes[("bilinear", data, cfg.sizes[0], cfg.seeds[0])]).train_x for data in cfg.datasets
     }

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bilin.command import Command
-from bilin.config import CachedRecipe, GreyDataset, seed_key
+from bilin.config import CachedRecipe, GreyDataset, d_hidden_key, datasets_key, seed_key
 from bilin.csf.options import PROBE_EPOCHS, PROBE_PAIRS, StaircaseKeys
 from bilin.errors import UserError
 from bilin.schema import key
@@ -32,10 +32,10 @@ DEFAULT_SFS = [float(f) for f in range(1, 15)]  # every integer up to 28 px's Ny
 
 @dataclass
 class FrequencyConfig(CachedRecipe, StaircaseKeys):
-    datasets: list[GreyDataset] = key(["mnist", "fmnist"], "grey 28x28 datasets, one column of the figure each")
+    datasets: list[GreyDataset] = datasets_key("grey 28x28 datasets, one column of the figure each")
     noises: list[float] = key([0.0, 0.2, 0.4, 0.6, 0.8], "training noise stds", ge=0)
     seeds: list[int] = seed_key([0, 1, 2], "one model per seed; the bands are over seeds")
-    d_hidden: int = key(128, "hidden size d of the bilinear models", ge=1)
+    d_hidden: int = d_hidden_key(128, "hidden size d of the bilinear models")
     epochs: int = key(20, "epochs of the cached models (AdamW, cosine-annealed to 0)", ge=1)
     sfs: list[float] = key([], "cycles/image (at most 14); empty: every integer 1..14", gt=0, le=14)
     criterion: float = key(1.0, "weights: threshold where the RMS change of the logit vector reaches this (nats)", gt=0)
@@ -79,7 +79,7 @@ def run(cfg: FrequencyConfig, ctx: RunContext) -> None:
     cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
     keys = [(d, n, s) for d in cfg.datasets for n in cfg.noises for s in cfg.seeds]
     recipes = {k: recipe_from_config(cfg, data=k[0], noise=float(k[1]), seed=k[2]) for k in keys}
-    folders = cache.provide(list(recipes.values()), ctx)
+    folders = ctx.cached_models(cache, list(recipes.values()))
     rows, weight_rows, probe_rows, images = [], [], [], {}
     say = ctx.stage
     say(f"measuring {len(keys)} models: weight CSF, eigenvectors, probe CSF and featvis of each")

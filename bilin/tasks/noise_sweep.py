@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bilin.command import Command
-from bilin.config import CachedRecipe, GreyDataset, seed_key
+from bilin.config import MODEL_SEED, CachedRecipe, GreyDataset, d_hidden_key, datasets_key, seed_key
 from bilin.errors import UserError
 from bilin.schema import key
 
@@ -19,10 +19,10 @@ if TYPE_CHECKING:
 class NoiseSweepConfig(CachedRecipe):
     epochs: int = key(50, "epochs (AdamW, cosine-annealed to 0)", ge=1)
     noises: list[float] = key([0.0, 0.2, 0.4, 0.6, 0.8], "training noise stds, one model each", ge=0)
-    datasets: list[GreyDataset] = key(["mnist", "fmnist"], "one row of the figure each")
-    d_hidden: int = key(512, "hidden size d", ge=1)
+    datasets: list[GreyDataset] = datasets_key("one row of the figure each")
+    d_hidden: int = d_hidden_key()
     seeds: list[int] = seed_key(
-        [420], "one model per seed and noise; figure 4 shows the first seed, the frequency curve a band over all"
+        [MODEL_SEED], "one model per seed and noise; figure 4 shows the first seed, the frequency curve a band over all"
     )
     target_class: int = key(0, "the class whose top eigenvector is shown (0: digit 0 / t-shirt)", ge=0, le=9)
 
@@ -52,7 +52,7 @@ def run(cfg: NoiseSweepConfig, ctx: RunContext) -> None:
         for n in cfg.noises
         for s in cfg.seeds
     }
-    folders = cache.provide(list(recipes.values()), ctx)
+    folders = ctx.cached_models(cache, list(recipes.values()))
     first_seed = cfg.seeds[0]
     images, titles, labels, rows = [], [], [], []
     for dataset in cfg.datasets:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from bilin.command import Command
+from bilin.command import Command, CommandResult
 from bilin.config import GridOptions
 from bilin.errors import UserError
 from bilin.schema import key
@@ -36,7 +36,7 @@ class SimilarityConfig(GridOptions):
             )
 
 
-def run(cfg: SimilarityConfig, ctx: RunContext) -> None:
+def run(cfg: SimilarityConfig, ctx: RunContext) -> CommandResult:
     from bilin.analysis.decompose import eigendecompose
     from bilin.analysis.similarity import similarity_grid
     from bilin.cache import ModelCache
@@ -46,13 +46,14 @@ def run(cfg: SimilarityConfig, ctx: RunContext) -> None:
 
     cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
     recipes = {(d, s): recipe_from_config(cfg, d_hidden=d, seed=s) for d in cfg.sizes for s in cfg.seeds}
-    folders = cache.provide(list(recipes.values()), ctx)
+    folders = ctx.cached_models(cache, list(recipes.values()))
     eigens = {grid_key: eigendecompose(load_model(folders[r], ctx.device)) for grid_key, r in recipes.items()}
     grid = similarity_grid(eigens, cfg.sizes, cfg.seeds, cfg.reference_size, cfg.order, cfg.ranks)
-    ctx.write(grid)
-    ctx.headline(**{f"rank0_abs_cos.d{d}": float(sims[..., 0].mean()) for d, sims in grid.to_reference.items()})
-    ctx.add_figures(similarity_figures(grid))
-    ctx.record["order"] = cfg.order
+    return CommandResult(
+        figures=similarity_figures(grid),
+        headline={f"rank0_abs_cos.d{d}": float(sims[..., 0].mean()) for d, sims in grid.to_reference.items()},
+        record={"order": cfg.order},
+    ).add_tables(grid)
 
 
 COMMAND = Command(

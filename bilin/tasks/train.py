@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from bilin.command import Command
-from bilin.config import RecipeOptions, seed_key
+from bilin.config import RecipeOptions, d_hidden_key, model_seed_key
 from bilin.errors import UserError
 from bilin.schema import key
 
@@ -27,8 +27,8 @@ log = logging.getLogger("bilin.train")
 
 @dataclass
 class TrainConfig(RecipeOptions):
-    d_hidden: int = key(512, "hidden size d", ge=1)
-    seed: int = seed_key(420, "fixes init, data order and noise")
+    d_hidden: int = d_hidden_key()
+    seed: int = model_seed_key()
     compile: Literal["none", "default", "reduce-overhead", "max-autotune"] = key("none", "a torch.compile mode")
     cuda_graph: bool = key(True, "on CUDA with compile=none: replay each training step as one CUDA graph")
     checkpoint_every: int = key(10, "also write a resumable checkpoint every N epochs (0: only at the end)", ge=0)

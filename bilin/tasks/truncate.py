@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bilin.command import Command
+from bilin.command import Command, CommandResult
 from bilin.config import GridOptions
 from bilin.errors import UserError
 from bilin.schema import key
@@ -28,7 +28,7 @@ class TruncateConfig(GridOptions):
             )
 
 
-def run(cfg: TruncateConfig, ctx: RunContext) -> None:
+def run(cfg: TruncateConfig, ctx: RunContext) -> CommandResult:
     from bilin.analysis.truncate import truncation_grid
     from bilin.cache import ModelCache
     from bilin.checkpoint import load_model
@@ -37,18 +37,17 @@ def run(cfg: TruncateConfig, ctx: RunContext) -> None:
 
     cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
     recipes = {(d, s): recipe_from_config(cfg, d_hidden=d, seed=s) for d in cfg.sizes for s in cfg.seeds}
-    folders = cache.provide(list(recipes.values()), ctx)
+    folders = ctx.cached_models(cache, list(recipes.values()))
     # the analysis runs where the models trained: eigh of 10 x 1000^2 is much faster on a GPU
     models = {grid_key: load_model(folders[r], ctx.device) for grid_key, r in recipes.items()}
     x, y = (t.to(ctx.device) for t in cache.test_set(next(iter(recipes.values()))))
     grid = truncation_grid(models, cfg.sizes, cfg.seeds, x, y, list(range(cfg.k_max + 1)))
-    ctx.write(grid)
     k = min(10, cfg.k_max)  # the paper's point: ~10 components per class keep most of the accuracy
-    ctx.headline(
-        **{f"full_acc.d{d}": float(grid.full[i].mean()) for i, d in enumerate(cfg.sizes)},
-        **{f"acc_top{k}.d{d}": float(grid.accuracy[i, :, grid.ks.index(k)].mean()) for i, d in enumerate(cfg.sizes)},
+    headline = {f"full_acc.d{d}": float(grid.full[i].mean()) for i, d in enumerate(cfg.sizes)}
+    headline.update(
+        {f"acc_top{k}.d{d}": float(grid.accuracy[i, :, grid.ks.index(k)].mean()) for i, d in enumerate(cfg.sizes)}
     )
-    ctx.add_figures(truncation_figures(grid))
+    return CommandResult(figures=truncation_figures(grid), headline=headline).add_tables(grid)
 
 
 COMMAND = Command(
