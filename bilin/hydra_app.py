@@ -44,10 +44,7 @@ from bilin.rundir import static_formats
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 PYTHON_GROUP_OPTIONS = {"model": MLP_MODELS}  # group options defined in Python beside the yaml ones
 INFO_FLAGS = ("help", "hydra_help", "info", "shell_completion")
-_checking = False  # True while _validate composes configs
-_claimed_new: dict[str, bool] = {}  # folder names bilin.new_folder gave while checking: made new at the start
-_submitit: str | None = None  # local | slurm: a multirun through submitit's launcher
-_submitit_sweeps: set[str] = set()  # its sweep folders, as named
+NEW_FOLDER = "bilin.new_folder"  # the resolver of the default run and sweep folders (configs/hydra/default.yaml)
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
 
 
@@ -57,17 +54,37 @@ def group_options(group: str, command: Command | None = None) -> list[str]:
     return sorted({p.stem for p in folder.glob("*.yaml")} | set(PYTHON_GROUP_OPTIONS.get(group, {})))
 
 
+@dataclasses.dataclass
+class LaunchPlan:
+    """What the checks found about how the command will launch: through submitit's launcher (local |
+    slurm) or not, and each sweep folder as named with whether the user gave it (hydra.sweep.dir=)."""
+
+    submitit: str | None = None
+    sweeps: dict[str, bool] = dataclasses.field(default_factory=dict)
+
+
+def _claim_new_folder(base: str) -> str:
+    """The default run (or sweep) folder, claimed as this run's own (`base`, else base_2, ...). Hydra
+    creates the run folder itself while it composes the config, with no hook before that, so the
+    claim is made where Hydra resolves the folder's name."""
+    from bilin.rundir import claim_folder
+
+    return str(claim_folder(base))
+
+
+@contextmanager
+def _folders_named_not_claimed() -> Iterator[None]:
+    """While options are checked, the default folders are only named: nothing is created."""
+    OmegaConf.register_new_resolver(NEW_FOLDER, lambda base: base, replace=True)
+    try:
+        yield
+    finally:
+        OmegaConf.register_new_resolver(NEW_FOLDER, _claim_new_folder, replace=True)
+
+
 def register(command: Command) -> None:
-    if not OmegaConf.has_resolver("bilin.new_folder"):
-        from bilin.rundir import claim_folder
-
-        def new_folder(base: str) -> str:
-            if _checking:  # only named, not created; a taken name gets a suffix when the run starts
-                _claimed_new[base] = True
-                return base
-            return str(claim_folder(base))
-
-        OmegaConf.register_new_resolver("bilin.new_folder", new_folder)
+    if not OmegaConf.has_resolver(NEW_FOLDER):
+        OmegaConf.register_new_resolver(NEW_FOLDER, _claim_new_folder)
     store = ConfigStore.instance()
     store.store(name=f"{command.config_name}_schema", node=schema.hydra_node(command.schema))
     for group, options in PYTHON_GROUP_OPTIONS.items():
@@ -107,18 +124,18 @@ def run(command: Command, argv: list[str]) -> None:
                 raise UserError(f"{command.continues_run}=<run dir> cannot be combined with -m/--multirun")
             _continue(command, continued, [o for o in args.overrides if not o.startswith(f"{command.continues_run}=")])
             return
+        plan = LaunchPlan()
         if not any(getattr(args, flag) for flag in INFO_FLAGS):
-            _validate(command, args.overrides, args.multirun)
+            plan = _validate(command, args.overrides, args.multirun)
     except UserError as exc:
         exit_with(exc)
     except OSError as exc:
         exit_with(UserError(f"{exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}"))
     sys.argv = [prog, *argv]
-    if _submitit is None:
+    if plan.submitit is None:
         _hydra_main(command)()
         return
-    named = {n: not _claimed_new.get(n) for n in _submitit_sweeps}  # sweep folder: given by hydra.sweep.dir=?
-    launch_submitit_sweep(_hydra_main(command), _submitit, named)
+    launch_submitit_sweep(_hydra_main(command), plan.submitit, plan.sweeps)
 
 
 def _refuse_removed_keys(command: Command, overrides: list[str]) -> None:
@@ -158,7 +175,7 @@ def to_schema(command: Command, cfg: DictConfig, check: bool = True) -> Any:
 
 
 # -- checks before anything runs --------------------------------------------------------------
-def _validate(command: Command, overrides: list[str], multirun: bool) -> None:
+def _validate(command: Command, overrides: list[str], multirun: bool) -> LaunchPlan:
     """Compose every sweep point and check it; raise UserError on the first problem."""
     try:
         points = _sweep_points(overrides)
@@ -167,19 +184,18 @@ def _validate(command: Command, overrides: list[str], multirun: bool) -> None:
         if any(not arg.isascii() for arg in overrides):
             hint = "; quote a value with characters outside ASCII: key='value' (in the shell: \"key='value'\")"
         raise UserError(f"cannot parse overrides: {_one_line(exc)}{hint}") from exc
-    global _checking
-    _checking = True
-    try:
-        _validate_points(command, points, multirun)
-    finally:
-        _checking = False
+    with _folders_named_not_claimed():
+        return _validate_points(command, points, multirun)
 
 
-def _validate_points(command: Command, points: list[list[str]], multirun: bool) -> None:
+def _validate_points(command: Command, points: list[list[str]], multirun: bool) -> LaunchPlan:
+    plan = LaunchPlan()
     with _compose_api(command):
         for point in points:
             try:
                 cfg = compose(command.config_name, overrides=point, return_hydra_config=True)
+                folder = "sweep" if multirun else "run"
+                given = not str(OmegaConf.to_container(cfg.hydra[folder])["dir"]).startswith(f"${{{NEW_FOLDER}:")
                 paths = hydra_paths(cfg.hydra, multirun)
                 kind = submitit_kind(cfg.hydra) if multirun else None
                 with open_dict(cfg):
@@ -187,11 +203,11 @@ def _validate_points(command: Command, points: list[list[str]], multirun: bool) 
             except (HydraException, OmegaConfBaseException, ValueError) as exc:
                 raise UserError(_one_line(exc)) from exc
             to_schema(command, cfg)
-            check_paths(paths, multirun, _claimed_new)
+            check_paths(paths, multirun, claimed_new=not given)
             if kind is not None:
-                global _submitit
-                _submitit = kind
-                _submitit_sweeps.add(paths["hydra.sweep.dir"][0])
+                plan.submitit = kind
+                plan.sweeps[paths["hydra.sweep.dir"][0]] = given
+    return plan
 
 
 @contextmanager

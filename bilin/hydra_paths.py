@@ -14,7 +14,7 @@ from bilin.config import check_writable
 from bilin.errors import UserError
 
 
-def check_paths(paths: dict[str, tuple[str, str]], multirun: bool, claimed_new: dict[str, bool]) -> None:
+def check_paths(paths: dict[str, tuple[str, str]], multirun: bool, claimed_new: bool) -> None:
     for name, (value, folder) in paths.items():
         check_writable(folder, name, value)
         if name.endswith(".filename") and Path(value).is_dir():
@@ -22,15 +22,15 @@ def check_paths(paths: dict[str, tuple[str, str]], multirun: bool, claimed_new: 
     check_new_folder(paths, multirun, claimed_new)
 
 
-def check_new_folder(paths: dict[str, tuple[str, str]], multirun: bool, claimed_new: dict[str, bool]) -> None:
+def check_new_folder(paths: dict[str, tuple[str, str]], multirun: bool, claimed_new: bool) -> None:
     """A run goes into a folder of its own: not the working folder (an empty value), not a folder that
     already holds files (another run's would be overwritten). The default folders are claimed new
-    when the run starts (bilin.new_folder), so only a folder the user named can be taken."""
+    when the run starts (`claimed_new`: bilin.new_folder), so only a folder the user named can be taken."""
     name, (value, folder) = next(iter(paths.items()))
     if not value.strip():
         raise UserError(f"{name} is empty; give the folder the run goes to (or leave it out for the default)")
     job = paths["hydra.sweep.subdir"][1] if multirun else folder  # a sweep's first job
-    if claimed_new.get(value) or not Path(job).is_dir() or not any(Path(job).iterdir()):
+    if claimed_new or not Path(job).is_dir() or not any(Path(job).iterdir()):
         return
     raise UserError(
         f"{name}={value} already holds {'its first job, ' + job if multirun else 'files'} (another run's?); give "
