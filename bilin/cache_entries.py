@@ -23,6 +23,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from bilin.checkpoint import WEIGHTS
+from bilin.config import DEFAULT_CACHE_ROOT
 from bilin.errors import UserError
 from bilin.liveness import is_held, last_write
 from bilin.rundir import CHECKSUMS, RunDir, read_json, verified_bytes
@@ -53,7 +54,7 @@ def mark_root(root: Path) -> None:
         if other is not None:
             raise UserError(
                 f"{root} is not a model cache and holds other things ({other}); give the cache a folder "
-                "of its own (cache_root=, by default outputs/cache)"
+                f"of its own (cache_root=, by default {DEFAULT_CACHE_ROOT})"
             )
         note = "a bilin model cache: one folder per trained recipe (bilin cache list shows them)"
         RunDir(root).write_json(ROOT_MARKER, {"format": 1, "what": note})
@@ -121,7 +122,7 @@ def cache_root(root: Path) -> Path:
         return resolved
     raise UserError(
         f"--root {root} is not a model cache (no {ROOT_MARKER} marker and no cache entry in it); "
-        "give a command's cache_root (by default outputs/cache)"
+        f"give a command's cache_root (by default {DEFAULT_CACHE_ROOT})"
     )
 
 

@@ -41,6 +41,9 @@ MlpModel = Literal[tuple(MLP_MODELS)]  # type: ignore[valid-type]  # the registr
 SEED_MAX = 2**32 - 1  # torch's generators take 64 bits, but seed + offset streams must stay inside them
 
 
+OUTPUTS_ROOT = "outputs"  # where runs go, relative to the working folder
+CACHE_FOLDER = "cache"  # the model cache, under the outputs root
+DEFAULT_CACHE_ROOT = f"{OUTPUTS_ROOT}/{CACHE_FOLDER}"  # a command's cache_root when outputs_root is left as it is
 D_HIDDEN = 512  # the paper's hidden size
 MODEL_SEED = 420  # the seed of a single model (train, accuracy, decompose, noise-sweep)
 
@@ -88,7 +91,7 @@ class RunOptions:
         "no progress on stderr (train: a plain line per epoch on stdout instead); without it, progress "
         "is a bar on a terminal and plain lines elsewhere (logs)",
     )
-    outputs_root: str = key("outputs", "runs go to <outputs_root>/<command>/DATE/TIME")
+    outputs_root: str = key(OUTPUTS_ROOT, "runs go to <outputs_root>/<command>/DATE/TIME")
 
     def check(self) -> None:
         check_writable(self.outputs_root, "outputs_root")
@@ -137,7 +140,7 @@ class CachedRecipe(RecipeOptions):
     precision: Literal["fp32", "bf16", "auto"] = key(
         "fp32", "the model cache trains fp32 or bf16; auto: bf16 where the hardware has native bf16"
     )
-    cache_root: str = key("${outputs_root}/cache", "the model cache: one folder per trained recipe")
+    cache_root: str = key("${outputs_root}/" + CACHE_FOLDER, "the model cache: one folder per trained recipe")
     executor: ExecutorConfig = group("inline", "where missing models train", ExecutorConfig)
 
     def check(self) -> None:

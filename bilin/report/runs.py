@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from bilin.config import OUTPUTS_ROOT
 from bilin.errors import UserError
 from bilin.liveness import DIED, last_write, shown_status
 
@@ -130,7 +131,7 @@ def runs(*folders: str | Path) -> pd.DataFrame:
     A folder that does not exist is refused (UserError naming it), never read as "no runs"."""
     import pandas as pd
 
-    folders = folders or ("outputs",)
+    folders = folders or (OUTPUTS_ROOT,)
     for folder in map(Path, folders):
         if not folder.is_dir():
             raise UserError(

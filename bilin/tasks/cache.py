@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from bilin.command import Command
+from bilin.config import DEFAULT_CACHE_ROOT
 from bilin.errors import UserError, exit_with
 
 ACTIONS = ("list", "verify", "remove", "add")
@@ -20,7 +21,7 @@ ACTIONS = ("list", "verify", "remove", "add")
 def cache(
     action: str = typer.Argument(..., help="list | verify | remove | add"),
     entries: list[str] = typer.Argument(None, help="remove: entries (names or folders) to delete; add: train runs"),
-    root: Path = typer.Option(Path("outputs/cache"), "--root", help="the model cache (a command's cache_root)"),
+    root: Path = typer.Option(Path(DEFAULT_CACHE_ROOT), "--root", help="the model cache (a command's cache_root)"),
     data_root: str = typer.Option(
         None, "--data-root", help="add: the data the runs trained on (default: found as data.root finds it)"
     ),

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from bilin.command import Command
+from bilin.config import OUTPUTS_ROOT
 from bilin.errors import UserError, exit_with
 
 MIN_WATCH_SECONDS = 0.5  # below this --watch would rewrite the report in a busy loop
@@ -31,7 +32,9 @@ def watch_seconds(text: str) -> float:
 
 
 def report(
-    folders: list[Path] = typer.Argument(None, help="folders holding runs (searched recursively); default outputs"),
+    folders: list[Path] = typer.Argument(
+        None, help=f"folders holding runs (searched recursively); default {OUTPUTS_ROOT}"
+    ),
     out: Path = typer.Option(None, "--out", help="the report's folder (default: <first folder>/report)"),
     data_root: str = typer.Option(
         None, "--data-root", help="test images for the explorers (default: found as data.root finds it)"
@@ -50,13 +53,13 @@ def report(
     run and per sweep, runs.csv, and an eigenvector explorer per ungated bilinear model."""
     from bilin.report.runs import REPORT_DIR  # light: the heavy imports wait for the checks below
 
-    folders = folders or [Path("outputs")]
+    folders = folders or [Path(OUTPUTS_ROOT)]
     target = out or folders[0] / REPORT_DIR
     missing = [f for f in folders if not f.is_dir()]
     try:
         seconds = watch_seconds(watch)
         if missing:
-            raise UserError(f"{missing[0]} is not a folder; give folders holding bilin runs (default outputs)")
+            raise UserError(f"{missing[0]} is not a folder; give folders holding bilin runs (default {OUTPUTS_ROOT})")
         from bilin.report.site import write_report  # after the checks: it imports torch and plotly
 
         while True:
