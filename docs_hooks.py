@@ -4,6 +4,9 @@ the pages cannot drift from the code. `command_page` needs no mkdocs; tests/test
 
 from __future__ import annotations
 
+import ast
+import pkgutil
+from pathlib import Path
 from typing import Any
 
 from bilin.command import Command
@@ -160,6 +163,39 @@ def layers_table() -> str:
     return "\n".join(["| layer | modules and packages |", "|---|---|", *rows])
 
 
+def _summary(path: Path) -> str:
+    """The first paragraph of a module's docstring, on one line."""
+    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    return _cell(" ".join(doc.split("\n\n")[0].split()))
+
+
+def layout_table() -> str:
+    """Every package and module of bilin, with its layer and the first paragraph of its docstring: the map
+    of the code, read from the code."""
+    import bilin
+    from bilin.layers import LAYERS, layer_of
+
+    root = Path(bilin.__file__).parent
+
+    def row(shown: str, dotted: str, path: Path) -> str:
+        return f"| {shown} | {LAYERS[layer_of(dotted)][0]} | {_summary(path)} |"
+
+    rows = ["| path | layer | what it is |", "|---|---|---|"]
+    for top in sorted(pkgutil.iter_modules(bilin.__path__), key=lambda m: (not m.ispkg, m.name)):
+        if not top.ispkg:
+            rows.append(row(f"`bilin/{top.name}.py`", f"bilin.{top.name}", root / f"{top.name}.py"))
+            continue
+        folder = root / top.name
+        rows.append(row(f"**`bilin/{top.name}/`**", f"bilin.{top.name}", folder / "__init__.py"))
+        for module in sorted(pkgutil.iter_modules([str(folder)]), key=lambda m: m.name):
+            path = folder / module.name / "__init__.py" if module.ispkg else folder / f"{module.name}.py"
+            shown = f"`bilin/{top.name}/{module.name}{'/' if module.ispkg else '.py'}`"
+            rows.append(row(shown, f"bilin.{top.name}.{module.name}", path))
+    return "\n".join(rows)
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
-    """`{{ layers }}` in a page becomes the table of bilin/layers.py, so the docs cannot drift from it."""
-    return markdown.replace("{{ layers }}", layers_table())
+    """`{{ layers }}` and `{{ layout }}` in a page become the tables of bilin/layers.py and of the package
+    tree, so the docs cannot drift from them."""
+    markdown = markdown.replace("{{ layers }}", layers_table())
+    return markdown.replace("{{ layout }}", layout_table()) if "{{ layout }}" in markdown else markdown

@@ -49,3 +49,18 @@ def test_the_architecture_page_gets_its_layers_from_bilin_layers():
         row = next(line for line in page.splitlines() if line.startswith(f"| {name} |"))
         assert all(f"`{m}`" in row for m in modules)
     assert "{{ layers }}" in (REPO / "docs" / "architecture.md").read_text()
+
+
+def test_the_architecture_page_maps_every_module_with_its_layer_and_docstring():
+    import pkgutil
+
+    import bilin
+
+    page = docs_hooks.on_page_markdown("{{ layout }}", None, None, None)
+    modules = [m.name for m in pkgutil.walk_packages(bilin.__path__, "bilin.") if m.name.count(".") <= 2]
+    for name in modules:
+        shown = name.replace(".", "/")
+        row = next((line for line in page.splitlines() if f"`{shown}.py`" in line or f"`{shown}/`" in line), None)
+        assert row is not None, f"{name} is missing from the layout table"
+        assert not row.endswith("|  |"), f"{name} has no docstring to describe it"
+    assert "{{ layout }}" in (REPO / "docs" / "architecture.md").read_text()
