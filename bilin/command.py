@@ -37,7 +37,7 @@ class CommandResult:
     texts: dict[str, str] = field(default_factory=dict)  # file name -> text (a Markdown table)
     figures: dict[str, Any] = field(default_factory=dict)  # name -> plotly Figure
     headline: dict[str, float] = field(default_factory=dict)  # the few numbers the report's table shows
-    record: dict[str, Any] = field(default_factory=dict)  # added to run.json
+    record: dict[str, Any] = field(default_factory=dict)  # added to run.json; a dict merges, earlier entries kept
     summary: str | None = None  # the closing line; default "<command> complete: <folder>"
 
     def add_tables(self, *results: Tables) -> CommandResult:

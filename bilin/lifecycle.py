@@ -83,7 +83,9 @@ class RunContext:
             self.run.write_csv(name, rows)
         for name, text in result.texts.items():
             self.run.write_text(name, text)
-        self.record.update(result.record)
+        for name, value in result.record.items():  # a dict adds to what the run recorded as it went (the cache's data)
+            earlier = self.record.get(name)
+            self.record[name] = {**value, **earlier} if isinstance(value, dict) and isinstance(earlier, dict) else value
         if result.headline:
             self.headline(**result.headline)
         if result.summary is not None:

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bilin.command import Command
+from bilin.command import Command, CommandResult
 from bilin.errors import Interrupted
 from bilin.lifecycle import execute
 
@@ -47,3 +47,18 @@ def test_a_fault_without_a_signal_keeps_its_traceback_and_fails_the_run(tmp_path
     with pytest.raises(ValueError, match="a bug"):
         execute(command, cfg, folder)
     assert json.loads((folder / "run.json").read_text())["status"] == "failed"
+
+
+def test_a_results_dict_field_adds_to_what_the_run_recorded_as_it_went(tmp_path):
+    """decompose records the images that signed its vectors; the cache recorded its own data first, and keeps it."""
+
+    def run(_cfg, ctx):
+        ctx.record["data"] = {"mnist": {"root": "the cache's"}}  # as ctx.cached_models records it
+        return CommandResult(record={"data": {"fmnist": {"root": "read"}, "mnist": {"root": "read"}}, "source": "x"})
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    execute(Command(name="fake", summary="records data", run=run), SimpleNamespace(quiet=True, device="cpu"), folder)
+    record = json.loads((folder / "run.json").read_text())
+    assert record["data"] == {"mnist": {"root": "the cache's"}, "fmnist": {"root": "read"}}
+    assert record["source"] == "x" and record["status"] == "complete"

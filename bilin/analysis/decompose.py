@@ -21,6 +21,8 @@ from einops import einsum
 from bilin.errors import UserError
 from bilin.models import BilinearMLP
 
+SIGN_RULE = "each eigenvector signed so that the mean of u . x over its class's test images is > 0"
+
 
 @dataclass
 class Eigen:
@@ -50,6 +52,7 @@ class Explanation:
     logits: torch.Tensor  # (classes,)
     top_classes: list[int]
     contributions: list[torch.Tensor]  # per top class, (k,) in eigenvalue order
+    label: int | None = None  # the input's true class, when known
 
     def rows(self, classes: Sequence[str], eigen: Eigen) -> list[dict]:
         return [
@@ -161,9 +164,11 @@ def contributions(eigen: Eigen, x: torch.Tensor, cls: int) -> torch.Tensor:
     return eigen.values[cls] * (eigen.vectors[cls] @ x.flatten().float()).square()
 
 
-def explain(model: torch.nn.Module, eigen: Eigen, x: torch.Tensor, top: int = 3) -> Explanation:
+def explain(
+    model: torch.nn.Module, eigen: Eigen, x: torch.Tensor, top: int = 3, label: int | None = None
+) -> Explanation:
     """Why the model gives input x (inputs,) its logits: the top classes and their contributions."""
     with torch.no_grad():
         logits = model(x[None])[0]
     classes = logits.argsort(descending=True)[:top].tolist()
-    return Explanation(x, logits, classes, [contributions(eigen, x, c) for c in classes])
+    return Explanation(x, logits, classes, [contributions(eigen, x, c) for c in classes], label)

@@ -8,9 +8,11 @@ import plotly.colors
 import plotly.graph_objects as go
 import torch
 
+from bilin.analysis.accuracy import AccuracyComparison
 from bilin.analysis.similarity import ORDER_LABELS, SimilarityGrid
 from bilin.analysis.stats import Band
 from bilin.analysis.truncate import TruncationGrid
+from bilin.data import DATASETS
 from bilin.figures.style import PLOT_SIZE, TEXT_SIZE, TICK_SIZE, band_trace, finish, log_axis
 
 
@@ -103,6 +105,19 @@ def accuracy_bars(
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
     )
     return finish(fig, title, (max(PLOT_SIZE[0], 80 * len(classes) + 120), PLOT_SIZE[1]), subtitle=subtitle)
+
+
+def accuracy_figures(comparison: AccuracyComparison, subtitle: str) -> dict[str, go.Figure]:
+    """One accuracy_bars per dataset (accuracy_<dataset>), every model's per-class accuracy side by side."""
+    return {
+        f"accuracy_{dataset}": accuracy_bars(
+            comparison.classes[dataset],
+            {name: accuracy.per_class for name, accuracy in models.items()},
+            f"{DATASETS[dataset].title}: per-class validation accuracy",
+            subtitle,
+        )
+        for dataset, models in comparison.accuracies.items()
+    }
 
 
 def truncation_figures(grid: TruncationGrid) -> dict[str, go.Figure]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bilin.command import Command
+from bilin.command import Command, CommandResult
 from bilin.config import CachedRecipe, GreyDataset, MlpModel, d_hidden_key, datasets_key, model_seed_key
 from bilin.errors import UserError
 from bilin.schema import key
@@ -27,15 +27,13 @@ class AccuracyConfig(CachedRecipe):
             raise UserError("models and datasets must each name at least one value")
 
 
-def run(cfg: AccuracyConfig, ctx: RunContext) -> None:
-    import torch
-
+def run(cfg: AccuracyConfig, ctx: RunContext) -> CommandResult:
+    from bilin.analysis.accuracy import AccuracyComparison, model_accuracy
     from bilin.cache import ModelCache
     from bilin.checkpoint import load_model
     from bilin.config import MLP_MODELS
     from bilin.data import DATASETS
-    from bilin.figures.grid import accuracy_bars
-    from bilin.train.loop import per_class_accuracy
+    from bilin.figures.grid import accuracy_figures
     from bilin.train.recipe import recipe_from_config
 
     cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
@@ -45,35 +43,18 @@ def run(cfg: AccuracyConfig, ctx: RunContext) -> None:
         for d in cfg.datasets
     }
     folders = ctx.cached_models(cache, list(recipes.values()))
-    table, per_class_rows, figures = [], [], {}
+    comparison = AccuracyComparison()
     for dataset in cfg.datasets:
         classes = DATASETS[dataset].classes
         x, y = cache.test_set(recipes[(cfg.models[0], dataset)])
-        per_model = {}
         for name in cfg.models:
             model = load_model(folders[recipes[(name, dataset)]])
-            with torch.no_grad():
-                predicted = model(x).argmax(-1)
-            per_model[name] = per_class_accuracy(predicted, y, len(classes)).tolist()
-            table.append({"model": name, "dataset": dataset, "val_acc": (predicted == y).float().mean().item()})
-            per_class_rows += [
-                {"model": name, "dataset": dataset, "class": c, "val_acc": a}
-                for c, a in zip(classes, per_model[name], strict=True)
-            ]
-        figures[f"accuracy_{dataset}"] = accuracy_bars(
-            classes,
-            per_model,
-            f"{DATASETS[dataset].title}: per-class validation accuracy",
-            f"d={cfg.d_hidden}, training noise {cfg.noise:g}, {cfg.epochs} epochs, seed {cfg.seed}",
-        )
-    ctx.headline(**{f"val_acc.{r['model']}.{r['dataset']}": r["val_acc"] for r in table})
-    ctx.run.write_csv("accuracy.csv", table)
-    ctx.run.write_csv("per_class.csv", per_class_rows)
-    ctx.add_figures(figures)
-    print("model".ljust(16) + "".join(DATASETS[d].title.rjust(15) for d in cfg.datasets))
-    for name in cfg.models:
-        accs = {r["dataset"]: r["val_acc"] for r in table if r["model"] == name}
-        print(name.ljust(16) + "".join(f"{accs[d] * 100:14.2f}%" for d in cfg.datasets))
+            comparison.add(dataset, classes, name, model_accuracy(model, x, y, len(classes)))
+    print(comparison.text({d: DATASETS[d].title for d in cfg.datasets}))
+    setting = f"d={cfg.d_hidden}, training noise {cfg.noise:g}, {cfg.epochs} epochs, seed {cfg.seed}"
+    return CommandResult(figures=accuracy_figures(comparison, setting), headline=comparison.headline()).add_tables(
+        comparison
+    )
 
 
 COMMAND = Command(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bilin.command import Command
+from bilin.command import Command, CommandResult
 from bilin.config import CachedRecipe, allow_incomplete_key, check_source_run, d_hidden_key, model_seed_key
 from bilin.errors import UserError
 from bilin.schema import key
@@ -14,10 +14,9 @@ if TYPE_CHECKING:
     import torch
 
     from bilin.analysis.decompose import Eigen
+    from bilin.analysis.decomposition import Decomposition
     from bilin.lifecycle import RunContext
     from bilin.train.recipe import Recipe
-
-SIGN_RULE = "each eigenvector signed so that the mean of u . x over its class's test images is > 0"
 
 
 @dataclass
@@ -37,51 +36,39 @@ class DecomposeConfig(CachedRecipe):
         check_source_run(self.run, self.allow_incomplete)
 
 
-def run(cfg: DecomposeConfig, ctx: RunContext) -> None:
+def run(cfg: DecomposeConfig, ctx: RunContext) -> CommandResult:
     import time
 
-    from bilin.analysis.decompose import eigendecompose, orient_to_class
-    from bilin.data import DATASETS
-    from bilin.figures.eigen import spectrum_figure, top_eigenvector_figure
+    from bilin.analysis.decompose import eigendecompose, input_space_eigendecompose, orient_to_class
+    from bilin.analysis.decomposition import Decomposition, explain_test_image
+    from bilin.data import load_dataset
+    from bilin.figures.decompose import decomposition_figures
 
     model, dataset, source = _model_source(cfg, ctx)
-    classes = DATASETS[dataset].classes
-    test = _test_set(cfg, ctx, dataset)
+    data = load_dataset(dataset, cfg.data.root, cfg.data.download)
+    x, y = data.test_x.flatten(1).float() / 255, data.test_y  # the test images as the model sees them
     started = time.perf_counter()
     eigen = eigendecompose(model)
     seconds = time.perf_counter() - started
-    eigen = orient_to_class(eigen, *test)
-    side = int(round(model.embed.weight.shape[1] ** 0.5))
-    shape = (side, side)
-    ctx.run.save_tensors(
-        "eigen.safetensors",
-        {"eigenvalues": eigen.values, "eigenvectors": eigen.vectors},
-        metadata={
+    result = Decomposition(dataset, orient_to_class(eigen, x, y), side=round(model.embed.weight.shape[1] ** 0.5))
+    if cfg.input_space:
+        result.input_space = orient_to_class(input_space_eigendecompose(model), x, y)
+    if cfg.panel:
+        result.panel = _panel(cfg, ctx, result)
+    if cfg.explain is not None:
+        result.explanation = explain_test_image(model, result.eigen, x, y, cfg.explain)
+    return CommandResult(
+        tensors=result.tensors(source),
+        figures=decomposition_figures(result),
+        headline=result.headline(),
+        # the images that signed the vectors; a dataset the cache already recorded keeps its entry
+        record={
+            "data": {dataset: data.provenance()},
             "source": source,
             "dataset": dataset,
-            "layout": "eigenvalues: classes x d ascending; eigenvectors: classes x d x "
-            "inputs, row k = E^T v_k (input space); " + SIGN_RULE,
+            "decompose_seconds": seconds,
         },
-    )
-    ctx.run.write_csv("spectrum.csv", eigen.spectrum_rows(classes))
-    title = DATASETS[dataset].title
-    figures = {
-        "fig2_top_eigenvectors": top_eigenvector_figure(
-            eigen.vectors, eigen.values, classes, shape, f"{title}: top positive eigenvector per class"
-        )
-    }
-    for c, name in enumerate(classes):
-        figures[f"fig3_spectrum_class{c}"] = spectrum_figure(eigen.vectors, eigen.values, c, name, shape)
-    figures["frequency"] = _frequency(ctx, eigen, classes, side, title)
-    if cfg.input_space:
-        figures.update(_input_space(ctx, model, test, classes, shape, title))
-    if cfg.panel:
-        figures["fig2_panel"] = _panel(cfg, ctx, dataset, eigen, shape)
-    if cfg.explain is not None:
-        figures["explain"] = _explain(cfg, ctx, model, eigen, test, classes, shape)
-    ctx.add_figures(figures)
-    ctx.record.update(source=source, dataset=dataset, decompose_seconds=seconds)
-    ctx.headline(top_eigenvalue_mean=float(eigen.values.max(dim=1).values.mean()))
+    ).add_tables(result)
 
 
 def _model_source(cfg: DecomposeConfig, ctx: RunContext) -> tuple[torch.nn.Module, str, str]:
@@ -108,91 +95,23 @@ def _model_source(cfg: DecomposeConfig, ctx: RunContext) -> tuple[torch.nn.Modul
     return load_model(folder), recipe.data, str(folder)
 
 
-def _test_set(cfg: DecomposeConfig, ctx: RunContext, dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The test images as the model sees them, (N, inputs) in [0, 1], and their labels."""
-    from bilin.data import load_dataset
-
-    ds = load_dataset(dataset, cfg.data.root, cfg.data.download)
-    ctx.record.setdefault("data", {}).setdefault(dataset, ds.provenance())  # the images that signed the vectors
-    return ds.test_x.flatten(1).float() / 255, ds.test_y
-
-
-def _frequency(ctx: RunContext, eigen: Eigen, classes, side: int, title: str):
-    """Spatial frequencies of every eigenvector and of each M_c: frequency.csv (summaries per class
-    and rank), frequency_spectra.csv (the curves) and their figure."""
-    from bilin.analysis.feature_spectra import TOP_FEATURES, feature_spectra
-    from bilin.figures.frequency import feature_spectra_figure
-
-    spectra = feature_spectra(eigen, side)
-    ctx.run.write_csv("frequency.csv", spectra.summary_rows(classes))
-    ctx.run.write_csv("frequency_spectra.csv", spectra.spectrum_rows(classes))
-    ctx.headline(**{f"top{TOP_FEATURES}_centroid_cycles_per_image": float(spectra.top_centroid().mean())})
-    return feature_spectra_figure(spectra, classes, f"{title}: spatial frequencies of the eigenvectors")
-
-
-def _input_space(ctx: RunContext, model, test, classes, shape, title) -> dict:
-    from bilin.analysis.decompose import input_space_eigendecompose, orient_to_class
-    from bilin.figures.eigen import top_eigenvector_figure
-
-    eigen = orient_to_class(input_space_eigendecompose(model), *test)
-    ctx.run.save_tensors(
-        "eigen_input_space.safetensors",
-        {"eigenvalues": eigen.values, "eigenvectors": eigen.vectors},
-        metadata={"layout": "as eigen.safetensors, eigenvectors of M_c = E^T Q_c E; " + SIGN_RULE},
-    )
-    ctx.run.write_csv("spectrum_input_space.csv", eigen.spectrum_rows(classes))
-    return {
-        "fig2_top_eigenvectors_input_space": top_eigenvector_figure(
-            eigen.vectors, eigen.values, classes, shape, f"{title}: top eigenvector of M_c = E^T Q_c E per class"
-        )
-    }
-
-
-def _panel(cfg: DecomposeConfig, ctx: RunContext, dataset: str, eigen: Eigen, shape):
-    """Figure 2 for MNIST and Fashion-MNIST side by side; the other dataset's model from the cache."""
+def _panel(cfg: DecomposeConfig, ctx: RunContext, result: Decomposition) -> dict[str, Eigen]:
+    """Figure 2's datasets: this model's eigenvectors and the other dataset's model's, from the cache."""
     from dataclasses import replace
 
     from bilin.analysis.decompose import eigendecompose, orient_to_class
+    from bilin.analysis.decomposition import PANEL_DATASETS
     from bilin.cache import ModelCache
     from bilin.checkpoint import load_model
-    from bilin.data import DATASETS
-    from bilin.figures.eigen import panel_figure
 
-    panels = {dataset: eigen}
+    panel = {result.dataset: result.eigen}
     cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
-    for other in ("mnist", "fmnist"):
-        if other not in panels:
+    for other in PANEL_DATASETS:
+        if other not in panel:
             recipe = replace(_panel_recipe(cfg), data=other)
             folder = ctx.cached_models(cache, [recipe])[recipe]
-            panels[other] = orient_to_class(eigendecompose(load_model(folder)), *cache.test_set(recipe))
-    tops = {d: panels[d].top() for d in ("mnist", "fmnist")}
-    ctx.run.save_tensors(
-        "panel.safetensors",
-        {d: vectors for d, (_, vectors) in tops.items()},
-        metadata={"layout": "per dataset: classes x inputs, the top positive eigenvector of each; " + SIGN_RULE},
-    )
-    ctx.run.write_csv(
-        "panel.csv",
-        [
-            {"dataset": d, "class": name, "eigenvalue": float(values[c])}
-            for d, (values, _) in tops.items()
-            for c, name in enumerate(DATASETS[d].classes)
-        ],
-    )
-    rows = [(DATASETS[d].title, panels[d].vectors, panels[d].values, DATASETS[d].classes) for d in ("mnist", "fmnist")]
-    return panel_figure(rows, shape, "Top positive eigenvector per class")
-
-
-def _explain(cfg: DecomposeConfig, ctx: RunContext, model, eigen: Eigen, test, classes, shape):
-    from bilin.analysis.decompose import explain
-    from bilin.figures.eigen import explanation_figure
-
-    x, y = test
-    if not cfg.explain < len(x):
-        raise UserError(f"explain={cfg.explain} is outside the test set (0..{len(x) - 1})")
-    explanation = explain(model, eigen, x[cfg.explain])
-    ctx.run.write_csv("explain.csv", explanation.rows(classes, eigen))
-    return explanation_figure(explanation, classes[y[cfg.explain]], classes, eigen, shape)
+            panel[other] = orient_to_class(eigendecompose(load_model(folder)), *cache.test_set(recipe))
+    return {d: panel[d] for d in PANEL_DATASETS}
 
 
 COMMAND = Command(

@@ -8,13 +8,19 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
+from bilin.analysis.accuracy import Accuracy, AccuracyComparison
 from bilin.analysis.decompose import eigendecompose, explain
+from bilin.analysis.decomposition import explain_test_image
 from bilin.analysis.truncate import TruncationGrid
 from bilin.figures import eigen as eigen_figs
-from bilin.figures.grid import accuracy_bars, similarity_heatmap, truncation_figures
+from bilin.figures.decompose import decomposition_figures
+from bilin.figures.grid import accuracy_bars, accuracy_figures, similarity_heatmap, truncation_figures
+from bilin.figures.noise_sweep import noise_sweep_figures
 from bilin.figures.style import DIVERGING, TEXT_SIZE, TITLE_SIZE, log_axis, log_ticks, text_width
 from bilin.figures.training import per_class_bars, training_curves
 from tests.analysis.test_decompose import tiny_bilinear
+from tests.analysis.test_decomposition import decomposition
+from tests.analysis.test_noise_sweep import labelled_images, sweep
 
 CLASSES = [str(c) for c in range(4)]
 
@@ -45,7 +51,43 @@ def all_figures() -> dict[str, go.Figure]:
         ),
         "spectrum": eigen_figs.spectrum_figure(eigen.vectors, eigen.values, 1, "1", (4, 4), n_values=5),
         "explain": eigen_figs.explanation_figure(explanation, "2", CLASSES, eigen, (4, 4)),
+        **{f"decompose_{name}": fig for name, fig in command_figures().items() if "class" not in name},
+        **noise_sweep_figures(sweep(), d_hidden=8, epochs=2),
+        **accuracy_figures(accuracy_comparison(), "d=8, 2 epochs"),
     }
+
+
+@cache
+def command_figures(every_part: bool = True) -> dict[str, go.Figure]:
+    """decompose's figures of a tiny model (4 x 4 images, ten classes): with every part asked for, or none."""
+    model, plain = decomposition()
+    if not every_part:
+        return decomposition_figures(plain)
+    x, y = labelled_images(inputs=16, classes=10)
+    explanation = explain_test_image(model, plain.eigen, x, y, 3)
+    panel = {"mnist": plain.eigen, "fmnist": plain.eigen}
+    return decomposition_figures(decomposition(input_space=plain.eigen, panel=panel, explanation=explanation)[1])
+
+
+def accuracy_comparison() -> AccuracyComparison:
+    comparison = AccuracyComparison()
+    for model in ("bilinear", "relu"):
+        comparison.add("mnist", [str(c) for c in range(10)], model, Accuracy(0.9, [0.9] * 10))
+    return comparison
+
+
+def test_decompose_draws_the_figures_of_the_parts_asked_for():
+    every = list(command_figures())
+    assert every[:2] == ["fig2_top_eigenvectors", "fig3_spectrum_class0"] and every[10:] == [
+        "fig3_spectrum_class9",
+        "frequency",
+        "fig2_top_eigenvectors_input_space",
+        "fig2_panel",
+        "explain",
+    ]
+    assert list(command_figures(every_part=False)) == every[:12]
+    explained = command_figures()["explain"]
+    assert explained.layout.annotations[0].text == "input (label 3)"  # the test image's own class
 
 
 def is_one_two_five(value: float) -> bool:

@@ -1,0 +1,102 @@
+"""What `bilin decompose` reads from one model: its per-class eigenvectors signed by the test images,
+their spatial frequencies, and on request the input-space eigenvectors, figure 2 for both datasets
+and one prediction explained (docs/science.md section 4)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+
+import torch
+
+from bilin.analysis.decompose import SIGN_RULE, Eigen, Explanation, explain
+from bilin.analysis.feature_spectra import TOP_FEATURES, FeatureSpectra, feature_spectra
+from bilin.command import TensorFile
+from bilin.data import DATASETS
+from bilin.errors import UserError
+
+PANEL_DATASETS = ("mnist", "fmnist")  # figure 2's two rows
+
+
+@dataclass
+class Decomposition:
+    """eigen: the model's eigenvectors (u = E^T v), signed by orient_to_class; side: the images' side."""
+
+    dataset: str
+    eigen: Eigen
+    side: int
+    input_space: Eigen | None = None  # the eigenvectors of M_c = E^T Q_c E, signed the same way
+    panel: Mapping[str, Eigen] | None = None  # PANEL_DATASETS -> that dataset's model's signed eigenvectors
+    explanation: Explanation | None = None
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return DATASETS[self.dataset].classes
+
+    @cached_property
+    def spectra(self) -> FeatureSpectra:
+        return feature_spectra(self.eigen, self.side)
+
+    def tables(self) -> dict[str, list[dict]]:
+        """spectrum.csv (every eigenvalue), frequency.csv (summaries per class and rank) and
+        frequency_spectra.csv (the curves), then the optional parts' tables."""
+        tables = {
+            "spectrum.csv": self.eigen.spectrum_rows(self.classes),
+            "frequency.csv": self.spectra.summary_rows(self.classes),
+            "frequency_spectra.csv": self.spectra.spectrum_rows(self.classes),
+        }
+        if self.input_space is not None:
+            tables["spectrum_input_space.csv"] = self.input_space.spectrum_rows(self.classes)
+        if self.panel is not None:
+            tables["panel.csv"] = [
+                {"dataset": d, "class": name, "eigenvalue": float(values[c])}
+                for d, (values, _) in self.panel_tops().items()
+                for c, name in enumerate(DATASETS[d].classes)
+            ]
+        if self.explanation is not None:
+            tables["explain.csv"] = self.explanation.rows(self.classes, self.eigen)
+        return tables
+
+    def panel_tops(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Per panel dataset: the top eigenvalue of each class and its eigenvector (Eigen.top)."""
+        return {d: eigen.top() for d, eigen in (self.panel or {}).items()}
+
+    def tensors(self, source: str) -> dict[str, TensorFile]:
+        """eigen.safetensors (source: where the model came from), and eigen_input_space.safetensors and
+        panel.safetensors when computed."""
+        layout = (
+            "eigenvalues: classes x d ascending; eigenvectors: classes x d x inputs, row k = E^T v_k (input space); "
+        )
+        files = {
+            "eigen.safetensors": TensorFile(
+                {"eigenvalues": self.eigen.values, "eigenvectors": self.eigen.vectors},
+                {"source": source, "dataset": self.dataset, "layout": layout + SIGN_RULE},
+            )
+        }
+        if self.input_space is not None:
+            files["eigen_input_space.safetensors"] = TensorFile(
+                {"eigenvalues": self.input_space.values, "eigenvectors": self.input_space.vectors},
+                {"layout": "as eigen.safetensors, eigenvectors of M_c = E^T Q_c E; " + SIGN_RULE},
+            )
+        if self.panel is not None:
+            files["panel.safetensors"] = TensorFile(
+                {d: vectors for d, (_, vectors) in self.panel_tops().items()},
+                {"layout": "per dataset: classes x inputs, the top positive eigenvector of each; " + SIGN_RULE},
+            )
+        return files
+
+    def headline(self) -> dict[str, float]:
+        return {
+            f"top{TOP_FEATURES}_centroid_cycles_per_image": float(self.spectra.top_centroid().mean()),
+            "top_eigenvalue_mean": float(self.eigen.values.max(dim=1).values.mean()),
+        }
+
+
+def explain_test_image(
+    model: torch.nn.Module, eigen: Eigen, x: torch.Tensor, y: torch.Tensor, index: int
+) -> Explanation:
+    """explain() of test image `index` of x (N, inputs), labelled y[index]."""
+    if not index < len(x):
+        raise UserError(f"explain={index} is outside the test set (0..{len(x) - 1})")
+    return explain(model, eigen, x[index], label=int(y[index]))

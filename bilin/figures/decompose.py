@@ -1,0 +1,45 @@
+"""The decompose command's figures: figure 2, figure 3 per class, the spatial frequencies, and the
+optional input-space figure 2, two-dataset panel and explanation."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from bilin.analysis.decomposition import PANEL_DATASETS, Decomposition
+from bilin.data import DATASETS
+from bilin.figures.eigen import explanation_figure, panel_figure, spectrum_figure, top_eigenvector_figure
+from bilin.figures.frequency import feature_spectra_figure
+
+
+def decomposition_figures(result: Decomposition) -> dict[str, go.Figure]:
+    eigen, classes, title = result.eigen, result.classes, DATASETS[result.dataset].title
+    shape = (result.side, result.side)
+    figures = {
+        "fig2_top_eigenvectors": top_eigenvector_figure(
+            eigen.vectors, eigen.values, classes, shape, f"{title}: top positive eigenvector per class"
+        )
+    }
+    for c, name in enumerate(classes):
+        figures[f"fig3_spectrum_class{c}"] = spectrum_figure(eigen.vectors, eigen.values, c, name, shape)
+    figures["frequency"] = feature_spectra_figure(
+        result.spectra, classes, f"{title}: spatial frequencies of the eigenvectors"
+    )
+    if result.input_space is not None:
+        figures["fig2_top_eigenvectors_input_space"] = top_eigenvector_figure(
+            result.input_space.vectors,
+            result.input_space.values,
+            classes,
+            shape,
+            f"{title}: top eigenvector of M_c = E^T Q_c E per class",
+        )
+    if result.panel is not None:
+        rows = [
+            (DATASETS[d].title, result.panel[d].vectors, result.panel[d].values, DATASETS[d].classes)
+            for d in PANEL_DATASETS
+        ]
+        figures["fig2_panel"] = panel_figure(rows, shape, "Top positive eigenvector per class")
+    if result.explanation is not None:
+        explanation = result.explanation
+        label = classes[explanation.label] if explanation.label is not None else "unknown"
+        figures["explain"] = explanation_figure(explanation, label, classes, eigen, shape)
+    return figures
