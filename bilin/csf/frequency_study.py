@@ -109,7 +109,7 @@ def measure_model(
 @dataclass
 class FrequencyStudy:
     """Every model's measures, by (dataset, noise, seed), and their bands over seeds along the noise
-    levels; d_hidden and epochs describe the models in the study's notes."""
+    levels (read once every model is added); d_hidden and epochs describe the models in the notes."""
 
     settings: FrequencyStudySettings
     datasets: list[str]
