@@ -13,8 +13,9 @@ import time
 
 import torch
 
-from bilin.csf.probe import FeatureExtractor, ProbeSettings, grating_observer, pair_features, train_probe
+from bilin.csf.probe import FeatureExtractor, grating_observer, pair_features, train_probe
 from bilin.csf.psychophysics import bisection, fit_psychometric
+from bilin.csf.settings import ProbeSettings
 from bilin.csf.stimuli import Stimuli, default_frequencies
 from bilin.featvis.sources import from_torchvision
 
@@ -25,7 +26,7 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device("cuda" if args.full and torch.cuda.is_available() else "cpu")
     name, layer, size = ("resnet50", "layer2", 224) if args.full else ("resnet18", "layer1", 32)
-    settings = ProbeSettings(1000, 10) if args.full else ProbeSettings(160, 2)
+    settings = ProbeSettings() if args.full else ProbeSettings(pairs=160, epochs=2)
     sfs = default_frequencies(size) if args.full else [1, 2, 4, 8, 16]
     torch.manual_seed(0)
     extractor = FeatureExtractor(from_torchvision(name, "none", size, device).model, layer)
@@ -48,7 +49,7 @@ def main() -> None:
     fit = fit_psychometric(stair, boot=200)
     done = time.perf_counter()
     print(
-        f"{device.type} {name} {layer} {size}px, {settings.pairs_per_epoch} pairs x {settings.epochs} epochs, "
+        f"{device.type} {name} {layer} {size}px, {settings.pairs} pairs x {settings.epochs} epochs, "
         f"{len(sfs)} frequencies: train {trained - start:.2f} s (probe acc {history.accuracy[-1]:.3f}), "
         f"staircases {staircased - trained:.2f} s ({int((stair.steps == 20).sum())} of {len(sfs)} ran all 20 "
         f"steps), fit + 200-replicate bootstrap {done - staircased:.2f} s; total {done - start:.2f} s"

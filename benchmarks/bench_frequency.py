@@ -12,11 +12,10 @@ import time
 
 import torch
 
-from bilin.csf.measure import StaircaseSettings
-from bilin.csf.probe import ProbeSettings
+from bilin.csf.frequency_study import measure_model
+from bilin.csf.settings import FrequencyStudySettings
 from bilin.csf.stimuli import Stimuli
-from bilin.csf.study import StudySettings, measure_model
-from bilin.csf.weights import weight_csf
+from bilin.csf.weight_csf import weight_csf
 from bilin.models import BilinearMLP
 
 SFS = [float(f) for f in range(1, 15)]
@@ -33,8 +32,7 @@ def main() -> None:
         weight_csf(model, SFS, stimuli, 1.0)
         times.append(time.perf_counter() - start)
     print(f"weight-based CSF, d=512, 14 frequencies x 13 orientations: best {min(times):.3f} s of 5")
-    settings = StudySettings(SFS, "tutorial", 1.0, "product", ProbeSettings(standardise=True), StaircaseSettings(),
-                             "+robustness", 256)  # fmt: skip
+    settings = FrequencyStudySettings(sfs=SFS)  # the `frequency` command's defaults
     start = time.perf_counter()
     measure_model(model, settings, torch.device("cpu"))
     print(f"one model of `bilin frequency` (weights + probe 1000 pairs x 10 epochs + fit + featvis): "

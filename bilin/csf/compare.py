@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import torch
 
-from bilin.csf.options import BOOTSTRAP, MAX_STEPS
 from bilin.csf.psychophysics import Fit, Staircase, bisection, fit_psychometric, weibull
 from bilin.csf.quest import QuestModel, QuestResult, quest_staircase
+from bilin.csf.settings import BOOTSTRAP, MAX_STEPS
 
 Observer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -12,10 +12,10 @@ from torch import nn
 
 from bilin.analysis.frequency import BandPass, band_pass
 from bilin.csf.compare import Comparison, compare_procedures
-from bilin.csf.options import BOOTSTRAP, EVAL_BATCH, MAX_STEPS, QUEST_CI_WIDTH, QUEST_MAX_STEPS, TRIALS
-from bilin.csf.probe import FeatureExtractor, ProbeHistory, ProbeSettings, grating_observer, train_probe
+from bilin.csf.probe import FeatureExtractor, ProbeHistory, grating_observer, train_probe
 from bilin.csf.psychophysics import Fit, Staircase, bisection, fit_psychometric, weibull
 from bilin.csf.quest import quest_staircase
+from bilin.csf.settings import ProbeSettings, StaircaseSettings
 from bilin.csf.stimuli import Stimuli
 
 CURVE_CONTRASTS = torch.logspace(-3, 0, 200, dtype=torch.float64)  # where the fitted Weibulls are drawn
@@ -125,22 +125,6 @@ class LayerCSF:
             for i, sf in enumerate(self.sfs)
             for c, p in zip(CURVE_CONTRASTS, curves[i], strict=True)
         ]
-
-
-@dataclass(frozen=True)
-class StaircaseSettings:
-    """How each frequency's threshold is measured once the probe is trained. procedure: bisection
-    (the tutorial's), quest (QUEST+ until its 95% interval is quest_ci_width wide in log10 contrast)
-    or both (QUEST+ until as narrow as the bisection's, on a fresh observer); the Weibull fit is of
-    the bisection's trials, or of QUEST+'s when it runs alone."""
-
-    trials: int = TRIALS
-    max_steps: int = MAX_STEPS
-    bootstrap: int = BOOTSTRAP
-    eval_batch: int = EVAL_BATCH
-    procedure: str = "bisection"
-    quest_ci_width: float = QUEST_CI_WIDTH
-    quest_max_steps: int = QUEST_MAX_STEPS
 
 
 def measure_layer(

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bilin.csf.options import EVAL_BATCH, PROBE_EPOCHS, PROBE_PAIRS
 from bilin.csf.psychophysics import ORIENTATIONS
+from bilin.csf.settings import EVAL_BATCH, PROBE_MOMENTUM, PROBE_WEIGHT_DECAY, STANDARDISE_PAIRS, ProbeSettings
 from bilin.csf.stimuli import Stimuli, with_contrast
 from bilin.errors import UserError
 from bilin.models import initialise
@@ -76,18 +76,6 @@ class FeatureExtractor(nn.Module):
         return out.flatten(1)
 
 
-@dataclass(frozen=True)
-class ProbeSettings:
-    pairs_per_epoch: int = PROBE_PAIRS
-    epochs: int = PROBE_EPOCHS
-    batch_size: int = 32
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    seed: int = 0
-    standardise: bool = False  # z-score each feature by its spread over STANDARDISE_PAIRS training pairs
-
-
 @dataclass
 class ProbeHistory:
     accuracy: list[float]
@@ -99,9 +87,6 @@ def pair_features(extractor: FeatureExtractor, first: torch.Tensor, second: torc
     """Features of both images, concatenated: (n, 2 F); one extractor pass for the pair."""
     both = extractor(torch.cat([first, second]))
     return torch.cat(both.chunk(2), dim=1)
-
-
-STANDARDISE_PAIRS = 512
 
 
 def feature_scale(
@@ -132,11 +117,11 @@ def train_probe(
     initialise(probe, torch.Generator().manual_seed(settings.seed))  # on the CPU, whatever the device
     probe = probe.to(device)
     optimiser = torch.optim.SGD(
-        probe.parameters(), lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
+        probe.parameters(), lr=settings.lr, momentum=PROBE_MOMENTUM, weight_decay=PROBE_WEIGHT_DECAY
     )
     history = ProbeHistory([], [], [])
     mean, std = feature_scale(extractor, stimuli, settings, device) if settings.standardise else (0.0, 1.0)
-    batches = max(settings.pairs_per_epoch // settings.batch_size, 1)
+    batches = max(settings.pairs // settings.batch_size, 1)
     for _ in range(settings.epochs):
         extractor.train()  # a no-op by design; kept so the frozen-BN test exercises the real call
         correct = torch.zeros((), device=device)

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
-from bilin.csf.options import BOOTSTRAP, MAX_STEPS
 from bilin.csf.profile import bartlett_nats, profile_interval, replicate_ratios
+from bilin.csf.settings import BOOTSTRAP, MAX_STEPS
 from bilin.csf.weibull_ml import STEP_NATS, grid_starts, ml_weibull, step_fit, to_weibull, weibull
 
 __all__ = ["BisectionDesign", "Fit", "Staircase", "bisection", "fit_psychometric", "threshold75", "weibull"]

@@ -25,8 +25,8 @@ import questplus
 import torch
 from scipy.special import xlogy
 
-from bilin.csf.options import QUEST_CI_WIDTH, QUEST_MAX_STEPS
 from bilin.csf.psychophysics import Staircase, threshold75
+from bilin.csf.settings import QUEST_CI_WIDTH, QUEST_MAX_STEPS
 
 LOG10_CONTRASTS = np.round(np.linspace(-3.0, 0.0, 61), 4)
 LOG10_ALPHAS = np.round(np.linspace(-3.5, 0.5, 401), 4)

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 import torch
 
 from bilin.csf.colour import coloured
+from bilin.csf.settings import DEFAULT_PROTOCOL, Protocol
 
 GREY = 128 / 255
-PROTOCOLS = ("tutorial", "jittered")
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Stimuli:
 
     size: int
     channels: int = 3
-    protocol: str = "tutorial"
+    protocol: Protocol = DEFAULT_PROTOCOL
 
     @property
     def centre(self) -> float:

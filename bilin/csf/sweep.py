@@ -3,12 +3,16 @@ beside them: the curves its figure draws and the tables written with it."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
+from bilin.analysis.frequency import band_pass_note
+from bilin.command import TensorFile
 from bilin.csf.human import HUMAN_CSFS, human_curve, human_span
 from bilin.csf.measure import LayerCSF
+from bilin.csf.settings import StaircaseSettings
 
 
 @dataclass
@@ -36,6 +40,15 @@ class CsfSweep:
     @property
     def colours(self) -> list[str]:
         return list(dict.fromkeys(r.colour for r in self.results))
+
+    @property
+    def layers(self) -> list[str]:
+        return list(dict.fromkeys(r.layer for r in self.results))
+
+    @property
+    def per_layer(self) -> list[LayerCSF]:
+        """One result per layer (the first colour's): the probe is the layer's, whatever the colour."""
+        return [r for r in self.results if r.colour == self.colours[0]]
 
     @property
     def human_left_out(self) -> list[str]:
@@ -99,8 +112,7 @@ class CsfSweep:
             for name, curve in self.curves().items()
             for i, x in enumerate(curve["x"])
         ]
-        each = self.results
-        per_layer = [r for r in each if r.colour == self.colours[0]]  # one probe per layer, whatever the colour
+        each, per_layer = self.results, self.per_layer
         compared = [r for r in each if r.comparison is not None]
         procedures = [
             {"layer": r.layer, "colour": r.colour, **row} for r in compared for row in r.comparison.rows(r.sfs)
@@ -113,3 +125,56 @@ class CsfSweep:
             "psychometric_curves.csv": [r for result in each for r in result.curve_rows()],
             "csf.csv": csf,
         }
+
+    def probes(self, extractor: str) -> TensorFile:
+        """Every layer's trained probe (probes.safetensors), named <layer>.weight and <layer>.bias."""
+        tensors = {
+            f"{r.layer}.{k}": v.detach().cpu().contiguous()
+            for r in self.per_layer
+            for k, v in r.probe.state_dict().items()
+        }
+        return TensorFile(tensors, {"layers": ",".join(self.layers), "extractor": extractor})
+
+    def curve_record(self) -> dict:
+        """For run.json: each curve's peak and bandwidth with their CIs, each probe's final accuracy and
+        the frequencies only bracketed (step-like or unreached: thresholds.csv)."""
+        shape_note = band_pass_note(self.sfs)  # why peaks and bandwidths are NaN, if they are
+        return {
+            "peaks": {
+                r.name: {
+                    "cycles_per_image": r.peak,
+                    "ci": r.peak_ci,
+                    "cycles_per_degree": r.peak / r.degrees,
+                    "bandwidth_octaves": float(r.shape.octaves),
+                    "bandwidth_ci": r.octaves_ci,
+                    **({"note": shape_note} if shape_note else {}),
+                }
+                for r in self.results
+            },
+            "final_probe_accuracy": {r.layer: r.history.accuracy[-1] for r in self.results},
+            **{why: {r.name: _bracketed(r, why) for r in self.results} for why in ("step_like", "unreached")},
+        }
+
+    def procedure_record(self, staircase: StaircaseSettings) -> dict:
+        """For run.json: how many bisections ran all their steps and (procedure=both) the comparison of
+        the procedures."""
+        record = {}
+        if staircase.procedure != "quest":
+            ran_all = sum(int((r.stair.steps == staircase.max_steps).sum()) for r in self.results)
+            record["bisections_that_ran_all_steps"] = ran_all
+        if staircase.procedure == "both":  # medians over frequencies: trials each needed for the bisection's precision
+            record["procedures"] = {r.name: r.comparison.summary() for r in self.results}
+        return record
+
+    def headline(self) -> dict[str, float]:
+        return {f"peak_cycles_per_image.{r.name}": r.peak for r in self.results if math.isfinite(r.peak)}
+
+
+def _bracketed(result: LayerCSF, why: str) -> list[dict]:
+    """The frequencies whose threshold is only bracketed for reason `why` (a Fit flag), with the bracket."""
+    fit = result.fit
+    return [
+        {"sf_cycles_per_image": sf, "bracket": [float(fit.bracket_low[i]), float(fit.bracket_high[i])]}
+        for i, sf in enumerate(result.sfs)
+        if getattr(fit, why)[i]
+    ]

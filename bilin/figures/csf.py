@@ -17,10 +17,22 @@ from bilin.csf.human import HUMAN_CSFS
 from bilin.csf.measure import CURVE_CONTRASTS, LayerCSF
 from bilin.csf.sweep import CsfSweep
 from bilin.figures.style import PLOT_SIZE, band_trace, finish, full_number, log_axis, log_ticks, plural
+from bilin.figures.training import probe_training_curves
 
 FIT_COLOUR, TRIAL_COLOUR, STEP_COLOUR = "#d62728", "#1f77b4", "#ff7f0e"
 THRESHOLD_LEVEL = 0.75  # proportion correct the threshold is defined at
 THRESHOLD_TRACE, BRACKET_TRACE = "threshold, 95% CI", "only bracketed: bracket"
+
+
+def probe_csf_figures(sweep: CsfSweep, label: str) -> dict[str, go.Figure]:
+    """`probe-csf`'s figures, `label` naming the network: the probes' training, the first curve's
+    psychometric fits and every CSF."""
+    first = sweep.results[0]
+    return {
+        "training": probe_training_curves(sweep.tables()["training.csv"], sweep.layers, f"Probe training ({label})"),
+        "psychometric": psychometric_figure(first, f"Psychometric curves, {first.name} ({label})"),
+        "csf": csf_figure(sweep, f"Contrast sensitivity by linear probe ({label})"),
+    }
 
 
 def psychometric_figure(layer: LayerCSF, title: str) -> go.Figure:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import plotly.colors
 import plotly.graph_objects as go
@@ -11,6 +12,9 @@ from plotly.subplots import make_subplots
 from bilin.analysis.feature_spectra import SPECTRUM_RANKS, FeatureSpectra
 from bilin.analysis.stats import Band
 from bilin.figures.style import PLOT_SIZE, band_trace, finish, plural
+
+if TYPE_CHECKING:
+    from bilin.csf.frequency_study import FrequencyStudy
 
 CLASS_COLOURS = plotly.colors.qualitative.D3  # ten distinct colours, one per class
 SPECTRUM_NOTE = "spectrum: FFT power in rings of radius f cycles/image; centroid: Σ f E(f) / Σ E(f)"
@@ -120,3 +124,27 @@ def measures_vs_noise_figure(
         fig.update_yaxes(title_text=y_title, row=r, col=1)
     width = max(PLOT_SIZE[0], 480 * len(columns) + 260)
     return finish(fig, title, size=(width, 380 * len(rows) + 140), subtitle=subtitle)
+
+
+def frequency_study_figure(study: FrequencyStudy) -> go.Figure:
+    """`bilin frequency`'s figure: a row per quantity (peak, bandwidth, centroid), a column per dataset,
+    a band per source (weights, probe, eigenvectors, featvis) against the training noise."""
+    from bilin.analysis.feature_spectra import TOP_FEATURES
+    from bilin.csf.frequency_study import MEASURES
+    from bilin.data import DATASETS
+
+    bands, settings = study.bands.bands, study.settings
+    grid: dict[str, dict[str, dict[str, Band]]] = {}
+    for column, source, row, _ in MEASURES:
+        for dataset in study.datasets:
+            grid.setdefault(row, {}).setdefault(DATASETS[dataset].title, {})[source] = bands[(dataset, column)]
+    return measures_vs_noise_figure(
+        study.noises,
+        grid,
+        "Spatial frequency from the weights, the probe and the features vs training noise",
+        f"mean and 90% Student-t band over {study.seeds_note}; "
+        f"{settings.protocol} gratings at {len(settings.frequencies)} frequencies"
+        f"<br>weights: threshold where the logits move by {settings.criterion:g} nat (RMS over 13 orientations)"
+        f"<br>probe: layer {settings.layer}, Weibull-fitted thresholds; centroids: top {TOP_FEATURES} eigenvectors "
+        f"per class, {settings.featvis_method} featvis images",
+    )

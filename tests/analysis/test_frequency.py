@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bilin.analysis.frequency import band_pass, band_pass_note, quadratic_form_spectrum, radial_spectrum
-from bilin.analysis.weight_csf import contrast_responses, threshold_contrast
+from bilin.csf.weight_csf import contrast_responses, threshold_contrast
 from bilin.errors import UserError
 from bilin.models import BilinearMLP
 

@@ -9,8 +9,9 @@ from torch import nn
 
 from bilin.csf.colour import rgb_to_dkl
 from bilin.csf.human import human_csf, human_curve, human_span
-from bilin.csf.probe import FeatureExtractor, ProbeSettings, contrast_pairs, train_probe
+from bilin.csf.probe import FeatureExtractor, contrast_pairs, train_probe
 from bilin.csf.psychophysics import bisection, fit_psychometric, threshold75, weibull
+from bilin.csf.settings import ProbeSettings
 from bilin.csf.stimuli import GREY, Stimuli, default_frequencies, with_contrast
 from bilin.errors import UserError
 
@@ -205,7 +206,7 @@ def test_probe_learns_and_batchnorm_does_not_move():
     extractor = FeatureExtractor(model, "2", normalise=lambda x: x - 0.5)
     model.train()  # even if someone flips the model to training mode, the extractor keeps it frozen
     probe, history = train_probe(
-        extractor, Stimuli(32), ProbeSettings(pairs_per_epoch=320, epochs=6, batch_size=32), torch.device("cpu")
+        extractor, Stimuli(32), ProbeSettings(pairs=320, epochs=6, batch_size=32), torch.device("cpu")
     )
     # chance is 0.5, and its spread over 320 pairs is 0.03: 0.6 is far above it
     assert history.accuracy[-1] > 0.6 and history.normalised_loss[-1] < history.normalised_loss[0]

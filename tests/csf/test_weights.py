@@ -6,11 +6,12 @@ import math
 import pytest
 import torch
 
-from bilin.csf.measure import StaircaseSettings, measure_layer
-from bilin.csf.probe import FeatureExtractor, ProbeSettings
+from bilin.csf.measure import measure_layer
+from bilin.csf.probe import FeatureExtractor
 from bilin.csf.psychophysics import ORIENTATIONS
+from bilin.csf.settings import ProbeSettings, StaircaseSettings
 from bilin.csf.stimuli import Stimuli
-from bilin.csf.weights import grating_patterns, weight_csf
+from bilin.csf.weight_csf import grating_patterns, weight_csf
 from bilin.models import BilinearMLP
 
 SFS = [float(f) for f in range(1, 15)]
@@ -67,7 +68,7 @@ def test_a_model_that_sees_one_frequency_peaks_there_in_weights_and_probe():
     weights = weight_csf(model, SFS, stimuli, criterion=1.0)
     assert int(weights.sensitivity.argmax()) == SFS.index(f0)
     assert float(weights.shape.peak) == pytest.approx(f0, abs=0.25)
-    settings = ProbeSettings(pairs_per_epoch=512, epochs=3, seed=0)
+    settings = ProbeSettings(pairs=512, epochs=3, seed=0)
     staircase = StaircaseSettings(trials=26, max_steps=14, bootstrap=200, eval_batch=512)
     (probe,) = measure_layer(FeatureExtractor(model, "head"), SFS, stimuli, settings, staircase, torch.device("cpu"))
     low, high = probe.peak_ci
