@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class FeatvisConfig(Tricks, Settings, RunOptions):
-    """The render's keys (steps, lr, ..., robustness, param, ...) are featvis's own Settings and Tricks."""
+class ModelKeys(RunOptions):
+    """The model looked into and its targets (first in --help, before the render's keys)."""
 
     run: str | None = key(None, "a bilin train run (or model cache) folder")
     allow_incomplete: bool = allow_incomplete_key()
@@ -26,6 +26,12 @@ class FeatvisConfig(Tricks, Settings, RunOptions):
     weights: str = key("imagenet", "torchvision models: imagenet (downloads) | none (random init) | <state dict file>")
     size: int = key(224, "torchvision models: input height = width", ge=8)
     target: list[str] = key(["class:all"], "class:<i> | class:all | unit:<layer>:<i> | channel:<layer>:<i>, any number")
+
+
+@dataclass
+class FeatvisConfig(Tricks, Settings, ModelKeys):
+    """The render's keys (steps, lr, ..., robustness, param, ...) are featvis's own Settings and Tricks."""
+
     spectrum_data: str = key(
         "auto",
         "param=maco's magnitude from: auto (the model's training images; 1/f for torchvision) | natural "
