@@ -101,14 +101,13 @@ class EigenComparison:
 
     def tensor_file(self) -> TensorFile:
         """eigenvectors.safetensors."""
+        sign = "mean u . x > 0 over the class's test images" if self.signed else "arbitrary (test set not found)"
         return TensorFile(
             {"hidden_top": self.hidden_top, "input_space_top": self.input_top},
             {
                 "classes": ",".join(map(str, self.classes)),
                 "layout": "per class target: the top eigenvector u = E^T v, and that of M_c",
-                "sign": "mean u . x > 0 over the class's test images"
-                if self.signed
-                else "arbitrary (test set not found)",
+                "sign": sign,
             },
         )
 
