@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -123,3 +124,67 @@ def _pearson(a: Sequence[float], b: Sequence[float]) -> float:
     x, y = x - x.mean(), y - y.mean()
     scale = float(x.norm() * y.norm())
     return float((x * y).sum()) / scale if scale > 0 else float("nan")
+
+
+@dataclass
+class BenchSummary:
+    """featvis-bench's tables: the per-image rows, the methods' means, their paired differences against the
+    baseline and how the proxy ranks the methods against each ground truth."""
+
+    rows: list[dict]
+    means: list[dict]
+    versus: list[dict]
+    ranking: list[dict]
+    baseline: str
+
+    def tables(self) -> dict[str, list[dict]]:
+        return {
+            "bench.csv": self.rows,
+            "bench_summary.csv": self.means,
+            f"bench_vs_{self.baseline}.csv": self.versus,
+            "ranking.csv": self.ranking,
+        }
+
+    def headline(self) -> dict[str, float]:
+        """The bilinear models' mean fraction and box share per dataset and method."""
+        return {
+            f"{r['score']}.{r['dataset']}.{r['method']}": r["mean"]
+            for r in self.means
+            if r["model"] == "bilinear" and r["score"] in ("fraction", "box_share")
+        }
+
+
+def bench_summary(
+    rows: list[dict], scores: Sequence[str], baseline: str, datasets: Sequence[str], reference: str
+) -> BenchSummary:
+    """reference: the method left out of the ranking (the sphere: a different problem)."""
+    means = method_means(rows, scores)
+    return BenchSummary(
+        rows, means, paired_against(rows, baseline, scores), proxy_ranking(means, datasets, reference), baseline
+    )
+
+
+def proxy_ranking(means: Sequence[dict], datasets: Sequence[str], reference: str) -> list[dict]:
+    """How the in-box methods rank by the proxy against each ground truth (the `reference` method is left
+    out), with an exact permutation p and when it cannot be read."""
+    mean = {(r["model"], r["dataset"], r["method"], r["score"]): r["mean"] for r in means}
+    ranking = []
+    for data in datasets:
+        for truth in ("fraction", "box_share"):
+            for kind in ("bilinear", "relu"):
+                methods = [
+                    m
+                    for (model, ds, m, score) in mean
+                    if (model, ds, score) == ("bilinear", data, truth)
+                    and m != reference
+                    and (kind, data, m, "proxy_confidence") in mean
+                ]
+                if kind == "relu" and not methods:
+                    continue
+                ranking.append(
+                    {"dataset": data, "compared": f"{kind} proxy vs bilinear {truth}", "truth": truth,
+                     **permutation_spearman([mean[("bilinear", data, m, truth)] for m in methods],
+                                            [mean[(kind, data, m, "proxy_confidence")] for m in methods]),
+                     "ranked": " ".join(methods)}
+                )  # fmt: skip
+    return ranking

@@ -1,6 +1,6 @@
 """The methods `featvis-bench` compares, and the proxy a user without a ground truth can measure.
 
-A method is a named (Settings, Tricks) change to the plain pixel baseline. Each runs every class
+A method is a named change to the Settings and its Tricks, every switch named. Each runs every class
 target of a model in one batch, keeping the image at every step so the scores can be followed along
 the optimisation. `sphere` (x = r p / ||p||, no tricks) is the direction reference: on a bilinear MLP
 it recovers the sphere optimum, M_c's top eigenvector; its images are not in the data range, so it
@@ -16,21 +16,31 @@ import torch
 from torch import nn
 
 from bilin.featvis.objectives import Target
-from bilin.featvis.render import Settings, Tricks, render
+from bilin.featvis.render import render
+from bilin.featvis.settings import Param, Settings, Tricks
 from bilin.featvis.transform import Robustness
 
 DIVERSITY_IMAGES = 4  # diversity's batch per class; the bench scores its first image
 
+
+def _tricks(robustness: bool, param: Param, **more: float) -> Tricks:
+    """A method's tricks with every switch named, so the bench does not move with the command's defaults (which
+    also turn on decorrelation and redirected relus: no method uses them; the bench's images are grey)."""
+    off = dict(decorrelate=False, diversity=0.0, l2=0.0, blur_every=0, redirect_relu_steps=0, squash="auto")
+    return Tricks(robustness=robustness, param=param, **(off | more))
+
+
 METHODS: dict[str, tuple[dict, Tricks]] = {
-    "pixel": ({}, Tricks()),
-    "+robustness": ({}, Tricks(robustness=True)),
-    "+fourier": ({}, Tricks(robustness=True, fourier=True)),
-    "+blur/l2": ({}, Tricks(robustness=True, fourier=True, blur_every=4, blur_sigma=0.5, l2=1.0)),
-    "maco": ({}, Tricks(robustness=True, param="maco")),
-    "diversity": ({"images_per_target": DIVERSITY_IMAGES}, Tricks(robustness=True, fourier=True, diversity=1.0)),
-    "sphere": ({"mode": "sphere"}, Tricks()),
+    "pixel": ({}, _tricks(False, "pixel")),
+    "+robustness": ({}, _tricks(True, "pixel")),
+    "+fourier": ({}, _tricks(True, "fourier")),
+    "+blur/l2": ({}, _tricks(True, "fourier", blur_every=4, blur_sigma=0.5, l2=1.0)),
+    "maco": ({}, _tricks(True, "maco")),
+    "diversity": ({"images_per_target": DIVERSITY_IMAGES}, _tricks(True, "fourier", diversity=1.0)),
+    "sphere": ({"mode": "sphere"}, _tricks(False, "pixel")),
 }
 REFERENCE = "sphere"
+BASELINE = "pixel"  # every method is compared with it on the same (model, class) pairs
 
 
 @dataclass

@@ -12,8 +12,9 @@ The model's own weights are frozen for the run (no gradients are computed for th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -29,61 +30,12 @@ from bilin.featvis.objectives import (
     target_activations,
 )
 from bilin.featvis.param import FourierParam, MacoParam, PixelParam, SphereParam
+from bilin.featvis.settings import PARAMS, SQUASH, Settings, Tricks
 from bilin.featvis.spectrum import natural_magnitude
 from bilin.featvis.transform import Robustness
 
-PARAMS = ("pixel", "fourier", "maco")
-SQUASH = ("auto", "sigmoid", "clip", "none")
-
-
-@dataclass(frozen=True)
-class Tricks:
-    """Which tricks are on. `param` is what the optimiser moves: pixel | fourier (the 1/f-scaled
-    spectrum) | maco (the phase of a spectrum whose magnitude is fixed). `fourier=True` is the older
-    spelling of param="fourier" and is kept in step with it."""
-
-    robustness: bool = False
-    fourier: bool = False  # the same as param="fourier"
-    decorrelate: bool = False
-    diversity: float = 0.0  # weight of the diversity penalty, relative to the mean target activation; 0 = off
-    l2: float = 0.0  # weight of the mean squared distance from mid-range grey
-    blur_every: int = 0  # 0 = never
-    blur_sigma: float = 0.5
-    redirect_relu_steps: int = 0  # redirected relu gradients for the first N steps
-    squash: str = "auto"  # into the data's range: auto (sigmoid; clip for maco) | sigmoid | clip | none (free)
-    param: str = "pixel"  # pixel | fourier | maco
-
-    def __post_init__(self) -> None:
-        if self.param not in PARAMS:
-            raise ValueError(f"param={self.param!r} is not one of {', '.join(PARAMS)}")
-        if self.squash not in SQUASH:
-            raise ValueError(f"squash={self.squash!r} is not one of {', '.join(SQUASH)}")
-        if self.fourier and self.param == "maco":
-            raise ValueError("fourier=True and param='maco' are two parameterisations; give one")
-        if self.fourier or self.param == "fourier":  # frozen: set the pair through object
-            object.__setattr__(self, "fourier", True)
-            object.__setattr__(self, "param", "fourier")
-
-    @property
-    def range_mapping(self) -> str:
-        """How the image is kept in the data's range: sigmoid, clip or none."""
-        if self.squash != "auto":
-            return self.squash
-        return "clip" if self.param == "maco" else "sigmoid"
-
-
-@dataclass(frozen=True)
-class Settings:
-    steps: int = 512
-    lr: float = 0.05
-    optimizer: str = "adam"  # adam | sgd (momentum 0.9)
-    init: str = "noise"  # noise | grey
-    images_per_target: int = 1
-    seed: int = 0
-    mode: str = "free"  # free | sphere (x = r p / ||p||, no tricks)
-    radius: float = 10.0
-    diversity_layer: str | None = None
-    frames_every: int = 0  # keep the images every N steps (animation); 0 = no frames
+if TYPE_CHECKING:
+    from bilin.featvis.sources import Subject
 
 
 @dataclass
@@ -101,7 +53,7 @@ def render(
     input_shape: tuple[int, ...],
     targets: list[Target],
     settings: Settings,
-    tricks: Tricks = Tricks(),
+    tricks: Tricks | None = None,
     colour: ColourBasis | None = None,
     device: torch.device | str = "cpu",
     on_step: Callable[[int], None] | None = None,
@@ -114,8 +66,11 @@ def render(
     own ([0, 1] for bilin's models and torchvision's); images stay in it unless squash="none".
     spectrum: param="maco"'s magnitude, (c, h, w // 2 + 1) as bilin.featvis.spectrum makes it
     (in the colour basis when decorrelating); None: a 1/f spectrum of mid-range mean and a quarter
-    of the range as std (natural_magnitude).
+    of the range as std (natural_magnitude). `bilin featvis` passes its config as both settings and tricks;
+    tricks None: the command's defaults.
     """
+    tricks = Tricks() if tricks is None else tricks
+    _check_choices(tricks)
     device = torch.device(device)
     started = time.perf_counter()
     per_target, n = settings.images_per_target, len(targets) * settings.images_per_target
@@ -184,6 +139,43 @@ def render(
         frames=frames,
         diversity_layer=diversity_layer,
     )
+
+
+def render_plan(
+    plan: Sequence[tuple[str, Settings, Tricks]],
+    subject: Subject,
+    targets: list[Target],
+    colour: ColourBasis | None,
+    device: torch.device,
+    spectrum: torch.Tensor | None,
+    on_phase: Callable[[str], None],
+    on_step: Callable[[int], None],
+) -> dict[str, RenderResult]:
+    """Each (name, settings, tricks) of `plan` rendered on the subject's model, in order, by name."""
+    renders = {}
+    for name, settings, tricks in plan:
+        on_phase(name)
+        renders[name] = render(
+            subject.model,
+            subject.input_shape,
+            targets,
+            settings,
+            tricks,
+            colour,
+            device,
+            on_step=on_step,
+            value_range=subject.value_range,
+            spectrum=spectrum,
+        )
+    return renders
+
+
+def _check_choices(tricks: Tricks) -> None:
+    """A record built by hand (a command's schema checks its own keys first)."""
+    if tricks.param not in PARAMS:
+        raise ValueError(f"param={tricks.param!r} is not one of {', '.join(PARAMS)}")
+    if tricks.squash not in SQUASH:
+        raise ValueError(f"squash={tricks.squash!r} is not one of {', '.join(SQUASH)}")
 
 
 def _parameterisation(

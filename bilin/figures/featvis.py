@@ -4,6 +4,7 @@ objective curves, an animation of the optimisation, and featvis beside the eigen
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 import torch
@@ -11,6 +12,9 @@ from plotly.subplots import make_subplots
 
 from bilin.figures.eigen import SIGN_NOTE, image_grid
 from bilin.figures.style import CELL, add_row_labels, finish, text_width, top_margin
+
+if TYPE_CHECKING:
+    from bilin.featvis.outcome import EigenComparison, FeatvisOutcome
 
 FRAME_COLOUR = "rgb(150,150,150)"  # a 1 px frame round every tile: white- or black-edged tiles stay apart
 MAX_COLS = 5  # one image per target: the targets wrap into rows of this many
@@ -160,3 +164,33 @@ def featvis_vs_eigenvectors(
         subtitle=f"featvis: the image in [0, 1], black 0, white 1<br>eigenvectors: {signs}",
         grey=[True] * len(pictures),
     )
+
+
+def featvis_figures(outcome: FeatvisOutcome, eigen: EigenComparison | None, subtitle: str) -> dict[str, go.Figure]:
+    """A featvis run's figures: the images, their objective curves, the ladder and the animation when the
+    run has them, and the images beside the eigenvectors for a bilinear MLP. subtitle: model, steps, seed."""
+    from bilin.featvis.ladder import LADDER
+
+    title = f"<br><sup>{subtitle}</sup>"
+    main, labels = outcome.main, outcome.labels
+    figures = {
+        "featvis": featvis_grid(main.images, labels, f"Feature visualisation{title}"),
+        "objective": objective_curves(main.curve, labels, f"Objective per step{title}"),
+    }
+    if outcome.has_ladder:
+        steps = [(name, outcome.renders[name].images) for name in LADDER]
+        figures["ladder"] = ladder_figure(steps, labels, f"Tricks added one at a time{title}")
+    if main.frames:
+        per_target = main.images.shape[1]
+        figures["animation"] = animation_figure(main.frames, per_target, labels, f"Optimisation{title}")
+    if eigen is not None:
+        figures["featvis_vs_eigenvectors"] = featvis_vs_eigenvectors(
+            eigen.images,
+            eigen.hidden_top,
+            eigen.input_top,
+            eigen.names,
+            eigen.shape,
+            f"Featvis and top eigenvectors{title}",
+            oriented=eigen.signed,
+        )
+    return figures

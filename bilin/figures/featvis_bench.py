@@ -120,3 +120,24 @@ def bench_images_figure(
         "optimum (a quadratic logit does not tell x from −x); sphere optimum: signed so its class's test images have "
         "mean u·x > 0",
     )
+
+
+def bench_figures(
+    means: Sequence[Mapping],
+    examples: Mapping[str, Mapping[str, torch.Tensor]],
+    methods: Sequence[str],
+    datasets: Sequence[str],
+    d_hidden: int,
+    seed: int,
+) -> tuple[dict[str, go.Figure], list[dict]]:
+    """The scores figure and each dataset's example images (the model of size d_hidden and seed `seed`);
+    and the scores figure's plotted numbers as rows (bench_scores.csv)."""
+    from bilin.data import DATASETS
+
+    scores_figure, plotted = bench_scores_figure(means, methods, datasets)
+    figures = {"bench_scores": scores_figure}
+    for data, images in examples.items():
+        figures[f"bench_images_{data}"] = bench_images_figure(
+            images, DATASETS[data].classes, DATASETS[data].title, d_hidden, seed
+        )
+    return figures, plotted

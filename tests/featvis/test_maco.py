@@ -1,7 +1,7 @@
 """MACO (phase optimised, magnitude fixed), images kept in the data's range under every trick, and
 the measures featvis reports (norm, fraction of the best logit at that norm)."""
 
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import pytest
 import torch
@@ -12,10 +12,12 @@ from bilin.featvis.colour import fit_colour_basis
 from bilin.featvis.measures import fraction_of_best, image_norms, top_eigenvalues
 from bilin.featvis.objectives import parse_targets
 from bilin.featvis.param import MacoParam
-from bilin.featvis.render import Settings, Tricks, render
+from bilin.featvis.render import render
+from bilin.featvis.settings import PARAMS, SQUASH, Settings, Tricks
 from bilin.featvis.spectrum import magnitude_spectrum, natural_magnitude
 from bilin.models import ModelSpec, build_model
 from bilin.tasks.featvis import COMMAND, FeatvisConfig
+from tests.featvis.test_render import PLAIN
 
 
 def tiny_conv(channels: int) -> nn.Module:
@@ -73,12 +75,12 @@ def test_natural_spectrum_gives_the_asked_mean_and_std():
 
 
 TRICKS = {
-    "baseline": Tricks(),
-    "robustness": Tricks(robustness=True),
-    "decorrelate": Tricks(decorrelate=True),
-    "l2": Tricks(l2=0.1),
-    "blur": Tricks(blur_every=2),
-    "diversity": Tricks(diversity=1.0),
+    "baseline": PLAIN,
+    "robustness": replace(PLAIN, robustness=True),
+    "decorrelate": replace(PLAIN, decorrelate=True),
+    "l2": replace(PLAIN, l2=0.1),
+    "blur": replace(PLAIN, blur_every=2),
+    "diversity": replace(PLAIN, diversity=1.0),
     "all": Tricks(robustness=True, decorrelate=True, diversity=1.0, l2=0.01, blur_every=4, redirect_relu_steps=5),
 }
 
@@ -87,8 +89,6 @@ TRICKS = {
 @pytest.mark.parametrize("trick", list(TRICKS))
 def test_images_stay_in_the_data_range_under_every_trick(param, trick):
     """A random bilinear MLP (its logits grow without bound off the box) and a CNN on another range."""
-    from dataclasses import replace
-
     tricks = replace(TRICKS[trick], param=param)
     settings = Settings(steps=12, lr=0.2, images_per_target=2, seed=3)
     torch.manual_seed(0)
@@ -107,17 +107,19 @@ def test_free_mode_is_kept_by_name():
     torch.manual_seed(0)
     bilinear = build_model(ModelSpec("bilinear", 784, 16, 10)).eval()
     result = render(
-        bilinear, (1, 28, 28), parse_targets(["class:0"], 10), Settings(steps=30, lr=0.5), Tricks(squash="none")
+        bilinear, (1, 28, 28), parse_targets(["class:0"], 10), Settings(steps=30, lr=0.5), replace(PLAIN, squash="none")
     )
     assert result.images.max() > 1 or result.images.min() < 0  # a quadratic form runs off the box when let
 
 
-def test_tricks_param_and_the_older_fourier_switch():
-    assert Tricks(fourier=True).param == "fourier" and Tricks(param="fourier").fourier
-    assert Tricks().param == "pixel" and not Tricks(param="maco").fourier
-    assert Tricks().range_mapping == "sigmoid" and Tricks(param="maco").range_mapping == "clip"
-    with pytest.raises(ValueError, match="give one"):
-        Tricks(fourier=True, param="maco")
+def test_tricks_param_is_the_one_parameterisation_switch():
+    assert "fourier" not in {f.name for f in fields(Tricks)}
+    assert PARAMS == ("pixel", "fourier", "maco") and SQUASH == ("auto", "sigmoid", "clip", "none")
+    assert PLAIN.range_mapping == "sigmoid" and replace(PLAIN, param="maco").range_mapping == "clip"
+    with pytest.raises(ValueError, match="param='fourir' is not one of pixel, fourier, maco"):
+        render(
+            tiny_conv(1), (1, 8, 8), parse_targets(["class:0"], 3), Settings(steps=1), replace(PLAIN, param="fourir")
+        )
 
 
 def test_the_command_has_one_parameterisation_switch():

@@ -11,13 +11,13 @@ from bilin.analysis.decompose import Eigen, eigendecompose, explain
 from bilin.analysis.feature_spectra import feature_spectra
 from bilin.analysis.similarity import SimilarityGrid
 from bilin.analysis.stats import t_band
+from bilin.featvis.preflight import target_label
 from bilin.figures import eigen as eigen_figs
 from bilin.figures import featvis as featvis_figs
 from bilin.figures.frequency import feature_spectra_figure, measures_vs_noise_figure
 from bilin.figures.grid import accuracy_bars, similarity_figures, truncation_figures
 from bilin.figures.style import plural, signed
 from bilin.figures.training import per_class_bars, probe_training_curves, training_curves
-from bilin.tasks.featvis import _label
 from tests.analysis.test_decompose import tiny_bilinear
 from tests.figures.test_figures import CLASSES, truncation_grid
 
@@ -168,9 +168,9 @@ def test_featvis_animation_keeps_the_grid_layout_and_shows_its_last_step():
 
 
 def test_featvis_row_labels_name_a_class_once():
-    subject = SimpleNamespace(classes=["0", "1", "t-shirt/top"])
+    classes = ["0", "1", "t-shirt/top"]
     target = lambda i: SimpleNamespace(kind="class", index=i, label=f"class {i}")  # noqa: E731
-    assert [_label(target(i), subject) for i in range(3)] == ["class 0", "class 1", "2: t-shirt/top"]
+    assert [target_label(target(i), classes) for i in range(3)] == ["class 0", "class 1", "2: t-shirt/top"]
 
 
 def test_training_figures_tick_whole_epochs_and_mark_guessing():
