@@ -47,3 +47,24 @@ def test_a_fault_without_a_signal_keeps_its_traceback_and_fails_the_run(tmp_path
     with pytest.raises(ValueError, match="a bug"):
         execute(command, cfg, folder)
     assert json.loads((folder / "run.json").read_text())["status"] == "failed"
+
+
+def test_a_command_that_ends_early_keeps_what_it_has_so_far(tmp_path, capsys):
+    """ctx.end_early: the result so far is written (run.json fields, headline, tables), then the run ends
+    with the error: an interrupted training keeps its curves and its resume hint."""
+    from bilin.command import CommandResult
+
+    def run(_cfg, ctx):
+        so_far = CommandResult(
+            tables={"metrics.csv": [{"epoch": 1}]}, headline={"val_acc": 0.5}, record={"resume": "hint"}
+        )
+        ctx.end_early(so_far, Interrupted("stopped by SIGINT after epoch 1", "SIGINT"))
+
+    folder, _, cfg = run_with(tmp_path, lambda: None)
+    with pytest.raises(SystemExit) as ended:
+        execute(Command(name="fake", summary="a command stopped part-way", run=run), cfg, folder)
+    assert ended.value.code == 130
+    assert capsys.readouterr().err.strip() == "bilin: error: stopped by SIGINT after epoch 1"
+    record = json.loads((folder / "run.json").read_text())
+    assert record["status"] == "interrupted" and record["resume"] == "hint" and record["headline"] == {"val_acc": 0.5}
+    assert (folder / "metrics.csv").read_text() == "epoch\n1\n"
