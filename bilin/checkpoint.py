@@ -1,4 +1,5 @@
-"""Model weights on disk: model.safetensors + model.json, and `load_model` for users.
+"""Model weights on disk: model.safetensors + model.json, and `load_model` for users; a training
+checkpoint (checkpoint.pt) beside them, and the check that it holds the model a resume expects.
 
 Both files' SHA-256 are recorded in checksums.json when written, and checked when read. A model.json
 written before bilin recorded its checksum (checksums.json lists the weights but not it) is still
@@ -7,6 +8,7 @@ read, unverified: loading the model then checks that it fits the verified weight
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from bilin.rundir import CHECKSUMS, RunDir, read_json, verified_bytes
 
 WEIGHTS = "model.safetensors"
 SPEC = "model.json"
+CHECKPOINT = "checkpoint.pt"
 
 
 def save_model(run: RunDir, model: nn.Module, spec: ModelSpec, extra: dict | None = None) -> None:
@@ -30,6 +33,65 @@ def save_model(run: RunDir, model: nn.Module, spec: ModelSpec, extra: dict | Non
     record["parameters"] = {k: list(v.shape) for k, v in model.state_dict().items()}
     record.update(extra or {})
     run.write_checked_json(SPEC, record)
+
+
+@dataclass
+class Checkpoint:
+    """A resumable training state (weights, optimiser, generators, epoch, metrics: the Trainer's
+    `state()`), the model it is of, and what model.json records beside the spec."""
+
+    state: dict
+    model: nn.Module
+    spec: ModelSpec
+    extra: dict
+
+    def write(self, run: RunDir) -> None:
+        """checkpoint.pt, then the state's weights as model.safetensors + model.json (the model is set to them)."""
+        run.save_torch(CHECKPOINT, self.state)
+        self.model.load_state_dict(self.state["model"])
+        save_model(run, self.model, self.spec, {"epoch": self.state["epoch"], **self.extra})
+
+
+def load_checkpoint(run: RunDir) -> dict:
+    """The state a run's checkpoint.pt holds (checked against its recorded SHA-256)."""
+    if not run.file(CHECKPOINT).is_file():
+        raise UserError(f"{run.path} has no {CHECKPOINT} to resume from")
+    return run.load_torch(CHECKPOINT)
+
+
+def check_checkpoint(folder: Path, spec: ModelSpec, dataset: str) -> None:
+    """`folder`'s checkpoint must hold the model `spec` describes (trained on `dataset`): a checkpoint.pt
+    copied from another run, or a config edited since, is refused before the run is touched."""
+    run = RunDir(folder)
+    path = run.file(CHECKPOINT)
+    if not path.is_file():
+        raise UserError(f"{folder} has no {CHECKPOINT} to resume from")
+    gate = f"-{spec.gate}" if spec.gate else ""
+    described = f"the run's config ({spec.kind}{gate} d_hidden={spec.d_hidden} on {dataset})"
+    if run.file(SPEC).is_file():  # written with every checkpoint: what it was a checkpoint of
+        saved = run.read_json(SPEC)
+        wanted = {"kind": spec.kind, "gate": spec.gate, "d_hidden": spec.d_hidden, "dataset": dataset}
+        wrong = next((k for k, v in wanted.items() if k in saved and saved[k] != v), None)
+        if wrong is not None:
+            raise UserError(
+                f"{folder}'s {SPEC} says {wrong}={saved[wrong]!r}, but {described} says {wanted[wrong]!r}: "
+                "the checkpoint is of another model; it cannot be resumed (start a new run)"
+            )
+    state = load_checkpoint(run)
+    weights = state.get("model") if isinstance(state, dict) else None
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise UserError(f"{path} is not a bilin train checkpoint: it holds no model state")
+    with torch.device("meta"):  # shapes only, no memory
+        expected = {k: tuple(v.shape) for k, v in build_model(spec).state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in weights.items()}
+    if found != expected:
+        name = next(k for k in sorted(found.keys() | expected.keys()) if found.get(k) != expected.get(k))
+        have = "absent" if name not in found else "x".join(map(str, found[name]))
+        want = "absent" if name not in expected else "x".join(map(str, expected[name]))
+        raise UserError(
+            f"{path} holds another model than {described}: {name} is {have} in the checkpoint, {want} in the "
+            "config; it cannot be resumed (start a new run)"
+        )
 
 
 def load_spec(run_dir: str | Path) -> ModelSpec:

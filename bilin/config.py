@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from bilin.errors import UserError
-from bilin.schema import UNSET, group, key
+from bilin.schema import UNSET, group, key, rekey
+from bilin.train.records import MODEL_SEED as MODEL_SEED  # the model seed is training's; re-exported for schemas
+from bilin.train.records import Precision, TrainingSettings, seed_key
+from bilin.train.records import model_seed_key as model_seed_key
 
 Device = Literal["auto", "cpu", "cuda"]
-Precision = Literal["fp32", "tf32", "bf16", "auto"]
+CachePrecision = Literal[tuple(p for p in get_args(Precision) if p != "tf32")]  # type: ignore[valid-type]
 GreyDataset = Literal["mnist", "fmnist"]
 Gate = Literal["relu", "silu", "gelu"]
 
@@ -38,24 +41,10 @@ MLP_MODELS = {
     "relu": ModelConfig("relu"),  # g = relu(W1 h), the baseline
 }
 MlpModel = Literal[tuple(MLP_MODELS)]  # type: ignore[valid-type]  # the registry's names
-SEED_MAX = 2**32 - 1  # torch's generators take 64 bits, but seed + offset streams must stay inside them
-
-
 OUTPUTS_ROOT = "outputs"  # where runs go, relative to the working folder
 CACHE_FOLDER = "cache"  # the model cache, under the outputs root
 DEFAULT_CACHE_ROOT = f"{OUTPUTS_ROOT}/{CACHE_FOLDER}"  # a command's cache_root when outputs_root is left as it is
 D_HIDDEN = 512  # the paper's hidden size
-MODEL_SEED = 420  # the seed of a single model (train, accuracy, decompose, noise-sweep)
-
-
-def seed_key(default: int | list[int], help: str) -> Any:
-    """A seed (or a list of seeds): a whole number in [0, 2^32 - 1]."""
-    return key(default, help, ge=0, le=SEED_MAX)
-
-
-def model_seed_key() -> Any:
-    """The seed of the one model a command trains or reads."""
-    return seed_key(MODEL_SEED, "fixes init, data order and noise")
 
 
 def d_hidden_key(default: int = D_HIDDEN, help: str = "hidden size d") -> Any:
@@ -103,19 +92,11 @@ class RunOptions:
 
 
 @dataclass
-class RecipeOptions(RunOptions):
-    """What to train and how: the paper's recipe (docs/science.md section 3)."""
+class RecipeOptions(TrainingSettings, RunOptions):
+    """What to train (the model= and data= groups) and how (the training library's settings, inherited)."""
 
     model: ModelConfig = group("bilinear", "architecture", ModelConfig)
     data: DataConfig = group("mnist", "dataset", DataConfig)
-    noise: float = key(0.5, "std of the Gaussian noise added to each training batch (no clamp)", ge=0)
-    epochs: int = key(100, "epochs (AdamW, cosine-annealed to 0)", ge=1)
-    lr: float = key(1e-3, "AdamW learning rate", gt=0)
-    wd: float = key(1.0, "AdamW weight decay", ge=0)
-    batch_size: int = key(2048, "batch size (the last partial batch is dropped)", ge=1)
-    precision: Precision = key(
-        "fp32", "tf32: CUDA matmuls in TF32; bf16: autocast; auto: bf16 where the hardware has native bf16, else fp32"
-    )
 
 
 @dataclass
@@ -137,8 +118,10 @@ class ExecutorConfig:
 class CachedRecipe(RecipeOptions):
     """Analysis commands: models come from the model cache, trained with these keys when missing."""
 
-    precision: Literal["fp32", "bf16", "auto"] = key(
-        "fp32", "the model cache trains fp32 or bf16; auto: bf16 where the hardware has native bf16"
+    precision: CachePrecision = rekey(
+        TrainingSettings,
+        "precision",
+        help="the model cache trains fp32 or bf16; auto: bf16 where the hardware has native bf16",
     )
     cache_root: str = key("${outputs_root}/" + CACHE_FOLDER, "the model cache: one folder per trained recipe")
     executor: ExecutorConfig = group("inline", "where missing models train", ExecutorConfig)
@@ -162,7 +145,7 @@ class CachedRecipe(RecipeOptions):
 class GridOptions(CachedRecipe):
     """A grid of models, hidden sizes x seeds, trained with one recipe (docs/science.md sections 5 and 6)."""
 
-    noise: float = key(0.4, "std of the Gaussian noise added to each training batch (no clamp)", ge=0)
+    noise: float = rekey(TrainingSettings, "noise", 0.4)
     sizes: list[int] = key([30, 50, 100, 300, 500, 1000], "hidden sizes of the grid", ge=1)
     seeds: list[int] = seed_key([0, 1, 2, 3, 4], "seeds of the grid")
 

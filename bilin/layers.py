@@ -15,7 +15,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "bilin.layers",
             "bilin.schema",
             "bilin.command",
-            "bilin.config",
             "bilin.device",
             "bilin.provenance",
             "bilin.rundir",
@@ -27,6 +26,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("data", ("bilin.data",)),
     ("model", ("bilin.models", "bilin.checkpoint")),
     ("train", ("bilin.train",)),
+    ("settings", ("bilin.config",)),  # the commands' shared schemas, built on the libraries' settings records
     ("cache", ("bilin.cache", "bilin.cache_entries", "bilin.cache_jobs")),
     ("analysis", ("bilin.analysis", "bilin.featvis", "bilin.csf")),
     ("figures", ("bilin.figures",)),

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import plotly.graph_objects as go
 from filelock import FileLock, Timeout
@@ -33,6 +33,7 @@ from bilin.train.records import StopRequest
 
 if TYPE_CHECKING:
     from bilin.cache import ModelCache
+    from bilin.checkpoint import Checkpoint
     from bilin.train.recipe import Recipe
 
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
@@ -73,6 +74,17 @@ class RunContext:
         for result in results:
             for name, rows in result.tables().items():
                 self.run.write_csv(name, rows)
+
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """A state the run resumes from, written now rather than when the command ends: training's
+        checkpoint.pt and the weights it holds (model.safetensors, model.json)."""
+        checkpoint.write(self.run)
+
+    def end_early(self, result: CommandResult, error: Interrupted | UserError) -> NoReturn:
+        """End the command with `error` (a stop, a diverged loss) after writing what it has so far, as a
+        result it returns is written: an interrupted training's curves, record and resume hint."""
+        self._write_result(result)
+        raise error
 
     def _write_result(self, result: CommandResult) -> None:
         """The command's outputs into its folder: tensors, tables and texts, then figures (one kaleido

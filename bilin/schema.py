@@ -52,6 +52,16 @@ def group(option: str, help: str, node: type) -> Any:
     return field(default_factory=node, metadata={_META: KeyInfo(help, group=option)})
 
 
+def rekey(schema: type, name: str, default: Any = MISSING, help: str | None = None) -> Any:
+    """A field `schema` declares, declared again in a schema that inherits it with another default or
+    help (a grid's noise, the model cache's narrower precision); its range is kept."""
+    inherited = next(f for f in fields(schema) if f.name == name)
+    meta = info(inherited)
+    if default is MISSING:
+        default = inherited.default_factory() if inherited.default_factory is not MISSING else inherited.default
+    return key(default, meta.help if help is None else help, ge=meta.ge, gt=meta.gt, le=meta.le)
+
+
 def info(f: Any) -> KeyInfo:
     return f.metadata.get(_META) or KeyInfo("")
 

@@ -62,3 +62,24 @@ def test_a_results_dict_field_adds_to_what_the_run_recorded_as_it_went(tmp_path)
     record = json.loads((folder / "run.json").read_text())
     assert record["data"] == {"mnist": {"root": "the cache's"}, "fmnist": {"root": "read"}}
     assert record["source"] == "x" and record["status"] == "complete"
+
+
+def test_a_command_that_ends_early_keeps_what_it_has_so_far(tmp_path, capsys):
+    """ctx.end_early: the result so far is written (run.json fields, headline, tables), then the run ends
+    with the error: an interrupted training keeps its curves and its resume hint."""
+    from bilin.command import CommandResult
+
+    def run(_cfg, ctx):
+        so_far = CommandResult(
+            tables={"metrics.csv": [{"epoch": 1}]}, headline={"val_acc": 0.5}, record={"resume": "hint"}
+        )
+        ctx.end_early(so_far, Interrupted("stopped by SIGINT after epoch 1", "SIGINT"))
+
+    folder, _, cfg = run_with(tmp_path, lambda: None)
+    with pytest.raises(SystemExit) as ended:
+        execute(Command(name="fake", summary="a command stopped part-way", run=run), cfg, folder)
+    assert ended.value.code == 130
+    assert capsys.readouterr().err.strip() == "bilin: error: stopped by SIGINT after epoch 1"
+    record = json.loads((folder / "run.json").read_text())
+    assert record["status"] == "interrupted" and record["resume"] == "hint" and record["headline"] == {"val_acc": 0.5}
+    assert (folder / "metrics.csv").read_text() == "epoch\n1\n"

@@ -35,7 +35,8 @@ from bilin.train.records import EpochMetrics, FitResult, HParams, Member, StopRe
 
 class Trainer:
     """`Trainer(model, data, hp, device)` trains one model with hp.seed and hp.noise;
-    `Trainer(models, data, hp, device, members)` trains several, member i with its own seed and noise."""
+    `Trainer(models, data, hp, device, members)` trains several, member i with its own seed and noise.
+    hp: the HParams record, or a command's config that inherits it (bilin train's) as it is."""
 
     def __init__(
         self,

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
 
 import torch
 
@@ -17,7 +19,7 @@ from bilin.models import ModelSpec, build_model
 from bilin.train.buffers import DeviceData
 from bilin.train.cost import StepTimer, epoch_line, measured_basis, measured_seconds, plan_line
 from bilin.train.loop import Trainer
-from bilin.train.records import EpochMetrics, HParams, Member
+from bilin.train.records import EpochMetrics, HParams, Member, TrainingSettings
 
 RECIPE_FORMAT = 3  # 2: cache keys include the data's content; 3: decorrelate is part of the recipe
 
@@ -51,30 +53,19 @@ class Recipe:
         """Recipes with the same group train together (they differ only in seed and noise)."""
         return replace(self, noise=0.0, seed=0).key()
 
-    def spec(self, dataset: ImageDataset) -> ModelSpec:
+    def spec(self, dataset: ImageDataset | None = None) -> ModelSpec:
+        """The model's spec. Its input shape and classes are the loaded dataset's, or without it (a
+        checkpoint checked before any data is read) those bilin.data declares: the same, loading checks them."""
+        info = DATASETS[self.data]
+        shape = tuple(dataset.train_x.shape[1:]) if dataset is not None else info.image_shape
+        classes = dataset.classes if dataset is not None else info.classes
         return ModelSpec(
-            self.model,
-            int(dataset.train_x[0].numel()),
-            self.d_hidden,
-            len(DATASETS[self.data].classes),
-            self.gate,
-            tuple(dataset.train_x.shape[1:]),
-            dataset.classes,
-            self.decorrelate,
+            self.model, math.prod(shape), self.d_hidden, len(info.classes), self.gate, shape, classes, self.decorrelate
         )
 
-    def hparams(self, compile: str = "none", cuda_graph: bool = True) -> HParams:
-        return HParams(
-            epochs=self.epochs,
-            lr=self.lr,
-            wd=self.wd,
-            batch_size=self.batch_size,
-            noise=self.noise,
-            seed=self.seed,
-            precision=self.precision,
-            compile=compile,
-            cuda_graph=cuda_graph,
-        )
+    def hparams(self) -> HParams:
+        """The Trainer's settings: the recipe's own by name, the rest (how steps run) at their defaults."""
+        return HParams(**{f.name: getattr(self, f.name) for f in fields(HParams) if hasattr(self, f.name)})
 
     def member(self) -> Member:
         return Member(self.seed, self.noise)
@@ -87,25 +78,18 @@ class Recipe:
         return model
 
 
-def recipe_from_config(cfg, **changes) -> Recipe:
-    """The recipe of a config's model; grid configs pass d_hidden and seed as changes."""
-    fields = dict(
-        model=cfg.model.name,
-        gate=cfg.model.gate,
-        data=cfg.data.name,
-        epochs=cfg.epochs,
-        lr=cfg.lr,
-        wd=cfg.wd,
-        batch_size=cfg.batch_size,
-        precision=cfg.precision,
-        noise=cfg.noise,
-        d_hidden=getattr(cfg, "d_hidden", None),
-        seed=getattr(cfg, "seed", None),
-        train_limit=cfg.data.train_limit,
-        test_limit=cfg.data.test_limit,
-        decorrelate=cfg.model.decorrelate,
-    )
-    return Recipe(**{**fields, **changes})
+def recipe_from_config(cfg: TrainingSettings, **changes: Any) -> Recipe:
+    """The recipe of a config's model: a command's config (bilin.config.RecipeOptions: these settings
+    and the model= and data= groups) or a run's saved one. Each recipe field by its name, from the
+    config or its groups, whose `name` is the recipe's model and data; grids pass d_hidden and seed
+    as changes."""
+    groups = {"model": cfg.model, "data": cfg.data}
+    values = {name: group.name for name, group in groups.items()} | changes
+    for name in (f.name for f in fields(Recipe) if f.name not in values):
+        source = next((s for s in (cfg, *groups.values()) if hasattr(s, name)), None)
+        if source is not None:  # absent: the recipe's default (a run saved before the key existed)
+            values[name] = getattr(source, name)
+    return Recipe(**values)
 
 
 def train_together(

@@ -1,24 +1,56 @@
 """The plain records of training: its settings, a model's own seed and noise, an epoch's metrics,
-a stop request and a fit's result."""
+a stop request and a fit's result.
+
+The settings are written here once, as schema fields (default, help, range): the commands' schemas
+inherit them (bilin.config.RecipeOptions, `bilin train`'s TrainConfig), so the Trainer takes a
+command's config itself."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 from bilin.errors import Interrupted
+from bilin.schema import key
+
+Precision = Literal["fp32", "tf32", "bf16", "auto"]
+CompileMode = Literal["none", "default", "reduce-overhead", "max-autotune"]
+SEED_MAX = 2**32 - 1  # torch's generators take 64 bits, but seed + offset streams must stay inside them
+MODEL_SEED = 420  # the seed of a single model (train, accuracy, decompose, noise-sweep)
 
 
-@dataclass(frozen=True)
-class HParams:
-    epochs: int = 100
-    lr: float = 1e-3
-    wd: float = 1.0
-    batch_size: int = 2048
-    noise: float = 0.5
-    seed: int = 420
-    precision: str = "fp32"  # fp32 | tf32 | bf16 (bf16: autocast for the matmuls)
-    compile: str = "none"  # none | a torch.compile mode
-    cuda_graph: bool = True  # on CUDA (with compile=none): replay each step as a CUDA graph
+def seed_key(default: int | list[int], help: str) -> Any:
+    """A seed (or a list of seeds): a whole number in [0, 2^32 - 1]."""
+    return key(default, help, ge=0, le=SEED_MAX)
+
+
+def model_seed_key() -> Any:
+    """The seed of the one model a command trains or reads."""
+    return seed_key(MODEL_SEED, "fixes init, data order and noise")
+
+
+@dataclass
+class TrainingSettings:
+    """How a model is trained: the paper's recipe (docs/science.md section 3), every command's that trains."""
+
+    noise: float = key(0.5, "std of the Gaussian noise added to each training batch (no clamp)", ge=0)
+    epochs: int = key(100, "epochs (AdamW, cosine-annealed to 0)", ge=1)
+    lr: float = key(1e-3, "AdamW learning rate", gt=0)
+    wd: float = key(1.0, "AdamW weight decay", ge=0)
+    batch_size: int = key(2048, "batch size (the last partial batch is dropped)", ge=1)
+    precision: Precision = key(
+        "fp32", "tf32: CUDA matmuls in TF32; bf16: autocast; auto: bf16 where the hardware has native bf16, else fp32"
+    )
+
+
+@dataclass
+class HParams(TrainingSettings):
+    """What the Trainer takes: the settings, the one model's seed, and how its steps run (precision
+    is resolved by then: auto is fp32 or bf16)."""
+
+    seed: int = model_seed_key()
+    compile: CompileMode = key("none", "a torch.compile mode")
+    cuda_graph: bool = key(True, "on CUDA with compile=none: replay each training step as one CUDA graph")
 
 
 @dataclass(frozen=True)
@@ -38,6 +70,30 @@ class EpochMetrics:
     val_loss: float
     val_acc: float
     seconds: float
+
+
+@dataclass
+class History:
+    """A model's metrics so far: metrics.csv, one row per epoch (written after each: a running job can be followed)."""
+
+    metrics: list[EpochMetrics]
+
+    def tables(self) -> dict[str, list[dict[str, Any]]]:
+        return {"metrics.csv": self.rows()}
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [asdict(m) for m in self.metrics]
+
+    def record(self) -> dict[str, Any]:
+        """What run.json says of it: the epochs completed, the seconds they took, the last one's numbers."""
+        done = {"epochs_completed": len(self.metrics), "train_seconds": sum(m.seconds for m in self.metrics)}
+        if not self.metrics:
+            return done
+        last = self.metrics[-1]
+        return done | {"final": {k: getattr(last, k) for k in ("train_loss", "train_acc", "val_loss", "val_acc")}}
+
+    def headline(self) -> dict[str, float]:
+        return {"val_acc": self.metrics[-1].val_acc, "val_loss": self.metrics[-1].val_loss} if self.metrics else {}
 
 
 @dataclass
