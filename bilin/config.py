@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from bilin.errors import UserError
-from bilin.schema import UNSET, group, key, rekey
-from bilin.train.records import MODEL_SEED as MODEL_SEED  # the model seed is training's; re-exported for schemas
-from bilin.train.records import Precision, TrainingSettings, seed_key
-from bilin.train.records import model_seed_key as model_seed_key
+from bilin.schema import UNSET, group, key, rekey, seed_key
+from bilin.train.records import Precision, TrainingSettings
 
 Device = Literal["auto", "cpu", "cuda"]
 CachePrecision = Literal[tuple(p for p in get_args(Precision) if p != "tf32")]  # type: ignore[valid-type]

@@ -47,6 +47,14 @@ def key(default: Any, help: str, *, ge: float | None = None, gt: float | None = 
     return field(default=default, metadata=info)
 
 
+SEED_MAX = 2**32 - 1  # torch's generators take 64 bits, but seed + offset streams must stay inside them
+
+
+def seed_key(default: int | list[int], help: str) -> Any:
+    """A seed (or a list of seeds): a whole number in [0, 2^32 - 1]."""
+    return key(default, help, ge=0, le=SEED_MAX)
+
+
 def group(option: str, help: str, node: type) -> Any:
     """A field filled by a Hydra config group (`model=`, `data=`); `option` is the default choice."""
     return field(default_factory=node, metadata={_META: KeyInfo(help, group=option)})

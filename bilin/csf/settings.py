@@ -8,8 +8,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, Literal, TypeVar
 
-from bilin.config import seed_key
-from bilin.schema import info, key
+from bilin.schema import info, key, seed_key
 
 TRIALS, MAX_STEPS, BOOTSTRAP = 26, 20, 200  # trials per tested contrast, bisection steps, bootstrap replicates
 QUEST_CI_WIDTH, QUEST_MAX_STEPS = 0.1, 40  # QUEST+ stops at this 95% interval width (log10) or block count

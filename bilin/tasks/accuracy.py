@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bilin.command import Command, CommandResult
-from bilin.config import CachedRecipe, GreyDataset, MlpModel, d_hidden_key, datasets_key, model_seed_key
+from bilin.config import CachedRecipe, GreyDataset, MlpModel, d_hidden_key, datasets_key
 from bilin.errors import UserError
 from bilin.schema import key
+from bilin.train.records import model_seed_key
 
 if TYPE_CHECKING:
     from bilin.lifecycle import RunContext

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bilin.command import Command, CommandResult
-from bilin.config import CachedRecipe, allow_incomplete_key, check_source_run, d_hidden_key, model_seed_key
+from bilin.config import CachedRecipe, allow_incomplete_key, check_source_run, d_hidden_key
 from bilin.errors import UserError
 from bilin.schema import key
+from bilin.train.records import model_seed_key
 
 if TYPE_CHECKING:
     import torch

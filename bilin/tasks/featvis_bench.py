@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bilin.command import Command, CommandResult, TensorFile
-from bilin.config import CachedRecipe, GreyDataset, datasets_key, seed_key
+from bilin.config import CachedRecipe, GreyDataset, datasets_key
 from bilin.errors import UserError
-from bilin.schema import key
+from bilin.schema import key, seed_key
 
 if TYPE_CHECKING:
     from bilin.lifecycle import RunContext

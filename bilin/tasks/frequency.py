@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bilin.command import Command, CommandResult
-from bilin.config import CachedRecipe, GreyDataset, d_hidden_key, datasets_key, seed_key
+from bilin.config import CachedRecipe, GreyDataset, d_hidden_key, datasets_key
 from bilin.csf.settings import FrequencyStudySettings
 from bilin.errors import UserError
-from bilin.schema import key
+from bilin.schema import key, seed_key
 
 if TYPE_CHECKING:
     from bilin.lifecycle import RunContext

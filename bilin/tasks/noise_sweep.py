@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bilin.command import Command, CommandResult, TensorFile
-from bilin.config import MODEL_SEED, CachedRecipe, GreyDataset, d_hidden_key, datasets_key, seed_key
+from bilin.config import CachedRecipe, GreyDataset, d_hidden_key, datasets_key
 from bilin.errors import UserError
-from bilin.schema import key
+from bilin.schema import key, seed_key
+from bilin.train.records import MODEL_SEED
 
 if TYPE_CHECKING:
     from bilin.lifecycle import RunContext

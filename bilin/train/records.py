@@ -11,17 +11,11 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from bilin.errors import Interrupted
-from bilin.schema import key
+from bilin.schema import key, seed_key
 
 Precision = Literal["fp32", "tf32", "bf16", "auto"]
 CompileMode = Literal["none", "default", "reduce-overhead", "max-autotune"]
-SEED_MAX = 2**32 - 1  # torch's generators take 64 bits, but seed + offset streams must stay inside them
 MODEL_SEED = 420  # the seed of a single model (train, accuracy, decompose, noise-sweep)
-
-
-def seed_key(default: int | list[int], help: str) -> Any:
-    """A seed (or a list of seeds): a whole number in [0, 2^32 - 1]."""
-    return key(default, help, ge=0, le=SEED_MAX)
 
 
 def model_seed_key() -> Any:
