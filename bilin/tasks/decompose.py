@@ -132,27 +132,17 @@ COMMAND = Command(
 def _panel_recipe(cfg: DecomposeConfig) -> Recipe:
     """The settings the other dataset's model is trained with: the run's own when run= names one (a
     train run's saved config, or a cache entry's recipe.json), else this command's."""
-    from dataclasses import fields
-    from pathlib import Path
-
-    from omegaconf import OmegaConf
-
-    from bilin.rundir import read_json
-    from bilin.train.recipe import Recipe, recipe_from_config
+    from bilin.train.recipe import recipe_from_config, recipe_of_run
 
     if cfg.run is None:
         return recipe_from_config(cfg)
-    source = Path(cfg.run)
-    saved, entry = source / ".hydra" / "config.yaml", source / "recipe.json"
     try:
-        if saved.is_file():
-            return recipe_from_config(OmegaConf.load(saved))
-        if entry.is_file():
-            record = read_json(entry)
-            return Recipe(**{f.name: record[f.name] for f in fields(Recipe) if f.name in record})
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise UserError(f"panel=true: the settings of {source} cannot be read ({type(exc).__name__}: {exc})") from exc
-    raise UserError(
-        f"panel=true trains the other dataset's model with the run's own settings, but {source} records none "
-        "(no .hydra/config.yaml, no recipe.json); leave out run= to use this command's settings"
-    )
+        recipe = recipe_of_run(cfg.run)
+    except UserError as exc:
+        raise UserError(f"panel=true: {exc}") from exc
+    if recipe is None:
+        raise UserError(
+            f"panel=true trains the other dataset's model with the run's own settings, but {cfg.run} records none "
+            "(no .hydra/config.yaml, no recipe.json); leave out run= to use this command's settings"
+        )
+    return recipe

@@ -9,6 +9,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -90,6 +91,25 @@ def recipe_from_config(cfg: TrainingSettings, **changes: Any) -> Recipe:
         if source is not None:  # absent: the recipe's default (a run saved before the key existed)
             values[name] = getattr(source, name)
     return Recipe(**values)
+
+
+def recipe_of_run(folder: str | Path) -> Recipe | None:
+    """The recipe a train run (its saved .hydra/config.yaml) or a cache entry (its recipe.json) was trained
+    with; None when the folder records neither."""
+    from omegaconf import OmegaConf
+
+    from bilin.rundir import read_json
+
+    saved, entry = Path(folder) / ".hydra" / "config.yaml", Path(folder) / "recipe.json"
+    try:
+        if saved.is_file():
+            return recipe_from_config(OmegaConf.load(saved))
+        if entry.is_file():
+            record = read_json(entry)
+            return Recipe(**{f.name: record[f.name] for f in fields(Recipe) if f.name in record})
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise UserError(f"the settings of {folder} cannot be read ({type(exc).__name__}: {exc})") from exc
+    return None
 
 
 def train_together(
