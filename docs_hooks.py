@@ -1,5 +1,5 @@
 """MkDocs hook (mkdocs.yml `hooks:`): one page per command, generated at build time from the same
-source as `bilin <command> --help` (its schema via bilin.schema.describe, its examples and notes), so
+source as `bilin <command> --help` (its schema via bilin.settings.schema.describe, its examples and notes), so
 the pages cannot drift from the code. `command_page` needs no mkdocs; tests/test_docs.py tests it."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pkgutil
 from pathlib import Path
 from typing import Any
 
-from bilin.command import Command
+from bilin.running.command import Command
 
 # What each command writes and the figure it draws: prose the schema does not hold (moved from the README).
 # The full manual of each study is in docs/studies.md.
@@ -68,8 +68,8 @@ def _cell(text: str) -> str:
 
 def key_rows(command: Command) -> list[tuple[str, str, str, str]]:
     """(key, default, choices, help) for every key of a configured command: what --help lists."""
-    from bilin.hydra_app import group_options
-    from bilin.schema import describe, format_value
+    from bilin.cli.hydra_app import group_options
+    from bilin.settings.schema import describe, format_value
 
     rows = []
     for item in describe(command.schema):
@@ -85,7 +85,7 @@ def option_rows(command: Command) -> list[tuple[str, str, str, str]]:
     """(option, default, choices, help) of a plain Typer command, read from the CLI itself."""
     import typer.main
 
-    from bilin.cli import app
+    from bilin.cli.app import app
 
     click_command = typer.main.get_command(app).commands[command.name]  # type: ignore[attr-defined]
     rows = []
@@ -133,7 +133,7 @@ def index_page(commands: list[Command]) -> str:
 
 
 def _commands() -> list[Command]:
-    from bilin.tasks import commands
+    from bilin.commands import commands
 
     return sorted(commands(), key=lambda c: c.name)
 

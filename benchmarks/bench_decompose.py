@@ -15,7 +15,7 @@ import torch
 
 import bilin
 from bilin.analysis.decompose import eigendecompose
-from bilin.models import ModelSpec, build_model
+from bilin.models.networks import ModelSpec, build_model
 
 
 def main() -> None:

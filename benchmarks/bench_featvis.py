@@ -17,7 +17,7 @@ import torch
 from bilin.featvis.colour import imagenet_colour_basis
 from bilin.featvis.objectives import parse_targets
 from bilin.featvis.render import Settings, Tricks, render
-from bilin.models import ModelSpec, build_model
+from bilin.models.networks import ModelSpec, build_model
 
 
 def timed(model, shape, targets, settings, tricks, colour, device) -> float:

@@ -16,7 +16,7 @@ from bilin.csf.frequency_study import measure_model
 from bilin.csf.settings import FrequencyStudySettings
 from bilin.csf.stimuli import Stimuli
 from bilin.csf.weight_csf import weight_csf
-from bilin.models import BilinearMLP
+from bilin.models.networks import BilinearMLP
 
 SFS = [float(f) for f in range(1, 15)]
 

@@ -16,7 +16,7 @@ import time
 import torch
 
 from bilin.data import load_dataset
-from bilin.models import ModelSpec, build_model
+from bilin.models.networks import ModelSpec, build_model
 from bilin.train.buffers import DeviceData
 from bilin.train.loop import Trainer
 from bilin.train.records import HParams, StopRequest

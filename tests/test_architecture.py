@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bilin.command import Command
+from bilin.commands import commands
 from bilin.layers import layer_of
-from bilin.tasks import commands
+from bilin.running.command import Command
 
 PACKAGE = Path(__file__).resolve().parent.parent / "bilin"
 REGISTRY = commands.__module__  # the one module that imports the command modules beside it dynamically
@@ -107,8 +107,8 @@ def test_the_import_graph_has_no_cycle():
 
 def test_the_checks_find_what_they_look_for():
     """The graph really holds imports made inside functions and the registry's dynamic ones."""
-    assert "bilin.lifecycle" in GRAPH["bilin.hydra_app"]  # imported inside the Hydra main
-    assert "bilin.tasks.train" in GRAPH["bilin.tasks"]  # found by the registry
+    assert "bilin.running.lifecycle" in GRAPH["bilin.cli.hydra_app"]  # imported inside the Hydra main
+    assert "bilin.commands.train" in GRAPH["bilin.commands"]  # found by the registry
     assert layer_of("bilin.figures.grid") > layer_of("bilin.analysis.stats")
 
 
@@ -135,7 +135,7 @@ def test_the_checker_allows_dynamic_imports_only_in_the_registry(tmp_path):
     fake = tmp_path / "bilin"
     fake.mkdir()
     (fake / "__init__.py").write_text("")
-    (fake / "errors.py").write_text("import importlib\nimportlib.import_module('bilin.cli')\n")
+    (fake / "errors.py").write_text("import importlib\nimportlib.import_module('bilin.cli.app')\n")
     with pytest.raises(AssertionError, match="only the command registry may"):
         import_graph(package_modules(fake))
 
@@ -149,24 +149,24 @@ def test_a_module_outside_every_layer_is_named():
 def test_every_command_is_one_module_with_one_record():
     """Each module of the registry's package exports one COMMAND, named after the module, and the
     command line offers exactly these."""
-    from bilin.cli import app
+    from bilin.cli.app import app
 
     records = commands()
     package = REGISTRY + "."
     command_modules = sorted(m for m in GRAPH if m.startswith(package))
-    assert [r.run.__module__ for r in records] == command_modules, "a module here exports no Command as COMMAND"
+    assert [r.main.__module__ for r in records] == command_modules, "a module here exports no Command as COMMAND"
     for record in records:
         assert isinstance(record, Command) and record.summary
-        module = sys.modules[record.run.__module__]
+        module = sys.modules[record.main.__module__]
         assert module.COMMAND is record
         assert record.name == module.__name__.removeprefix(package).replace("_", "-")
     assert sorted(c.name for c in app.registered_commands) == sorted(r.name for r in records)
 
 
-@pytest.mark.parametrize("module", ["bilin.cli", "bilin.hydra_app"])
+@pytest.mark.parametrize("module", ["bilin.cli.app", "bilin.cli.hydra_app"])
 def test_listing_commands_and_checking_options_import_no_torch(module):
     """`bilin --help` and option checks stay fast: nothing on their path imports torch."""
-    code = f"import sys, {module}; from bilin.tasks import commands; commands(); print('torch' in sys.modules)"
+    code = f"import sys, {module}; from bilin.commands import commands; commands(); print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 

@@ -5,7 +5,7 @@ from dataclasses import replace
 import torch
 
 import bilin
-from bilin.cache import ModelCache
+from bilin.cache.store import ModelCache
 from bilin.train.recipe import Recipe
 
 CPU = torch.device("cpu")
@@ -59,7 +59,7 @@ def test_a_signal_whose_raise_was_lost_still_stops_training_at_the_next_epoch(tm
     (torch turns one inside an import into an ImportError) must not let the grid train to the end."""
     import pytest
 
-    from bilin.cache import Executor
+    from bilin.cache.store import Executor
     from bilin.errors import Interrupted
     from bilin.train.records import StopRequest
 
@@ -78,8 +78,8 @@ def test_a_signal_whose_raise_was_lost_still_stops_training_at_the_next_epoch(tm
 def test_an_entry_is_marked_before_training_so_a_died_one_is_provably_the_caches(tmp_path, tiny_root, monkeypatch):
     import pytest
 
-    from bilin import cache as cache_module
-    from bilin.cache_entries import DIED, ENTRY_MARKER, ROOT_MARKER, TRAINING, inspect_entries, mark_entry, owned_key
+    from bilin.cache import store as cache_module
+    from bilin.cache.entries import DIED, ENTRY_MARKER, ROOT_MARKER, TRAINING, inspect_entries, mark_entry, owned_key
     from bilin.errors import UserError
 
     cache = ModelCache(tmp_path / "cache", tiny_root, download=False)
@@ -108,7 +108,7 @@ def test_weights_and_checksums_taken_from_another_entry_are_caught(tmp_path, tin
 
     import pytest
 
-    from bilin.cache_entries import DAMAGED, OK, inspect_entries
+    from bilin.cache.entries import DAMAGED, OK, inspect_entries
     from bilin.errors import UserError
 
     cache = ModelCache(tmp_path / "cache", tiny_root, download=False)
@@ -126,7 +126,7 @@ def test_weights_and_checksums_taken_from_another_entry_are_caught(tmp_path, tin
 def test_an_entry_of_an_older_bilin_is_retrained_in_place_not_vouched_for(tmp_path, tiny_root):
     import json
 
-    from bilin.cache_entries import ENTRY_MARKER, owned_key
+    from bilin.cache.entries import ENTRY_MARKER, owned_key
 
     cache = ModelCache(tmp_path / "cache", tiny_root, download=False)
     entry = cache.ensure([recipe()], CPU)[recipe()]
@@ -141,7 +141,7 @@ def test_an_entry_of_an_older_bilin_is_retrained_in_place_not_vouched_for(tmp_pa
 
 
 def test_record_supply_says_where_each_model_came_from(tmp_path):
-    from bilin.cache import Supply, record_supply
+    from bilin.cache.store import Supply, record_supply
 
     record: dict = {}
     folders = [tmp_path / name for name in ("a", "b", "c")]
@@ -155,7 +155,7 @@ def test_record_supply_says_where_each_model_came_from(tmp_path):
 def test_remove_names_only_real_marked_folders_directly_in_the_cache(tmp_path, tiny_root):
     import pytest
 
-    from bilin.cache_entries import cache_root, named_entry
+    from bilin.cache.entries import cache_root, named_entry
     from bilin.errors import UserError
 
     cache = ModelCache(tmp_path / "cache", tiny_root, download=False)

@@ -7,8 +7,8 @@ import importlib.util
 
 import pytest
 
-from bilin.schema import describe
-from bilin.tasks import commands
+from bilin.commands import commands
+from bilin.settings.schema import describe
 from tests.conftest import REPO
 
 spec = importlib.util.spec_from_file_location("docs_hooks", REPO / "docs_hooks.py")

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from bilin.command import Command, CommandResult
 from bilin.errors import Interrupted
-from bilin.lifecycle import execute
+from bilin.running.command import Command, CommandResult
+from bilin.running.lifecycle import execute
 
 
 def run_with(tmp_path, fault):
@@ -19,7 +19,7 @@ def run_with(tmp_path, fault):
 
     folder = tmp_path / "run"
     folder.mkdir()
-    command = Command(name="fake", summary="a command that fails", run=run)
+    command = Command(name="fake", summary="a command that fails", main=run)
     return folder, command, SimpleNamespace(quiet=True, device="cpu")
 
 
@@ -58,7 +58,7 @@ def test_a_results_dict_field_adds_to_what_the_run_recorded_as_it_went(tmp_path)
 
     folder = tmp_path / "run"
     folder.mkdir()
-    execute(Command(name="fake", summary="records data", run=run), SimpleNamespace(quiet=True, device="cpu"), folder)
+    execute(Command(name="fake", summary="records data", main=run), SimpleNamespace(quiet=True, device="cpu"), folder)
     record = json.loads((folder / "run.json").read_text())
     assert record["data"] == {"mnist": {"root": "the cache's"}, "fmnist": {"root": "read"}}
     assert record["source"] == "x" and record["status"] == "complete"
@@ -67,7 +67,7 @@ def test_a_results_dict_field_adds_to_what_the_run_recorded_as_it_went(tmp_path)
 def test_a_command_that_ends_early_keeps_what_it_has_so_far(tmp_path, capsys):
     """ctx.end_early: the result so far is written (run.json fields, headline, tables), then the run ends
     with the error: an interrupted training keeps its curves and its resume hint."""
-    from bilin.command import CommandResult
+    from bilin.running.command import CommandResult
 
     def run(_cfg, ctx):
         so_far = CommandResult(
@@ -77,7 +77,7 @@ def test_a_command_that_ends_early_keeps_what_it_has_so_far(tmp_path, capsys):
 
     folder, _, cfg = run_with(tmp_path, lambda: None)
     with pytest.raises(SystemExit) as ended:
-        execute(Command(name="fake", summary="a command stopped part-way", run=run), cfg, folder)
+        execute(Command(name="fake", summary="a command stopped part-way", main=run), cfg, folder)
     assert ended.value.code == 130
     assert capsys.readouterr().err.strip() == "bilin: error: stopped by SIGINT after epoch 1"
     record = json.loads((folder / "run.json").read_text())

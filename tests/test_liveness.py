@@ -9,7 +9,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from bilin.liveness import DIED, RUN_LOCK, is_held, shown_status
+from bilin.running.liveness import DIED, RUN_LOCK, is_held, shown_status
 
 
 def test_a_lock_is_held_while_a_process_holds_it_and_free_once_that_process_is_killed(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from bilin.errors import UserError
-from bilin.models import BilinearMLP, ElementwiseProduct, ModelSpec, build_model
+from bilin.models.networks import BilinearMLP, ElementwiseProduct, ModelSpec, build_model
 
 
 def test_bilinear_forward_is_the_papers_formula():

@@ -15,8 +15,8 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from bilin.figure_page import PLOTLY_JS, page_finds_plotly
-from bilin.rundir import RunDir, csv_number
+from bilin.running.figure_page import PLOTLY_JS, page_finds_plotly
+from bilin.running.folder import RunDir, csv_number
 
 
 def as_float32(value: float) -> float:
@@ -119,7 +119,7 @@ def test_a_figure_page_is_titled_by_its_figure(tmp_path, monkeypatch):
 def test_a_figure_page_escapes_hostile_folder_names_and_titles():
     """The plotly.js paths come from folder names (the outputs root) and reach a src attribute and a
     document.write string: neither may end the attribute, the string or the script."""
-    from bilin.figure_page import figure_page
+    from bilin.running.figure_page import figure_page
 
     hostile = 'x"></script><script>alert(1)</script>'
     fig = go.Figure(layout={"title": {"text": "</title><script>alert(2)</script>"}})

@@ -11,12 +11,13 @@ from hydra import compose
 from omegaconf import OmegaConf
 from rich.markup import escape
 
-from bilin import hydra_app, schema
-from bilin.cli import help_text
-from bilin.config import MLP_MODELS, DataConfig, ModelConfig
+from bilin.cli import hydra_app
+from bilin.cli.app import help_text
+from bilin.commands import commands
 from bilin.errors import UserError
-from bilin.schema import group, key
-from bilin.tasks import commands
+from bilin.settings import schema
+from bilin.settings.options import MLP_MODELS, DataConfig, ModelConfig
+from bilin.settings.schema import group, key
 
 CONFIGURED = [c for c in commands() if c.schema is not None]
 

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from bilin.hydra_app import group_options
+from bilin.cli.hydra_app import group_options
 from tests.test_schema import CONFIGURED, _compose
 
 SMOKE = [c for c in CONFIGURED if "smoke" in group_options(f"experiment/{c.name}")]

@@ -19,7 +19,7 @@ import torch
 from einops import einsum
 
 from bilin.errors import UserError
-from bilin.models import BilinearMLP
+from bilin.models.networks import BilinearMLP
 
 SIGN_RULE = "each eigenvector signed so that the mean of u . x over its class's test images is > 0"
 

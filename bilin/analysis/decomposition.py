@@ -12,9 +12,9 @@ import torch
 
 from bilin.analysis.decompose import SIGN_RULE, Eigen, Explanation, explain
 from bilin.analysis.feature_spectra import TOP_FEATURES, FeatureSpectra, feature_spectra
-from bilin.command import TensorFile
 from bilin.data import DATASETS
 from bilin.errors import UserError
+from bilin.running.command import TensorFile
 
 PANEL_DATASETS = ("mnist", "fmnist")  # figure 2's two rows
 

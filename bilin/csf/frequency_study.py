@@ -23,7 +23,6 @@ from bilin.analysis.decompose import eigendecompose
 from bilin.analysis.feature_spectra import feature_spectra
 from bilin.analysis.frequency import band_pass_note, radial_spectrum
 from bilin.analysis.stats import SweepBands, sweep_bands
-from bilin.command import TensorFile
 from bilin.csf.measure import LayerCSF, measure_layer
 from bilin.csf.probe import FeatureExtractor
 from bilin.csf.settings import GREY_SIDE, FrequencyStudySettings
@@ -31,6 +30,7 @@ from bilin.csf.stimuli import Stimuli
 from bilin.csf.weight_csf import WeightCSF, weight_csf
 from bilin.data import DATASETS
 from bilin.featvis.bench import run_method
+from bilin.running.command import TensorFile
 
 # (column of frequency.csv, its source: the figure's legend, the figure's row, the table's header)
 MEASURES = (

@@ -19,7 +19,7 @@ from bilin.csf.psychophysics import ORIENTATIONS
 from bilin.csf.settings import EVAL_BATCH, PROBE_MOMENTUM, PROBE_WEIGHT_DECAY, STANDARDISE_PAIRS, ProbeSettings
 from bilin.csf.stimuli import Stimuli, with_contrast
 from bilin.errors import UserError
-from bilin.models import initialise
+from bilin.models.networks import initialise
 
 
 class _Reached(Exception):

@@ -1,5 +1,5 @@
 """The csf library's settings records: how a probe trains and how each threshold is measured. Each
-field carries its default, help and range once (bilin.schema.key); `probe-csf`'s schema inherits the
+field carries its default, help and range once (bilin.settings.schema.key); `probe-csf`'s schema inherits the
 records whole, `frequency`'s the shared staircase keys (and its probe_* keys take the probe record's
 defaults). Plain values, no torch: command schemas import this."""
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, Literal, TypeVar
 
-from bilin.schema import info, key, seed_key
+from bilin.settings.schema import info, key, seed_key
 
 TRIALS, MAX_STEPS, BOOTSTRAP = 26, 20, 200  # trials per tested contrast, bisection steps, bootstrap replicates
 QUEST_CI_WIDTH, QUEST_MAX_STEPS = 0.1, 40  # QUEST+ stops at this 95% interval width (log10) or block count

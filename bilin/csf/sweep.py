@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import torch
 
 from bilin.analysis.frequency import band_pass_note
-from bilin.command import TensorFile
 from bilin.csf.human import HUMAN_CSFS, human_curve, human_span
 from bilin.csf.measure import LayerCSF
 from bilin.csf.settings import StaircaseSettings
+from bilin.running.command import TensorFile
 
 
 @dataclass

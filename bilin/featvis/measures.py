@@ -33,7 +33,7 @@ def top_eigenvalues(model: torch.nn.Module, targets: list[Target]) -> torch.Tens
     """(targets,) lambda_max of M_c = E^T Q_c E for each class target of an ungated bilinear MLP
     (NaN for unit and channel targets), on the CPU; None for any other model."""
     from bilin.analysis.decompose import input_space_eigendecompose
-    from bilin.models import BilinearMLP
+    from bilin.models.networks import BilinearMLP
 
     if not isinstance(model, BilinearMLP) or model.gate is not None:
         return None

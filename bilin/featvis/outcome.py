@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from bilin.command import TensorFile
 from bilin.featvis.ladder import LADDER
 from bilin.featvis.measures import top_eigenvalues
 from bilin.featvis.spectrum import seen_image_measures
 from bilin.featvis.tables import activation_rows, curve_rows, ladder_rows
+from bilin.running.command import TensorFile
 
 if TYPE_CHECKING:
     from bilin.featvis.colour import ColourBasis
@@ -117,7 +117,7 @@ def eigen_comparison(
 ) -> EigenComparison | None:
     """For an ungated bilinear MLP on grey images with class targets; None otherwise."""
     from bilin.featvis.sources import top_eigenvectors
-    from bilin.models import BilinearMLP
+    from bilin.models.networks import BilinearMLP
 
     model = subject.model
     classes = [t.index for t in targets if t.kind == "class"]

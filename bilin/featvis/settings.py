@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Literal, TypeVar, get_args
 
-from bilin.schema import key, seed_key
+from bilin.settings.schema import key, seed_key
 
 Optimizer = Literal["adam", "sgd"]
 Init = Literal["noise", "grey"]

@@ -37,7 +37,7 @@ class Subject:
 
 
 def from_run(run_dir: str | Path, device: torch.device) -> Subject:
-    from bilin.checkpoint import load_model, load_spec
+    from bilin.models.checkpoint import load_model, load_spec
 
     spec = load_spec(run_dir)
     model = load_model(run_dir, device)

@@ -1,6 +1,6 @@
 """Figures of eigenvectors (docs/science.md section 4): grids of images on a blue (+) / red (-) scale centred at 0.
 
-The figures show each eigenvector with the sign it arrives with; the tasks sign them first with
+The figures show each eigenvector with the sign it arrives with; the commands sign them first with
 bilin.analysis.decompose.orient_to_class (the class's own images project positively), and the
 subtitles say so (SIGN_NOTE).
 """

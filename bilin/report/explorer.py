@@ -23,9 +23,9 @@ import torch
 
 from bilin.analysis.decompose import bilinear_weights, eigendecompose, orient_to_class
 from bilin.analysis.truncate import components_by_magnitude
-from bilin.checkpoint import load_model, load_spec, model_dataset
 from bilin.errors import UserError
 from bilin.figures.style import DIVERGING, NEGATIVE, POSITIVE
+from bilin.models.checkpoint import load_model, load_spec, model_dataset
 from bilin.report.safe import csp_meta, escape, script_json
 
 TOP_K = 32  # components per class kept on the page: the page stays ~3 MB at d=512

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 
 from bilin.errors import UserError
 from bilin.report.runs import REPORT_DIR
-from bilin.rundir import RunDir
+from bilin.running.folder import RunDir
 
 MANIFEST = "bilin-report.json"
 MANIFEST_FORMAT = "bilin-report/1"

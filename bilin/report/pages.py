@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from bilin.liveness import DIED
 from bilin.report.runs import Run
 from bilin.report.safe import csp_meta, escape, script_json
+from bilin.running.liveness import DIED
 
 FLOAT_CELL = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][+-]?\d+)|[+-]?(nan|inf|infinity)", re.IGNORECASE)
-PNG_SCALE = 2  # bilin writes PNGs at twice the figure's size (bilin.rundir.export_static)
+PNG_SCALE = 2  # bilin writes PNGs at twice the figure's size (bilin.running.folder.export_static)
 HIDDEN_OVERRIDES = ("outputs_root=", "cache_root=", "quiet=")  # where and how loudly, not what was run
 INLINE_TABLE_ROWS = 60  # CSVs up to this many rows are shown on the run page; longer ones are linked
 

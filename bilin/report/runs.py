@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from bilin.config import OUTPUTS_ROOT
 from bilin.errors import UserError
-from bilin.liveness import DIED, last_write, shown_status
+from bilin.running.liveness import DIED, last_write, shown_status
+from bilin.settings.options import OUTPUTS_ROOT
 
 if TYPE_CHECKING:
     import pandas as pd

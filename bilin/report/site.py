@@ -25,16 +25,16 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bilin.checkpoint import SPEC, WEIGHTS, load_spec, model_dataset
 from bilin.errors import UserError
 from bilin.figures.sweep import metric_against_key
+from bilin.models.checkpoint import SPEC, WEIGHTS, load_spec, model_dataset
 from bilin.report.explorer import explorable, explorer_data, explorer_html, page_version
 from bilin.report.folder import ReportFolder, check_out
 from bilin.report.names import folder_page, model_page
 from bilin.report.pages import Explorer, explorers_list, page, run_body, runs_table, sweep_body
 from bilin.report.runs import Run, find_model_folders, find_runs, varying_keys
 from bilin.report.safe import escape
-from bilin.rundir import PLOTLY_JS
+from bilin.running.folder import PLOTLY_JS
 
 if TYPE_CHECKING:
     import torch

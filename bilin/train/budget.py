@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from bilin.device import parameter_bytes, require_memory
-from bilin.models import ModelSpec, build_model
+from bilin.models.networks import ModelSpec, build_model
 
 FLOAT = 4  # bytes
 

@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 import torch
 
-from bilin.models import ModelSpec
+from bilin.models.networks import ModelSpec
 
 CPU_FLOPS_PER_THREAD = 77e9  # 154 GFLOP/s on 2 threads (fp32 sgemm)
 CPU_SECONDS_PER_IMAGE = 8e-6

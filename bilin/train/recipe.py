@@ -16,7 +16,7 @@ import torch
 
 from bilin.data import DATASETS, ImageDataset
 from bilin.errors import UserError
-from bilin.models import ModelSpec, build_model
+from bilin.models.networks import ModelSpec, build_model
 from bilin.train.buffers import DeviceData
 from bilin.train.cost import StepTimer, epoch_line, measured_basis, measured_seconds, plan_line
 from bilin.train.loop import Trainer
@@ -80,7 +80,7 @@ class Recipe:
 
 
 def recipe_from_config(cfg: TrainingSettings, **changes: Any) -> Recipe:
-    """The recipe of a config's model: a command's config (bilin.config.RecipeOptions: these settings
+    """The recipe of a config's model: a command's config (bilin.settings.options.RecipeOptions: these settings
     and the model= and data= groups) or a run's saved one. Each recipe field by its name, from the
     config or its groups, whose `name` is the recipe's model and data; grids pass d_hidden and seed
     as changes."""
@@ -98,7 +98,7 @@ def recipe_of_run(folder: str | Path) -> Recipe | None:
     with; None when the folder records neither."""
     from omegaconf import OmegaConf
 
-    from bilin.rundir import read_json
+    from bilin.running.folder import read_json
 
     saved, entry = Path(folder) / ".hydra" / "config.yaml", Path(folder) / "recipe.json"
     try:

@@ -2,7 +2,7 @@
 a stop request and a fit's result.
 
 The settings are written here once, as schema fields (default, help, range): the commands' schemas
-inherit them (bilin.config.RecipeOptions, `bilin train`'s TrainConfig), so the Trainer takes a
+inherit them (bilin.settings.options.RecipeOptions, `bilin train`'s TrainConfig), so the Trainer takes a
 command's config itself."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from bilin.errors import Interrupted
-from bilin.schema import key, seed_key
+from bilin.settings.schema import key, seed_key
 
 Precision = Literal["fp32", "tf32", "bf16", "auto"]
 CompileMode = Literal["none", "default", "reduce-overhead", "max-autotune"]

@@ -12,7 +12,7 @@ from bilin.analysis.decompose import (
     interaction_matrices,
 )
 from bilin.errors import UserError
-from bilin.models import ModelSpec, build_model
+from bilin.models.networks import ModelSpec, build_model
 
 
 def tiny_bilinear(seed=0, d=12, inputs=20, classes=4):

@@ -7,7 +7,7 @@ import torch
 
 from bilin.analysis.decompose import Eigen, input_space_eigendecompose
 from bilin.analysis.featvis_scores import Optimum, score_images, steps_to_reach
-from bilin.models import BilinearMLP
+from bilin.models.networks import BilinearMLP
 
 
 def constructed(classes: int = 3, inputs: int = 16, seed: int = 0) -> Optimum:

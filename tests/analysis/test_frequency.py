@@ -8,7 +8,7 @@ import torch
 from bilin.analysis.frequency import band_pass, band_pass_note, quadratic_form_spectrum, radial_spectrum
 from bilin.csf.weight_csf import contrast_responses, threshold_contrast
 from bilin.errors import UserError
-from bilin.models import BilinearMLP
+from bilin.models.networks import BilinearMLP
 
 
 def plane_wave(fx: int, fy: int, size: int = 28, phase: float = 0.3) -> torch.Tensor:

@@ -264,7 +264,7 @@ def test_run_json_is_strict_json_even_with_a_nan_loss(bilin_cli, tmp_path):
 
 def test_lock_holder_thread_does_not_block_reads(tmp_path):
     """The run lock guards writers only: reading a locked run (a report, an analysis) still works."""
-    from bilin.rundir import RunDir
+    from bilin.running.folder import RunDir
 
     run = RunDir(tmp_path / "r")
     run.write_json("run.json", {"status": "running", "loss": float("nan")})

@@ -12,8 +12,8 @@ from safetensors.torch import load_file
 
 from bilin.analysis.decompose import input_space_eigendecompose
 from bilin.analysis.featvis_scores import Optimum
-from bilin.checkpoint import load_model
 from bilin.featvis.bench import METHODS, REFERENCE
+from bilin.models.checkpoint import load_model
 from tests.conftest import only_run_dir
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from bilin.checkpoint import load_model
 from bilin.csf.stimuli import Stimuli
+from bilin.models.checkpoint import load_model
 from tests.cli.test_analysis_cli import numpy_centroid
 from tests.conftest import only_run_dir
 

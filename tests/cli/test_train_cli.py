@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 import bilin
 from bilin.data import load_dataset
-from bilin.static_images import image_problem
+from bilin.running.static_images import image_problem
 from tests.conftest import SHARED_DATA, TINY_ARGS, only_run_dir
 
 pytestmark = pytest.mark.slow  # each test trains or renders through the CLI

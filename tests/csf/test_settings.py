@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 import bilin
+from bilin.commands.frequency import FrequencyConfig
+from bilin.commands.probe_csf import CsfConfig
 from bilin.csf.settings import (
     FrequencyStudySettings,
     ProbeSettings,
@@ -17,9 +19,7 @@ from bilin.csf.settings import (
     field_as,
     record_of,
 )
-from bilin.schema import info
-from bilin.tasks.frequency import FrequencyConfig
-from bilin.tasks.probe_csf import CsfConfig
+from bilin.settings.schema import info
 
 RECORDS = (ProbeSettings, StaircaseSettings, FrequencyStudySettings)
 PACKAGE = Path(bilin.__file__).parent

@@ -12,7 +12,7 @@ from bilin.csf.psychophysics import ORIENTATIONS
 from bilin.csf.settings import ProbeSettings, StaircaseSettings
 from bilin.csf.stimuli import Stimuli
 from bilin.csf.weight_csf import grating_patterns, weight_csf
-from bilin.models import BilinearMLP
+from bilin.models.networks import BilinearMLP
 
 SFS = [float(f) for f in range(1, 15)]
 

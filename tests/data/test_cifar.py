@@ -8,7 +8,7 @@ import torch
 
 from bilin.data import load_dataset
 from bilin.errors import UserError
-from bilin.models import CifarCNN
+from bilin.models.networks import CifarCNN
 from tests.conftest import only_run_dir, run_bilin, write_cifar
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bilin.config import DataConfig
 from bilin.data import load_dataset, roots
 from bilin.data.datasets import DATASETS, download_error
 from bilin.errors import UserError
+from bilin.settings.options import DataConfig
 from tests.conftest import REPO, write_dataset
 
 

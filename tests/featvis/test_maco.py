@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from bilin.analysis.decompose import input_space_eigendecompose
+from bilin.commands.featvis import COMMAND, FeatvisConfig
 from bilin.featvis.colour import fit_colour_basis
 from bilin.featvis.measures import fraction_of_best, image_norms, top_eigenvalues
 from bilin.featvis.objectives import parse_targets
@@ -15,8 +16,7 @@ from bilin.featvis.param import MacoParam
 from bilin.featvis.render import render
 from bilin.featvis.settings import PARAMS, SQUASH, Settings, Tricks
 from bilin.featvis.spectrum import magnitude_spectrum, natural_magnitude
-from bilin.models import ModelSpec, build_model
-from bilin.tasks.featvis import COMMAND, FeatvisConfig
+from bilin.models.networks import ModelSpec, build_model
 from tests.featvis.test_render import PLAIN
 
 

@@ -14,7 +14,7 @@ from bilin.featvis.objectives import Activations, diversity_penalty, parse_targe
 from bilin.featvis.param import FourierParam, PixelParam
 from bilin.featvis.render import Settings, Tricks, render
 from bilin.featvis.transform import Robustness
-from bilin.models import ModelSpec, build_model
+from bilin.models.networks import ModelSpec, build_model
 from bilin.train.buffers import DeviceData
 from bilin.train.loop import Trainer
 from bilin.train.records import HParams

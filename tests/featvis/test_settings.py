@@ -8,10 +8,10 @@ from typing import get_args
 import torch
 
 import bilin.featvis.render as render_module
+from bilin.commands.featvis import FeatvisConfig, main
 from bilin.featvis.bench import METHODS
 from bilin.featvis.settings import PARAMS, SQUASH, Settings, Tricks
-from bilin.schema import hints, info
-from bilin.tasks.featvis import FeatvisConfig, run
+from bilin.settings.schema import hints, info
 
 
 def test_the_command_takes_the_records_fields_themselves():
@@ -52,7 +52,7 @@ def test_featvis_hands_its_config_to_render(monkeypatch):
     monkeypatch.setattr(render_module, "render", spy)
     cfg = FeatvisConfig(net="tv:resnet18", weights="none", size=32, steps=2, target=["class:0"], quiet=True)
     ctx = SimpleNamespace(device=torch.device("cpu"), stop=SimpleNamespace(raise_if_set=lambda: None))
-    result = run(cfg, ctx)
+    result = main(cfg, ctx)
     assert len(seen) == 1 and seen[0][0] is cfg and seen[0][1] is cfg
     assert result.record["tricks"] == {f.name: getattr(cfg, f.name) for f in fields(Tricks)}
     assert set(result.tables) == {"curve.csv", "activations.csv"} and set(result.tensors) == {"inputs.safetensors"}

@@ -6,9 +6,9 @@ from pathlib import Path
 import plotly.graph_objects as go
 import pytest
 
-from bilin import static_images
-from bilin.rundir import RunDir, export_static
-from bilin.static_images import image_problem
+from bilin.running import static_images
+from bilin.running.folder import RunDir, export_static
+from bilin.running.static_images import image_problem
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0\0\0\x0dIHDR" + (4).to_bytes(4, "big") * 2 + b"\x08\x06\0\0\0" + b"\0" * 4
 PNG += b"\0\0\0\0IEND\xaeB`\x82"
@@ -90,7 +90,7 @@ def test_a_fault_in_the_export_never_fails_the_figures_html(tmp_path: Path, monk
     def fault(folder, names):
         raise KeyError("a bug in the export")
 
-    monkeypatch.setattr("bilin.rundir.export_static", fault)
+    monkeypatch.setattr("bilin.running.folder.export_static", fault)
     run = RunDir(tmp_path / "run")
     note = run.write_figures({"curves": go.Figure()})
     assert note.startswith("static figures not written (") and "bilin export-figures" in note

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bilin.cache_entries import ENTRY_MARKER, ROOT_MARKER, mark_root
+from bilin.cache.entries import ENTRY_MARKER, ROOT_MARKER, mark_root
 from tests.conftest import TINY_ARGS, run_bilin
 from tests.redteam.harness import Case, run_case
 

@@ -11,8 +11,8 @@ import torch
 
 from bilin.analysis.decompose import eigendecompose
 from bilin.analysis.truncate import truncated_logits
-from bilin.checkpoint import load_model
 from bilin.data import load_dataset
+from bilin.models.checkpoint import load_model
 from bilin.report.explorer import explorer_data, truncated_and_full
 
 pytestmark = pytest.mark.slow
@@ -224,7 +224,7 @@ def test_bold_marks_each_columns_own_prediction(browser, explorer, tmp_path):
 def test_figure_pages_draw_from_the_shared_plotly_js_and_a_moved_run_says_what_to_do(browser, report_tree, tmp_path):
     import shutil
 
-    from bilin.rundir import RunDir
+    from bilin.running.folder import RunDir
 
     outputs = report_tree.outputs
     assert (outputs / "plotly.min.js").is_file()  # one copy for every run under outputs/

@@ -104,8 +104,8 @@ def test_report_refuses_what_it_cannot_read(tmp_path, args, message):
 
 def test_explorer_numbers_are_the_models(report_tree):
     """Top-k sums use the oriented top components; k = d and the weights path give the logits."""
-    from bilin.checkpoint import load_model
     from bilin.data import load_dataset
+    from bilin.models.checkpoint import load_model
 
     ds = load_dataset("mnist", report_tree.data, download=False)
     data = explorer_data(report_tree.single, ds.test_x, ds.test_y)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bilin.models import ModelSpec
+from bilin.models.networks import ModelSpec
 from bilin.train import cost
 
 CPU = torch.device("cpu")
@@ -103,7 +103,7 @@ def test_epoch_lines_say_the_time_left_at_the_last_epochs_pace():
 
 def test_the_trainer_times_its_first_steps(tiny_root):
     from bilin.data import load_dataset
-    from bilin.models import build_model
+    from bilin.models.networks import build_model
     from bilin.train.buffers import DeviceData
     from bilin.train.loop import Trainer
     from bilin.train.records import HParams

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bilin.data import load_dataset
-from bilin.models import ModelSpec, build_model
+from bilin.models.networks import ModelSpec, build_model
 from bilin.train.buffers import DeviceData
 from bilin.train.loop import Trainer, per_class_accuracy
 from bilin.train.records import HParams, StopRequest

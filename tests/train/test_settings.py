@@ -9,11 +9,11 @@ from dataclasses import fields
 import pytest
 from omegaconf import OmegaConf
 
-from bilin.config import CachedRecipe, DataConfig, GridOptions, ModelConfig, RecipeOptions
-from bilin.lifecycle import execute
-from bilin.schema import info
-from bilin.tasks import commands
-from bilin.tasks.train import COMMAND, TrainConfig
+from bilin.commands import commands
+from bilin.commands.train import COMMAND, TrainConfig
+from bilin.running.lifecycle import execute
+from bilin.settings.options import CachedRecipe, DataConfig, GridOptions, ModelConfig, RecipeOptions
+from bilin.settings.schema import info
 from bilin.train.loop import Trainer
 from bilin.train.recipe import Recipe, recipe_from_config
 from bilin.train.records import HParams, TrainingSettings
@@ -49,7 +49,7 @@ def test_a_command_may_change_a_training_default_but_not_its_range():
 
 
 def test_the_model_cache_cannot_train_tf32():
-    from bilin.schema import choices, hints
+    from bilin.settings.schema import choices, hints
 
     assert choices(hints(TrainConfig)["precision"]) == ("fp32", "tf32", "bf16", "auto")
     assert choices(hints(CachedRecipe)["precision"]) == ("fp32", "bf16", "auto")
@@ -124,6 +124,6 @@ def test_bilin_train_hands_the_trainer_its_config_itself(tmp_path, tiny_root, mo
 @pytest.mark.parametrize("name", sorted(RECORD))
 def test_every_training_key_is_a_flat_command_line_key(name):
     """`bilin train epochs=3` etc.: the inherited keys stay top-level keys of train's --help."""
-    from bilin.schema import describe
+    from bilin.settings.schema import describe
 
     assert name in {k.name for k in describe(TrainConfig)}

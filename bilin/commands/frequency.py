@@ -6,14 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bilin.command import Command, CommandResult
-from bilin.config import CachedRecipe, GreyDataset, d_hidden_key, datasets_key
 from bilin.csf.settings import FrequencyStudySettings
 from bilin.errors import UserError
-from bilin.schema import key, seed_key
+from bilin.running.command import Command, CommandResult
+from bilin.settings.options import CachedRecipe, GreyDataset, d_hidden_key, datasets_key
+from bilin.settings.schema import key, seed_key
 
 if TYPE_CHECKING:
-    from bilin.lifecycle import RunContext
+    from bilin.running.lifecycle import RunContext
 
 
 @dataclass
@@ -35,11 +35,11 @@ class FrequencyConfig(CachedRecipe, FrequencyStudySettings):
             raise UserError(f"featvis_method={self.featvis_method!r}: use one of {', '.join(METHODS)}")
 
 
-def run(cfg: FrequencyConfig, ctx: RunContext) -> CommandResult:
-    from bilin.cache import ModelCache, cached_accuracy
-    from bilin.checkpoint import load_model
+def main(cfg: FrequencyConfig, ctx: RunContext) -> CommandResult:
+    from bilin.cache.store import ModelCache, cached_accuracy
     from bilin.csf.frequency_study import FrequencyStudy, measure_model
     from bilin.figures.frequency import frequency_study_figure
+    from bilin.models.checkpoint import load_model
     from bilin.train.recipe import recipe_from_config
 
     cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
@@ -85,7 +85,7 @@ COMMAND = Command(
     name="frequency",
     summary="Which spatial frequencies a bilinear MLP uses: from its weights, a linear probe and its features.",
     schema=FrequencyConfig,
-    run=run,
+    main=main,
     panel="Read the weights",
     examples=(
         "bilin frequency                                   (d=128, 20 epochs, 3 seeds, 5 noises, 2 datasets: minutes)",

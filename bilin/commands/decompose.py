@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bilin.command import Command, CommandResult
-from bilin.config import CachedRecipe, allow_incomplete_key, check_source_run, d_hidden_key
 from bilin.errors import UserError
-from bilin.schema import key
+from bilin.running.command import Command, CommandResult
+from bilin.settings.options import CachedRecipe, allow_incomplete_key, check_source_run, d_hidden_key
+from bilin.settings.schema import key
 from bilin.train.records import model_seed_key
 
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from bilin.analysis.decompose import Eigen
     from bilin.analysis.decomposition import Decomposition
-    from bilin.lifecycle import RunContext
+    from bilin.running.lifecycle import RunContext
     from bilin.train.recipe import Recipe
 
 
@@ -37,7 +37,7 @@ class DecomposeConfig(CachedRecipe):
         check_source_run(self.run, self.allow_incomplete)
 
 
-def run(cfg: DecomposeConfig, ctx: RunContext) -> CommandResult:
+def main(cfg: DecomposeConfig, ctx: RunContext) -> CommandResult:
     import time
 
     from bilin.analysis.decompose import eigendecompose, input_space_eigendecompose, orient_to_class
@@ -76,9 +76,9 @@ def _model_source(cfg: DecomposeConfig, ctx: RunContext) -> tuple[torch.nn.Modul
     """(model, dataset name, where it came from): a train run folder, or the cache."""
     from pathlib import Path
 
-    from bilin.cache import ModelCache
-    from bilin.checkpoint import load_model, model_dataset
+    from bilin.cache.store import ModelCache
     from bilin.data import DATASETS
+    from bilin.models.checkpoint import load_model, model_dataset
     from bilin.train.recipe import recipe_from_config
 
     if cfg.run is not None:
@@ -102,8 +102,8 @@ def _panel(cfg: DecomposeConfig, ctx: RunContext, result: Decomposition) -> dict
 
     from bilin.analysis.decompose import eigendecompose, orient_to_class
     from bilin.analysis.decomposition import PANEL_DATASETS
-    from bilin.cache import ModelCache
-    from bilin.checkpoint import load_model
+    from bilin.cache.store import ModelCache
+    from bilin.models.checkpoint import load_model
 
     panel = {result.dataset: result.eigen}
     cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
@@ -119,7 +119,7 @@ COMMAND = Command(
     name="decompose",
     summary="Per-class eigenvectors of a bilinear MLP: eigen.safetensors, spectrum.csv, figures 2 and 3.",
     schema=DecomposeConfig,
-    run=run,
+    main=main,
     panel="Read the weights",
     examples=(
         "bilin decompose run=outputs/train/DATE/TIME explain=0 input_space=true",

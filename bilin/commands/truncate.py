@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bilin.command import Command, CommandResult
-from bilin.config import GridOptions
 from bilin.errors import UserError
-from bilin.schema import key
+from bilin.running.command import Command, CommandResult
+from bilin.settings.options import GridOptions
+from bilin.settings.schema import key
 
 if TYPE_CHECKING:
-    from bilin.lifecycle import RunContext
+    from bilin.running.lifecycle import RunContext
 
 
 @dataclass
@@ -28,11 +28,11 @@ class TruncateConfig(GridOptions):
             )
 
 
-def run(cfg: TruncateConfig, ctx: RunContext) -> CommandResult:
+def main(cfg: TruncateConfig, ctx: RunContext) -> CommandResult:
     from bilin.analysis.truncate import truncation_grid
-    from bilin.cache import ModelCache
-    from bilin.checkpoint import load_model
+    from bilin.cache.store import ModelCache
     from bilin.figures.grid import truncation_figures
+    from bilin.models.checkpoint import load_model
     from bilin.train.recipe import recipe_from_config
 
     cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
@@ -54,7 +54,7 @@ COMMAND = Command(
     name="truncate",
     summary="Accuracy with the top-k eigenvectors per class over a grid of sizes x seeds.",
     schema=TruncateConfig,
-    run=run,
+    main=main,
     panel="Read the weights",
     examples=(
         "bilin truncate                                       (the paper's grid: 30 models, 100 epochs)",

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bilin.command import Command, CommandResult, TensorFile
-from bilin.config import CachedRecipe, GreyDataset, d_hidden_key, datasets_key
 from bilin.errors import UserError
-from bilin.schema import key, seed_key
+from bilin.running.command import Command, CommandResult, TensorFile
+from bilin.settings.options import CachedRecipe, GreyDataset, d_hidden_key, datasets_key
+from bilin.settings.schema import key, seed_key
 from bilin.train.records import MODEL_SEED
 
 if TYPE_CHECKING:
-    from bilin.lifecycle import RunContext
+    from bilin.running.lifecycle import RunContext
 
 
 @dataclass
@@ -33,11 +33,11 @@ class NoiseSweepConfig(CachedRecipe):
             raise UserError("noises, datasets and seeds must each name at least one value")
 
 
-def run(cfg: NoiseSweepConfig, ctx: RunContext) -> CommandResult:
+def main(cfg: NoiseSweepConfig, ctx: RunContext) -> CommandResult:
     from bilin.analysis.noise_sweep import NoiseSweep, SweepPoint, top_eigenvector
-    from bilin.cache import ModelCache, cached_accuracy
-    from bilin.checkpoint import load_model
+    from bilin.cache.store import ModelCache, cached_accuracy
     from bilin.figures.noise_sweep import noise_sweep_figures
+    from bilin.models.checkpoint import load_model
     from bilin.train.recipe import recipe_from_config
 
     cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
@@ -74,7 +74,7 @@ COMMAND = Command(
     name="noise-sweep",
     summary="Figure 4: top eigenvector of one class vs input-noise std, MNIST and Fashion-MNIST.",
     schema=NoiseSweepConfig,
-    run=run,
+    main=main,
     panel="Read the weights",
     examples=(
         "bilin noise-sweep                                    (the paper's: d=512, 50 epochs)",

@@ -1,4 +1,4 @@
-"""The `bilin` command: one subcommand per `COMMAND` record found in bilin/tasks/.
+"""The `bilin` command: one subcommand per `COMMAND` record found in bilin/commands/.
 
 A configured command takes Hydra overrides (`key=value`, `-m` sweeps, launchers) and its --help is
 generated from its schema; a plain command is the record's own Typer function.
@@ -9,9 +9,9 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from bilin.command import Command
-from bilin.schema import describe, format_value
-from bilin.tasks import commands
+from bilin.commands import commands
+from bilin.running.command import Command
+from bilin.settings.schema import describe, format_value
 
 PANELS = ("Train", "Read the weights", "Any model", "Run folders")
 HYDRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": ["--help"]}
@@ -27,7 +27,7 @@ app = typer.Typer(
 
 def help_text(command: Command) -> str:
     """Summary, examples, then one line per key: key=default, what it does, its choices."""
-    from bilin.hydra_app import group_options  # Hydra is imported only for configured commands
+    from bilin.cli.hydra_app import group_options  # Hydra is imported only for configured commands
 
     rows = []
     for item in describe(command.schema):
@@ -52,13 +52,13 @@ def help_text(command: Command) -> str:
 
 def register(command: Command) -> None:
     if command.schema is None:
-        app.command(command.name, help=command.summary, rich_help_panel=command.panel)(command.run)
+        app.command(command.name, help=command.summary, rich_help_panel=command.panel)(command.main)
         return
 
-    def run_configured(ctx: typer.Context) -> None:
-        from bilin.hydra_app import run
+    def invoke_configured(ctx: typer.Context) -> None:
+        from bilin.cli.hydra_app import invoke
 
-        run(command, list(ctx.args))
+        invoke(command, list(ctx.args))
 
     app.command(
         command.name,
@@ -66,7 +66,7 @@ def register(command: Command) -> None:
         help=help_text(command),
         short_help=command.summary,
         rich_help_panel=command.panel,
-    )(run_configured)
+    )(invoke_configured)
 
 
 for _command in sorted(commands(), key=lambda c: (PANELS.index(c.panel), c.name)):

@@ -1,7 +1,7 @@
 """`bilin cache list | verify | remove | add`: look after the model cache the grid commands fill.
 
 The destructive actions (remove, verify --remove) touch only what they can prove is the cache's: a
-real folder directly under the resolved --root, marked as an entry (bilin/cache_entries.py). Anything
+real folder directly under the resolved --root, marked as an entry (bilin/cache/entries.py). Anything
 else named or found is refused in one line before anything is deleted.
 """
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import typer
 
-from bilin.command import Command
-from bilin.config import DEFAULT_CACHE_ROOT
 from bilin.errors import UserError, exit_with
+from bilin.running.command import Command
+from bilin.settings.options import DEFAULT_CACHE_ROOT
 
 ACTIONS = ("list", "verify", "remove", "add")
 
@@ -48,7 +48,7 @@ def cache(
 
 
 def _look_after(action: str, given_root: Path, names: list[str], remove_damaged: bool) -> None:
-    from bilin.cache_entries import BAD, FOREIGN, cache_root, inspect_entries, named_entry, remove_entry
+    from bilin.cache.entries import BAD, FOREIGN, cache_root, inspect_entries, named_entry, remove_entry
 
     root = cache_root(given_root)
     if action == "remove":
@@ -88,7 +88,7 @@ def _show(found: list, root: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from bilin.cache_entries import BAD, FOREIGN
+    from bilin.cache.entries import BAD, FOREIGN
 
     table = Table("entry", "status", "data", "d", "seed", "noise", "epochs", "val acc", "detail")
     for e in found:
@@ -108,8 +108,8 @@ def _show(found: list, root: Path) -> None:
 
 def _add(root: Path, runs: list[str], data_root: str | None) -> None:
     """Adopt `bilin train` runs (e.g. a cluster sweep's) into the cache, each verified first."""
-    from bilin.cache import ModelCache
-    from bilin.cache_entries import adopt_run
+    from bilin.cache.entries import adopt_run
+    from bilin.cache.store import ModelCache
 
     if not runs:
         raise UserError("add: name the train run folders to adopt (e.g. outputs/multirun/train/DATE/TIME/*)")
@@ -122,6 +122,6 @@ def _add(root: Path, runs: list[str], data_root: str | None) -> None:
 COMMAND = Command(
     name="cache",
     summary="List, verify (SHA-256 of every weight file), remove entries of the model cache, or add train runs.",
-    run=cache,
+    main=cache,
     panel="Run folders",
 )

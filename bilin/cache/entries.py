@@ -22,11 +22,11 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from bilin.checkpoint import WEIGHTS
-from bilin.config import DEFAULT_CACHE_ROOT
 from bilin.errors import UserError
-from bilin.liveness import is_held, last_write
-from bilin.rundir import CHECKSUMS, RunDir, read_json, verified_bytes
+from bilin.models.checkpoint import WEIGHTS
+from bilin.running.folder import CHECKSUMS, RunDir, read_json, verified_bytes
+from bilin.running.liveness import is_held, last_write
+from bilin.settings.options import DEFAULT_CACHE_ROOT
 from bilin.train.recipe import RECIPE_FORMAT, Recipe
 
 ROOT_MARKER = ".bilin-cache"
@@ -254,8 +254,8 @@ def adopt_run(cache: Any, run_dir: Path) -> tuple[Path, bool]:
     whether it is new (False: the entry was already there)."""
     from omegaconf import OmegaConf
 
-    from bilin.checkpoint import load_model, load_spec
-    from bilin.config import source_run_status
+    from bilin.models.checkpoint import load_model, load_spec
+    from bilin.settings.options import source_run_status
     from bilin.train.recipe import recipe_from_config
 
     status = source_run_status(str(run_dir))

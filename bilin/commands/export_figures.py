@@ -6,14 +6,14 @@ from pathlib import Path
 
 import typer
 
-from bilin.command import Command
 from bilin.errors import UserError, exit_with
-from bilin.liveness import RUN_LOCK
+from bilin.running.command import Command
+from bilin.running.liveness import RUN_LOCK
 
 
 def export_figures(run_dir: Path = typer.Argument(..., help="a run folder with figures/*.json")) -> None:
     """Render a run's figures to PNG and SVG (needs Chrome/Chromium for kaleido)."""
-    from bilin.rundir import PLOTLY_JS, RunDir, export_static, static_formats
+    from bilin.running.folder import PLOTLY_JS, RunDir, export_static, static_formats
 
     folder = run_dir / "figures"
     try:
@@ -43,7 +43,7 @@ def _clear_figures_note(run_dir: Path) -> None:
     """run.json said the static figures were missing; now they are there."""
     from filelock import FileLock, Timeout
 
-    from bilin.rundir import RunDir
+    from bilin.running.folder import RunDir
 
     if not (run_dir / "run.json").is_file():
         return
@@ -62,6 +62,6 @@ def _clear_figures_note(run_dir: Path) -> None:
 COMMAND = Command(
     name="export-figures",
     summary="Render a run's figures to PNG and SVG (needs Chrome/Chromium for kaleido).",
-    run=export_figures,
+    main=export_figures,
     panel="Run folders",
 )

@@ -33,15 +33,15 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from bilin import schema
-from bilin.command import Command
-from bilin.config import MLP_MODELS
+from bilin.cli.hydra_launch import launch_submitit_sweep, submitit_kind
+from bilin.cli.hydra_paths import check_paths, hydra_paths
 from bilin.errors import UserError, exit_with
-from bilin.hydra_launch import launch_submitit_sweep, submitit_kind
-from bilin.hydra_paths import check_paths, hydra_paths
-from bilin.rundir import static_formats
+from bilin.running.command import Command
+from bilin.running.folder import static_formats
+from bilin.settings import schema
+from bilin.settings.options import MLP_MODELS
 
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 PYTHON_GROUP_OPTIONS = {"model": MLP_MODELS}  # group options defined in Python beside the yaml ones
 INFO_FLAGS = ("help", "hydra_help", "info", "shell_completion")
 NEW_FOLDER = "bilin.new_folder"  # the resolver of the default run and sweep folders (configs/hydra/default.yaml)
@@ -67,7 +67,7 @@ def _claim_new_folder(base: str) -> str:
     """The default run (or sweep) folder, claimed as this run's own (`base`, else base_2, ...). Hydra
     creates the run folder itself while it composes the config, with no hook before that, so the
     claim is made where Hydra resolves the folder's name."""
-    from bilin.rundir import claim_folder
+    from bilin.running.folder import claim_folder
 
     return str(claim_folder(base))
 
@@ -97,7 +97,7 @@ def register(command: Command) -> None:
     store.store(name=command.config_name, node={"defaults": defaults, "hydra": {"job": {"name": command.name}}})
 
 
-def run(command: Command, argv: list[str]) -> None:
+def invoke(command: Command, argv: list[str]) -> None:
     """`bilin <command> <argv>`: check, then run through Hydra (or continue a run in place)."""
     prog = f"bilin {command.name}"
     parser = get_args_parser()
@@ -150,7 +150,7 @@ def _refuse_removed_keys(command: Command, overrides: list[str]) -> None:
 def _hydra_main(command: Command):
     @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=command.config_name)
     def main(cfg: DictConfig) -> None:
-        from bilin.lifecycle import execute  # the run itself needs torch; checks and --help do not
+        from bilin.running.lifecycle import execute  # the run itself needs torch; checks and --help do not
 
         try:
             config = to_schema(command, cfg)
@@ -310,7 +310,7 @@ def _continue(command: Command, folder: Path, others: list[str]) -> None:
     except UserError as exc:  # e.g. another command's keys, in a run whose hydra.yaml is gone
         raise UserError(f"{name}={folder}: its saved config is not a bilin {command.name} config ({exc})") from exc
     schema.validate(config)
-    from bilin.lifecycle import continuable, execute
+    from bilin.running.lifecycle import continuable, execute
 
     continuable(folder, name)
     check_continued = getattr(config, "check_continued", None)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import typer
 
-from bilin.command import Command
-from bilin.config import OUTPUTS_ROOT
 from bilin.errors import UserError, exit_with
+from bilin.running.command import Command
+from bilin.settings.options import OUTPUTS_ROOT
 
 MIN_WATCH_SECONDS = 0.5  # below this --watch would rewrite the report in a busy loop
 
@@ -90,6 +90,6 @@ def report(
 COMMAND = Command(
     name="report",
     summary="One offline site of every run, sweep and bilinear model (index, pages, explorers, runs.csv).",
-    run=report,
+    main=report,
     panel="Run folders",
 )

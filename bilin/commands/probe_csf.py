@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from bilin.command import Command, CommandResult
-from bilin.config import RunOptions, allow_incomplete_key, check_source_run
 from bilin.csf.settings import ProbeSettings, StaircaseSettings
 from bilin.errors import UserError
-from bilin.schema import key
+from bilin.running.command import Command, CommandResult
+from bilin.settings.options import RunOptions, allow_incomplete_key, check_source_run
+from bilin.settings.schema import key
 
 if TYPE_CHECKING:
-    from bilin.lifecycle import RunContext
+    from bilin.running.lifecycle import RunContext
 
 
 @dataclass
@@ -72,7 +72,7 @@ def _check_sfs(sfs: list[float], size: int) -> None:
         raise UserError(f"spatial frequency {bad[0]} is outside (0, size/2 = {size / 2:g}] cycles per image")
 
 
-def run(cfg: CsfConfig, ctx: RunContext) -> CommandResult:
+def main(cfg: CsfConfig, ctx: RunContext) -> CommandResult:
     from bilin.csf.extractor import check_size, frozen_network
     from bilin.csf.measure import image_degrees, measure_layer
     from bilin.csf.probe import FeatureExtractor
@@ -152,7 +152,7 @@ COMMAND = Command(
     name="probe-csf",
     summary="Contrast sensitivity of a frozen network, measured with a linear probe (staircase + Weibull fit).",
     schema=CsfConfig,
-    run=run,
+    main=main,
     panel="Any model",
     examples=(
         "bilin probe-csf net=tv:resnet50 weights=imagenet layer=layer2",

@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bilin.command import Command, CommandResult, TensorFile
-from bilin.config import CachedRecipe, GreyDataset, datasets_key
 from bilin.errors import UserError
-from bilin.schema import key, seed_key
+from bilin.running.command import Command, CommandResult, TensorFile
+from bilin.settings.options import CachedRecipe, GreyDataset, datasets_key
+from bilin.settings.schema import key, seed_key
 
 if TYPE_CHECKING:
-    from bilin.lifecycle import RunContext
+    from bilin.running.lifecycle import RunContext
 
 
 @dataclass
@@ -32,17 +32,17 @@ class FeatvisBenchConfig(CachedRecipe):
             raise UserError("give at least one dataset, one size and one seed")
 
 
-def run(cfg: FeatvisBenchConfig, ctx: RunContext) -> CommandResult:
+def main(cfg: FeatvisBenchConfig, ctx: RunContext) -> CommandResult:
     from functools import partial
 
     from bilin.analysis.bench_tables import bench_summary
     from bilin.analysis.box_optimum import RESTARTS, STEPS
-    from bilin.cache import ModelCache
-    from bilin.checkpoint import load_model
+    from bilin.cache.store import ModelCache
     from bilin.featvis.bench import BASELINE, METHODS, REFERENCE
     from bilin.featvis.bench_models import SCORES, BenchModels, method_runs
     from bilin.featvis.spectrum import SPECTRUM_IMAGES, magnitude_spectrum
     from bilin.figures.featvis_bench import bench_figures
+    from bilin.models.checkpoint import load_model
     from bilin.train.recipe import recipe_from_config
 
     cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
@@ -92,7 +92,7 @@ COMMAND = Command(
     name="featvis-bench",
     summary="Score every featvis method on bilinear MLPs: direction vs the sphere optimum, logit vs the box's.",
     schema=FeatvisBenchConfig,
-    run=run,
+    main=main,
     panel="Any model",
     examples=(
         "bilin featvis-bench                                  (d=64, seeds 0-2, 10 epochs, 256 steps: minutes)",

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bilin.command import Command, CommandResult
-from bilin.config import CachedRecipe, GreyDataset, MlpModel, d_hidden_key, datasets_key
 from bilin.errors import UserError
-from bilin.schema import key
+from bilin.running.command import Command, CommandResult
+from bilin.settings.options import CachedRecipe, GreyDataset, MlpModel, d_hidden_key, datasets_key
+from bilin.settings.schema import key
 from bilin.train.records import model_seed_key
 
 if TYPE_CHECKING:
-    from bilin.lifecycle import RunContext
+    from bilin.running.lifecycle import RunContext
 
 
 @dataclass
@@ -28,13 +28,13 @@ class AccuracyConfig(CachedRecipe):
             raise UserError("models and datasets must each name at least one value")
 
 
-def run(cfg: AccuracyConfig, ctx: RunContext) -> CommandResult:
+def main(cfg: AccuracyConfig, ctx: RunContext) -> CommandResult:
     from bilin.analysis.accuracy import AccuracyComparison, model_accuracy
-    from bilin.cache import ModelCache
-    from bilin.checkpoint import load_model
-    from bilin.config import MLP_MODELS
+    from bilin.cache.store import ModelCache
     from bilin.data import DATASETS
     from bilin.figures.grid import accuracy_figures
+    from bilin.models.checkpoint import load_model
+    from bilin.settings.options import MLP_MODELS
     from bilin.train.recipe import recipe_from_config
 
     cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
@@ -62,7 +62,7 @@ COMMAND = Command(
     name="accuracy",
     summary="Bilinear vs relu-gated vs relu MLP: overall and per-class accuracy.",
     schema=AccuracyConfig,
-    run=run,
+    main=main,
     panel="Read the weights",
     examples=(
         "bilin accuracy                                       (the paper's: d=512, noise 0.5, 100 epochs)",

@@ -26,7 +26,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from bilin.errors import UserError
-from bilin.figure_page import PLOTLY_JS, figure_page, page_finds_plotly, plotly_candidates, shared_plotly_dir
+from bilin.running.figure_page import PLOTLY_JS, figure_page, page_finds_plotly, plotly_candidates, shared_plotly_dir
 
 if TYPE_CHECKING:
     import torch
@@ -167,7 +167,7 @@ class RunDir:
 
     def write_figures(self, figures: Mapping[str, go.Figure], folder: str = "figures") -> str | None:
         """Write each figure as an HTML page and JSON, then PNG+SVG in one kaleido session. The pages
-        share one plotly.js per outputs root (bilin.figure_page says where they look for it).
+        share one plotly.js per outputs root (bilin.running.figure_page says where they look for it).
 
         Returns None when the static export worked, else a one-line note saying how to get it.
         """
@@ -307,7 +307,7 @@ def export_static(folder: Path, names: list[str]) -> str | None:
     a fresh session. Only whole images are written (atomically); a failed one leaves no file, not even
     an older one. Returns None when every image was written, else one line saying which were not and
     the command that makes them."""
-    from bilin.static_images import BrowserMissing, ImageRequest, render_images
+    from bilin.running.static_images import BrowserMissing, ImageRequest, render_images
 
     formats = static_formats()
     if not names or not formats:

@@ -1,7 +1,7 @@
-"""The record each command module exports as `COMMAND`, and the `CommandResult` its body returns.
+"""The record each command module exports as `COMMAND`, and the `CommandResult` its `main` returns.
 
-A configured command (schema given) runs as `run(cfg, ctx) -> CommandResult`, with cfg an instance
-of its schema and ctx the run's `bilin.lifecycle.RunContext`; the lifecycle writes the result into
+A configured command (schema given) runs as `main(cfg, ctx) -> CommandResult`, with cfg an instance
+of its schema and ctx the run's `bilin.running.lifecycle.RunContext`; the lifecycle writes the result into
 the run folder. The Hydra adapter composes, checks and sweeps it, and `--help` is generated from the
 schema. A plain command (no schema) is a Typer function.
 """
@@ -51,7 +51,7 @@ class CommandResult:
 class Command:
     name: str  # as typed: bilin <name>
     summary: str  # one line for `bilin --help`
-    run: Callable[..., Any]
+    main: Callable[..., Any]  # main(cfg, ctx) -> CommandResult; a plain command's Typer function
     schema: type | None = None
     examples: tuple[str, ...] = ()
     notes: str = ""  # a closing paragraph of its --help

@@ -22,18 +22,18 @@ import plotly.graph_objects as go
 from filelock import FileLock, Timeout
 from rich.console import Console
 
-from bilin.command import Command, CommandResult, Tables
-from bilin.config import source_run_status
 from bilin.device import resolve_device, resolve_precision
 from bilin.errors import Interrupted, UserError, exit_with
-from bilin.liveness import RUN_LOCK
-from bilin.provenance import provenance, utc_now
-from bilin.rundir import RunDir
+from bilin.running.command import Command, CommandResult, Tables
+from bilin.running.folder import RunDir
+from bilin.running.liveness import RUN_LOCK
+from bilin.running.provenance import provenance, utc_now
+from bilin.settings.options import source_run_status
 from bilin.train.records import StopRequest
 
 if TYPE_CHECKING:
-    from bilin.cache import ModelCache
-    from bilin.checkpoint import Checkpoint
+    from bilin.cache.store import ModelCache
+    from bilin.models.checkpoint import Checkpoint
     from bilin.train.recipe import Recipe
 
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
@@ -46,12 +46,12 @@ class RunContext:
 
     def __init__(self, command: Command, cfg: Any, run_dir: Path, continuing: bool):
         self.command, self.cfg, self.continuing = command, cfg, continuing
-        self.run = RunDir(run_dir)
+        self.folder = RunDir(run_dir)
         self.device = resolve_device(cfg.device)
         self.console = Console(stderr=True, quiet=cfg.quiet)
         self.stop = StopRequest()
         self.summary: str | None = None  # the closing line; default "<command> complete: <folder>"
-        previous = self.run.read_json("run.json") if continuing else {}
+        previous = self.folder.read_json("run.json") if continuing else {}
         for name in STALE_ON_CONTINUE:
             previous.pop(name, None)
         self.record: dict[str, Any] = {**previous, **({"resumed": utc_now()} if continuing else {"started": utc_now()})}
@@ -64,7 +64,7 @@ class RunContext:
         source = getattr(cfg, "run", None)
         if isinstance(source, str):  # what the model came from, and whether it was complete
             self.record["source_run"] = {"path": source, "status": source_run_status(source)}
-        self.run.write_json("run.json", self.record)
+        self.folder.write_json("run.json", self.record)
         self._figures: dict[str, go.Figure] = {}
         self._polling = False
 
@@ -73,12 +73,12 @@ class RunContext:
         metrics.csv); a command's final outputs go in the CommandResult it returns."""
         for result in results:
             for name, rows in result.tables().items():
-                self.run.write_csv(name, rows)
+                self.folder.write_csv(name, rows)
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:
         """A state the run resumes from, written now rather than when the command ends: training's
         checkpoint.pt and the weights it holds (model.safetensors, model.json)."""
-        checkpoint.write(self.run)
+        checkpoint.write(self.folder)
 
     def end_early(self, result: CommandResult, error: Interrupted | UserError) -> NoReturn:
         """End the command with `error` (a stop, a diverged loss) after writing what it has so far, as a
@@ -90,11 +90,11 @@ class RunContext:
         """The command's outputs into its folder: tensors, tables and texts, then figures (one kaleido
         session for all), its run.json fields and headline."""
         for name, file in result.tensors.items():
-            self.run.save_tensors(name, dict(file.tensors), metadata=dict(file.metadata) or None)
+            self.folder.save_tensors(name, dict(file.tensors), metadata=dict(file.metadata) or None)
         for name, rows in result.tables.items():
-            self.run.write_csv(name, rows)
+            self.folder.write_csv(name, rows)
         for name, text in result.texts.items():
-            self.run.write_text(name, text)
+            self.folder.write_text(name, text)
         for name, value in result.record.items():  # a dict adds to what the run recorded as it went (the cache's data)
             earlier = self.record.get(name)
             self.record[name] = {**value, **earlier} if isinstance(value, dict) and isinstance(earlier, dict) else value
@@ -107,7 +107,7 @@ class RunContext:
     def cached_models(self, cache: ModelCache, recipes: list[Recipe]) -> dict[Recipe, Path]:
         """The recipes' folders in the model cache, the missing ones trained by this command's executor;
         the run record says which models were used and where each came from."""
-        from bilin.cache import Executor, record_supply
+        from bilin.cache.store import Executor, record_supply
 
         executor = getattr(self.cfg, "executor", None)
         provided = cache.provide(
@@ -144,7 +144,7 @@ class RunContext:
         if not self._figures:
             return
         figures, self._figures = self._figures, {}
-        note = self.run.write_figures(figures)
+        note = self.folder.write_figures(figures)
         if note:
             self.record["figures_note"] = note
             print(note)
@@ -152,7 +152,7 @@ class RunContext:
     def _end(self, status: str, started: float, **fields: Any) -> None:
         self.record.update(fields, status=status, finished=utc_now())
         self.record["wall_seconds"] = self.record.get("wall_seconds", 0.0) + time.perf_counter() - started
-        self.run.write_json("run.json", self.record)
+        self.folder.write_json("run.json", self.record)
 
 
 def continuable(folder: Path, verb: str) -> None:
@@ -191,7 +191,7 @@ def _execute(command: Command, cfg: Any, run_dir: Path, continuing: bool, starte
     try:
         try:
             with _signals(ctx):
-                result = command.run(cfg, ctx)
+                result = command.main(cfg, ctx)
                 if result is not None:
                     ctx._write_result(result)
                 ctx._write_figures()
@@ -217,7 +217,7 @@ def _execute(command: Command, cfg: Any, run_dir: Path, continuing: bool, starte
         ctx._end("failed", started, error=f"{type(exc).__name__}: {exc}")
         raise
     ctx._end("complete", started)
-    print(ctx.summary or f"{command.name} complete: {ctx.run.path}")
+    print(ctx.summary or f"{command.name} complete: {ctx.folder.path}")
 
 
 def _interruption(exc: BaseException) -> Interrupted | None:
@@ -254,7 +254,7 @@ def _signals(ctx: RunContext) -> Iterator[None]:
         first = ctx.stop.reason is None
         if first:  # kept even when the raise below is lost, so the next `stop.raise_if_set()` stops the work
             ctx.stop.reason = name
-            ctx.stop.message = f"stopped by {name}; {ctx.command.name} did not finish: {ctx.run.path}"
+            ctx.stop.message = f"stopped by {name}; {ctx.command.name} did not finish: {ctx.folder.path}"
         if ctx._polling and first:
             return
         # An exception raised inside an import can be turned into an ImportError and dropped (torch

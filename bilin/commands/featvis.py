@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bilin.command import Command, CommandResult
-from bilin.config import RunOptions, allow_incomplete_key, check_source_run
 from bilin.errors import UserError
 from bilin.featvis.ladder import LADDER
 from bilin.featvis.settings import Settings, Tricks
-from bilin.schema import key
+from bilin.running.command import Command, CommandResult
+from bilin.settings.options import RunOptions, allow_incomplete_key, check_source_run
+from bilin.settings.schema import key
 
 if TYPE_CHECKING:
-    from bilin.lifecycle import RunContext
+    from bilin.running.lifecycle import RunContext
 
 
 @dataclass
@@ -54,7 +54,7 @@ class FeatvisConfig(Tricks, Settings, ModelKeys):
         check_source_run(self.run, self.allow_incomplete)
 
 
-def run(cfg: FeatvisConfig, ctx: RunContext) -> CommandResult:
+def main(cfg: FeatvisConfig, ctx: RunContext) -> CommandResult:
     from dataclasses import asdict
 
     from bilin.featvis.ladder import ladder
@@ -120,7 +120,7 @@ COMMAND = Command(
     name="featvis",
     summary="Feature visualisation: optimise inputs to maximise class logits or hidden units of any model.",
     schema=FeatvisConfig,
-    run=run,
+    main=main,
     panel="Any model",
     examples=(
         "bilin featvis run=outputs/train/DATE/TIME ladder=true images_per_target=4",

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bilin.command import Command, CommandResult
-from bilin.config import RecipeOptions, d_hidden_key
 from bilin.errors import UserError
-from bilin.schema import key
+from bilin.running.command import Command, CommandResult
+from bilin.settings.options import RecipeOptions, d_hidden_key
+from bilin.settings.schema import key
 from bilin.train.records import HParams
 
 if TYPE_CHECKING:
-    from bilin.lifecycle import RunContext
+    from bilin.running.lifecycle import RunContext
 
 log = logging.getLogger("bilin.train")
 
@@ -41,21 +41,21 @@ class TrainConfig(RecipeOptions, HParams):
     def check_continued(self, folder: Path) -> None:
         """resume=: the run's checkpoint must hold the model this (saved) config describes, checked
         before the run is touched."""
-        from bilin.checkpoint import check_checkpoint
+        from bilin.models.checkpoint import check_checkpoint
         from bilin.train.recipe import recipe_from_config
 
         check_checkpoint(folder, recipe_from_config(self).spec(), self.data.name)
 
 
-def run(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
+def main(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
     # heavy imports here, not at the top: listing commands, --help and option checks stay torch-free
     from dataclasses import asdict
 
-    from bilin.checkpoint import CHECKPOINT, Checkpoint, load_checkpoint
     from bilin.data import load_dataset
     from bilin.device import apply_precision
     from bilin.errors import Interrupted
     from bilin.figures.training import per_class_bars, training_curves
+    from bilin.models.checkpoint import CHECKPOINT, Checkpoint, load_checkpoint
     from bilin.train.budget import check_training_fits
     from bilin.train.buffers import DeviceData
     from bilin.train.cost import StepTimer, epoch_seconds, measured_basis, measured_seconds, plan_line
@@ -86,12 +86,12 @@ def run(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
     model = recipe.initial_model(data).to(ctx.device)  # data order and noise: the trainer's own generators
     trainer = Trainer(model, device_data, cfg, ctx.device, step_timer=StepTimer.on(ctx.device, measured))
     if ctx.continuing:
-        state = load_checkpoint(ctx.run)
+        state = load_checkpoint(ctx.folder)
         try:
             trainer.load_state(state)
         except (RuntimeError, KeyError, ValueError, TypeError) as exc:  # optimiser or generator state of another run
             reason = " ".join(str(exc).split())[:200]
-            raise UserError(f"{ctx.run.file(CHECKPOINT)} cannot be resumed: {reason}") from exc
+            raise UserError(f"{ctx.folder.file(CHECKPOINT)} cannot be resumed: {reason}") from exc
 
     def save(state: dict) -> None:  # weights and everything a resume needs, as of the state's epoch
         ctx.save_checkpoint(Checkpoint(state, trainer.model, spec, {"dataset": cfg.data.name}))
@@ -119,8 +119,8 @@ def run(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
         record={"data": {cfg.data.name: data.provenance()}, "recipe": asdict(recipe), **history.record()},
     )
     if result.status == "interrupted":
-        outcome.record["resume"] = hint = f"bilin train resume={ctx.run.path}"
-        stopped = f"{result.message}; saved to {ctx.run.path}; finish it with: {hint}"
+        outcome.record["resume"] = hint = f"bilin train resume={ctx.folder.path}"
+        stopped = f"{result.message}; saved to {ctx.folder.path}; finish it with: {hint}"
         ctx.end_early(outcome, Interrupted(stopped, result.stop_reason or "SIGINT"))
     if result.status != "complete":  # diverged: the last good epoch is saved
         ctx.end_early(outcome, UserError(result.message))
@@ -131,9 +131,9 @@ def run(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
     outcome.figures["per_class_accuracy"] = per_class_bars(data.classes, accuracy, "Validation accuracy per class")
     final = f"val acc {history.metrics[-1].val_acc * 100:.2f}%"
     outcome.summary = (
-        f"resumed run complete: {ctx.run.path} ({final})"
+        f"resumed run complete: {ctx.folder.path} ({final})"
         if ctx.continuing
-        else f"run complete: {ctx.run.path} | {final} | {outcome.record['train_seconds']:.1f} s training"
+        else f"run complete: {ctx.folder.path} | {final} | {outcome.record['train_seconds']:.1f} s training"
     )
     return outcome
 
@@ -142,7 +142,7 @@ COMMAND = Command(
     name="train",
     summary="Train a model into outputs/train/DATE/TIME (Hydra overrides, multirun, launchers).",
     schema=TrainConfig,
-    run=run,
+    main=main,
     panel="Train",
     examples=(
         "bilin train model=bilinear data=fmnist",

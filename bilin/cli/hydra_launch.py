@@ -22,9 +22,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from bilin.cli.hydra_paths import remove_unsubmitted_sweep
 from bilin.errors import UserError, exit_with
-from bilin.hydra_paths import remove_unsubmitted_sweep
-from bilin.rundir import claimed_folders
+from bilin.running.folder import claimed_folders
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -35,7 +35,7 @@ def submitit_kind(hydra_cfg: DictConfig) -> str | None:
     if "submitit_launcher" not in target:
         return None
     if target.endswith("SlurmLauncher"):
-        from bilin.cache_jobs import check_slurm_tools  # torch comes with it: only for a submitit sweep
+        from bilin.cache.jobs import check_slurm_tools  # torch comes with it: only for a submitit sweep
 
         check_slurm_tools("hydra/launcher=submitit_slurm")
         return "slurm"
@@ -46,7 +46,7 @@ def launch_submitit_sweep(main: Callable[[], None], kind: str, sweeps: dict[str,
     """Run the multirun `main` whose launcher is submitit's (`kind`: local | slurm). `sweeps`: each
     sweep folder as named, and whether the user gave it (hydra.sweep.dir=) rather than bilin
     claiming a new one (what a refused submission wrote is removed from them)."""
-    from bilin.cache_jobs import sbatch_refusal
+    from bilin.cache.jobs import sbatch_refusal
 
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises a launcher's error instead of printing its block
     started, claimed_before = time.time(), set(claimed_folders())
@@ -78,7 +78,7 @@ def _cancelled_on_signal(kind: str) -> Iterator[None]:
         return
     from submitit.core.core import Executor
 
-    from bilin.cache_jobs import CONTROLLER_LOG, cancel_jobs, signals_held, stderr_into
+    from bilin.cache.jobs import CONTROLLER_LOG, cancel_jobs, signals_held, stderr_into
 
     jobs: list[Any] = []
     submit_array, terminal = Executor.map_array, sys.stderr

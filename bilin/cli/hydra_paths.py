@@ -10,8 +10,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from bilin.config import check_writable
 from bilin.errors import UserError
+from bilin.settings.options import check_writable
 
 
 def check_paths(paths: dict[str, tuple[str, str]], multirun: bool, claimed_new: bool) -> None:

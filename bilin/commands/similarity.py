@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from bilin.command import Command, CommandResult
-from bilin.config import GridOptions
 from bilin.errors import UserError
-from bilin.schema import key
+from bilin.running.command import Command, CommandResult
+from bilin.settings.options import GridOptions
+from bilin.settings.schema import key
 
 if TYPE_CHECKING:
-    from bilin.lifecycle import RunContext
+    from bilin.running.lifecycle import RunContext
 
 
 @dataclass
@@ -36,12 +36,12 @@ class SimilarityConfig(GridOptions):
             )
 
 
-def run(cfg: SimilarityConfig, ctx: RunContext) -> CommandResult:
+def main(cfg: SimilarityConfig, ctx: RunContext) -> CommandResult:
     from bilin.analysis.decompose import eigendecompose
     from bilin.analysis.similarity import similarity_grid
-    from bilin.cache import ModelCache
-    from bilin.checkpoint import load_model
+    from bilin.cache.store import ModelCache
     from bilin.figures.grid import similarity_figures
+    from bilin.models.checkpoint import load_model
     from bilin.train.recipe import recipe_from_config
 
     cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
@@ -60,7 +60,7 @@ COMMAND = Command(
     name="similarity",
     summary="Eigenvector similarity across seeds and sizes (figure A vs rank, figure B heatmap).",
     schema=SimilarityConfig,
-    run=run,
+    main=main,
     panel="Read the weights",
     examples=(
         "bilin similarity                                     (the paper's grid: 30 models, 100 epochs)",

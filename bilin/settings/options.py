@@ -1,6 +1,6 @@
 """Config blocks that several commands share: the model and data groups, run options, the recipe.
 
-Each command's own schema (in its module under bilin/tasks/) builds on these. Defaults are written
+Each command's own schema (in its module under bilin/commands/) builds on these. Defaults are written
 here once; the yaml under bilin/configs/ holds only config-group options and presets.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from bilin.errors import UserError
-from bilin.schema import UNSET, group, key, rekey, seed_key
+from bilin.settings.schema import UNSET, group, key, rekey, seed_key
 from bilin.train.records import Precision, TrainingSettings
 
 Device = Literal["auto", "cpu", "cuda"]

@@ -4,7 +4,7 @@
 the same architecture, size and recipe (any seeds and noise levels) trained together by
 one Trainer. Each entry is an ordinary model folder (model.safetensors, model.json,
 metrics.csv, recipe.json), loadable with bilin.load_model, marked as the cache's before training
-(bilin/cache_entries.py says how ownership is proved). An entry is a hit only when its recipe.json
+(bilin/cache/entries.py says how ownership is proved). An entry is a hit only when its recipe.json
 names its key and records the SHA-256 of its weights, the one checksums.json records.
 """
 
@@ -25,20 +25,20 @@ import torch
 from filelock import Timeout
 from rich.console import Console
 
-from bilin.cache_entries import RECIPE, check_entry, entry_lock, is_regular, mark_entry, mark_root
-from bilin.cache_jobs import train_in_jobs
-from bilin.checkpoint import WEIGHTS, save_model
+from bilin.cache.entries import RECIPE, check_entry, entry_lock, is_regular, mark_entry, mark_root
+from bilin.cache.jobs import train_in_jobs
 from bilin.data import ImageDataset, load_dataset
 from bilin.errors import UserError
-from bilin.models import ModelSpec, build_model
-from bilin.rundir import RunDir, read_json, verified_bytes
+from bilin.models.checkpoint import WEIGHTS, save_model
+from bilin.models.networks import ModelSpec, build_model
+from bilin.running.folder import RunDir, read_json, verified_bytes
 from bilin.train.budget import check_training_fits
 from bilin.train.cost import epoch_seconds, plan_line
 from bilin.train.progress import status_updates
 from bilin.train.recipe import RECIPE_FORMAT, Recipe, train_together
 from bilin.train.records import StopRequest
 
-log = logging.getLogger("bilin.cache")
+log = logging.getLogger("bilin.cache.store")
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The commands: one module each, exporting its `COMMAND` record; `commands()` finds them.
 
 Adding a command is adding a module here (plus presets in bilin/configs/experiment/<name>/ if
-it wants them). A module's heavy imports (torch, analysis, figures) sit inside its `run`, so that
+it wants them). A module's heavy imports (torch, analysis, figures) sit inside its `main`, so that
 listing the commands, `--help` and option checks stay fast.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from bilin.command import Command
+from bilin.running.command import Command
 
 
 def commands() -> list[Command]:

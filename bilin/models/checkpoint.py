@@ -19,8 +19,8 @@ from torch import nn
 
 from bilin.device import parameter_bytes
 from bilin.errors import UserError
-from bilin.models import ModelSpec, build_model
-from bilin.rundir import CHECKSUMS, RunDir, read_json, verified_bytes
+from bilin.models.networks import ModelSpec, build_model
+from bilin.running.folder import CHECKSUMS, RunDir, read_json, verified_bytes
 
 WEIGHTS = "model.safetensors"
 SPEC = "model.json"

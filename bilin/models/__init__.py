@@ -1,0 +1,2 @@
+"""The networks (bilinear and ReLU MLPs, the CNN) and their checkpoints: saved with a checksum,
+loaded verified."""
