@@ -26,8 +26,8 @@ PACKAGE = Path(bilin.__file__).parent
 # the csf code and the two commands built on it; elsewhere a `seed=0` or `epochs=10` is another setting
 SOURCES = [
     *sorted((PACKAGE / "csf").glob("*.py")),
-    PACKAGE / "tasks" / "probe_csf.py",
-    PACKAGE / "tasks" / "frequency.py",
+    PACKAGE / "commands" / "probe_csf.py",
+    PACKAGE / "commands" / "frequency.py",
 ]
 OWNER = PACKAGE / "csf" / "settings.py"
 NOT_SCANNED = {"seed"}  # library functions default their own seed (0) when called on their own
