@@ -80,6 +80,11 @@ class ModelCache:
         self.data_root, self.download = data_root, download  # None: bilin/data/roots.py's search
         self._datasets: dict[tuple, ImageDataset] = {}
 
+    @classmethod
+    def of(cls, cfg: Any) -> ModelCache:
+        """The cache a command's config names (a CachedRecipe: cache_root, and the data it trains on)."""
+        return cls(cfg.cache_root, cfg.data.root, cfg.data.download)
+
     def key(self, recipe: Recipe) -> str:
         """The recipe and the content of the data it trains on: another dataset is never a hit."""
         return recipe.key(self.fingerprint(recipe))

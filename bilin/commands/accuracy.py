@@ -37,7 +37,7 @@ def main(cfg: AccuracyConfig, ctx: RunContext) -> CommandResult:
     from bilin.settings.options import MLP_MODELS
     from bilin.train.recipe import recipe_from_config
 
-    cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
+    cache = ModelCache.of(cfg)
     recipes = {
         (m, d): recipe_from_config(cfg, model=MLP_MODELS[m].name, gate=MLP_MODELS[m].gate, data=d)
         for m in cfg.models

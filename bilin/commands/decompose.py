@@ -91,7 +91,7 @@ def _model_source(cfg: DecomposeConfig, ctx: RunContext) -> tuple[torch.nn.Modul
             raise UserError(f"{run_dir}/model.json does not say which dataset the model was trained on")
         return model, dataset, str(run_dir)
     recipe = recipe_from_config(cfg)
-    cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
+    cache = ModelCache.of(cfg)
     folder = ctx.cached_models(cache, [recipe])[recipe]
     return load_model(folder), recipe.data, str(folder)
 
@@ -106,7 +106,7 @@ def _panel(cfg: DecomposeConfig, ctx: RunContext, result: Decomposition) -> dict
     from bilin.models.checkpoint import load_model
 
     panel = {result.dataset: result.eigen}
-    cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
+    cache = ModelCache.of(cfg)
     for other in PANEL_DATASETS:
         if other not in panel:
             recipe = replace(_panel_recipe(cfg), data=other)

@@ -45,7 +45,7 @@ def main(cfg: FeatvisBenchConfig, ctx: RunContext) -> CommandResult:
     from bilin.models.checkpoint import load_model
     from bilin.train.recipe import recipe_from_config
 
-    cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
+    cache = ModelCache.of(cfg)
     kinds = ["bilinear", *(["relu"] if cfg.relu else [])]
     recipes = {
         (kind, data, d, s): recipe_from_config(cfg, model=kind, gate=None, data=data, d_hidden=d, seed=s)

@@ -42,7 +42,7 @@ def main(cfg: FrequencyConfig, ctx: RunContext) -> CommandResult:
     from bilin.models.checkpoint import load_model
     from bilin.train.recipe import recipe_from_config
 
-    cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
+    cache = ModelCache.of(cfg)
     keys = [(d, n, s) for d in cfg.datasets for n in cfg.noises for s in cfg.seeds]
     recipes = {k: recipe_from_config(cfg, data=k[0], noise=float(k[1]), seed=k[2]) for k in keys}
     folders = ctx.cached_models(cache, list(recipes.values()))

@@ -40,7 +40,7 @@ def main(cfg: NoiseSweepConfig, ctx: RunContext) -> CommandResult:
     from bilin.models.checkpoint import load_model
     from bilin.train.recipe import recipe_from_config
 
-    cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
+    cache = ModelCache.of(cfg)
     recipes = {
         (d, n, s): recipe_from_config(cfg, data=d, noise=float(n), seed=s)
         for d in cfg.datasets

@@ -28,12 +28,7 @@ class SimilarityConfig(GridOptions):
             raise UserError(
                 f"seeds={self.seeds}: similarity compares models of distinct seeds; give at least two seeds"
             )
-        small = [d for d in self.sizes if d < self.ranks]
-        if small:
-            raise UserError(
-                f"ranks={self.ranks} is beyond d={small[0]}: a model of size d has only d eigenvectors per class; "
-                "lower ranks or drop that size"
-            )
+        self.require_per_model(self.ranks, "ranks", "eigenvectors")
 
 
 def main(cfg: SimilarityConfig, ctx: RunContext) -> CommandResult:
@@ -42,10 +37,9 @@ def main(cfg: SimilarityConfig, ctx: RunContext) -> CommandResult:
     from bilin.cache.store import ModelCache
     from bilin.figures.grid import similarity_figures
     from bilin.models.checkpoint import load_model
-    from bilin.train.recipe import recipe_from_config
 
-    cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
-    recipes = {(d, s): recipe_from_config(cfg, d_hidden=d, seed=s) for d in cfg.sizes for s in cfg.seeds}
+    cache = ModelCache.of(cfg)
+    recipes = cfg.grid_recipes()
     folders = ctx.cached_models(cache, list(recipes.values()))
     eigens = {grid_key: eigendecompose(load_model(folders[r], ctx.device)) for grid_key, r in recipes.items()}
     grid = similarity_grid(eigens, cfg.sizes, cfg.seeds, cfg.reference_size, cfg.order, cfg.ranks)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bilin.errors import UserError
 from bilin.running.command import Command, CommandResult
 from bilin.settings.options import GridOptions
 from bilin.settings.schema import key
@@ -20,12 +19,7 @@ class TruncateConfig(GridOptions):
 
     def check(self) -> None:
         super().check()
-        small = [d for d in self.sizes if d < self.k_max]
-        if small:
-            raise UserError(
-                f"k_max={self.k_max} is beyond d={small[0]}: a model of size d has only d components "
-                "per class; lower k_max or drop that size"
-            )
+        self.require_per_model(self.k_max, "k_max", "components")
 
 
 def main(cfg: TruncateConfig, ctx: RunContext) -> CommandResult:
@@ -33,10 +27,9 @@ def main(cfg: TruncateConfig, ctx: RunContext) -> CommandResult:
     from bilin.cache.store import ModelCache
     from bilin.figures.grid import truncation_figures
     from bilin.models.checkpoint import load_model
-    from bilin.train.recipe import recipe_from_config
 
-    cache = ModelCache(cfg.cache_root, cfg.data.root, cfg.data.download)
-    recipes = {(d, s): recipe_from_config(cfg, d_hidden=d, seed=s) for d in cfg.sizes for s in cfg.seeds}
+    cache = ModelCache.of(cfg)
+    recipes = cfg.grid_recipes()
     folders = ctx.cached_models(cache, list(recipes.values()))
     # the analysis runs where the models trained: eigh of 10 x 1000^2 is much faster on a GPU
     models = {grid_key: load_model(folders[r], ctx.device) for grid_key, r in recipes.items()}

@@ -11,11 +11,14 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from bilin.errors import UserError
 from bilin.settings.schema import UNSET, group, key, rekey, seed_key
 from bilin.train.records import Precision, TrainingSettings
+
+if TYPE_CHECKING:
+    from bilin.train.recipe import Recipe
 
 Device = Literal["auto", "cpu", "cuda"]
 CachePrecision = Literal[tuple(p for p in get_args(Precision) if p != "tf32")]  # type: ignore[valid-type]
@@ -152,6 +155,21 @@ class GridOptions(CachedRecipe):
         self.require_bilinear()
         if not self.sizes or not self.seeds:
             raise UserError("the grid is empty: give at least one size and one seed")
+
+    def require_per_model(self, count: int, name: str, what: str) -> None:
+        """`name`=count things per class must exist in every model of the grid: a model of size d has d."""
+        small = [d for d in self.sizes if d < count]
+        if small:
+            raise UserError(
+                f"{name}={count} is beyond d={small[0]}: a model of size d has only d {what} per class; "
+                f"lower {name} or drop that size"
+            )
+
+    def grid_recipes(self) -> dict[tuple[int, int], Recipe]:
+        """The recipe of every (size, seed) of the grid."""
+        from bilin.train.recipe import recipe_from_config
+
+        return {(d, s): recipe_from_config(self, d_hidden=d, seed=s) for d in self.sizes for s in self.seeds}
 
 
 def allow_incomplete_key() -> bool:
