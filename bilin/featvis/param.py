@@ -18,7 +18,20 @@ from torch import nn
 from bilin.featvis.colour import ColourBasis
 
 
-class PixelParam(nn.Module):
+class _RangedImage(nn.Module):
+    """A parameterisation whose raw image lives in the colour basis (when one is given) and is mapped
+    into the data's range: `seen(raw)` is the image the model takes."""
+
+    def __init__(self, colour: ColourBasis | None, squash: str, value_range: tuple[float, float]):
+        super().__init__()
+        self.colour, self.squash, self.value_range = colour, squash, value_range
+
+    def seen(self, raw: torch.Tensor) -> torch.Tensor:
+        x = self.colour.from_basis(raw) if self.colour is not None else raw
+        return to_range(x, self.squash, self.value_range)
+
+
+class PixelParam(_RangedImage):
     """The pixels themselves (optionally in a decorrelated colour basis, squashed to [0, 1])."""
 
     def __init__(
@@ -31,14 +44,12 @@ class PixelParam(nn.Module):
         device=None,
         value_range: tuple[float, float] = (0.0, 1.0),
     ):
-        super().__init__()
-        self.colour, self.squash, self.value_range = colour, squash, value_range
+        super().__init__(colour, squash, value_range)
         start = _initial(shape, init, generator, device, squash, value_range)
         self.raw = nn.Parameter(colour.to_basis(start) if colour is not None else start)
 
     def image(self) -> torch.Tensor:
-        x = self.colour.from_basis(self.raw) if self.colour is not None else self.raw
-        return to_range(x, self.squash, self.value_range)
+        return self.seen(self.raw)
 
     @torch.no_grad()
     def blur_(self, sigma: float) -> None:
@@ -49,7 +60,7 @@ class PixelParam(nn.Module):
         self.raw.copy_(kornia.filters.gaussian_blur2d(self.raw, (size, size), (sigma, sigma), border_type="reflect"))
 
 
-class FourierParam(nn.Module):
+class FourierParam(_RangedImage):
     """The image's spectrum (rfft2, orthonormal so the transform is unitary), scaled by
     1 / max(f, 1 / size): a step moves low frequencies as much as high ones, which removes the
     high-frequency noise plain pixel optimisation produces."""
@@ -65,9 +76,9 @@ class FourierParam(nn.Module):
         value_range: tuple[float, float] = (0.0, 1.0),
         decay: float = 1.0,
     ):
-        super().__init__()
+        super().__init__(colour, squash, value_range)
         n, c, h, w = shape
-        self.size, self.colour, self.squash, self.value_range = (h, w), colour, squash, value_range
+        self.size = (h, w)
         fy = torch.fft.fftfreq(h, device=device)[:, None]
         fx = torch.fft.rfftfreq(w, device=device)[None, :]
         freq = torch.sqrt(fx**2 + fy**2)
@@ -80,10 +91,7 @@ class FourierParam(nn.Module):
 
     def image(self) -> torch.Tensor:
         spectrum = torch.view_as_complex(self.spectrum) * self.scale
-        x = torch.fft.irfft2(spectrum, s=self.size, norm="ortho")
-        if self.colour is not None:
-            x = self.colour.from_basis(x)
-        return to_range(x, self.squash, self.value_range)
+        return self.seen(torch.fft.irfft2(spectrum, s=self.size, norm="ortho"))
 
     @torch.no_grad()
     def blur_(self, sigma: float) -> None:
@@ -94,7 +102,7 @@ class FourierParam(nn.Module):
         self.spectrum.mul_(torch.exp(-2 * math.pi**2 * sigma**2 * (fx**2 + fy**2))[..., None])
 
 
-class MacoParam(nn.Module):
+class MacoParam(_RangedImage):
     """MACO (Fel et al., NeurIPS 2023): only the phase of the image's spectrum is optimised; its
     magnitude is fixed to `magnitude`, the mean |rfft2| of the model's training images.
 
@@ -122,13 +130,13 @@ class MacoParam(nn.Module):
         device=None,
         value_range: tuple[float, float] = (0.0, 1.0),
     ):
-        super().__init__()
+        super().__init__(colour, squash, value_range)
         n, c, h, w = shape
         if tuple(magnitude.shape) != (c, h, w // 2 + 1):
             raise ValueError(
                 f"a MACO magnitude for {c}x{h}x{w} images is {c}x{h}x{w // 2 + 1}, not {tuple(magnitude.shape)}"
             )
-        self.size, self.colour, self.squash, self.value_range = (h, w), colour, squash, value_range
+        self.size = (h, w)
         magnitude = magnitude.to(device=device, dtype=torch.float32)
         self.register_buffer("magnitude", magnitude.abs())
         offset = torch.zeros_like(magnitude)
@@ -154,10 +162,7 @@ class MacoParam(nn.Module):
         return torch.fft.irfft2(self.spectrum(), s=self.size, norm="ortho")
 
     def image(self) -> torch.Tensor:
-        x = self.raw_image()
-        if self.colour is not None:
-            x = self.colour.from_basis(x)
-        return to_range(x, self.squash, self.value_range)
+        return self.seen(self.raw_image())
 
     def blur_(self, sigma: float) -> None:
         """No-op: blurring would change the magnitude MACO keeps fixed."""
