@@ -6,7 +6,6 @@ on CPU to a run that was never stopped).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,8 +18,6 @@ from bilin.train.records import HParams
 
 if TYPE_CHECKING:
     from bilin.running.lifecycle import RunContext
-
-log = logging.getLogger("bilin.train")
 
 
 @dataclass
@@ -66,21 +63,19 @@ def main(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
 
     apply_precision(cfg.precision, ctx.device)
     data = load_dataset(cfg.data.name, cfg.data.root, cfg.data.download, cfg.data.train_limit, cfg.data.test_limit)
+    ctx.note(data={cfg.data.name: data.provenance()})  # the folder read and its content's SHA-256
     if len(data.train_x) < cfg.batch_size:
         raise UserError(f"batch_size={cfg.batch_size} is larger than the {len(data.train_x)} training images")
     recipe = recipe_from_config(cfg)  # the model spec, its init and the cache key derive from it
+    ctx.note(recipe=asdict(recipe))  # bilin cache add checks a run's config against it
     spec = recipe.spec(data)
     check_training_fits(spec, 1, cfg.batch_size, len(data.train_x), ctx.device)
     label = f"{cfg.model.name}{'-' + cfg.model.gate if cfg.model.gate else ''} {cfg.data.name} d={cfg.d_hidden}"
 
-    def say(line: str) -> None:
-        log.info(line)
-        ctx.console.print(line, highlight=False, soft_wrap=True)
-
     def measured(step_seconds: float, steps: int) -> None:  # the first steps timed: the estimate again
         left = cfg.epochs - len(trainer.metrics)
         seconds = measured_seconds(step_seconds, len(data.train_x), len(data.test_x), cfg.batch_size, left)
-        say(f"{label}: " + plan_line(1, left, seconds, ctx.device, measured_basis(steps)))
+        ctx.stage(f"{label}: " + plan_line(1, left, seconds, ctx.device, measured_basis(steps)))
 
     device_data = DeviceData.from_uint8(data.train_x, data.train_y, data.test_x, data.test_y, ctx.device)
     model = recipe.initial_model(data).to(ctx.device)  # data order and noise: the trainer's own generators
@@ -104,7 +99,7 @@ def main(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
 
     left = cfg.epochs - len(trainer.metrics)
     seconds = epoch_seconds(spec, len(data.train_x), len(data.test_x), ctx.device, cfg.precision)
-    say(f"{label}: " + plan_line(1, left, seconds * left if seconds is not None else None, ctx.device))
+    ctx.stage(f"{label}: " + plan_line(1, left, seconds * left if seconds is not None else None, ctx.device))
     with ctx.polling() as stop, epoch_progress(label, cfg.epochs, len(trainer.metrics), cfg.quiet) as report:
         result = trainer.fit(stop, on_epoch)
     save(result.checkpoint)
@@ -115,8 +110,7 @@ def main(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
     outcome = CommandResult(
         figures={"training_curves": training_curves(history.rows(), title)},
         headline=history.headline(),
-        # the data's folder and SHA-256, and the recipe: bilin cache add checks a run against both
-        record={"data": {cfg.data.name: data.provenance()}, "recipe": asdict(recipe), **history.record()},
+        record=history.record(),
     )
     if result.status == "interrupted":
         outcome.record["resume"] = hint = f"bilin train resume={ctx.folder.path}"

@@ -75,6 +75,11 @@ class RunContext:
             for name, rows in result.tables().items():
                 self.folder.write_csv(name, rows)
 
+    def note(self, **fields: Any) -> None:
+        """run.json fields known before the work is done (the data a run reads, the recipe it trains):
+        recorded whatever the ending, a failure included."""
+        self.record.update(fields)
+
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:
         """A state the run resumes from, written now rather than when the command ends: training's
         checkpoint.pt and the weights it holds (model.safetensors, model.json)."""

@@ -58,6 +58,17 @@ def test_train_writes_a_complete_run_folder(bilin_cli, tmp_path, tiny_root):
     assert set(load_file(str(run / "model.safetensors"))) == {"embed.weight", "bilinear.weight", "head.weight"}
 
 
+def test_a_train_run_that_fails_before_training_still_records_its_data_and_recipe(bilin_cli, tmp_path, tiny_root):
+    """The data read (folder, SHA-256) and the recipe are run.json fields known before any epoch: a run that
+    fails later (here: the model cannot fit the memory it would need) keeps them."""
+    result = bilin_cli("train", *TINY_ARGS, "d_hidden=10000000")
+    assert result.returncode == 2 and "of memory" in result.stderr
+    record = json.loads((only_run_dir(tmp_path / "outputs" / "train") / "run.json").read_text())
+    assert record["status"] == "failed"
+    assert record["data"]["mnist"]["root"] == str(tiny_root) and len(record["data"]["mnist"]["sha256"]) == 64
+    assert record["recipe"]["d_hidden"] == 10000000 and record["recipe"]["model"] == "bilinear"
+
+
 @pytest.mark.parametrize("model,params", [("bilinear_relu", "bilinear.weight"), ("relu", "hidden.weight")])
 def test_baselines_and_fashion(bilin_cli, tmp_path, model, params):
     result = bilin_cli("train", f"model={model}", "data=fmnist", *TINY_ARGS)
