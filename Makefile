@@ -7,7 +7,7 @@ BILIN := $(VENV)/bin/bilin
 # else ../shared/data, ...), so `make run` and `bilin` typed by hand read the same folder.
 
 .PHONY: help setup run test test-fast lint format docs wheel-check bench bench-full chromium chromedriver clean \
-	fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis fig-featvis-resnet fig-csf fig-frequency \
+	fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis fig-featvis-resnet fig-csf fig-frequency fig-adversarial \
 	figures figures-quick report
 
 help:
@@ -24,6 +24,7 @@ help:
 	@echo "make figures-quick  a reduced version of all of them (minutes on a CPU), then their report"
 	@echo "make report     every run under outputs/ as one offline site: outputs/report/index.html"
 	@echo "make fig-featvis / fig-featvis-resnet / fig-csf   featvis ladders and the probe CSF (GPU advised)"
+	@echo "make fig-adversarial masks from the weights vs random, mean-image and PGD controls (3 seeds x 2 datasets)"
 	@echo "make fig-frequency   the frequency study at d=512 (README's table: 30 models, ~30 min to train on a CPU)"
 
 $(VENV)/.installed: pyproject.toml
@@ -131,6 +132,10 @@ fig-csf: setup
 # weights, probe and features on one question: spatial frequency vs training noise
 fig-frequency: setup
 	$(BILIN) frequency experiment=d512
+# adversarial masks read from the weights (section 4.4) against controls of equal norm, targeted and untargeted
+fig-adversarial: setup
+	$(BILIN) adversarial
+	$(BILIN) adversarial target=null
 figures: fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis
 
 # Reduced settings (experiment=quick) under outputs/quick, with its own cache.
@@ -142,6 +147,7 @@ figures-quick: setup
 	$(BILIN) accuracy $(QUICK)
 	$(BILIN) truncate $(QUICK)
 	$(BILIN) similarity $(QUICK)
+	$(BILIN) adversarial $(QUICK)
 	$(BILIN) featvis run=$$(ls -d outputs/quick/cache/bilinear-fmnist-d512-n0.5-s420-* | head -1) $(QUICK)
 	$(BILIN) report outputs/quick
 

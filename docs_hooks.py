@@ -25,6 +25,10 @@ WRITES: dict[str, str] = {
     "similarity": "`similarity.csv` and `similarity_bands.csv`.",
     "noise-sweep": "`noise_sweep.csv`, `noise_sweep.safetensors` and `noise_frequency_bands.csv`.",
     "accuracy": "`accuracy.csv` and `per_class.csv`.",
+    "adversarial": "`adversarial.csv` (accuracy, success and the L2 norm of the change per seed, method, strength "
+    "and source class), `adversarial_bands.csv` (the mean and 90% t-band over seeds that the figure draws) and "
+    "`masks.safetensors` (the unit masks per dataset and method). "
+    "See [Studies](../studies.md#adversarial-masks-from-the-weights-adversarial).",
     "featvis": "`curve.csv` (the objective at every step), `activations.csv` and the images. "
     "See [Studies](../studies.md#feature-visualisation-featvis).",
     "featvis-bench": "`bench.csv` (one row per model, method and class), `bench_summary.csv`, `bench_vs_pixel.csv`, "
@@ -52,6 +56,8 @@ FIGURES: dict[str, str] = {
     "similarity figure.",
     "noise-sweep": "The paper's figure 4 (top eigenvectors across training noise) and `frequency_vs_noise`.",
     "accuracy": "Final validation accuracy of the three models on both datasets.",
+    "adversarial": "`adversarial_vs_alpha` (accuracy and attack success against the strength per method, mean and "
+    "90% t-band over seeds) and `adversarial_masks` (the masks and their controls as images, per source class).",
     "featvis": "The images that maximise each target, and with `ladder=true` a ladder of tricks.",
     "probe-csf": "Contrast sensitivity against spatial frequency per layer and colour, beside the human CSF.",
     "frequency": "Weight CSF, probe CSF and featvis spectra of the same models against training noise.",

@@ -76,6 +76,10 @@ def measures_vs_alpha(study: AdversarialStudy, trained: str) -> go.Figure:
     return finish(fig, "Accuracy and attack success vs mask strength", (PLOT_SIZE[0] + 300, height), subtitle)
 
 
+def _column(study: AdversarialStudy, classes: tuple[str, ...], c: int) -> str:
+    return f"{classes[c]} (target)" if c == study.attack.target else classes[c]
+
+
 def mask_grid(study: AdversarialStudy, trained: str) -> go.Figure:
     """The first seed's universal masks: a row per (dataset, method), a column per source class."""
     seed = study.seeds[0]
@@ -85,9 +89,11 @@ def mask_grid(study: AdversarialStudy, trained: str) -> go.Figure:
         for method in MASKS:
             rows = study.masks[(dataset, seed)][method]
             images += [row.cpu().view(28, 28) for row in rows]
-            titles += [f"{c}" if method == MASKS[0] else "" for c in classes]
+            titles += [_column(study, classes, c) if method == MASKS[0] else "" for c in range(len(classes))]
             labels.append(f"{DATASETS[dataset].title}: {METHOD_LABELS[method]}")
-    aim = "the image's own class" if study.attack.target is None else "target class"
+    aim = "untargeted: masks from each class's own most negative eigenvectors"
+    if study.attack.target is not None:
+        aim = f"targeted: {_aim(study, study.datasets[0])}, whose own images are not attacked"
     return image_grid(
         images,
         titles,
@@ -95,6 +101,6 @@ def mask_grid(study: AdversarialStudy, trained: str) -> go.Figure:
         title="Adversarial masks and their controls, per source class",
         row_labels=labels,
         cell=80,
-        subtitle=f"column: the source class whose images get the mask ({aim}: {_aim(study, study.datasets[0])}); "
-        f"blue +, red −, each scaled to max |value| = 1<br>seed {seed}, {trained}",
+        subtitle=f"column: the class whose images get the mask ({aim})<br>"
+        f"blue +, red −, each scaled to max |value| = 1; seed {seed}, {trained}",
     )

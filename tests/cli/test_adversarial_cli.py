@@ -19,7 +19,7 @@ MISTAKES = [
     (["alphas=[]"], "alphas, datasets and seeds must each name at least one value"),
     (["target=10"], "target=10 is not a class"),
     (["target=-1"], "target=-1 is not a class"),
-    (["target=shirt"], "target"),
+    (["target=shirt"], "could not be converted to Integer"),
     (["d_hidden=8", "components=9"], "components=9 is beyond d_hidden=8"),
 ]
 
