@@ -67,10 +67,14 @@ def measures_vs_alpha(study: AdversarialStudy, trained: str) -> go.Figure:
             fig.update_xaxes(title_text="α (L2 norm of the change)" if r == len(study.datasets) else "", row=r, col=c)
     seeds = len(study.seeds)
     clamp = "clamped to [0, 1]" if study.attack.clamp else "not clamped"
+    k = study.attack.components
+    if study.attack.target is None:
+        how = f"eigen mask: pinv of each class's {k} most negative eigenvectors × |λ|, given to its own images"
+    else:
+        how = f"eigen mask: pinv of the target's top {k} eigenvectors × λ; the target's own images left out"
     subtitle = (
         f"mean and 90% Student-t band over {seeds} seed{'s' if seeds > 1 else ''}, every method at the same L2 norm α "
-        f"({clamp}); eigen mask: pinv of the top {study.attack.components} eigenvectors × |λ|<br>{trained}; "
-        "targeted: the target's own images left out"
+        f"({clamp})<br>{how}; {trained}"
     )
     height = 360 * len(study.datasets) + 160
     return finish(fig, "Accuracy and attack success vs mask strength", (PLOT_SIZE[0] + 300, height), subtitle)

@@ -30,3 +30,11 @@ def test_each_method_has_a_line_per_panel_and_every_mask_is_drawn():
         assert len(masks.data) == len(MASKS) * 10
         titles = [a.text for a in masks.layout.annotations]
         assert ("3 (target)" in titles) == (target == 3)
+
+
+def test_the_subtitle_says_how_the_mask_of_each_kind_was_made():
+    untargeted = adversarial_figures(tiny_study(None), d_hidden=8, epochs=2, noise=0.5)["adversarial_vs_alpha"]
+    assert (
+        "most negative" in untargeted.layout.title.subtitle.text
+        and "left out" not in untargeted.layout.title.subtitle.text
+    )
