@@ -31,6 +31,11 @@ class ModelConfig:
     name: Literal["bilinear", "relu", "cnn"] = key(UNSET, "architecture (set by model=)")
     gate: Gate | None = key(None, "bilinear gate: g = gate(L h) * (R h); null is the pure bilinear layer")
     decorrelate: bool = key(False, "cnn: train on colour-whitened images (the whitening is stored in the model)")
+    bias: bool = key(
+        False,
+        "bilinear: biases on the bilinear layer and the head, g = (L h + b_L) * (R h + b_R), logits = U g + b_U "
+        "(false: the paper's model); the eigendecomposition folds them in exactly, in the augmented input [x; 1]",
+    )
 
 
 # The MLP options of the `model=` group (model=cnn, which brings its own recipe, is configs/model/cnn.yaml).
@@ -98,6 +103,13 @@ class RecipeOptions(TrainingSettings, RunOptions):
 
     model: ModelConfig = group("bilinear", "architecture", ModelConfig)
     data: DataConfig = group("mnist", "dataset", DataConfig)
+
+    def check(self) -> None:
+        super().check()
+        if self.model.bias and self.model.name != "bilinear":
+            raise UserError(
+                f"model.bias=true adds biases to the bilinear MLP; model={self.model.name} does not take it"
+            )
 
 
 @dataclass
