@@ -169,12 +169,15 @@ class GridOptions(CachedRecipe):
             raise UserError("the grid is empty: give at least one size and one seed")
 
     def require_per_model(self, count: int, name: str, what: str) -> None:
-        """`name`=count things per class must exist in every model of the grid: a model of size d has d."""
-        small = [d for d in self.sizes if d < count]
+        """`name`=count things per class must exist in every model of the grid: a model of size d has d
+        (d + 1 with biases, folded into [x; 1])."""
+        extra = int(self.model.bias)
+        small = [d for d in self.sizes if d + extra < count]
         if small:
+            have = "d + 1" if extra else "d"
             raise UserError(
-                f"{name}={count} is beyond d={small[0]}: a model of size d has only d {what} per class; "
-                f"lower {name} or drop that size"
+                f"{name}={count} is beyond {have}={small[0] + extra}: a model of size d has only {have} {what} per "
+                f"class; lower {name} or drop that size"
             )
 
     def grid_recipes(self) -> dict[tuple[int, int], Recipe]:

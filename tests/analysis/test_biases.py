@@ -162,3 +162,13 @@ def test_bias_is_left_out_of_the_cache_key_and_recipe_json_while_false():
     assert Recipe.from_record(base.record()) == base  # a recipe.json of an older bilin
     assert "-bias-" in biased.folder_name("k") and "bias" not in base.folder_name("k")
     assert biased.spec().bias and not base.spec().bias
+
+
+def test_a_grid_of_biased_models_has_d_plus_1_components_per_class():
+    from bilin.commands.truncate import TruncateConfig
+    from bilin.settings.options import DataConfig, ModelConfig
+
+    grid = TruncateConfig(model=ModelConfig("bilinear", bias=True), data=DataConfig("mnist"), sizes=[8])
+    grid.require_per_model(9, "k_max", "components")
+    with pytest.raises(UserError, match="k_max=10 is beyond d \\+ 1=9"):
+        grid.require_per_model(10, "k_max", "components")
