@@ -35,7 +35,8 @@ IMAGES_PER_CLASS = 10  # test images offered by the picker
 
 @dataclass
 class ExplorerData:
-    """What the page holds. Shapes: C classes, d hidden, K kept components, I = H*W inputs."""
+    """What the page holds. Shapes: C classes, d hidden, K kept components, I = H*W inputs (with
+    biases, the d + 1 components of [x; 1]: `values` is (C, d + 1))."""
 
     name: str
     dataset: str
@@ -118,15 +119,13 @@ def truncated_and_full(data: ExplorerData, x: torch.Tensor) -> tuple[torch.Tenso
     vectors, embed, left, right, head = (
         _as_stored(t) for t in (data.top_vectors, data.embed, data.left, data.right, data.head)
     )
-    projections = vectors @ x.double()
-    hidden = embed @ x.double()
+    projections, hidden = vectors @ x.double(), embed @ x.double()
+    left_hidden, right_hidden = left @ hidden, right @ hidden
     if data.biases is None:
-        return (data.top_values.double() * projections.square()).cumsum(1).T, head @ (
-            (left @ hidden) * (right @ hidden)
-        )
+        return (data.top_values.double() * projections.square()).cumsum(1).T, head @ (left_hidden * right_hidden)
     left_bias, right_bias, head_bias = (_as_stored(t) for t in data.biases)
     terms = data.top_values.double() * (projections + _as_stored(data.top_constants)).square()
-    return terms.cumsum(1).T, head @ ((left @ hidden + left_bias) * (right @ hidden + right_bias)) + head_bias
+    return terms.cumsum(1).T, head @ ((left_hidden + left_bias) * (right_hidden + right_bias)) + head_bias
 
 
 def explorer_html(data: ExplorerData, plotly_src: str) -> str:
