@@ -68,6 +68,12 @@ class Decomposition:
         layout = (
             "eigenvalues: classes x d ascending; eigenvectors: classes x d x inputs, row k = E^T v_k (input space); "
         )
+        if self.eigen.constant:
+            layout = (
+                "model with biases, folded into the augmented input [x; 1]: eigenvalues: classes x (d + 1) "
+                "ascending; eigenvectors: classes x (d + 1) x (inputs + 1), row k = E'^T v_k, its last coordinate "
+                "the constant input's (logit_c = sum_k lambda_k (u_k . [x; 1])^2); "
+            )
         files = {
             "eigen.safetensors": TensorFile(
                 {"eigenvalues": self.eigen.values, "eigenvectors": self.eigen.vectors},
@@ -77,12 +83,15 @@ class Decomposition:
         if self.input_space is not None:
             files["eigen_input_space.safetensors"] = TensorFile(
                 {"eigenvalues": self.input_space.values, "eigenvectors": self.input_space.vectors},
-                {"layout": "as eigen.safetensors, eigenvectors of M_c = E^T Q_c E; " + SIGN_RULE},
+                {"layout": f"as eigen.safetensors, eigenvectors of M_c = {_M(self.eigen)}; " + SIGN_RULE},
             )
         if self.panel is not None:
             files["panel.safetensors"] = TensorFile(
                 {d: vectors for d, (_, vectors) in self.panel_tops().items()},
-                {"layout": "per dataset: classes x inputs, the top positive eigenvector of each; " + SIGN_RULE},
+                {
+                    "layout": f"per dataset: classes x {_inputs(self.eigen)}, the top positive eigenvector of each; "
+                    + SIGN_RULE
+                },
             )
         return files
 
@@ -91,6 +100,14 @@ class Decomposition:
             f"top{TOP_FEATURES}_centroid_cycles_per_image": float(self.spectra.top_centroid().mean()),
             "top_eigenvalue_mean": float(self.eigen.values.max(dim=1).values.mean()),
         }
+
+
+def _M(eigen: Eigen) -> str:
+    return "E'^T Q_c E' in [x; 1] (a model with biases)" if eigen.constant else "E^T Q_c E"
+
+
+def _inputs(eigen: Eigen) -> str:
+    return "(inputs + 1: the last the constant input's, a model with biases)" if eigen.constant else "inputs"
 
 
 def explain_test_image(

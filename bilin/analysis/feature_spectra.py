@@ -85,6 +85,7 @@ class FeatureSpectra:
 
 
 def feature_spectra(eigen: Eigen, side: int) -> FeatureSpectra:
-    """Eigen (vectors: classes x d x side*side, u = E^T v) -> the spectra of its features."""
-    components = radial_spectrum(eigen.vectors.reshape(*eigen.vectors.shape[:2], side, side))
+    """Eigen (vectors: classes x d x side*side, u = E^T v) -> the spectra of its features (with biases,
+    of their image part: the constant coordinate is no pixel)."""
+    components = radial_spectrum(eigen.images.reshape(*eigen.vectors.shape[:2], side, side))
     return FeatureSpectra(eigen.values, components, quadratic_form_spectrum(eigen.values, components))

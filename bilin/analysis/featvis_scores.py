@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from bilin.analysis.decompose import Eigen
+from bilin.errors import UserError
 
 TOP_SPACE = 5
 
@@ -35,6 +36,11 @@ class Optimum:
     @classmethod
     def from_eigen(cls, eigen: Eigen) -> Optimum:
         """From bilin.analysis.decompose.input_space_eigendecompose (ascending, orthonormal rows)."""
+        if eigen.constant:  # x'^T M x' in [x; 1] is no homogeneous form of x: no sphere optimum from eigenvectors
+            raise UserError(
+                "the sphere-optimum scores need a bilinear model without biases (model.bias=false): with biases the "
+                "logit is not a quadratic form of the image alone"
+            )
         return cls(eigen.values.flip(1), eigen.vectors.flip(1))
 
     def matrices(self) -> torch.Tensor:

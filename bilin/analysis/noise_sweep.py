@@ -35,7 +35,7 @@ def top_eigenvector(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, ta
     spectra = feature_spectra(eigen, side)
     top = int(spectra.values[target_class].argmax())
     return TopEigenvector(
-        vectors[target_class].view(side, side),
+        eigen.image_part(vectors[target_class]).reshape(side, side),
         float(values[target_class]),
         float(spectra.components.centroid()[target_class, top]),
         float(spectra.top_centroid().mean()),

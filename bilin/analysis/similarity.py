@@ -2,6 +2,8 @@
 
 Two mistakes of the original notebooks are fixed here: "top" means the largest positive
 eigenvalues (eigh returns them last, not first), and pairs are always of distinct models.
+Models with biases are compared in the augmented input [x; 1], the space their eigenvectors live in
+(bilin.analysis.decompose): the constant coordinate counts like a pixel.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Truncation (docs/science.md section 5): keep per class the k components of largest |lambda|."""
+"""Truncation (docs/science.md section 5): keep per class the k components of largest |lambda|.
+
+A model with biases has d + 1 components per class, in [x; 1] (bilin.analysis.decompose): all of
+them give its logits exactly."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ def components_by_magnitude(eigen: Eigen) -> Eigen:
     order = eigen.values.abs().argsort(dim=1, descending=True, stable=True)
     values = eigen.values.gather(1, order)
     vectors = eigen.vectors.gather(1, order[..., None].expand(-1, -1, eigen.vectors.shape[2]))
-    return Eigen(values, vectors)
+    return eigen.with_components(values, vectors)
 
 
 def truncated_logits(eigen: Eigen, x: torch.Tensor, k: int) -> torch.Tensor:
@@ -28,7 +31,7 @@ def truncated_logits(eigen: Eigen, x: torch.Tensor, k: int) -> torch.Tensor:
     if not 0 <= k <= d:
         raise UserError(f"k={k} is outside 0..{d} (the model has {d} components per class)")
     ranked = components_by_magnitude(eigen)
-    projections = einsum(ranked.vectors[:, :k], x.flatten(1).float(), "c k i, b i -> b c k")
+    projections = einsum(ranked.vectors[:, :k], ranked.inputs(x), "c k i, b i -> b c k")
     return einsum(projections.square(), ranked.values[:, :k], "b c k, c k -> b c")
 
 
@@ -48,7 +51,7 @@ def truncation_accuracy(
     correct = torch.zeros(len(ks), device=x.device)
     index = torch.tensor(ks, device=x.device)
     for start in range(0, len(x), chunk):
-        xs = x[start : start + chunk].flatten(1).float()
+        xs = ranked.inputs(x[start : start + chunk])
         terms = einsum(ranked.vectors[:, :k_max], xs, "c k i, b i -> b c k").square() * ranked.values[:, :k_max]
         # cumulative[b, c, j] = logit with the top j components; j = 0 is all zeros (chance: ties -> class 0)
         cumulative = torch.cat([torch.zeros_like(terms[..., :1]), terms.cumsum(-1)], dim=-1)

@@ -16,7 +16,7 @@ import json
 import re
 import shutil
 import stat
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +158,7 @@ def check_entry(folder: Path, key: str, verify: bool) -> dict:
         raise UserError(f"{record_path} is another entry's (key {record.get('key')!r}, not {key})")
     if record.get("format") == RECIPE_FORMAT:
         try:
-            settings = Recipe(**{f.name: record[f.name] for f in fields(Recipe)})
+            settings = Recipe.from_record(record)
             derived = settings.key(record["data_sha256"])
         except (KeyError, TypeError):
             derived = None
@@ -321,7 +321,7 @@ def _check_recipe(run_dir: Path, record: dict, recipe: Recipe) -> None:
         return
     if not isinstance(recorded, dict):
         raise UserError(f"{run_dir}: the recipe its run.json records is not a JSON object; not adopted")
-    wanted = asdict(recipe)
+    wanted = recipe.record()
     differ = [k for k in sorted(wanted.keys() | recorded.keys()) if recorded.get(k, ...) != wanted.get(k, ...)]
     if differ:
         shown = ", ".join(f"{k}: {recorded.get(k)!r} recorded, {wanted.get(k)!r} in config" for k in differ[:4])

@@ -28,6 +28,11 @@ class FeatvisBenchConfig(CachedRecipe):
     def check(self) -> None:
         super().check()
         self.require_bilinear()
+        if self.model.bias:  # the ground truth is the sphere optimum of x^T M_c x: homogeneous only without biases
+            raise UserError(
+                "featvis-bench scores against the sphere optimum x^T M_c x, which biases break (the logit is not "
+                "homogeneous in x); use model.bias=false"
+            )
         if not self.datasets or not self.sizes or not self.seeds:
             raise UserError("give at least one dataset, one size and one seed")
 

@@ -46,8 +46,6 @@ class TrainConfig(RecipeOptions, HParams):
 
 def main(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
     # heavy imports here, not at the top: listing commands, --help and option checks stay torch-free
-    from dataclasses import asdict
-
     from bilin.data import load_dataset
     from bilin.device import apply_precision
     from bilin.errors import Interrupted
@@ -67,10 +65,11 @@ def main(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
     if len(data.train_x) < cfg.batch_size:
         raise UserError(f"batch_size={cfg.batch_size} is larger than the {len(data.train_x)} training images")
     recipe = recipe_from_config(cfg)  # the model spec, its init and the cache key derive from it
-    ctx.note(recipe=asdict(recipe))  # bilin cache add checks a run's config against it
+    ctx.note(recipe=recipe.record())  # bilin cache add checks a run's config against it
     spec = recipe.spec(data)
     check_training_fits(spec, 1, cfg.batch_size, len(data.train_x), ctx.device)
-    label = f"{cfg.model.name}{'-' + cfg.model.gate if cfg.model.gate else ''} {cfg.data.name} d={cfg.d_hidden}"
+    gate, bias = f"-{cfg.model.gate}" if cfg.model.gate else "", " with biases" if cfg.model.bias else ""
+    label = f"{cfg.model.name}{gate}{bias} {cfg.data.name} d={cfg.d_hidden}"
 
     def measured(step_seconds: float, steps: int) -> None:  # the first steps timed: the estimate again
         left = cfg.epochs - len(trainer.metrics)
@@ -106,7 +105,7 @@ def main(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
     history = History(result.metrics)  # the checkpoint's: up to the last good epoch
     ctx.write(history)
 
-    title = f"{spec.kind} {cfg.data.name}, d={cfg.d_hidden}, noise={cfg.noise}, seed={cfg.seed}"
+    title = f"{spec.kind}{bias} {cfg.data.name}, d={cfg.d_hidden}, noise={cfg.noise}, seed={cfg.seed}"
     outcome = CommandResult(
         figures={"training_curves": training_curves(history.rows(), title)},
         headline=history.headline(),

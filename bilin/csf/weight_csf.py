@@ -19,6 +19,9 @@ for its smallest positive root. The logits, not the hidden layer, because only t
 softmax reads them in nats (a change of 1 multiplies a class's odds by e), while the hidden layer's
 scale is arbitrary (L -> a L, U -> U / a changes no output but every norm of g). The default
 criterion, 1, is a change of the logits' vector by one nat.
+
+A model with biases (model.bias=true) stays exact: a = L E x0 + b_L and b = R E x0 + b_R (the
+background's own response), and the head's bias b_U, the same at every contrast, leaves dz unchanged.
 """
 
 from __future__ import annotations
@@ -67,6 +70,12 @@ def _bilinear_weights(model: torch.nn.Module) -> tuple[torch.Tensor, torch.Tenso
     return embed, left, right, model.head.weight.detach().double()
 
 
+def _background_biases(model: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """b_L, b_R (d,) in float64 of a model with biases; None without."""
+    bias = model.bilinear.bias
+    return None if bias is None else bias.detach().double().chunk(2)
+
+
 def contrast_responses(model: torch.nn.Module, background: torch.Tensor, patterns: torch.Tensor) -> WeightResponses:
     """background (inputs,), patterns (n, inputs): the exact change of the hidden layer and the
     logits for x = background + (c / 2) pattern, as polynomials in c."""
@@ -77,6 +86,9 @@ def contrast_responses(model: torch.nn.Module, background: torch.Tensor, pattern
         raise UserError(f"stimuli of {s.shape[1]} inputs do not fit a model of {embed.shape[1]} inputs")
     h0, hs = embed @ x0, s @ embed.T  # (d,), (n, d)
     a, b = left @ h0, right @ h0
+    biases = _background_biases(model)
+    if biases is not None:
+        a, b = a + biases[0], b + biases[1]
     p, q = hs @ left.T, hs @ right.T
     hidden = ContrastResponse((a * q + p * b) / 2, p * q / 4)
     logits = ContrastResponse(hidden.linear @ head.T, hidden.quadratic @ head.T)

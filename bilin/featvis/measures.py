@@ -31,11 +31,13 @@ def fraction_of_best(logits: torch.Tensor, norms: torch.Tensor, top_eigenvalues:
 
 def top_eigenvalues(model: torch.nn.Module, targets: list[Target]) -> torch.Tensor | None:
     """(targets,) lambda_max of M_c = E^T Q_c E for each class target of an ungated bilinear MLP
-    (NaN for unit and channel targets), on the CPU; None for any other model."""
+    (NaN for unit and channel targets), on the CPU; None for any other model, and for one with biases:
+    its logit x'^T M_c x' in x' = [x; 1] is no homogeneous form of x, so r^2 lambda_max is not its best on
+    a sphere (the fraction would be wrong, so there is none)."""
     from bilin.analysis.decompose import input_space_eigendecompose
     from bilin.models.networks import BilinearMLP
 
-    if not isinstance(model, BilinearMLP) or model.gate is not None:
+    if not isinstance(model, BilinearMLP) or model.gate is not None or model.bilinear.bias is not None:
         return None
     top = input_space_eigendecompose(model).values.max(1).values.cpu()
     return torch.tensor([float(top[t.index]) if t.kind == "class" else float("nan") for t in targets])

@@ -207,7 +207,8 @@ def image_file(path: Path, name: str, channels: int, value_range: tuple[float, f
 
 def top_eigenvectors(subject: Subject, classes: list[int], data_root: str) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """(u = E^T v, top of M_c), each (len(classes), inputs) on the CPU, of a bilin bilinear model, and
-    whether they are signed by orient_to_class (on its dataset's test images, when at hand)."""
+    whether they are signed by orient_to_class (on its dataset's test images, when at hand). A model
+    with biases: the image parts of its eigenvectors in [x; 1] (bilin.analysis.decompose)."""
     from bilin.analysis.decompose import eigendecompose, input_space_eigendecompose, orient_to_class
     from bilin.data import load_dataset
 
@@ -218,7 +219,7 @@ def top_eigenvectors(subject: Subject, classes: list[int], data_root: str) -> tu
         ds = None
     if ds is not None:
         eigens = [orient_to_class(e, ds.test_x.flatten(1).float() / 255, ds.test_y) for e in eigens]
-    hidden, pixel = (e.top()[1][classes].cpu() for e in eigens)
+    hidden, pixel = (e.image_part(e.top()[1][classes]).cpu() for e in eigens)  # biases: the image parts
     return hidden, pixel, ds is not None
 
 

@@ -12,29 +12,34 @@ from bilin.figures.frequency import feature_spectra_figure
 
 
 def decomposition_figures(result: Decomposition) -> dict[str, go.Figure]:
+    """A model with biases: each image is its eigenvector's image part, its constant coordinate (the
+    weight of the input 1 in [x; 1]) written beside its λ as "1: value"."""
     eigen, classes, title = result.eigen, result.classes, DATASETS[result.dataset].title
     shape = (result.side, result.side)
     figures = {
         "fig2_top_eigenvectors": top_eigenvector_figure(
-            eigen.vectors, eigen.values, classes, shape, f"{title}: top positive eigenvector per class"
+            eigen.images, eigen.values, classes, shape, f"{title}: top positive eigenvector per class", eigen.constants
         )
     }
     for c, name in enumerate(classes):
-        figures[f"fig3_spectrum_class{c}"] = spectrum_figure(eigen.vectors, eigen.values, c, name, shape)
+        figures[f"fig3_spectrum_class{c}"] = spectrum_figure(
+            eigen.images, eigen.values, c, name, shape, constants=eigen.constants
+        )
     figures["frequency"] = feature_spectra_figure(
         result.spectra, classes, f"{title}: spatial frequencies of the eigenvectors"
     )
     if result.input_space is not None:
         figures["fig2_top_eigenvectors_input_space"] = top_eigenvector_figure(
-            result.input_space.vectors,
+            result.input_space.images,
             result.input_space.values,
             classes,
             shape,
             f"{title}: top eigenvector of M_c = E^T Q_c E per class",
+            result.input_space.constants,
         )
     if result.panel is not None:
         rows = [
-            (DATASETS[d].title, result.panel[d].vectors, result.panel[d].values, DATASETS[d].classes)
+            (DATASETS[d].title, result.panel[d].images, result.panel[d].values, DATASETS[d].classes)
             for d in PANEL_DATASETS
         ]
         figures["fig2_panel"] = panel_figure(rows, shape, "Top positive eigenvector per class")

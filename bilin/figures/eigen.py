@@ -92,13 +92,29 @@ def image_grid(
 
 
 def top_eigenvector_figure(
-    vectors: torch.Tensor, values: torch.Tensor, classes: Sequence[str], shape: tuple[int, int], title: str
+    vectors: torch.Tensor,
+    values: torch.Tensor,
+    classes: Sequence[str],
+    shape: tuple[int, int],
+    title: str,
+    constants: torch.Tensor | None = None,
 ) -> go.Figure:
-    """Figure 2: the eigenvector of the largest positive eigenvalue of each class."""
+    """Figure 2: the eigenvector of the largest positive eigenvalue of each class. constants: a
+    model with biases, the (classes, k) constant coordinates of the vectors (image parts) given."""
     top = values.argmax(dim=1)
-    images = [vectors[c, top[c]].view(shape) for c in range(len(classes))]
-    titles = [f"{name} (λ={signed(values[c, top[c]])})" for c, name in enumerate(classes)]
-    return image_grid(images, titles, cols=5, title=title)
+    images = [vectors[c, top[c]].reshape(shape) for c in range(len(classes))]
+    titles = [
+        f"{name} (λ={signed(values[c, top[c]])}{_constant(constants, c, top[c])})" for c, name in enumerate(classes)
+    ]
+    subtitle = SIGN_NOTE if constants is None else f"{SIGN_NOTE}<br>{CONSTANT_NOTE}"
+    return image_grid(images, titles, cols=5, title=title, subtitle=subtitle)
+
+
+CONSTANT_NOTE = "biases folded into [x; 1]: the image part of u, and its constant coordinate as 1: value"
+
+
+def _constant(constants: torch.Tensor | None, c: int, k: int | torch.Tensor) -> str:
+    return "" if constants is None else f", 1: {signed(constants[c, k])}"
 
 
 def panel_figure(
@@ -108,7 +124,7 @@ def panel_figure(
     images, titles, labels = [], [], []
     for name, vectors, values, classes in panels:
         top = values.argmax(dim=1)
-        images += [vectors[c, top[c]].view(shape) for c in range(len(classes))]
+        images += [vectors[c, top[c]].reshape(shape) for c in range(len(classes))]
         titles += list(classes)
         labels.append(name)
     cols = max(len(p[3]) for p in panels)
@@ -123,8 +139,10 @@ def spectrum_figure(
     shape: tuple[int, int],
     n_values: int = 20,
     n_images: int = 4,
+    constants: torch.Tensor | None = None,
 ) -> go.Figure:
-    """Figure 3 for one class: eigenvalues (top and bottom n) and the extreme eigenvectors."""
+    """Figure 3 for one class: eigenvalues (top and bottom n) and the extreme eigenvectors
+    (constants: as top_eigenvector_figure's)."""
     lam = values[cls]
     order = lam.argsort(descending=True)
     positive, negative = order[:n_images], order.flip(0)[:n_images]
@@ -133,7 +151,8 @@ def spectrum_figure(
         cols=n_images + 1,
         specs=[[{"rowspan": 2}] + [{}] * n_images, [None] + [{}] * n_images],
         column_widths=[0.34] + [0.66 / n_images] * n_images,
-        subplot_titles=["eigenvalues"] + [f"λ={signed(lam[i])}" for i in (*positive, *negative)],
+        subplot_titles=["eigenvalues"]
+        + [f"λ={signed(lam[i])}{_constant(constants, cls, i)}" for i in (*positive, *negative)],
         horizontal_spacing=0.02,
         vertical_spacing=0.12,
     )
@@ -148,7 +167,7 @@ def spectrum_figure(
         )
     for row, chosen in ((1, positive), (2, negative)):
         for j, k in enumerate(chosen):
-            fig.add_trace(_eigen_image(vectors[cls, k].view(shape)), row=row, col=j + 2)
+            fig.add_trace(_eigen_image(vectors[cls, k].reshape(shape)), row=row, col=j + 2)
             image_axes(fig, row, j + 2)
     fig.update_xaxes(
         title_text="rank within its sign (#1 = largest |λ|)", range=[0.5, len(top_idx) + 0.5], row=1, col=1
@@ -162,7 +181,7 @@ def spectrum_figure(
         fig,
         f"Class {class_name}: eigenvalues and the {n_images} largest positive (top) and most negative (bottom)",
         (1150, 520),
-        subtitle=SIGN_NOTE,
+        subtitle=SIGN_NOTE if constants is None else f"{SIGN_NOTE}<br>{CONSTANT_NOTE}",
         margin={"b": 90},
     )
 
@@ -189,7 +208,7 @@ def explanation_figure(
     """One input: for each top class, its largest contributions λ(u·x)² (sorted), the
     eigenvectors of the largest positive ones, and the logits."""
     image, logits, top_classes = explanation.x, explanation.logits, explanation.top_classes
-    contributions, vectors, eigen_values = explanation.contributions, eigen.vectors, eigen.values
+    contributions, vectors, eigen_values = explanation.contributions, eigen.images, eigen.values
     n = len(top_classes)
     titles = [f"input (label {label})", "logits"]
     strongest = [contrib.argsort(descending=True)[:n_show].tolist() for contrib in contributions]
@@ -241,7 +260,7 @@ def explanation_figure(
             col=1,
         )
         for j, k in enumerate(strongest[r - 2]):
-            fig.add_trace(_eigen_image(vectors[c, k].view(shape)), row=r, col=j + 2)
+            fig.add_trace(_eigen_image(vectors[c, k].reshape(shape)), row=r, col=j + 2)
             image_axes(fig, r, j + 2)
     fig.update_layout(coloraxis={**IMAGE_SCALE, "showscale": False})
     return finish(

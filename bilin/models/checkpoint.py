@@ -66,11 +66,17 @@ def check_checkpoint(folder: Path, spec: ModelSpec, dataset: str) -> None:
     path = run.file(CHECKPOINT)
     if not path.is_file():
         raise UserError(f"{folder} has no {CHECKPOINT} to resume from")
-    gate = f"-{spec.gate}" if spec.gate else ""
-    described = f"the run's config ({spec.kind}{gate} d_hidden={spec.d_hidden} on {dataset})"
+    gate, bias = f"-{spec.gate}" if spec.gate else "", " with biases" if spec.bias else ""
+    described = f"the run's config ({spec.kind}{gate}{bias} d_hidden={spec.d_hidden} on {dataset})"
     if run.file(SPEC).is_file():  # written with every checkpoint: what it was a checkpoint of
-        saved = run.read_json(SPEC)
-        wanted = {"kind": spec.kind, "gate": spec.gate, "d_hidden": spec.d_hidden, "dataset": dataset}
+        saved = {"bias": False, **run.read_json(SPEC)}  # model.json leaves bias out when false
+        wanted = {
+            "kind": spec.kind,
+            "gate": spec.gate,
+            "bias": spec.bias,
+            "d_hidden": spec.d_hidden,
+            "dataset": dataset,
+        }
         wrong = next((k for k, v in wanted.items() if k in saved and saved[k] != v), None)
         if wrong is not None:
             raise UserError(

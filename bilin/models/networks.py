@@ -1,10 +1,13 @@
-"""The paper's single-hidden-layer MLPs (docs/science.md section 2). No biases anywhere.
+"""The paper's single-hidden-layer MLPs (docs/science.md section 2). No biases, as in the paper,
+unless a bilinear MLP is built with bias=True (model.bias=true): then the bilinear layer and the head
+have them (b_L, b_R = bilinear.bias[:d], [d:]; b_U = head.bias), the embedding still has none.
 
     h = E x                       embed.weight (d x 784)
     bilinear: g = (L h) * (R h)   bilinear.weight = W (2d x d): L = W[:d], R = W[d:]
     gated:    g = act(L h) * (R h)
     relu:     g = relu(W1 h)      hidden.weight (d x d)
     logits = U g                  head.weight (10 x d)
+    with bias: g = (L h + b_L) * (R h + b_R), logits = U g + b_U
 
 W stays one 2d x d matrix, as in the paper (same init), so L h and R h come from one matmul;
 `ElementwiseProduct` writes both halves of its gradient straight into one buffer instead of
@@ -37,11 +40,14 @@ class ModelSpec:
     input_shape: tuple[int, ...] = (1, 28, 28)
     classes: tuple[str, ...] = field(default_factory=tuple)
     decorrelate: bool = False  # cnn: whiten colours inside the model (colour_mean, colour_whiten buffers)
+    bias: bool = False  # bilinear: biases on the bilinear layer and the head
 
     def to_json(self) -> dict:
         record = asdict(self)
+        if not self.bias:  # the paper's model: model.json exactly as before biases existed
+            del record["bias"]
         record["format"] = "bilin-model/1"
-        record["forward"] = FORWARD_DOC[self.kind]
+        record["forward"] = FORWARD_DOC[f"{self.kind}-bias" if self.bias else self.kind]
         record["input"] = "images scaled to [0, 1] (uint8 / 255), flattened; no mean/std normalisation"
         return record
 
@@ -57,14 +63,24 @@ class ModelSpec:
                 input_shape=tuple(record.get("input_shape", (1, 28, 28))),
                 classes=tuple(record.get("classes", ())),
                 decorrelate=bool(record.get("decorrelate", False)),
+                bias=_flag(record.get("bias", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise UserError(f"model.json is not a bilin model description: {exc!r}") from exc
 
 
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"bias must be true or false, not {value!r}")
+    return value
+
+
 FORWARD_DOC = {
     "bilinear": "h = embed.weight @ x; L, R = bilinear.weight[:d], bilinear.weight[d:]; "
     "g = act(L @ h) * (R @ h) (act = gate, or identity when gate is null); logits = head.weight @ g",
+    "bilinear-bias": "h = embed.weight @ x; L, R = bilinear.weight[:d], bilinear.weight[d:]; "
+    "b_L, b_R = bilinear.bias[:d], bilinear.bias[d:]; g = act(L @ h + b_L) * (R @ h + b_R) "
+    "(act = gate, or identity when gate is null); logits = head.weight @ g + head.bias",
     "relu": "h = embed.weight @ x; g = relu(hidden.weight @ h); logits = head.weight @ g",
     "cnn": "x viewed as input_shape; if decorrelate: x = colour_whiten @ (x - colour_mean) per pixel; "
     "3 x [conv3x3 (features.{0,3,6}) + relu + maxpool2]; flatten; relu(hidden) ; head",
@@ -101,11 +117,11 @@ class ElementwiseProduct(torch.autograd.Function):
 
 
 class BilinearMLP(nn.Module):
-    def __init__(self, d_input: int, d_hidden: int, d_output: int, gate: str | None = None):
+    def __init__(self, d_input: int, d_hidden: int, d_output: int, gate: str | None = None, bias: bool = False):
         super().__init__()
         self.embed = nn.Linear(d_input, d_hidden, bias=False)
-        self.bilinear = nn.Linear(d_hidden, 2 * d_hidden, bias=False)
-        self.head = nn.Linear(d_hidden, d_output, bias=False)
+        self.bilinear = nn.Linear(d_hidden, 2 * d_hidden, bias=bias)
+        self.head = nn.Linear(d_hidden, d_output, bias=bias)
         self.product = nn.Identity()  # the hidden layer g = (L h) * (R h), a named point for hooks (probes, featvis)
         self.gate = gate
         self._act = GATE_FUNCTIONS[gate] if gate else None
@@ -201,7 +217,9 @@ def _construct(spec: ModelSpec) -> nn.Module:
     if spec.kind == "bilinear":
         if spec.gate is not None and spec.gate not in GATE_FUNCTIONS:
             raise UserError(f"unknown gate {spec.gate!r}; choose one of {', '.join(GATE_FUNCTIONS)} or none")
-        return BilinearMLP(spec.d_input, spec.d_hidden, spec.d_output, spec.gate)
+        return BilinearMLP(spec.d_input, spec.d_hidden, spec.d_output, spec.gate, spec.bias)
+    if spec.bias:
+        raise UserError(f"model.bias=true is for the bilinear MLP; model={spec.kind} does not take it")
     if spec.kind == "relu":
         return ReluMLP(spec.d_input, spec.d_hidden, spec.d_output)
     if spec.kind == "cnn":

@@ -1,6 +1,7 @@
 """The eigenvector explorer: one self-contained HTML page per ungated bilinear model.
 
-For class c the logit is exactly logit_c(x) = sum_k lambda_k (u_k . x)^2 (no biases), so the page
+For class c the logit is exactly logit_c(x) = sum_k lambda_k (u_k . x)^2 (with biases, in [x; 1]:
+the page then also holds each kept vector's constant coordinate and the biases), so the page
 needs no server: it holds the top-K components of each class by |lambda| (the truncated logits of
 the slider, the images, the contributions) and the model's own weights (the full logits, the
 slider's last stop "all d"), and computes both in the browser as the user draws. Eigenvectors are
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bilin.analysis.decompose import bilinear_weights, eigendecompose, orient_to_class
+from bilin.analysis.decompose import bilinear_biases, bilinear_weights, eigendecompose, orient_to_class
 from bilin.analysis.truncate import components_by_magnitude
 from bilin.errors import UserError
 from bilin.figures.style import DIVERGING, NEGATIVE, POSITIVE
@@ -34,7 +35,8 @@ IMAGES_PER_CLASS = 10  # test images offered by the picker
 
 @dataclass
 class ExplorerData:
-    """What the page holds. Shapes: C classes, d hidden, K kept components, I = H*W inputs."""
+    """What the page holds. Shapes: C classes, d hidden, K kept components, I = H*W inputs (with
+    biases, the d + 1 components of [x; 1]: `values` is (C, d + 1))."""
 
     name: str
     dataset: str
@@ -51,6 +53,9 @@ class ExplorerData:
     images: torch.Tensor  # (N, I) in [0, 1]
     labels: torch.Tensor  # (N,)
     indices: torch.Tensor  # (N,) each image's index in the test split (as `explain=` counts)
+    # a model with biases (its eigenvectors in [x; 1]): top_vectors are their image parts, these the rest
+    top_constants: torch.Tensor | None = None  # (C, K) each kept vector's constant coordinate
+    biases: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # b_L (d,), b_R (d,), b_U (C,)
 
 
 def page_version() -> str:
@@ -85,6 +90,7 @@ def explorer_data(folder: Path, test_x: torch.Tensor, test_y: torch.Tensor, top_
     # position of each ranked component in the descending spectrum (stable: ties keep eigh's order)
     order = eigen.values.abs().argsort(dim=1, descending=True, stable=True)[:, :k]
     embed, left, right, head = bilinear_weights(model)
+    constants = ranked.constants
     picks = torch.cat([(test_y == c).nonzero()[:IMAGES_PER_CLASS, 0] for c in range(len(spec.classes))])
     return ExplorerData(
         name=folder.name,
@@ -94,7 +100,7 @@ def explorer_data(folder: Path, test_x: torch.Tensor, test_y: torch.Tensor, top_
         values=eigen.values.flip(1),
         top_values=ranked.values[:, :k],
         top_rank=d - 1 - order,
-        top_vectors=ranked.vectors[:, :k],
+        top_vectors=ranked.images[:, :k],
         embed=embed,
         left=left,
         right=right,
@@ -102,6 +108,8 @@ def explorer_data(folder: Path, test_x: torch.Tensor, test_y: torch.Tensor, top_
         images=x[picks],
         labels=test_y[picks],
         indices=picks,
+        top_constants=None if constants is None else constants[:, :k],
+        biases=bilinear_biases(model),
     )
 
 
@@ -111,9 +119,13 @@ def truncated_and_full(data: ExplorerData, x: torch.Tensor) -> tuple[torch.Tenso
     vectors, embed, left, right, head = (
         _as_stored(t) for t in (data.top_vectors, data.embed, data.left, data.right, data.head)
     )
-    terms = data.top_values.double() * (vectors @ x.double()).square()  # (C, K)
-    hidden = embed @ x.double()
-    return terms.cumsum(1).T, head @ ((left @ hidden) * (right @ hidden))
+    projections, hidden = vectors @ x.double(), embed @ x.double()
+    left_hidden, right_hidden = left @ hidden, right @ hidden
+    if data.biases is None:
+        return (data.top_values.double() * projections.square()).cumsum(1).T, head @ (left_hidden * right_hidden)
+    left_bias, right_bias, head_bias = (_as_stored(t) for t in data.biases)
+    terms = data.top_values.double() * (projections + _as_stored(data.top_constants)).square()
+    return terms.cumsum(1).T, head @ ((left_hidden + left_bias) * (right_hidden + right_bias)) + head_bias
 
 
 def explorer_html(data: ExplorerData, plotly_src: str) -> str:
@@ -136,6 +148,9 @@ def explorer_html(data: ExplorerData, plotly_src: str) -> str:
         "indices": _array(data.indices, "i4"),
         "colours": {"diverging": DIVERGING, "positive": POSITIVE, "negative": NEGATIVE},  # as in every figure
     }
+    if data.biases is not None:
+        payload["topConstants"] = _array(data.top_constants, "f2")
+        payload.update(zip(("leftBias", "rightBias", "headBias"), (_array(b, "f2") for b in data.biases), strict=True))
     assets = files("bilin.report") / "assets"
     script = (assets / "explorer.js").read_text()
     values = {  # filled in one pass, so a value holding "{{...}}" is never filled in itself

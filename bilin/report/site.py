@@ -183,7 +183,11 @@ def describe_model(folder: Path, run: Run | None) -> tuple[str, str]:
         spec = load_spec(folder)
     except UserError:
         return made_by, ""
-    about = [f"{spec.kind} d={spec.d_hidden}" + (f" gate {spec.gate}" if spec.gate else "")]
+    about = [
+        f"{spec.kind} d={spec.d_hidden}"
+        + (f" gate {spec.gate}" if spec.gate else "")
+        + (" with biases" if spec.bias else "")
+    ]
     about.append(model_dataset(folder) or "")
     seed = run.config.get("seed") if run is not None else _recipe_seed(folder)
     about.append(f"seed {seed}" if seed is not None else "")

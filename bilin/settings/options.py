@@ -31,6 +31,11 @@ class ModelConfig:
     name: Literal["bilinear", "relu", "cnn"] = key(UNSET, "architecture (set by model=)")
     gate: Gate | None = key(None, "bilinear gate: g = gate(L h) * (R h); null is the pure bilinear layer")
     decorrelate: bool = key(False, "cnn: train on colour-whitened images (the whitening is stored in the model)")
+    bias: bool = key(
+        False,
+        "bilinear: biases on the bilinear layer and the head, g = (L h + b_L) * (R h + b_R), logits = U g + b_U "
+        "(false: the paper's model); the eigendecomposition folds them in exactly, in the augmented input [x; 1]",
+    )
 
 
 # The MLP options of the `model=` group (model=cnn, which brings its own recipe, is configs/model/cnn.yaml).
@@ -99,6 +104,13 @@ class RecipeOptions(TrainingSettings, RunOptions):
     model: ModelConfig = group("bilinear", "architecture", ModelConfig)
     data: DataConfig = group("mnist", "dataset", DataConfig)
 
+    def check(self) -> None:
+        super().check()
+        if self.model.bias and self.model.name != "bilinear":
+            raise UserError(
+                f"model.bias=true adds biases to the bilinear MLP; model={self.model.name} does not take it"
+            )
+
 
 @dataclass
 class ExecutorConfig:
@@ -157,12 +169,15 @@ class GridOptions(CachedRecipe):
             raise UserError("the grid is empty: give at least one size and one seed")
 
     def require_per_model(self, count: int, name: str, what: str) -> None:
-        """`name`=count things per class must exist in every model of the grid: a model of size d has d."""
-        small = [d for d in self.sizes if d < count]
+        """`name`=count things per class must exist in every model of the grid: a model of size d has d
+        (d + 1 with biases, folded into [x; 1])."""
+        extra = int(self.model.bias)
+        small = [d for d in self.sizes if d + extra < count]
         if small:
+            have = "d + 1" if extra else "d"
             raise UserError(
-                f"{name}={count} is beyond d={small[0]}: a model of size d has only d {what} per class; "
-                f"lower {name} or drop that size"
+                f"{name}={count} is beyond {have}={small[0] + extra}: a model of size d has only {have} {what} per "
+                f"class; lower {name} or drop that size"
             )
 
     def grid_recipes(self) -> dict[tuple[int, int], Recipe]:

@@ -23,6 +23,9 @@ from bilin.train.loop import Trainer
 from bilin.train.records import EpochMetrics, HParams, Member, TrainingSettings
 
 RECIPE_FORMAT = 3  # 2: cache keys include the data's content; 3: decorrelate is part of the recipe
+# Fields added since format 3, at the value that means "as before": left out of the key and of recipe.json
+# while they have it, so that every existing cache key and entry stays valid.
+UNKEYED_DEFAULTS = {"bias": False}
 
 
 @dataclass(frozen=True)
@@ -41,14 +44,27 @@ class Recipe:
     train_limit: int | None = None
     test_limit: int | None = None
     decorrelate: bool = False
+    bias: bool = False  # see UNKEYED_DEFAULTS
+
+    def record(self) -> dict[str, Any]:
+        """The fields that make the key (and recipe.json): UNKEYED_DEFAULTS left out while at their value."""
+        return {k: v for k, v in asdict(self).items() if k not in UNKEYED_DEFAULTS or v != UNKEYED_DEFAULTS[k]}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Recipe:
+        """The recipe a record() (recipe.json) holds; KeyError for a missing field that has no unkeyed default."""
+        return cls(
+            **{f.name: record[f.name] for f in fields(cls) if f.name in record or f.name not in UNKEYED_DEFAULTS}
+        )
 
     def key(self, data_fingerprint: str = "") -> str:
-        text = json.dumps({"format": RECIPE_FORMAT, "data_sha256": data_fingerprint, **asdict(self)}, sort_keys=True)
+        text = json.dumps({"format": RECIPE_FORMAT, "data_sha256": data_fingerprint, **self.record()}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def folder_name(self, key: str) -> str:
         gate = f"-{self.gate}" if self.gate else ""
-        return f"{self.model}{gate}-{self.data}-d{self.d_hidden}-n{self.noise:g}-s{self.seed}-{key}"
+        bias = "-bias" if self.bias else ""
+        return f"{self.model}{gate}{bias}-{self.data}-d{self.d_hidden}-n{self.noise:g}-s{self.seed}-{key}"
 
     def group(self) -> str:
         """Recipes with the same group train together (they differ only in seed and noise)."""
@@ -61,7 +77,15 @@ class Recipe:
         shape = tuple(dataset.train_x.shape[1:]) if dataset is not None else info.image_shape
         classes = dataset.classes if dataset is not None else info.classes
         return ModelSpec(
-            self.model, math.prod(shape), self.d_hidden, len(info.classes), self.gate, shape, classes, self.decorrelate
+            self.model,
+            math.prod(shape),
+            self.d_hidden,
+            len(info.classes),
+            self.gate,
+            shape,
+            classes,
+            self.decorrelate,
+            self.bias,
         )
 
     def hparams(self) -> HParams:

@@ -25,10 +25,15 @@
   }
 
   const C = raw.classes.length, [H, W] = raw.shape, I = H * W;
-  const D = raw.values.shape[1], K = raw.topValues.shape[1];
+  const D = raw.values.shape[1], K = raw.topValues.shape[1], Dh = raw.embed.shape[0];  // D = Dh + 1 with biases
   const values = decode(raw.values), topValues = decode(raw.topValues), topRank = decode(raw.topRank);
   const topVectors = decode(raw.topVectors), E = decode(raw.embed), L = decode(raw.left);
   const R = decode(raw.right), Hd = decode(raw.head);
+  // a model with biases: each kept vector's constant coordinate (u_k·[x; 1]) and the biases themselves
+  const biased = "topConstants" in raw, zeros = (n) => new Float64Array(n);
+  const topConstants = biased ? decode(raw.topConstants) : zeros(C * K);
+  const bL = biased ? decode(raw.leftBias) : zeros(Dh), bR = biased ? decode(raw.rightBias) : zeros(Dh);
+  const bU = biased ? decode(raw.headBias) : zeros(C);
   const images = decode(raw.images), labels = decode(raw.labels), indices = decode(raw.indices);
   const BLUE_RED = raw.colours.diverging, BLUE = raw.colours.positive, RED = raw.colours.negative;
 
@@ -45,14 +50,14 @@
     return out;
   }
   function logitsFull() {
-    const h = matvec(E, D, I, state.x), l = matvec(L, D, D, h), r = matvec(R, D, D, h);
-    for (let i = 0; i < D; i++) l[i] *= r[i];
-    return Array.from(matvec(Hd, C, D, l));
+    const h = matvec(E, Dh, I, state.x), l = matvec(L, Dh, Dh, h), r = matvec(R, Dh, Dh, h);
+    for (let i = 0; i < Dh; i++) l[i] = (l[i] + bL[i]) * (r[i] + bR[i]);
+    return Array.from(matvec(Hd, C, Dh, l), (z, c) => z + bU[c]);
   }
   function project() {
     for (let c = 0; c < C; c++)
       for (let j = 0; j < K; j++) {
-        let s = 0;
+        let s = topConstants[c * K + j];
         const o = (c * K + j) * I;
         for (let i = 0; i < I; i++) s += topVectors[o + i] * state.x[i];
         state.proj[c * K + j] = s;
@@ -239,7 +244,11 @@
 
   document.getElementById("title").textContent = `${raw.name}: eigenvector explorer`;
   document.getElementById("about").textContent =
-    `${raw.dataset} bilinear MLP, d = ${D}. For class c, logit_c(x) = Σ_k λ_k (u_k·x)² exactly (no biases). ` +
+    `${raw.dataset} bilinear MLP, d = ${Dh}. ` +
+    (biased
+      ? `For class c, logit_c(x) = Σ_k λ_k (u_k·[x; 1])² exactly: its biases fold into the input's constant 1, ` +
+        `so there are d + 1 components; each image shows u_k's pixels, its last coordinate (the weight of the 1) is not drawn. `
+      : `For class c, logit_c(x) = Σ_k λ_k (u_k·x)² exactly (no biases). `) +
     `This page holds the top ${K} components of each class by |λ| (float16) and the model's weights (float16), ` +
     `so the top-k logits and the full logits (slider at "all ${D}") are computed here as you draw. ` +
     `Each eigenvector is oriented so that its class's test images project positively on average (mean u·x > 0); ` +
