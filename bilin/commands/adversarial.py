@@ -36,6 +36,11 @@ class AdversarialConfig(CachedRecipe):
     def check(self) -> None:
         super().check()
         self.require_bilinear()
+        if self.model.bias:  # the mask solves u_j . m = |lambda_j| for image directions u_j, with no constant term
+            raise UserError(
+                "adversarial builds its mask from eigenvectors of x^T M_c x, which biases turn into a form in "
+                "[x; 1] (docs/science.md section 9); use model.bias=false"
+            )
         if not self.alphas or not self.datasets or not self.seeds:
             raise UserError("alphas, datasets and seeds must each name at least one value")
         if self.target is not None and not 0 <= self.target <= 9:

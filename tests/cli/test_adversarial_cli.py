@@ -13,6 +13,7 @@ from tests.conftest import only_run_dir
 MISTAKES = [
     (["model=relu"], "only exact for the ungated bilinear model, not relu"),
     (["model=bilinear_relu"], "not bilinear with gate=relu"),
+    (["model.bias=true"], "which biases turn into a form in [x; 1]"),
     (["alphas=[0,-1]"], "alphas=[0.0,-1.0] must all be >= 0"),
     (["alphas=[0,nan]"], "must all be finite numbers"),
     (["alphas=[inf]"], "must all be finite numbers"),
