@@ -16,7 +16,7 @@ import json
 import re
 import shutil
 import stat
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -321,7 +321,7 @@ def _check_recipe(run_dir: Path, record: dict, recipe: Recipe) -> None:
         return
     if not isinstance(recorded, dict):
         raise UserError(f"{run_dir}: the recipe its run.json records is not a JSON object; not adopted")
-    wanted = asdict(recipe)
+    wanted = recipe.record()
     differ = [k for k in sorted(wanted.keys() | recorded.keys()) if recorded.get(k, ...) != wanted.get(k, ...)]
     if differ:
         shown = ", ".join(f"{k}: {recorded.get(k)!r} recorded, {wanted.get(k)!r} in config" for k in differ[:4])

@@ -16,7 +16,7 @@ import shutil
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -291,7 +291,7 @@ class ModelCache:
             "key": self.key(recipe),
             "format": RECIPE_FORMAT,
             "data_sha256": self.fingerprint(recipe),
-            **asdict(recipe),
+            **recipe.record(),
             "final_val_acc": final_val_acc,
             "weights_sha256": weights,
         }

@@ -46,7 +46,6 @@ class TrainConfig(RecipeOptions, HParams):
 
 def main(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
     # heavy imports here, not at the top: listing commands, --help and option checks stay torch-free
-    from dataclasses import asdict
 
     from bilin.data import load_dataset
     from bilin.device import apply_precision
@@ -67,7 +66,7 @@ def main(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
     if len(data.train_x) < cfg.batch_size:
         raise UserError(f"batch_size={cfg.batch_size} is larger than the {len(data.train_x)} training images")
     recipe = recipe_from_config(cfg)  # the model spec, its init and the cache key derive from it
-    ctx.note(recipe=asdict(recipe))  # bilin cache add checks a run's config against it
+    ctx.note(recipe=recipe.record())  # bilin cache add checks a run's config against it
     spec = recipe.spec(data)
     check_training_fits(spec, 1, cfg.batch_size, len(data.train_x), ctx.device)
     label = f"{cfg.model.name}{'-' + cfg.model.gate if cfg.model.gate else ''} {cfg.data.name} d={cfg.d_hidden}"

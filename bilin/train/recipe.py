@@ -1,6 +1,6 @@
 """The recipe: everything that determines a trained model's weights. The model spec, the optimiser
-settings and each model's seed and noise are derived from it, and `train_together` trains any
-number of recipes that share a group (they differ only in seed and noise) as one computation."""
+settings and each model's seed, noise and augmentations are derived from it, and `train_together` trains
+any number of recipes that share a group (they differ only in those) as one computation."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from bilin.models.networks import ModelSpec, build_model
 from bilin.train.buffers import DeviceData
 from bilin.train.cost import StepTimer, epoch_line, measured_basis, measured_seconds, plan_line
 from bilin.train.loop import Trainer
-from bilin.train.records import EpochMetrics, HParams, Member, TrainingSettings
+from bilin.train.records import Augmentation, EpochMetrics, HParams, Member, TrainingSettings
 
 RECIPE_FORMAT = 3  # 2: cache keys include the data's content; 3: decorrelate is part of the recipe
 
@@ -41,18 +41,36 @@ class Recipe:
     train_limit: int | None = None
     test_limit: int | None = None
     decorrelate: bool = False
+    augment: Augmentation = Augmentation()
+
+    def record(self) -> dict[str, Any]:
+        """The recipe as JSON: its fields, but the augmentations only when one is on, so that the key
+        (and the record) of every recipe without them is what it was before they existed."""
+        record = asdict(self)
+        if not self.augment.active:
+            del record["augment"]
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Recipe:
+        """The recipe a record (recipe.json) holds; fields it lacks take their defaults."""
+        values = {f.name: record[f.name] for f in fields(cls) if f.name in record}
+        if isinstance(values.get("augment"), dict):
+            values["augment"] = Augmentation(**values["augment"])
+        return cls(**values)
 
     def key(self, data_fingerprint: str = "") -> str:
-        text = json.dumps({"format": RECIPE_FORMAT, "data_sha256": data_fingerprint, **asdict(self)}, sort_keys=True)
+        text = json.dumps({"format": RECIPE_FORMAT, "data_sha256": data_fingerprint, **self.record()}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def folder_name(self, key: str) -> str:
         gate = f"-{self.gate}" if self.gate else ""
-        return f"{self.model}{gate}-{self.data}-d{self.d_hidden}-n{self.noise:g}-s{self.seed}-{key}"
+        augment = f"-{self.augment.label()}" if self.augment.active else ""
+        return f"{self.model}{gate}-{self.data}-d{self.d_hidden}-n{self.noise:g}{augment}-s{self.seed}-{key}"
 
     def group(self) -> str:
-        """Recipes with the same group train together (they differ only in seed and noise)."""
-        return replace(self, noise=0.0, seed=0).key()
+        """Recipes with the same group train together (they differ only in seed, noise and augmentations)."""
+        return replace(self, noise=0.0, seed=0, augment=Augmentation()).key()
 
     def spec(self, dataset: ImageDataset | None = None) -> ModelSpec:
         """The model's spec. Its input shape and classes are the loaded dataset's, or without it (a
@@ -69,7 +87,7 @@ class Recipe:
         return HParams(**{f.name: getattr(self, f.name) for f in fields(HParams) if hasattr(self, f.name)})
 
     def member(self) -> Member:
-        return Member(self.seed, self.noise)
+        return Member(self.seed, self.noise, self.augment)
 
     def initial_model(self, dataset: ImageDataset) -> torch.nn.Module:
         """The model before training: init from the recipe's seed (and the colour whitening fitted)."""
@@ -105,8 +123,7 @@ def recipe_of_run(folder: str | Path) -> Recipe | None:
         if saved.is_file():
             return recipe_from_config(OmegaConf.load(saved))
         if entry.is_file():
-            record = read_json(entry)
-            return Recipe(**{f.name: record[f.name] for f in fields(Recipe) if f.name in record})
+            return Recipe.from_record(read_json(entry))
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise UserError(f"the settings of {folder} cannot be read ({type(exc).__name__}: {exc})") from exc
     return None
@@ -121,7 +138,7 @@ def train_together(
     """Train recipes of one group as one computation: (state dict, metrics) of each, in order."""
     first = recipes[0]
     if any(r.group() != first.group() for r in recipes):
-        raise ValueError("recipes trained together must differ only in seed and noise")
+        raise ValueError("recipes trained together must differ only in seed, noise and augmentations")
     data = DeviceData.from_uint8(dataset.train_x, dataset.train_y, dataset.test_x, dataset.test_y, device)
     models = [r.initial_model(dataset).to(device) for r in recipes]
     label = f"{first.model} {first.data} d={first.d_hidden} x{len(recipes)}"
