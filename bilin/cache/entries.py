@@ -158,7 +158,7 @@ def check_entry(folder: Path, key: str, verify: bool) -> dict:
         raise UserError(f"{record_path} is another entry's (key {record.get('key')!r}, not {key})")
     if record.get("format") == RECIPE_FORMAT:
         try:
-            settings = Recipe(**{f.name: record[f.name] for f in fields(Recipe)})
+            settings = Recipe.from_record(record)
             derived = settings.key(record["data_sha256"])
         except (KeyError, TypeError):
             derived = None

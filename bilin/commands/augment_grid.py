@@ -43,11 +43,9 @@ class AugmentGridConfig(CachedRecipe):
         for name, values in ((self.rows, self.row_values), (self.cols, self.col_values)):
             if not values:
                 raise UserError(f"the {name} axis has no values: give at least one strength")
-            check_strengths(name, list(values))
-            if len(set(values)) < len(values):
-                raise UserError(f"the {name} axis repeats a strength: {list(values)}")
-        if not self.seeds or len(set(self.seeds)) < len(self.seeds):
-            raise UserError(f"seeds must name at least one seed, each once: {list(self.seeds)}")
+            check_strengths(name, list(values))  # (the schema refuses a repeated value)
+        if not self.seeds:
+            raise UserError("seeds must name at least one seed")
 
     def strengths(self, row: float, col: float) -> dict[str, object]:
         """The recipe changes of one cell: its noise and its augmentations (the rest off)."""

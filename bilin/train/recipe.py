@@ -52,9 +52,11 @@ class Recipe:
         return record
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Recipe:
-        """The recipe a record (recipe.json) holds; fields it lacks take their defaults."""
-        values = {f.name: record[f.name] for f in fields(cls) if f.name in record}
+    def from_record(cls, record: dict[str, Any], lenient: bool = False) -> Recipe:
+        """The recipe a record (recipe.json) holds. A field it lacks is a KeyError, but the augmentations
+        (left out while off) and, when lenient, any field (a record of an older bilin): their defaults."""
+        optional = {f.name for f in fields(cls)} if lenient else {"augment"}
+        values = {f.name: record[f.name] for f in fields(cls) if f.name in record or f.name not in optional}
         if isinstance(values.get("augment"), dict):
             values["augment"] = Augmentation(**values["augment"])
         return cls(**values)
@@ -123,7 +125,7 @@ def recipe_of_run(folder: str | Path) -> Recipe | None:
         if saved.is_file():
             return recipe_from_config(OmegaConf.load(saved))
         if entry.is_file():
-            return Recipe.from_record(read_json(entry))
+            return Recipe.from_record(read_json(entry), lenient=True)
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise UserError(f"the settings of {folder} cannot be read ({type(exc).__name__}: {exc})") from exc
     return None
