@@ -8,7 +8,7 @@ BILIN := $(VENV)/bin/bilin
 
 .PHONY: help setup run test test-fast lint format docs wheel-check bench bench-full chromium chromedriver clean \
 	fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis fig-featvis-resnet fig-csf fig-frequency \
-	figures figures-quick report
+	fig-augment figures figures-quick report
 
 help:
 	@echo "make run        set up .venv and train: bilin train model=bilinear data=fmnist"
@@ -25,6 +25,7 @@ help:
 	@echo "make report     every run under outputs/ as one offline site: outputs/report/index.html"
 	@echo "make fig-featvis / fig-featvis-resnet / fig-csf   featvis ladders and the probe CSF (GPU advised)"
 	@echo "make fig-frequency   the frequency study at d=512 (README's table: 30 models, ~30 min to train on a CPU)"
+	@echo "make fig-augment     the appendix grids: noise against blur, rotation and translation (GPU advised)"
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -131,6 +132,11 @@ fig-csf: setup
 # weights, probe and features on one question: spatial frequency vs training noise
 fig-frequency: setup
 	$(BILIN) frequency experiment=d512
+# the appendix grids: the top eigenvector of digit 0 vs input noise and blur, rotation, translation (3 seeds each)
+fig-augment: setup
+	$(BILIN) augment-grid
+	$(BILIN) augment-grid cols=rotate col_values=[0,10,20,30]
+	$(BILIN) augment-grid cols=translate col_values=[0,0.05,0.1,0.2]
 figures: fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis
 
 # Reduced settings (experiment=quick) under outputs/quick, with its own cache.

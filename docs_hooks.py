@@ -24,6 +24,10 @@ WRITES: dict[str, str] = {
     "(the mean and 90% t-band over seeds that the figure draws).",
     "similarity": "`similarity.csv` and `similarity_bands.csv`.",
     "noise-sweep": "`noise_sweep.csv`, `noise_sweep.safetensors` and `noise_frequency_bands.csv`.",
+    "augment-grid": "`augment_grid.csv` (every model: its two strengths, seed, accuracy, effective rank, centroids, "
+    "top eigenvalue), `augment_grid_bands.csv` (mean and 90% t-band over seeds per cell and measure) and "
+    "`augment_grid.safetensors` (the first seed's top eigenvectors). "
+    "See [Studies](../studies.md#augmentation-grids-augment-grid).",
     "accuracy": "`accuracy.csv` and `per_class.csv`.",
     "featvis": "`curve.csv` (the objective at every step), `activations.csv` and the images. "
     "See [Studies](../studies.md#feature-visualisation-featvis).",
@@ -51,6 +55,9 @@ FIGURES: dict[str, str] = {
     "similarity": "Cosine similarity of each rank's eigenvectors to the d=300 models, per size: the paper's "
     "similarity figure.",
     "noise-sweep": "The paper's figure 4 (top eigenvectors across training noise) and `frequency_vs_noise`.",
+    "augment-grid": "`augment_grid` (the top eigenvector of one class in every cell with its accuracy, as in the "
+    "paper's appendix) and `augment_measures` (accuracy, effective rank and centroid against the column "
+    "augmentation, a line and band per row strength).",
     "accuracy": "Final validation accuracy of the three models on both datasets.",
     "featvis": "The images that maximise each target, and with `ladder=true` a ladder of tricks.",
     "probe-csf": "Contrast sensitivity against spatial frequency per layer and colour, beside the human CSF.",
