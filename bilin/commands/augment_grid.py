@@ -85,7 +85,7 @@ def main(cfg: AugmentGridConfig, ctx: RunContext) -> CommandResult:
             "signed so that the mean of u . x over the test images of target_class is > 0"
         },
     )
-    target = DATASETS[cfg.data.name].classes[cfg.target_class]
+    target = f"class {DATASETS[cfg.data.name].classes[cfg.target_class]}"
     return CommandResult(
         tensors={"augment_grid.safetensors": images},
         figures=augment_grid_figures(grid, target, cfg.d_hidden, cfg.epochs),

@@ -27,7 +27,7 @@ PANELS = {  # measures shown against the axes, and their y-axis titles
 
 
 def augment_grid_figures(grid: AugmentGrid, target: str, d_hidden: int, epochs: int) -> dict[str, go.Figure]:
-    """augment_grid (the eigenvector images) and augment_measures; target: the target class's name."""
+    """augment_grid (the eigenvector images) and augment_measures; target: the target class as the titles say it."""
     return {
         "augment_grid": eigenvector_grid(grid, target, d_hidden, epochs),
         "augment_measures": measures_figure(grid, target, d_hidden, epochs),
@@ -78,7 +78,7 @@ def measures_figure(grid: AugmentGrid, target: str, d_hidden: int, epochs: int) 
     over = f"{seeds} seed{'s' if seeds > 1 else ''}" + (" (one seed: no band)" if seeds == 1 else "")
     return finish(
         fig,
-        f"Accuracy, effective rank and spatial frequency of {target}'s spectrum vs the augmentations",
+        f"Accuracy, effective rank and spatial frequency of {target} vs the augmentations",
         size=(1400, 520),
         subtitle=f"mean and 90% Student-t band over {over}; d={d_hidden}, {epochs} epochs; effective rank: "
         "exp(entropy of |λ|/Σ|λ|) over the class's eigenvalues",
