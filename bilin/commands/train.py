@@ -46,7 +46,6 @@ class TrainConfig(RecipeOptions, HParams):
 
 def main(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
     # heavy imports here, not at the top: listing commands, --help and option checks stay torch-free
-
     from bilin.data import load_dataset
     from bilin.device import apply_precision
     from bilin.errors import Interrupted

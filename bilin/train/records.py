@@ -62,6 +62,10 @@ class Augmentation:
         0.0, "salt-and-pepper: each pixel set to 0 or 1 (even odds) with this probability", ge=0, le=1
     )
 
+    def __post_init__(self) -> None:  # floats, so that a recipe's key is the same for 1 and 1.0
+        for f in fields(self):
+            object.__setattr__(self, f.name, float(getattr(self, f.name)))
+
     @property
     def active(self) -> bool:
         return self != Augmentation()

@@ -123,6 +123,7 @@ def test_recipes_without_augmentations_keep_their_keys_and_records():
     assert "augment" not in recipe().record()
     blurred = recipe(augment=Augmentation(blur=1.0))
     assert blurred.key() == "d4e0d0b9c3b32654" and blurred.record()["augment"]["blur"] == 1.0
+    assert recipe(augment=Augmentation(blur=1)).key() == blurred.key()  # 1 and 1.0 are one strength
     assert blurred.group() == recipe().group() == recipe(noise=0.1, seed=3).group()
     assert Recipe.from_record(blurred.record()) == blurred and Recipe.from_record(recipe().record()) == recipe()
     assert "-blur1-s420-" in blurred.folder_name(blurred.key()) and "blur" not in recipe().folder_name("k")
