@@ -7,8 +7,8 @@ BILIN := $(VENV)/bin/bilin
 # else ../shared/data, ...), so `make run` and `bilin` typed by hand read the same folder.
 
 .PHONY: help setup run test test-fast lint format docs wheel-check bench bench-full chromium chromedriver clean \
-	fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis fig-featvis-resnet fig-csf fig-frequency fig-adversarial \
-	figures figures-quick report
+	fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis fig-featvis-resnet fig-csf fig-frequency \
+	fig-adversarial fig-augment figures figures-quick report
 
 help:
 	@echo "make run        set up .venv and train: bilin train model=bilinear data=fmnist"
@@ -26,6 +26,7 @@ help:
 	@echo "make fig-featvis / fig-featvis-resnet / fig-csf   featvis ladders and the probe CSF (GPU advised)"
 	@echo "make fig-adversarial masks from the weights vs random, mean-image and PGD controls (3 seeds x 2 datasets)"
 	@echo "make fig-frequency   the frequency study at d=512 (README's table: 30 models, ~30 min to train on a CPU)"
+	@echo "make fig-augment     the appendix grids: noise against blur, rotation and translation (GPU advised)"
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -136,6 +137,11 @@ fig-frequency: setup
 fig-adversarial: setup
 	$(BILIN) adversarial
 	$(BILIN) adversarial target=null
+# the appendix grids: the top eigenvector of digit 0 vs input noise and blur, rotation, translation (3 seeds each)
+fig-augment: setup
+	$(BILIN) augment-grid
+	$(BILIN) augment-grid cols=rotate col_values=[0,10,20,30]
+	$(BILIN) augment-grid cols=translate col_values=[0,0.05,0.1,0.2]
 figures: fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis
 
 # Reduced settings (experiment=quick) under outputs/quick, with its own cache.

@@ -24,6 +24,10 @@ WRITES: dict[str, str] = {
     "(the mean and 90% t-band over seeds that the figure draws).",
     "similarity": "`similarity.csv` and `similarity_bands.csv`.",
     "noise-sweep": "`noise_sweep.csv`, `noise_sweep.safetensors` and `noise_frequency_bands.csv`.",
+    "augment-grid": "`augment_grid.csv` (every model: its two strengths, seed, accuracy, effective rank, centroids, "
+    "top eigenvalue), `augment_grid_bands.csv` (mean and 90% t-band over seeds per cell and measure) and "
+    "`augment_grid.safetensors` (the first seed's top eigenvectors). "
+    "See [Studies](../studies.md#augmentation-grids-augment-grid).",
     "accuracy": "`accuracy.csv` and `per_class.csv`.",
     "adversarial": "`adversarial.csv` (accuracy, success and the L2 norm of the change per seed, method, strength "
     "and source class), `adversarial_bands.csv` (the mean and 90% t-band over seeds that the figure draws) and "
@@ -55,6 +59,9 @@ FIGURES: dict[str, str] = {
     "similarity": "Cosine similarity of each rank's eigenvectors to the d=300 models, per size: the paper's "
     "similarity figure.",
     "noise-sweep": "The paper's figure 4 (top eigenvectors across training noise) and `frequency_vs_noise`.",
+    "augment-grid": "`augment_grid` (the top eigenvector of one class in every cell with its accuracy, as in the "
+    "paper's appendix) and `augment_measures` (accuracy, effective rank and centroid against the column "
+    "augmentation, a line and band per row strength).",
     "accuracy": "Final validation accuracy of the three models on both datasets.",
     "adversarial": "`adversarial_vs_alpha` (accuracy and attack success against the strength per method, mean and "
     "90% t-band over seeds) and `adversarial_masks` (the masks and their controls as images, per source class).",

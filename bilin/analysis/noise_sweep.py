@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from bilin.analysis.decompose import eigendecompose, orient_to_class
+from bilin.analysis.decompose import Eigen, eigendecompose, orient_to_class
 from bilin.analysis.feature_spectra import feature_spectra
 from bilin.analysis.stats import SweepBands, sweep_bands
 
@@ -29,8 +29,11 @@ class TopEigenvector:
 def top_eigenvector(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, target_class: int) -> TopEigenvector:
     """The model's eigenvectors signed by its test images x (N, side * side) in [0, 1] and labels y
     (orient_to_class), then the target class's top one (largest eigenvalue)."""
-    side = round(x.shape[1] ** 0.5)
-    eigen = orient_to_class(eigendecompose(model), x, y)
+    return top_eigenvector_of(orient_to_class(eigendecompose(model), x, y), round(x.shape[1] ** 0.5), target_class)
+
+
+def top_eigenvector_of(eigen: Eigen, side: int, target_class: int) -> TopEigenvector:
+    """The target class's top eigenvector of a signed decomposition of side x side images."""
     values, vectors = eigen.top()
     spectra = feature_spectra(eigen, side)
     top = int(spectra.values[target_class].argmax())

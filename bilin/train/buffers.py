@@ -9,19 +9,22 @@ import torch
 
 @dataclass
 class DeviceData:
-    """Inputs as float32 in [0, 1], flattened (N x D), and int64 labels, on the training device."""
+    """Inputs as float32 in [0, 1], flattened (N x D), and int64 labels, on the training device;
+    image_shape: one image's shape before flattening (what batch augmentations need)."""
 
     train_x: torch.Tensor
     train_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
+    image_shape: tuple[int, ...] | None = None
 
     @classmethod
     def from_uint8(cls, train_x, train_y, test_x, test_y, device: torch.device) -> DeviceData:
         def images(x: torch.Tensor) -> torch.Tensor:
             return x.to(device).flatten(1).float().div_(255.0)
 
-        return cls(images(train_x), train_y.to(device), images(test_x), test_y.to(device))
+        shape = tuple(train_x.shape[1:])
+        return cls(images(train_x), train_y.to(device), images(test_x), test_y.to(device), shape)
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The training loop for one model or several at once, written for the hardware rather than for a DataLoader.
 
 The whole dataset lives on the device as one float tensor; each epoch draws a random
-permutation per model, batches are index_select + on-device Gaussian noise, and the running loss
+permutation per model, batches are index_select (+ augmentations: bilin.train.augment) + on-device
+Gaussian noise, and the running loss
 and accuracy stay on the device, read once per epoch (no host sync per step). Seeded generators
 drive the permutations and the noise, so a run is a function of its seeds, and their states are
 part of every checkpoint, which makes resume bit-identical on CPU.
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from bilin.train.augment import BatchAugmenter
 from bilin.train.buffers import DeviceData, StaticBatch
 from bilin.train.cost import StepTimer
 from bilin.train.cuda_graph import CudaRecorder, Recorder, StepGraph, graphs_wanted, optimizer_kwargs
@@ -65,7 +67,15 @@ class Trainer:
             if hp.compile != "none":
                 raise ValueError("torch.compile is for one model; several are stacked with vmap instead")
         compiled = hp.compile != "none"
-        self._graphed = graphs_wanted(hp.cuda_graph, device, hp.compile)
+        self._augmented = any(m.augment.active for m in self.members)
+        if self._augmented and data.image_shape is None:
+            raise ValueError("augmentations need the data's image shape (DeviceData.image_shape)")
+        shape = data.image_shape
+        self.augmenters = (
+            [BatchAugmenter(m.augment, m.seed, shape, device) for m in self.members] if self._augmented else []
+        )
+        # augmented steps run eagerly: their generators are not part of a captured CUDA graph
+        self._graphed = graphs_wanted(hp.cuda_graph, device, hp.compile) and not self._augmented
         # a compiled optimizer step needs lr as a tensor, or every scheduler step recompiles it; it
         # then fuses the update itself, so the fused kernel is for eager mode only
         kwargs = {"lr": torch.tensor(hp.lr)} if compiled else optimizer_kwargs(hp.lr, device, self._graphed)
@@ -122,6 +132,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "generator": self.orders[0].get_state().clone(),
             "noise_generators": self.noises[0].get_state(),
+            **({"augment_generator": self.augmenters[0].generator.get_state().clone()} if self._augmented else {}),
         }
 
     def _progress(self) -> dict:
@@ -137,6 +148,8 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.orders[0].set_state(state["generator"])
         self.noises[0].set_state(state["noise_generators"])
+        if "augment_generator" in state:
+            self.augmenters[0].generator.set_state(state["augment_generator"])
         self.histories[0] = [EpochMetrics(**m) for m in state["metrics"]]
 
     # -- the loop ------------------------------------------------------------------------------
@@ -227,6 +240,9 @@ class Trainer:
             torch.compiler.cudagraph_mark_step_begin()
         torch.index_select(self.data.train_x, 0, b.idx, out=b.x)
         torch.index_select(self.data.train_y, 0, b.idx, out=b.y)
+        if self._augmented:
+            for augmenter, x in zip(self.augmenters, b.x.view(models, -1, b.x.shape[-1]), strict=True):
+                augmenter.apply_(x)
         if models == 1:
             if self._noisy:
                 b.x.add_(b.noise, alpha=self.members[0].noise)

@@ -1,6 +1,6 @@
 """The recipe: everything that determines a trained model's weights. The model spec, the optimiser
-settings and each model's seed and noise are derived from it, and `train_together` trains any
-number of recipes that share a group (they differ only in seed and noise) as one computation."""
+settings and each model's seed, noise and augmentations are derived from it, and `train_together` trains
+any number of recipes that share a group (they differ only in those) as one computation."""
 
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ from bilin.models.networks import ModelSpec, build_model
 from bilin.train.buffers import DeviceData
 from bilin.train.cost import StepTimer, epoch_line, measured_basis, measured_seconds, plan_line
 from bilin.train.loop import Trainer
-from bilin.train.records import EpochMetrics, HParams, Member, TrainingSettings
+from bilin.train.records import Augmentation, EpochMetrics, HParams, Member, TrainingSettings
 
 RECIPE_FORMAT = 3  # 2: cache keys include the data's content; 3: decorrelate is part of the recipe
 # Fields added since format 3, at the value that means "as before": left out of the key and of recipe.json
 # while they have it, so that every existing cache key and entry stays valid.
-UNKEYED_DEFAULTS = {"bias": False}
+UNKEYED_DEFAULTS = {"bias": False, "augment": Augmentation()}
 
 
 @dataclass(frozen=True)
@@ -45,17 +45,26 @@ class Recipe:
     test_limit: int | None = None
     decorrelate: bool = False
     bias: bool = False  # see UNKEYED_DEFAULTS
+    augment: Augmentation = Augmentation()  # see UNKEYED_DEFAULTS
 
     def record(self) -> dict[str, Any]:
-        """The fields that make the key (and recipe.json): UNKEYED_DEFAULTS left out while at their value."""
-        return {k: v for k, v in asdict(self).items() if k not in UNKEYED_DEFAULTS or v != UNKEYED_DEFAULTS[k]}
+        """The recipe as JSON, the fields that make the key (and recipe.json): UNKEYED_DEFAULTS left out
+        while they mean "as before", so that the key of every recipe without them is what it was."""
+        record = asdict(self)
+        for name, default in UNKEYED_DEFAULTS.items():
+            if getattr(self, name) == default:
+                del record[name]
+        return record
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Recipe:
-        """The recipe a record() (recipe.json) holds; KeyError for a missing field that has no unkeyed default."""
-        return cls(
-            **{f.name: record[f.name] for f in fields(cls) if f.name in record or f.name not in UNKEYED_DEFAULTS}
-        )
+    def from_record(cls, record: dict[str, Any], lenient: bool = False) -> Recipe:
+        """The recipe a record (recipe.json) holds. A field it lacks is a KeyError, but UNKEYED_DEFAULTS
+        (left out while at their value) and, when lenient, any field (a record of an older bilin): their defaults."""
+        optional = {f.name for f in fields(cls)} if lenient else set(UNKEYED_DEFAULTS)
+        values = {f.name: record[f.name] for f in fields(cls) if f.name in record or f.name not in optional}
+        if isinstance(values.get("augment"), dict):
+            values["augment"] = Augmentation(**values["augment"])
+        return cls(**values)
 
     def key(self, data_fingerprint: str = "") -> str:
         text = json.dumps({"format": RECIPE_FORMAT, "data_sha256": data_fingerprint, **self.record()}, sort_keys=True)
@@ -64,11 +73,12 @@ class Recipe:
     def folder_name(self, key: str) -> str:
         gate = f"-{self.gate}" if self.gate else ""
         bias = "-bias" if self.bias else ""
-        return f"{self.model}{gate}{bias}-{self.data}-d{self.d_hidden}-n{self.noise:g}-s{self.seed}-{key}"
+        augment = f"-{self.augment.label()}" if self.augment.active else ""
+        return f"{self.model}{gate}{bias}-{self.data}-d{self.d_hidden}-n{self.noise:g}{augment}-s{self.seed}-{key}"
 
     def group(self) -> str:
-        """Recipes with the same group train together (they differ only in seed and noise)."""
-        return replace(self, noise=0.0, seed=0).key()
+        """Recipes with the same group train together (they differ only in seed, noise and augmentations)."""
+        return replace(self, noise=0.0, seed=0, augment=Augmentation()).key()
 
     def spec(self, dataset: ImageDataset | None = None) -> ModelSpec:
         """The model's spec. Its input shape and classes are the loaded dataset's, or without it (a
@@ -93,7 +103,7 @@ class Recipe:
         return HParams(**{f.name: getattr(self, f.name) for f in fields(HParams) if hasattr(self, f.name)})
 
     def member(self) -> Member:
-        return Member(self.seed, self.noise)
+        return Member(self.seed, self.noise, self.augment)
 
     def initial_model(self, dataset: ImageDataset) -> torch.nn.Module:
         """The model before training: init from the recipe's seed (and the colour whitening fitted)."""
@@ -129,8 +139,7 @@ def recipe_of_run(folder: str | Path) -> Recipe | None:
         if saved.is_file():
             return recipe_from_config(OmegaConf.load(saved))
         if entry.is_file():
-            record = read_json(entry)
-            return Recipe(**{f.name: record[f.name] for f in fields(Recipe) if f.name in record})
+            return Recipe.from_record(read_json(entry), lenient=True)
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise UserError(f"the settings of {folder} cannot be read ({type(exc).__name__}: {exc})") from exc
     return None
@@ -145,7 +154,7 @@ def train_together(
     """Train recipes of one group as one computation: (state dict, metrics) of each, in order."""
     first = recipes[0]
     if any(r.group() != first.group() for r in recipes):
-        raise ValueError("recipes trained together must differ only in seed and noise")
+        raise ValueError("recipes trained together must differ only in seed, noise and augmentations")
     data = DeviceData.from_uint8(dataset.train_x, dataset.train_y, dataset.test_x, dataset.test_y, device)
     models = [r.initial_model(dataset).to(device) for r in recipes]
     label = f"{first.model} {first.data} d={first.d_hidden} x{len(recipes)}"

@@ -1,5 +1,5 @@
-"""The plain records of training: its settings, a model's own seed and noise, an epoch's metrics,
-a stop request and a fit's result.
+"""The plain records of training: its settings, a model's own seed, noise and augmentations, an epoch's
+metrics, a stop request and a fit's result.
 
 The settings are written here once, as schema fields (default, help, range): the commands' schemas
 inherit them (bilin.settings.options.RecipeOptions, `bilin train`'s TrainConfig), so the Trainer takes a
@@ -7,11 +7,12 @@ command's config itself."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
-from bilin.errors import Interrupted
-from bilin.settings.schema import key, seed_key
+from bilin.errors import Interrupted, UserError
+from bilin.settings.schema import info, key, seed_key
 
 Precision = Literal["fp32", "tf32", "bf16", "auto"]
 CompileMode = Literal["none", "default", "reduce-overhead", "max-autotune"]
@@ -48,12 +49,60 @@ class HParams(TrainingSettings):
 
 
 @dataclass(frozen=True)
+class Augmentation:
+    """The strengths of the augmentations applied to each training batch (bilin.train.augment), in the
+    order applied, before the Gaussian input noise; 0 is off (every one is off by default)."""
+
+    rotate: float = key(0.0, "rotation: each image by an angle drawn uniformly in ±rotate degrees", ge=0, le=180)
+    translate: float = key(
+        0.0, "translation: each image shifted by up to ±translate of its side along each axis", ge=0, le=0.5
+    )
+    blur: float = key(0.0, "Gaussian blur: its sigma in pixels, the same for every image", ge=0, le=5)
+    salt_pepper: float = key(
+        0.0, "salt-and-pepper: each pixel set to 0 or 1 (even odds) with this probability", ge=0, le=1
+    )
+
+    def __post_init__(self) -> None:  # floats, so that a recipe's key is the same for 1 and 1.0
+        for f in fields(self):
+            object.__setattr__(self, f.name, float(getattr(self, f.name)))
+
+    @property
+    def active(self) -> bool:
+        return self != Augmentation()
+
+    def label(self) -> str:
+        """The strengths that are on, for a folder name: "rotate30-blur1" ("" when none is)."""
+        return "-".join(
+            f"{f.name.replace('_', '')}{getattr(self, f.name):g}" for f in fields(self) if getattr(self, f.name)
+        )
+
+
+AUGMENTATIONS = ("noise", *(f.name for f in fields(Augmentation)))  # what a grid's axis may be
+AugmentationName = Literal[AUGMENTATIONS]  # type: ignore[valid-type]
+
+
+def check_strengths(name: str, values: list[float]) -> None:
+    """`name` is an augmentation (or the input noise) and every value a finite strength in its range."""
+    if name not in AUGMENTATIONS:
+        raise UserError(f"unknown augmentation {name!r}; one of {', '.join(AUGMENTATIONS)}")
+    record = TrainingSettings if name == "noise" else Augmentation
+    meta = info(next(f for f in fields(record) if f.name == name))
+    for value in values:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            raise UserError(f"{name}={value!r} is not a finite number")
+        if (meta.ge is not None and value < meta.ge) or (meta.le is not None and value > meta.le):
+            high = "∞" if meta.le is None else f"{meta.le:g}"
+            raise UserError(f"{name}={value:g} is outside its range [{meta.ge:g}, {high}]")
+
+
+@dataclass(frozen=True)
 class Member:
-    """What differs between models trained together: each one's seed (init, batch order, noise
-    stream) and its input-noise std."""
+    """What differs between models trained together: each one's seed (init, batch order, noise and
+    augmentation streams), its input-noise std and its augmentations."""
 
     seed: int
     noise: float
+    augment: Augmentation = Augmentation()
 
 
 @dataclass

@@ -13,11 +13,13 @@ from bilin.analysis.decompose import eigendecompose, explain
 from bilin.analysis.decomposition import explain_test_image
 from bilin.analysis.truncate import TruncationGrid
 from bilin.figures import eigen as eigen_figs
+from bilin.figures.augment_grid import augment_grid_figures
 from bilin.figures.decompose import decomposition_figures
 from bilin.figures.grid import accuracy_bars, accuracy_figures, similarity_heatmap, truncation_figures
 from bilin.figures.noise_sweep import noise_sweep_figures
 from bilin.figures.style import DIVERGING, TEXT_SIZE, TITLE_SIZE, log_axis, log_ticks, text_width
 from bilin.figures.training import per_class_bars, training_curves
+from tests.analysis.test_augment_grid import augment_grid
 from tests.analysis.test_decompose import tiny_bilinear
 from tests.analysis.test_decomposition import decomposition
 from tests.analysis.test_noise_sweep import labelled_images, sweep
@@ -53,6 +55,7 @@ def all_figures() -> dict[str, go.Figure]:
         "explain": eigen_figs.explanation_figure(explanation, "2", CLASSES, eigen, (4, 4)),
         **{f"decompose_{name}": fig for name, fig in command_figures().items() if "class" not in name},
         **noise_sweep_figures(sweep(), d_hidden=8, epochs=2),
+        **augment_grid_figures(augment_grid(), "0", d_hidden=8, epochs=2),
         **accuracy_figures(accuracy_comparison(), "d=8, 2 epochs"),
     }
 

@@ -33,7 +33,10 @@ def model_of(spec: ModelSpec, seed: int, dtype: torch.dtype) -> torch.nn.Module:
     return build_model(spec, torch.Generator().manual_seed(seed)).to(dtype)
 
 
-def together_and_alone(spec: ModelSpec, data: DeviceData, hp: HParams, members: list[Member]):
+def together_and_alone(
+    spec: ModelSpec, data: DeviceData, hp: HParams, members: list[Member], alone_members: bool = False
+):
+    """alone_members: each alone trainer gets its member (with its augmentations), not hp's seed and noise only."""
     dtype = data.train_x.dtype
     models = [model_of(spec, m.seed, dtype) for m in members]
     together = Trainer(models, data, hp, CPU, members)
@@ -41,7 +44,8 @@ def together_and_alone(spec: ModelSpec, data: DeviceData, hp: HParams, members: 
     alone = []
     for member in members:
         model = model_of(spec, member.seed, dtype)
-        trainer = Trainer(model, data, HParams(**{**hp.__dict__, "seed": member.seed, "noise": member.noise}), CPU)
+        own = HParams(**{**hp.__dict__, "seed": member.seed, "noise": member.noise})
+        trainer = Trainer(model, data, own, CPU, [member] if alone_members else None)
         assert trainer.fit().status == "complete"
         alone.append(trainer)
     return together, alone

@@ -1,0 +1,16 @@
+"""The effective rank of a spectrum (Roy and Vetterli 2007): exp of the Shannon entropy of the
+eigenvalues' magnitudes as a distribution, p_k = |λ_k| / Σ|λ|. It is 1 when one eigenvalue holds
+everything and n when n eigenvalues are equal in magnitude (docs/science.md)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def effective_rank(values: torch.Tensor) -> torch.Tensor:
+    """(..., k) eigenvalues -> (...,) effective ranks in [1, k] (float64); 0 for an all-zero spectrum."""
+    magnitude = values.double().abs()
+    total = magnitude.sum(-1, keepdim=True)
+    p = magnitude / total.clamp_min(torch.finfo(torch.float64).tiny)
+    entropy = -torch.special.xlogy(p, p).sum(-1)
+    return torch.where(total[..., 0] > 0, entropy.exp(), torch.zeros_like(entropy))
