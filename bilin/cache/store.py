@@ -16,7 +16,7 @@ import shutil
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -117,12 +117,17 @@ class ModelCache:
         return True
 
     def dataset(self, recipe: Recipe) -> ImageDataset:
+        """The data a recipe trains on: loaded once per split limits, relabelled by its planted rule if any."""
         key = (recipe.data, recipe.train_limit, recipe.test_limit)
         if key not in self._datasets:
             self._datasets[key] = load_dataset(
                 recipe.data, self.data_root, self.download, recipe.train_limit, recipe.test_limit
             )
-        return self._datasets[key]
+        if recipe.rule is None:
+            return self._datasets[key]
+        if (*key, recipe.rule) not in self._datasets:
+            self._datasets[(*key, recipe.rule)] = recipe.rule.relabel(self._datasets[key])
+        return self._datasets[(*key, recipe.rule)]
 
     def training_seconds(self, recipes: list[Recipe], device: torch.device) -> float | None:
         """Estimated seconds to train `recipes` one after another here (None if not modelled)."""
@@ -170,7 +175,8 @@ class ModelCache:
                 stop=executor.stop,
                 job_device=executor.job_device,
             )
-        return Provided(folders, supply, {r.data: self.dataset(r).provenance() for r in unique})
+        # the data as read (a planted rule's relabelling is in each entry's key, not in the file's SHA-256)
+        return Provided(folders, supply, {r.data: self.dataset(replace(r, rule=None)).provenance() for r in unique})
 
     def ensure(
         self,

@@ -41,6 +41,7 @@ class ModelConfig:
 # The MLP options of the `model=` group (model=cnn, which brings its own recipe, is configs/model/cnn.yaml).
 MLP_MODELS = {
     "bilinear": ModelConfig("bilinear"),  # g = (L h) * (R h): the model the eigendecomposition applies to
+    "bilinear_bias": ModelConfig("bilinear", bias=True),  # the same with biases (model=bilinear model.bias=true)
     "bilinear_relu": ModelConfig("bilinear", "relu"),  # g = relu(L h) * (R h)
     "bilinear_silu": ModelConfig("bilinear", "silu"),  # SwiGLU-style
     "bilinear_gelu": ModelConfig("bilinear", "gelu"),  # GeGLU-style

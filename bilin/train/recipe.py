@@ -15,6 +15,8 @@ from typing import Any
 import torch
 
 from bilin.data import DATASETS, ImageDataset
+from bilin.data.planted_rule import CLASSES as RULE_CLASSES
+from bilin.data.planted_rule import PlantedRule
 from bilin.errors import UserError
 from bilin.models.networks import ModelSpec, build_model
 from bilin.train.buffers import DeviceData
@@ -25,7 +27,7 @@ from bilin.train.records import Augmentation, EpochMetrics, HParams, Member, Tra
 RECIPE_FORMAT = 3  # 2: cache keys include the data's content; 3: decorrelate is part of the recipe
 # Fields added since format 3, at the value that means "as before": left out of the key and of recipe.json
 # while they have it, so that every existing cache key and entry stays valid.
-UNKEYED_DEFAULTS = {"bias": False, "augment": Augmentation()}
+UNKEYED_DEFAULTS = {"bias": False, "augment": Augmentation(), "rule": None}
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class Recipe:
     decorrelate: bool = False
     bias: bool = False  # see UNKEYED_DEFAULTS
     augment: Augmentation = Augmentation()  # see UNKEYED_DEFAULTS
+    rule: PlantedRule | None = (
+        None  # the data relabelled by a planted rule (bilin.data.planted_rule); see UNKEYED_DEFAULTS
+    )
 
     def record(self) -> dict[str, Any]:
         """The recipe as JSON, the fields that make the key (and recipe.json): UNKEYED_DEFAULTS left out
@@ -64,6 +69,8 @@ class Recipe:
         values = {f.name: record[f.name] for f in fields(cls) if f.name in record or f.name not in optional}
         if isinstance(values.get("augment"), dict):
             values["augment"] = Augmentation(**values["augment"])
+        if isinstance(values.get("rule"), dict):
+            values["rule"] = PlantedRule(**values["rule"])
         return cls(**values)
 
     def key(self, data_fingerprint: str = "") -> str:
@@ -74,10 +81,14 @@ class Recipe:
         gate = f"-{self.gate}" if self.gate else ""
         bias = "-bias" if self.bias else ""
         augment = f"-{self.augment.label()}" if self.augment.active else ""
-        return f"{self.model}{gate}{bias}-{self.data}-d{self.d_hidden}-n{self.noise:g}{augment}-s{self.seed}-{key}"
+        rule = f"-{self.rule.label()}" if self.rule else ""
+        return (
+            f"{self.model}{gate}{bias}-{self.data}{rule}-d{self.d_hidden}-n{self.noise:g}{augment}-s{self.seed}-{key}"
+        )
 
     def group(self) -> str:
-        """Recipes with the same group train together (they differ only in seed, noise and augmentations)."""
+        """Recipes with the same group train together (they differ only in seed, noise and augmentations;
+        a planted rule is part of the data, so recipes with another rule or shuffle train apart)."""
         return replace(self, noise=0.0, seed=0, augment=Augmentation()).key()
 
     def spec(self, dataset: ImageDataset | None = None) -> ModelSpec:
@@ -85,12 +96,13 @@ class Recipe:
         checkpoint checked before any data is read) those bilin.data declares: the same, loading checks them."""
         info = DATASETS[self.data]
         shape = tuple(dataset.train_x.shape[1:]) if dataset is not None else info.image_shape
-        classes = dataset.classes if dataset is not None else info.classes
+        declared = RULE_CLASSES if self.rule else info.classes
+        classes = dataset.classes if dataset is not None else declared
         return ModelSpec(
             self.model,
             math.prod(shape),
             self.d_hidden,
-            len(info.classes),
+            len(declared),
             self.gate,
             shape,
             classes,
