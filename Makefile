@@ -8,7 +8,7 @@ BILIN := $(VENV)/bin/bilin
 
 .PHONY: help setup run test test-fast lint format docs wheel-check bench bench-full chromium chromedriver clean \
 	fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis fig-featvis-resnet fig-csf fig-frequency \
-	fig-adversarial fig-augment figures figures-quick report
+	fig-adversarial fig-augment fig-challenge figures figures-quick report
 
 help:
 	@echo "make run        set up .venv and train: bilin train model=bilinear data=fmnist"
@@ -25,6 +25,7 @@ help:
 	@echo "make report     every run under outputs/ as one offline site: outputs/report/index.html"
 	@echo "make fig-featvis / fig-featvis-resnet / fig-csf   featvis ladders and the probe CSF (GPU advised)"
 	@echo "make fig-adversarial masks from the weights vs random, mean-image and PGD controls (3 seeds x 2 datasets)"
+	@echo "make fig-challenge   a planted rule read back from the weights vs shuffled-label controls (minutes on a CPU)"
 	@echo "make fig-frequency   the frequency study at d=512 (README's table: 30 models, ~30 min to train on a CPU)"
 	@echo "make fig-augment     the appendix grids: noise against blur, rotation and translation (GPU advised)"
 
@@ -137,6 +138,9 @@ fig-frequency: setup
 fig-adversarial: setup
 	$(BILIN) adversarial
 	$(BILIN) adversarial target=null
+# a planted rule read back from the weights (section 4.3): d=64 with biases, 3 seeds and shuffled-label controls
+fig-challenge: setup
+	$(BILIN) challenge
 # the appendix grids: the top eigenvector of digit 0 vs input noise and blur, rotation, translation (3 seeds each)
 fig-augment: setup
 	$(BILIN) augment-grid
@@ -154,6 +158,7 @@ figures-quick: setup
 	$(BILIN) truncate $(QUICK)
 	$(BILIN) similarity $(QUICK)
 	$(BILIN) adversarial $(QUICK)
+	$(BILIN) challenge $(QUICK)
 	$(BILIN) featvis run=$$(ls -d outputs/quick/cache/bilinear-fmnist-d512-n0.5-s420-* | head -1) $(QUICK)
 	$(BILIN) report outputs/quick
 

@@ -29,6 +29,11 @@ WRITES: dict[str, str] = {
     "`augment_grid.safetensors` (the first seed's top eigenvectors). "
     "See [Studies](../studies.md#augmentation-grids-augment-grid).",
     "accuracy": "`accuracy.csv` and `per_class.csv`.",
+    "challenge": "`challenge.csv` (every model: condition, seed, the |cos| scores, effective rank, accuracy), "
+    "`challenge_bands.csv` (mean and 90% t-band over seeds), `challenge_spectrum.csv` (every eigenvalue of every "
+    "rule logit, and their bands), `challenge_eigenvectors.csv` (each top eigenvector's λ and cosines), "
+    "`labels.csv` (the rule's label balance per split and clause) and `challenge.safetensors` (the target and the "
+    "top eigenvectors). See [Studies](../studies.md#a-planted-rule-read-from-the-weights-challenge).",
     "adversarial": "`adversarial.csv` (accuracy, success and the L2 norm of the change per seed, method, strength "
     "and source class), `adversarial_bands.csv` (the mean and 90% t-band over seeds that the figure draws) and "
     "`masks.safetensors` (the unit masks per dataset and method). "
@@ -63,6 +68,9 @@ FIGURES: dict[str, str] = {
     "paper's appendix) and `augment_measures` (accuracy, effective rank and centroid against the column "
     "augmentation, a line and band per row strength).",
     "accuracy": "Final validation accuracy of the three models on both datasets.",
+    "challenge": "`challenge_eigenvectors` (the target, its complement and every model's top eigenvectors of the rule "
+    "logit, rule models then shuffled-label controls) and `challenge_scores` (the |cos| scores and effective rank "
+    "with 90% t-bands, and the spectra, rule against control).",
     "adversarial": "`adversarial_vs_alpha` (accuracy and attack success against the strength per method, mean and "
     "90% t-band over seeds) and `adversarial_masks` (the masks and their controls as images, per source class).",
     "featvis": "The images that maximise each target, and with `ladder=true` a ladder of tricks.",

@@ -188,7 +188,12 @@ def eigendecompose(model: torch.nn.Module) -> Eigen:
 def input_space_eigendecompose(model: torch.nn.Module) -> Eigen:
     """Eigenvectors of M_c = E^T Q_c E (orthonormal in input space), top d kept (d + 1 with biases,
     in [x; 1]), ascending."""
-    embed, Q, constant = quadratic_form(model)
+    return input_space_eigen(*quadratic_form(model))
+
+
+def input_space_eigen(embed: torch.Tensor, Q: torch.Tensor, constant: bool) -> Eigen:
+    """input_space_eigendecompose of a quadratic form (E, Q) as quadratic_form returns it, for forms
+    that are no model's class (a difference of two logits)."""
     M = einsum(embed, Q, embed, "d i, c d e, e j -> c i j")
     values, vectors = batched_eigh((M + M.mT) / 2)
     d = embed.shape[0]
