@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bilin.analysis.adversarial import eigen_mask
 from bilin.analysis.decompose import bilinear_biases, bilinear_weights, eigendecompose, orient_to_class
 from bilin.analysis.truncate import components_by_magnitude
 from bilin.errors import UserError
@@ -31,6 +32,7 @@ from bilin.report.safe import csp_meta, escape, script_json
 
 TOP_K = 32  # components per class kept on the page: the page stays ~3 MB at d=512
 IMAGES_PER_CLASS = 10  # test images offered by the picker
+MASK_COMPONENTS = 3  # eigenvectors in each class's adversarial mask (bilin adversarial's default)
 
 
 @dataclass
@@ -56,13 +58,15 @@ class ExplorerData:
     # a model with biases (its eigenvectors in [x; 1]): top_vectors are their image parts, these the rest
     top_constants: torch.Tensor | None = None  # (C, K) each kept vector's constant coordinate
     biases: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # b_L (d,), b_R (d,), b_U (C,)
+    # (C, I) each class's unit adversarial mask (bilin.analysis.adversarial.eigen_mask); None with biases
+    masks: torch.Tensor | None = None
 
 
 def page_version() -> str:
     """What a built page depends on besides its model: the page's code and what it keeps."""
     assets = files("bilin.report") / "assets"
     code = "".join((assets / name).read_text() for name in ("explorer.html", "explorer.js"))
-    return hashlib.sha256(f"{code}|{TOP_K}|{IMAGES_PER_CLASS}".encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{code}|{TOP_K}|{IMAGES_PER_CLASS}|{MASK_COMPONENTS}".encode()).hexdigest()[:16]
 
 
 def explorable(folder: Path) -> str | None:
@@ -91,7 +95,9 @@ def explorer_data(folder: Path, test_x: torch.Tensor, test_y: torch.Tensor, top_
     order = eigen.values.abs().argsort(dim=1, descending=True, stable=True)[:, :k]
     embed, left, right, head = bilinear_weights(model)
     constants = ranked.constants
-    picks = torch.cat([(test_y == c).nonzero()[:IMAGES_PER_CLASS, 0] for c in range(len(spec.classes))])
+    C = len(spec.classes)
+    masks = None if eigen.constant else torch.stack([eigen_mask(eigen, c, min(MASK_COMPONENTS, d)) for c in range(C)])
+    picks = torch.cat([(test_y == c).nonzero()[:IMAGES_PER_CLASS, 0] for c in range(C)])
     return ExplorerData(
         name=folder.name,
         dataset=model_dataset(folder) or "",
@@ -110,6 +116,7 @@ def explorer_data(folder: Path, test_x: torch.Tensor, test_y: torch.Tensor, top_
         indices=picks,
         top_constants=None if constants is None else constants[:, :k],
         biases=bilinear_biases(model),
+        masks=masks,
     )
 
 
@@ -148,6 +155,8 @@ def explorer_html(data: ExplorerData, plotly_src: str) -> str:
         "indices": _array(data.indices, "i4"),
         "colours": {"diverging": DIVERGING, "positive": POSITIVE, "negative": NEGATIVE},  # as in every figure
     }
+    if data.masks is not None:
+        payload.update(masks=_array(data.masks, "f4"), maskComponents=min(MASK_COMPONENTS, data.values.shape[1]))
     if data.biases is not None:
         payload["topConstants"] = _array(data.top_constants, "f2")
         payload.update(zip(("leftBias", "rightBias", "headBias"), (_array(b, "f2") for b in data.biases), strict=True))

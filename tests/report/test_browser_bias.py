@@ -56,3 +56,5 @@ def test_a_biased_models_page_gives_its_logits(browser, biased_page, tmp_path):
     top, _ = page_logits(browser)
     assert torch.allclose(top, truncated_and_full(data, x)[0][-1], atol=1e-9)  # the page's arithmetic is exact
     assert "[x; 1]" in browser.find_element("id", "about").text
+    assert data.masks is None and not browser.find_element("id", "alpha").is_enabled()  # no mask with biases
+    assert "No mask: with biases" in browser.find_element("id", "mask-hint").text

@@ -1,6 +1,8 @@
 // The eigenvector explorer. For class c: logit_c(x) = sum_k lambda_k (u_k . x)^2, exactly.
 // Top-k logits come from the page's top components; "all d" from the model's weights:
 // h = E x, logits = H ((L h) * (R h)). Everything is computed here in float64.
+// The input x is the drawn or test image plus alpha times a class's adversarial mask (docs/science.md
+// section 9: pinv of its top eigenvectors times |lambda|, unit norm), read from the weights alone.
 "use strict";
 (function () {
   const raw = JSON.parse(document.getElementById("explorer-data").textContent);
@@ -35,9 +37,16 @@
   const bL = biased ? decode(raw.leftBias) : zeros(Dh), bR = biased ? decode(raw.rightBias) : zeros(Dh);
   const bU = biased ? decode(raw.headBias) : zeros(C);
   const images = decode(raw.images), labels = decode(raw.labels), indices = decode(raw.indices);
+  const masks = "masks" in raw ? decode(raw.masks) : null;  // (C, I) unit norm; none for a model with biases
   const BLUE_RED = raw.colours.diverging, BLUE = raw.colours.positive, RED = raw.colours.negative;
 
-  const state = { x: new Float64Array(I), cls: 0, k: K + 1, shown: 0, proj: new Float64Array(C * K) };
+  // base: the drawn or test image; x = base + alpha * masks[maskClass], what the model sees (not clamped)
+  const state = { base: new Float64Array(I), x: new Float64Array(I), maskClass: -1, alpha: 0,
+                  cls: 0, k: K + 1, shown: 0, proj: new Float64Array(C * K) };
+  function compose() {
+    const o = state.maskClass * I, on = masks !== null && state.maskClass >= 0;
+    for (let i = 0; i < I; i++) state.x[i] = state.base[i] + (on ? state.alpha * masks[o + i] : 0);
+  }
 
   function matvec(M, rows, cols, v) {
     const out = new Float64Array(rows);
@@ -84,7 +93,7 @@
       for (let j = Math.max(0, Math.floor(px - REACH)); j <= Math.min(W - 1, Math.ceil(px + REACH)); j++) {
         const d2 = (i - py) ** 2 + (j - px) ** 2;
         const ink = Math.min(1, INK * Math.exp(-d2 / (2 * SIGMA * SIGMA)));
-        if (d2 <= REACH * REACH) state.x[i * W + j] = Math.max(state.x[i * W + j], ink);
+        if (d2 <= REACH * REACH) state.base[i * W + j] = Math.max(state.base[i * W + j], ink);
       }
   }
   function stroke(from, to) {
@@ -98,7 +107,7 @@
   let last = null;
   canvas.addEventListener("pointerdown", (e) => {
     const picker = document.getElementById("picker");
-    if (picker.value !== "") state.x.fill(0);  // a test image is shown: the drawing starts blank, not on top of it
+    if (picker.value !== "") state.base.fill(0);  // a test image is shown: the drawing starts blank, not on top of it
     picker.value = "";
     last = pixelOf(e);
     stroke(last, last);
@@ -113,7 +122,7 @@
   });
   window.addEventListener("pointerup", () => { last = null; });
   document.getElementById("clear").addEventListener("click", () => {
-    state.x.fill(0);
+    state.base.fill(0);
     document.getElementById("picker").value = "";
     changed();
   });
@@ -198,6 +207,7 @@
       `Eigenvector #${topRank[c * K + j] + 1} of class ${raw.classes[c]}, λ = ${lam.toFixed(4)} (blue +, red −)`;
   }
   function changed() {
+    compose();
     project();
     drawCanvas();
     drawLogits();
@@ -238,9 +248,27 @@
   picker.addEventListener("change", () => {
     if (picker.value === "") return;
     const n = Number(picker.value);
-    for (let i = 0; i < I; i++) state.x[i] = images[n * I + i] / 255;
+    for (let i = 0; i < I; i++) state.base[i] = images[n * I + i] / 255;
     changed();
   });
+  const maskClass = document.getElementById("mask-class"), alphaSlider = document.getElementById("alpha");
+  maskClass.add(new Option("(no mask)", "-1"));
+  raw.classes.forEach((name, c) => maskClass.add(new Option(name, String(c))));
+  function setMask(c, alpha) {
+    state.maskClass = masks === null ? -1 : c;
+    state.alpha = alpha;
+    maskClass.value = String(state.maskClass);
+    alphaSlider.value = String(alpha);
+    document.getElementById("alpha-label").textContent = alpha.toFixed(1);
+    changed();
+  }
+  maskClass.addEventListener("change", () => setMask(Number(maskClass.value), state.alpha));
+  alphaSlider.addEventListener("input", () => setMask(state.maskClass, Number(alphaSlider.value)));
+  maskClass.disabled = alphaSlider.disabled = masks === null;
+  document.getElementById("mask-hint").textContent = masks === null
+    ? "No mask: with biases the logit is a form in [x; 1], and the mask's formula assumes none."
+    : `Mask of class c: pinv of its top ${raw.maskComponents} eigenvectors × |λ|, unit norm (the weights alone). ` +
+      "The model sees image + α·mask, unclamped; the canvas shows it cut to [0, 1].";
 
   document.getElementById("title").textContent = `${raw.name}: eigenvector explorer`;
   document.getElementById("about").textContent =
@@ -256,12 +284,13 @@
 
   select(0);
   setK(K + 1);
+  setMask(-1, 0);
   picker.value = "0";  // start from the first test image; drawing replaces it
   picker.dispatchEvent(new Event("change"));
   document.getElementById("spectrum").on("plotly_click", (ev) => {
     const p = ev.points.find((q) => q.customdata !== undefined);
     if (p) show(p.customdata);
   });
-  window.explorer = { state, K, D, classes: raw.classes, logitsFull, logitsTop, select, show, setK,
+  window.explorer = { state, K, D, classes: raw.classes, logitsFull, logitsTop, select, show, setK, setMask,
     vector: (c, j) => Array.from(topVectors.slice((c * K + j) * I, (c * K + j + 1) * I)) };
 })();
