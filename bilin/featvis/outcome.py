@@ -98,6 +98,7 @@ class EigenComparison:
     hidden_top: torch.Tensor
     input_top: torch.Tensor
     signed: bool  # whether orient_to_class signed them (the test set was found)
+    constant: bool = False  # a model with biases: the vectors live in [x; 1] and these are their image parts
 
     def tensor_file(self) -> TensorFile:
         """eigenvectors.safetensors."""
@@ -126,4 +127,5 @@ def eigen_comparison(
     hidden, pixel, signed = top_eigenvectors(subject, classes, data_root)
     images = main.images[[i for i, t in enumerate(targets) if t.kind == "class"], 0].flatten(1)
     names = [subject.classes[c] for c in classes]
-    return EigenComparison(classes, names, tuple(subject.input_shape[1:]), images, hidden, pixel, signed)
+    shape, constant = tuple(subject.input_shape[1:]), model.bilinear.bias is not None
+    return EigenComparison(classes, names, shape, images, hidden, pixel, signed, constant)

@@ -147,10 +147,12 @@ def featvis_vs_eigenvectors(
     shape: tuple[int, int],
     title: str,
     oriented: bool = True,
+    constant: bool = False,
 ) -> go.Figure:
     """Rows: featvis image (grey, as the model sees it), top eigenvector u = E^T v (decompose), top
     eigenvector of M_c (both on the signed scale); per class.
-    oriented: whether the eigenvectors were signed by orient_to_class (the subtitle says which)."""
+    oriented: whether the eigenvectors were signed by orient_to_class (the subtitle says which);
+    constant: a model with biases, whose eigenvectors live in [x; 1] (their image parts are drawn)."""
     pictures = [displayable(img.view(1, *shape))[..., 0].float() / 255 for img in featvis]  # [0, 1], as featvis.png
     images = pictures + [img.view(shape) for img in (*hidden_top, *input_top)]
     titles = list(classes) + [""] * (2 * len(classes))
@@ -161,7 +163,8 @@ def featvis_vs_eigenvectors(
         cols=len(classes),
         title=title,
         row_labels=["featvis", "top u = Eᵀv", "top of M_c"],
-        subtitle=f"featvis: the image in [0, 1], black 0, white 1<br>eigenvectors: {signs}",
+        subtitle=f"featvis: the image in [0, 1], black 0, white 1<br>eigenvectors: {signs}"
+        + ("<br>biases folded: each eigenvector lives in [x; 1], its image part is drawn" if constant else ""),
         grey=[True] * len(pictures),
     )
 
@@ -192,5 +195,6 @@ def featvis_figures(outcome: FeatvisOutcome, eigen: EigenComparison | None, subt
             eigen.shape,
             f"Featvis and top eigenvectors{title}",
             oriented=eigen.signed,
+            constant=eigen.constant,
         )
     return figures

@@ -137,6 +137,9 @@ def test_featvis_beside_eigenvectors_draws_images_grey_and_eigenvectors_signed()
     drawn = [t for t in fig.data if isinstance(t, go.Heatmap)]
     assert [t.coloraxis for t in drawn] == ["coloraxis2"] * 2 + ["coloraxis"] * 4
     torch.testing.assert_close(torch.tensor(drawn[0].z), featvis[0].view(4, 4).flip(0), atol=1 / 255, rtol=0)
+    assert "[x; 1]" not in fig.layout.title.subtitle.text
+    biased = featvis_figs.featvis_vs_eigenvectors(featvis, u, -u, ["0", "1"], (4, 4), "t", constant=True)
+    assert "each eigenvector lives in [x; 1], its image part is drawn" in biased.layout.title.subtitle.text
 
 
 def test_featvis_grid_of_one_image_per_target_fills_rows_with_framed_separated_tiles():
