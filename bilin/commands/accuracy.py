@@ -40,7 +40,11 @@ def main(cfg: AccuracyConfig, ctx: RunContext) -> CommandResult:
     cache = ModelCache.of(cfg)
     recipes = {
         (m, d): recipe_from_config(
-            cfg, model=MLP_MODELS[m].name, gate=MLP_MODELS[m].gate, data=d, bias=cfg.model.bias and m != "relu"
+            cfg,
+            model=MLP_MODELS[m].name,
+            gate=MLP_MODELS[m].gate,
+            data=d,
+            bias=MLP_MODELS[m].bias or (cfg.model.bias and m != "relu"),
         )
         for m in cfg.models
         for d in cfg.datasets

@@ -72,7 +72,7 @@ OPTION_MISTAKES = [
     ("frequency", ["criterion=0"], "criterion=0.0 must be > 0"),
     ("frequency", ["protocol=random"], "protocol='random' is not one of ('tutorial', 'jittered')"),
     ("probe-csf", ["procedure=nope"], "procedure='nope' is not one of ('bisection', 'quest', 'both')"),
-    ("accuracy", ["models=[cnn]"], "models: 'cnn' is not one of ('bilinear', 'bilinear_relu'"),
+    ("accuracy", ["models=[cnn]"], "models: 'cnn' is not one of ('bilinear', 'bilinear_bias', 'bilinear_relu'"),
     ("accuracy", ["models=[]"], "models and datasets must each name at least one value"),
     # featvis and probe-csf
     ("featvis", [], "give exactly one of run="),

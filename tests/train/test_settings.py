@@ -74,7 +74,7 @@ def test_recipe_keys_are_unchanged():
     assert recipe_from_config(cnn).key() == "0a386088124115ff"
     assert [f.name for f in fields(Recipe)] == [
         *("model", "gate", "data", "d_hidden", "epochs", "lr", "wd", "batch_size", "precision", "noise", "seed"),
-        *("train_limit", "test_limit", "decorrelate", "bias", "augment"),  # the last two: unkeyed while off
+        *("train_limit", "test_limit", "decorrelate", "bias", "augment", "rule"),  # the last three: unkeyed while off
     ]
 
 
