@@ -26,8 +26,17 @@ def start_and_signal(cwd, env, sig) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory, tiny_root):
+    """The weights of the long run trained without a stop, the reference of every resume."""
+    where = tmp_path_factory.mktemp("straight")
+    straight = run_bilin(["train", *LONG_RUN, "hydra.run.dir=straight"], where, {"BILIN_DATA": str(tiny_root)})
+    assert straight.returncode == 0, straight.stderr
+    return load_file(str(where / "straight" / "model.safetensors"))
+
+
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_interrupt_then_resume_is_bit_identical(tmp_path, tiny_root, sig, code):
+def test_interrupt_then_resume_is_bit_identical(tmp_path, tiny_root, straight_run, sig, code):
     env = {"BILIN_DATA": str(tiny_root)}
     stopped = start_and_signal(tmp_path, env, sig)
     assert stopped.returncode == code, stopped.stderr
@@ -44,11 +53,8 @@ def test_interrupt_then_resume_is_bit_identical(tmp_path, tiny_root, sig, code):
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     assert record["status"] == "complete" and record["epochs_completed"] == 300
 
-    straight = run_bilin(["train", *LONG_RUN, "hydra.run.dir=straight"], tmp_path, env)
-    assert straight.returncode == 0, straight.stderr
     a = load_file(str(tmp_path / "run" / "model.safetensors"))
-    b = load_file(str(tmp_path / "straight" / "model.safetensors"))
-    assert all(torch.equal(a[k], b[k]) for k in b)
+    assert all(torch.equal(a[k], straight_run[k]) for k in straight_run)
     assert (tmp_path / "run" / "metrics.csv").read_text().count("\n") == 301
 
 
