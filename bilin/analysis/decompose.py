@@ -218,6 +218,11 @@ def orient_to_class(eigen: Eigen, x: torch.Tensor, y: torch.Tensor) -> Eigen:
     x = x.flatten(1).to(eigen.vectors)
     y = y.long().to(x.device)
     classes = eigen.vectors.shape[0]
+    if len(y) and (int(y.max()) >= classes or int(y.min()) < 0):
+        raise UserError(
+            f"the labels name class {int(y.max())} but the model has {classes} outputs: these are not the "
+            "images and labels it was trained on"
+        )
     sums = torch.zeros(classes, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, y, x)
     counts = torch.bincount(y, minlength=classes)[:classes].clamp_min(1)
     means = sums / counts[:, None].to(x.dtype)  # (classes, inputs); mean of u . x is u . mean x

@@ -29,10 +29,11 @@ class Decomposition:
     input_space: Eigen | None = None  # the eigenvectors of M_c = E^T Q_c E, signed the same way
     panel: Mapping[str, Eigen] | None = None  # PANEL_DATASETS -> that dataset's model's signed eigenvectors
     explanation: Explanation | None = None
+    class_names: tuple[str, ...] | None = None  # the data's own (a planted rule's two); None: the dataset's
 
     @property
     def classes(self) -> tuple[str, ...]:
-        return DATASETS[self.dataset].classes
+        return self.class_names or DATASETS[self.dataset].classes
 
     @cached_property
     def spectra(self) -> FeatureSpectra:

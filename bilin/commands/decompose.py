@@ -44,14 +44,19 @@ def main(cfg: DecomposeConfig, ctx: RunContext) -> CommandResult:
     from bilin.analysis.decomposition import Decomposition, explain_test_image
     from bilin.data import load_dataset
     from bilin.figures.decompose import decomposition_figures
+    from bilin.train.recipe import data_of_run
 
     model, dataset, source = _model_source(cfg, ctx)
-    data = load_dataset(dataset, cfg.data.root, cfg.data.download)
+    if cfg.run is not None:  # the data it was trained on (a planted rule's labels for a challenge model)
+        data = data_of_run(cfg.run, cfg.data.root, cfg.data.download)
+    else:
+        data = load_dataset(dataset, cfg.data.root, cfg.data.download)
     x, y = data.test_x.flatten(1).float() / 255, data.test_y  # the test images as the model sees them
     started = time.perf_counter()
     eigen = eigendecompose(model)
     seconds = time.perf_counter() - started
-    result = Decomposition(dataset, orient_to_class(eigen, x, y), side=round(model.embed.weight.shape[1] ** 0.5))
+    side = round(model.embed.weight.shape[1] ** 0.5)
+    result = Decomposition(dataset, orient_to_class(eigen, x, y), side, class_names=tuple(data.classes))
     if cfg.input_space:
         result.input_space = orient_to_class(input_space_eigendecompose(model), x, y)
     if cfg.panel:
@@ -103,8 +108,14 @@ def _panel(cfg: DecomposeConfig, ctx: RunContext, result: Decomposition) -> dict
     from bilin.analysis.decompose import eigendecompose, orient_to_class
     from bilin.analysis.decomposition import PANEL_DATASETS
     from bilin.cache.store import ModelCache
+    from bilin.data import DATASETS
     from bilin.models.checkpoint import load_model
 
+    if result.class_names != DATASETS[result.dataset].classes:
+        raise UserError(
+            f"panel=true draws the classes of MNIST beside Fashion-MNIST; {cfg.run} was trained on other labels "
+            f"({', '.join(result.classes)}); leave out panel=true"
+        )
     panel = {result.dataset: result.eigen}
     cache = ModelCache.of(cfg)
     for other in PANEL_DATASETS:

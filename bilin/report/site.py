@@ -139,7 +139,8 @@ def _explorers(
     """An explorer page per explorable model, rebuilt when anything it is built from changed:
     model.json, the weights, the test images (their SHA-256), the page's code or bilin's version."""
     stamps = site.read_json(STAMPS)
-    datasets: dict[str, TestSplit] = {}
+    datasets: dict = {}  # data_of_run's memo
+    splits: dict[int, TestSplit] = {}  # each loaded dataset's test split, by the dataset's id
     built, kept_stamps = [], {}
     for folder, name in pages.items():
         target = site.path / name
@@ -149,7 +150,7 @@ def _explorers(
             if why:
                 built.append(Explorer(folder, None, why_not=why, **label))
                 continue
-            test = _test_split(folder, data_root, datasets)
+            test = _test_split(folder, data_root, datasets, splits)
             stamp = f"{_sha(folder / SPEC)}|{_sha(folder / WEIGHTS)}|{test.sha256}|{VERSION}|{page_version()}"
             stamp += f"|{label['made_by']}"
             if stamps.get(name) == stamp and site.keep(name):
@@ -213,18 +214,17 @@ class TestSplit:
     sha256: str
 
 
-def _test_split(folder: Path, data_root: Path | None, cache: dict[str, TestSplit]) -> TestSplit:
-    from bilin.data import load_dataset
+def _test_split(folder: Path, data_root: Path | None, loaded: dict, splits: dict[int, TestSplit]) -> TestSplit:
+    """The test images and labels of the data the model was trained on (a planted rule's labels for a
+    `bilin challenge` model) with their SHA-256, memoised across models (loaded: the datasets)."""
+    from bilin.train.recipe import data_of_run
 
-    name = model_dataset(folder)
-    if name is None:
-        raise UserError(f"{folder}/model.json does not say which dataset the model was trained on")
-    if name not in cache:
-        ds = load_dataset(name, data_root, download=False)
+    ds = data_of_run(folder, data_root, loaded=loaded)
+    if id(ds) not in splits:  # loaded keeps every dataset alive, so an id is never reused
         digest = hashlib.sha256(ds.test_x.contiguous().numpy().tobytes())
         digest.update(ds.test_y.contiguous().numpy().tobytes())
-        cache[name] = TestSplit(ds.test_x, ds.test_y, digest.hexdigest())
-    return cache[name]
+        splits[id(ds)] = TestSplit(ds.test_x, ds.test_y, digest.hexdigest())
+    return splits[id(ds)]
 
 
 def _sha(path: Path) -> str:

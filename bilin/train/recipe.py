@@ -157,6 +157,28 @@ def recipe_of_run(folder: str | Path) -> Recipe | None:
     return None
 
 
+def data_of_run(
+    folder: str | Path, data_root: str | Path | None, download: bool = False, loaded: dict | None = None
+) -> ImageDataset:
+    """The data a saved model (a train run or a cache entry) was trained on: the dataset its model.json
+    names, relabelled by its recipe's planted rule when it has one (a `bilin challenge` model), so that its
+    test labels are the model's classes. `loaded` memoises datasets across calls (by name and rule)."""
+    from bilin.data import load_dataset
+    from bilin.models.checkpoint import model_dataset
+
+    name = model_dataset(folder)
+    if name not in DATASETS:
+        raise UserError(f"{folder}/model.json does not say which dataset the model was trained on")
+    recipe = recipe_of_run(folder)
+    rule = recipe.rule if recipe is not None else None
+    memo = {} if loaded is None else loaded
+    if name not in memo:
+        memo[name] = load_dataset(name, data_root, download)
+    if rule is not None and (name, rule) not in memo:
+        memo[(name, rule)] = rule.relabel(memo[name])
+    return memo[(name, rule)] if rule is not None else memo[name]
+
+
 def train_together(
     recipes: list[Recipe],
     dataset: ImageDataset,

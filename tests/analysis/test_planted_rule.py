@@ -144,3 +144,12 @@ def test_the_study_bands_cut_to_each_measure_range():
     tables = study.tables()
     assert {r["rank"] for r in tables["challenge_eigenvectors.csv"]} == {0, 1}
     assert len(tables["challenge_spectrum.csv"]) == 4 * 5 + 2 * 5  # every eigenvalue, then the bands
+
+
+def test_labels_beyond_the_models_classes_are_refused_in_one_line():
+    from bilin.analysis.decompose import eigendecompose, orient_to_class
+
+    eigen = eigendecompose(planted_model())
+    x = torch.rand(4, SIDE * SIDE, dtype=torch.float64)
+    with pytest.raises(UserError, match="the labels name class 7 but the model has 2 outputs"):
+        orient_to_class(eigen, x, torch.tensor([0, 1, 7, 1]))

@@ -7,6 +7,9 @@ import json
 import pytest
 from safetensors.torch import load_file
 
+from bilin.data.planted_rule import CLASSES
+from bilin.report.explorer import explorer_data
+from bilin.train.recipe import data_of_run
 from tests.cli.test_bad_input import assert_clean_failure
 from tests.conftest import only_run_dir
 
@@ -44,7 +47,7 @@ def test_a_target_or_threshold_the_data_cannot_take_is_one_line(bilin_cli, tmp_p
 
 
 @pytest.mark.slow
-def test_a_tiny_challenge_end_to_end(bilin_cli, tmp_path):
+def test_a_tiny_challenge_end_to_end(bilin_cli, tmp_path, tiny_root):
     result = bilin_cli("challenge", *RUN, "components=3", "threshold=0.6")  # the tiny data: 8% labelled rule
     assert result.returncode == 0, result.stderr
     run = only_run_dir(tmp_path / "outputs" / "challenge")
@@ -79,6 +82,20 @@ def test_a_tiny_challenge_end_to_end(bilin_cli, tmp_path):
     assert record["status"] == "complete"
     cache = sorted(p.name for p in (tmp_path / "outputs" / "cache").iterdir() if p.is_dir())
     assert sum("-rule3-0.6-d8" in n for n in cache) == 2 and sum("-shuffled" in n for n in cache) == 2
+    # a rule model's own data: the report's explorer and decompose run= read its two labels, not the ten digits
+    entry = next(p for p in (tmp_path / "outputs" / "cache").iterdir() if p.is_dir() and "-rule3-0.6-d8" in p.name)
+    data = data_of_run(entry, tiny_root)
+    assert data.classes == CLASSES and set(data.test_y.tolist()) <= {0, 1}
+    page = explorer_data(entry, data.test_x, data.test_y)
+    assert page.classes == list(CLASSES) and set(page.labels.tolist()) == {0, 1}
+    decomposed = bilin_cli("decompose", f"run={entry}", "device=cpu", "quiet=true")
+    assert decomposed.returncode == 0, decomposed.stderr
+    spectrum = list(csv.DictReader(next((tmp_path / "outputs" / "decompose").glob("*/*/spectrum.csv")).open()))
+    assert {r["class"] for r in spectrum} == set(CLASSES)
+    panel = bilin_cli("decompose", f"run={entry}", "device=cpu", "quiet=true", "panel=true")
+    assert panel.returncode == 2 and len(panel.stderr.strip().splitlines()) == 1, panel.stderr
+    assert "panel=true draws the classes of MNIST beside Fashion-MNIST" in panel.stderr
+
     again = bilin_cli("challenge", *RUN, "components=3", "threshold=0.6")  # every model is now a cache hit
     assert again.returncode == 0, again.stderr
     second = json.loads((sorted((tmp_path / "outputs" / "challenge").glob("*/*"))[-1] / "run.json").read_text())
