@@ -4,11 +4,11 @@ against the eigenvector, CKA and weight-cosine baselines, and how the measures r
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from bilin.errors import UserError
 from bilin.running.command import Command, CommandResult
-from bilin.settings.options import GridOptions
+from bilin.settings.options import GreyDataset, GridOptions
 from bilin.settings.schema import key
 
 if TYPE_CHECKING:
@@ -28,6 +28,11 @@ class CompareConfig(GridOptions):
         if self.noise is not None:
             raise UserError(
                 f"noise={self.noise:g}: compare trains one model per size, seed and noise; give noises=[{self.noise:g}]"
+            )
+        if self.data.name not in get_args(GreyDataset):
+            raise UserError(
+                f"data={self.data.name}: compare holds each model's forms (classes x n x n, float64) for every "
+                "pair; at n = 3072 inputs that is 0.75 GB a model and law: use data=mnist or data=fmnist"
             )
         if not self.noises:
             raise UserError("noises is empty: give at least one training noise, e.g. noises=[0,0.4]")

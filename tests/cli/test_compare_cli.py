@@ -76,6 +76,7 @@ def test_compare_writes_every_pair_and_its_numbers_are_the_formulas(bilin_cli, t
         (["sizes=[8]", "seeds=[0]", "noises=[]"], "noises is empty"),
         (["sizes=[8]", "seeds=[0]", "noises=[0]"], "the grid is one model"),
         (["sizes=[]"], "grid is empty"),
+        (["data=cifar10", *GRID], "use data=mnist or data=fmnist"),
         ([*GRID, "noise=0.3"], "give noises=[0.3]"),
         ([*GRID[:2], "noises=[0,-1]"], "noises=[0.0,-1.0] must all be >= 0"),
         ([*GRID[:2], "noises=[0.5,0.5]"], "gives 0.5 twice"),
