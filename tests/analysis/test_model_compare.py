@@ -11,6 +11,7 @@ import torch
 from bilin.analysis.compare_grid import METHODS, GridModel, compare_models, rank_agreement
 from bilin.analysis.model_compare import (
     eigen_matrix,
+    form_stats,
     hidden_products,
     linear_cka_matrix,
     similarity_matrix,
@@ -41,6 +42,15 @@ def test_all_pairs_at_once_are_each_pairs_similarity(law, bias):
     for values in (matrix.overall, matrix.overall_centred, matrix.per_class, matrix.per_class_centred):
         assert torch.equal(values, values.transpose(0, 1))  # symmetric to the last bit
         torch.testing.assert_close(torch.diagonal(values, dim1=0, dim2=1), torch.ones_like(values[0]))
+
+
+@pytest.mark.parametrize("law", [InputLaw.standard(INPUTS), data_law()], ids=["gaussian", "data"])
+@pytest.mark.parametrize("bias", [False, True], ids=["no-bias", "bias"])
+def test_form_stats_from_the_factors_are_the_dense_ones(law, bias):
+    net = model(5, d=7, bias=bias)
+    fast, dense = form_stats(net, law), FormStats.of_model(net, law)
+    for name, value in vars(dense).items():
+        torch.testing.assert_close(getattr(fast, name), value, rtol=1e-12, atol=1e-14, msg=name)
 
 
 def test_a_reparameterised_copy_is_the_same_model_to_every_measure_but_the_weights():
