@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import plotly.colors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -30,7 +32,7 @@ def heatmap(comparison: ModelComparison, method: str, subtitle: str) -> go.Figur
             colorscale=DIVERGING if signed_scale else "Viridis",
             zmin=-1 if signed_scale else 0,
             zmax=1,
-            text=[["" if v != v else signed(v) for v in row] for row in matrix] if written else None,
+            text=[["" if math.isnan(v) else signed(v) for v in row] for row in matrix] if written else None,
             texttemplate="%{text}" if written else None,
             textfont={"size": TICK_SIZE},
             colorbar={"title": {"text": "similarity", "font": {"size": TEXT_SIZE}}},
@@ -62,19 +64,11 @@ def scatter(comparison: ModelComparison, subtitle: str) -> go.Figure:
     order = list(dict.fromkeys(sorted(kinds, key=lambda k: (k.count("+"), k))))
     colours = dict(zip(order, plotly.colors.qualitative.D3, strict=False))
     rho = {(r["method_a"], r["method_b"]): r["spearman"] for r in comparison.rank_agreement()}
-    titles = [
-        f"{METHODS[m]}<br>"
-        + (
-            "Spearman ρ: too few pairs"
-            if rho[(REFERENCE, m)] is None
-            else f"Spearman ρ = {signed(rho[(REFERENCE, m)])}"
-        )
-        for m in SCATTERED
-    ]
+    titles = [f"{METHODS[m]}<br>{_spearman(rho[(REFERENCE, m)])}" for m in SCATTERED]
     fig = make_subplots(rows=1, cols=len(SCATTERED), subplot_titles=titles, horizontal_spacing=0.08)
     for col, method in enumerate(SCATTERED, start=1):
         for kind in order:
-            chosen = [i for i, k in enumerate(kinds) if k == kind and scores[method][i] == scores[method][i]]
+            chosen = [i for i, k in enumerate(kinds) if k == kind and math.isfinite(scores[method][i])]
             fig.add_trace(
                 go.Scatter(
                     x=[scores[REFERENCE][i] for i in chosen],
@@ -98,6 +92,10 @@ def scatter(comparison: ModelComparison, subtitle: str) -> go.Figure:
     fig.update_layout(legend={"orientation": "h", "y": -0.22, "yanchor": "top", "x": 0, "xanchor": "left"})
     return finish(fig, "Each measure against the exact functional similarity", (3 * PLOT_SIZE[0] // 2 + 200, 560),
                   subtitle=subtitle, margin={"b": 140})  # fmt: skip
+
+
+def _spearman(rho: float | None) -> str:
+    return "Spearman ρ: too few pairs" if rho is None else f"Spearman ρ = {signed(rho)}"
 
 
 def compare_figures(comparison: ModelComparison, setting: str) -> dict[str, go.Figure]:
