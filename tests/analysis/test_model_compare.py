@@ -53,8 +53,9 @@ def test_form_stats_from_the_factors_are_the_dense_ones(law, bias):
         torch.testing.assert_close(getattr(fast, name), value, rtol=1e-12, atol=1e-14, msg=name)
 
 
-def test_a_reparameterised_copy_is_the_same_model_to_every_measure_but_the_weights():
-    net = model(3, d=8)
+@pytest.mark.parametrize("bias", [False, True], ids=["no-bias", "bias"])
+def test_a_reparameterised_copy_is_the_same_model_to_every_measure_but_the_weights(bias):
+    net = model(3, d=8, bias=bias)
     copy = reparameterised(net, 4)
     law = data_law()
     exact = similarity_matrix([FormStats.of_model(m, law) for m in (net, copy)])
