@@ -8,7 +8,7 @@ BILIN := $(VENV)/bin/bilin
 
 .PHONY: help setup run test test-fast lint format docs wheel-check bench bench-full chromium chromedriver clean \
 	fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis fig-featvis-resnet fig-csf fig-frequency \
-	fig-adversarial fig-augment fig-challenge figures figures-quick report
+	fig-adversarial fig-augment fig-challenge fig-compare figures figures-quick report
 
 help:
 	@echo "make run        set up .venv and train: bilin train model=bilinear data=fmnist"
@@ -26,6 +26,7 @@ help:
 	@echo "make fig-featvis / fig-featvis-resnet / fig-csf   featvis ladders and the probe CSF (GPU advised)"
 	@echo "make fig-adversarial masks from the weights vs random, mean-image and PGD controls (3 seeds x 2 datasets)"
 	@echo "make fig-challenge   a planted rule read back from the weights vs shuffled-label controls (minutes on a CPU)"
+	@echo "make fig-compare     every pair of a grid's models by exact functional similarity, CKA, eigenvectors, weights"
 	@echo "make fig-frequency   the frequency study at d=512 (README's table: 30 models, ~30 min to train on a CPU)"
 	@echo "make fig-augment     the appendix grids: noise against blur, rotation and translation (GPU advised)"
 
@@ -97,6 +98,7 @@ bench: setup
 	$(PY) benchmarks/bench_csf.py
 	$(PY) benchmarks/bench_frequency.py
 	$(PY) benchmarks/bench_psychometric_coverage.py
+	$(PY) benchmarks/bench_compare.py
 
 bench-full: setup
 	$(PY) benchmarks/bench_train.py --full
@@ -122,6 +124,9 @@ fig-truncation: setup
 	$(BILIN) truncate
 fig-similarity: setup
 	$(BILIN) similarity
+# every pair of sizes x seeds x noises 0 / 0.4 by exact functional similarity, beside CKA, eigenvectors and weights
+fig-compare: setup
+	$(BILIN) compare
 # featvis ladders: the paper's bilinear Fashion-MNIST model (from the cache) and a random-weight ResNet18
 fig-featvis: setup
 	$(BILIN) decompose data=fmnist quiet=true
@@ -157,6 +162,7 @@ figures-quick: setup
 	$(BILIN) accuracy $(QUICK)
 	$(BILIN) truncate $(QUICK)
 	$(BILIN) similarity $(QUICK)
+	$(BILIN) compare $(QUICK)
 	$(BILIN) adversarial $(QUICK)
 	$(BILIN) challenge $(QUICK)
 	$(BILIN) featvis run=$$(ls -d outputs/quick/cache/bilinear-fmnist-d512-n0.5-s420-* | head -1) $(QUICK)

@@ -23,6 +23,11 @@ WRITES: dict[str, str] = {
     "truncate": "`truncation.csv` (every model and number of eigenvectors kept) and `truncation_bands.csv` "
     "(the mean and 90% t-band over seeds that the figure draws).",
     "similarity": "`similarity.csv` and `similarity_bands.csv`.",
+    "compare": "`compare_pairs.csv` (one row per pair of models, the diagonal included: both models' noise, size "
+    "and seed, what they differ in, and every measure), `compare_per_class.csv` (the exact and eigenvector measures "
+    "per class), `compare_summary.csv` (mean, min and max of each measure over the pairs that differ in the same "
+    "things) and `rank_agreement.csv` (Spearman and Kendall between every two measures over the pairs of distinct "
+    "models). See [Studies](../studies.md#comparing-models-exactly-compare).",
     "noise-sweep": "`noise_sweep.csv`, `noise_sweep.safetensors` and `noise_frequency_bands.csv`.",
     "augment-grid": "`augment_grid.csv` (every model: its two strengths, seed, accuracy, effective rank, centroids, "
     "top eigenvalue), `augment_grid_bands.csv` (mean and 90% t-band over seeds per cell and measure) and "
@@ -63,6 +68,9 @@ FIGURES: dict[str, str] = {
     "90% t-band over seeds): the paper's truncation figure.",
     "similarity": "Cosine similarity of each rank's eigenvectors to the d=300 models, per size: the paper's "
     "similarity figure.",
+    "compare": "`compare_<measure>` (a heatmap of every pair per measure, models ordered by noise, size and seed) "
+    "and `compare_scatter` (eigenvectors, CKA and weight cosine against the exact similarity under the data law, "
+    "one dot per pair of distinct models).",
     "noise-sweep": "The paper's figure 4 (top eigenvectors across training noise) and `frequency_vs_noise`.",
     "augment-grid": "`augment_grid` (the top eigenvector of one class in every cell with its accuracy, as in the "
     "paper's appendix) and `augment_measures` (accuracy, effective rank and centroid against the column "
