@@ -114,7 +114,7 @@ def main(cfg: DiffConfig, ctx: RunContext) -> CommandResult:
     metadata = {"run": a.folder, "other": b.folder, "constant": str(diff.constant).lower(), "order": "|λ| descending"}
     return CommandResult(
         tensors={"directions.safetensors": _tensor_file(diff, metadata)},
-        figures=diff_figures(diff, a.input_shape, pair),
+        figures=diff_figures(diff, a.input_shape, pair, a.dataset),
         headline=diff.headline(),
         record={
             "data": {a.dataset: data.provenance()},

@@ -14,12 +14,18 @@ from bilin.figures.eigen import CONSTANT_NOTE, image_grid
 from bilin.figures.frequency import CLASS_COLOURS
 from bilin.figures.style import PLOT_SIZE, finish, signed
 
-LAW_TITLES = {"gaussian": "standard Gaussian inputs", "data": "the training images' mean and covariance"}
+
+def law_title(law: str, dataset: str) -> str:
+    return {"gaussian": "standard Gaussian inputs", "data": f"{dataset}'s training images' mean and covariance"}[law]
 
 
-def diff_figures(diff: ModelDiff, shape: tuple[int, ...], pair: str) -> dict[str, go.Figure]:
-    """diff_directions and diff_share; shape: the image's (channels, height, width); pair: 'A = ..., B = ...'."""
-    return {"diff_directions": directions_figure(diff, shape, pair), "diff_share": share_figure(diff, pair)}
+def diff_figures(diff: ModelDiff, shape: tuple[int, ...], pair: str, dataset: str) -> dict[str, go.Figure]:
+    """diff_directions and diff_share; shape: the image's (channels, height, width); pair: 'A = ..., B = ...';
+    dataset: the one whose training images make the data law."""
+    return {
+        "diff_directions": directions_figure(diff, shape, pair),
+        "diff_share": share_figure(diff, pair, dataset),
+    }
 
 
 def _drawn(image, shape: tuple[int, ...]):
@@ -48,12 +54,12 @@ def directions_figure(diff: ModelDiff, shape: tuple[int, ...], pair: str) -> go.
     return fig.update_layout(coloraxis_colorbar_title_text="v / max|v|")
 
 
-def share_figure(diff: ModelDiff, pair: str) -> go.Figure:
+def share_figure(diff: ModelDiff, pair: str, dataset: str) -> go.Figure:
     """The explained share 1 - E[f_R_k^2] / E[f_D^2] against k, a line per class, a panel per input law."""
     fig = make_subplots(
         rows=1,
         cols=len(diff.laws),
-        subplot_titles=[LAW_TITLES.get(r.law, r.law) for r in diff.laws],
+        subplot_titles=[law_title(r.law, dataset) for r in diff.laws],
         shared_yaxes=True,
         horizontal_spacing=0.06,
     )

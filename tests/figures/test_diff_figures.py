@@ -17,7 +17,7 @@ COMPONENTS = 3
 @pytest.mark.parametrize("bias", [False, True])
 def test_the_share_lines_and_the_image_titles_are_the_tables_numbers(bias):
     diff = model_diff(model(0, bias=bias), model(1, d=4), LAWS, ["a", "b", "c"], COMPONENTS)
-    figures = diff_figures(diff, (1, 4, 4), "A = x, B = y")
+    figures = diff_figures(diff, (1, 4, 4), "A = x, B = y", "mnist")
     rows = {(r["class"], r["law"]): r for r in diff.tables()["diff.csv"]}
     lines = [t for t in figures["diff_share"].data if isinstance(t, go.Scatter)]
     assert len(lines) == len(LAWS) * (3 + 1)  # a line per class and one for all classes, per law
