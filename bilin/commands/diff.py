@@ -100,7 +100,10 @@ def main(cfg: DiffConfig, ctx: RunContext) -> CommandResult:
     directions = inputs + int(a.biased or b.biased)  # with biases, D lives in [x; 1]
     if cfg.components > directions:
         raise UserError(f"components={cfg.components}: D has only {directions} directions per class")
-    data = load_dataset(a.dataset, cfg.data_root, cfg.download)  # the data law: model A's training images
+    try:  # the data law: model A's training images
+        data = load_dataset(a.dataset, cfg.data_root, cfg.download)
+    except UserError as exc:  # its hints name the data group's keys; diff's are data_root= and download=
+        raise UserError(str(exc).replace("data.root", "data_root").replace("data.download", "download")) from exc
     x, y = data.train_x.flatten(1).double() / 255, data.train_y
     if x.shape[1] != inputs:
         raise UserError(f"{a.dataset}'s images have {x.shape[1]} pixels, the models read {inputs}")

@@ -73,6 +73,9 @@ def test_diff_refuses_what_it_cannot_compare_in_one_line(bilin_cli, tmp_path):
     gated = saved(tmp_path / "gated", bilinear(gate="relu"))
     colour = saved(tmp_path / "colour", bilinear(shape=(3, 32, 32)))
     failed = saved(tmp_path / "failed", bilinear(), status="failed")
+    empty = tmp_path / "empty"  # a complete run of another command: no model
+    empty.mkdir()
+    (empty / "run.json").write_text(json.dumps({"status": "complete"}))
     cases = [
         ([f"run={tmp_path / 'missing'}", f"other={good}"], "does not exist"),
         ([f"run={good}", f"other={tmp_path / 'missing'}"], f"other={tmp_path / 'missing'}: does not exist"),
@@ -81,6 +84,8 @@ def test_diff_refuses_what_it_cannot_compare_in_one_line(bilin_cli, tmp_path):
         ([f"run={good}", f"other={gated}"], f"other={gated}: the eigendecomposition is only exact"),
         ([f"run={good}", f"other={colour}"], "run= reads 1x28x28 images, other= 3x32x32"),
         ([f"run={good}", f"other={failed}"], "is failed, not complete"),
+        ([f"run={empty}", f"other={good}"], f"run={empty}: {empty} is not a bilin run with a model"),
+        ([f"run={good}", f"other={good}", f"data_root={tmp_path / 'nowhere'}", "download=false"], "(or data_root="),
         ([f"run={good}", f"other={good}", "components=0"], "components"),
         ([f"run={good}", f"other={good}", "components=785"], "D has only 784 directions"),
     ]
