@@ -73,6 +73,7 @@ def test_diff_refuses_what_it_cannot_compare_in_one_line(bilin_cli, tmp_path):
     gated = saved(tmp_path / "gated", bilinear(gate="relu"))
     colour = saved(tmp_path / "colour", bilinear(shape=(3, 32, 32)))
     failed = saved(tmp_path / "failed", bilinear(), status="failed")
+    five = saved(tmp_path / "five", ModelSpec("bilinear", 784, 8, 5))
     empty = tmp_path / "empty"  # a complete run of another command: no model
     empty.mkdir()
     (empty / "run.json").write_text(json.dumps({"status": "complete"}))
@@ -84,6 +85,7 @@ def test_diff_refuses_what_it_cannot_compare_in_one_line(bilin_cli, tmp_path):
         ([f"run={good}", f"other={gated}"], f"other={gated}: the eigendecomposition is only exact"),
         ([f"run={good}", f"other={colour}"], "run= reads 1x28x28 images, other= 3x32x32"),
         ([f"run={good}", f"other={failed}"], "is failed, not complete"),
+        ([f"run={good}", f"other={five}"], "run= has 10 classes, other= 5"),
         ([f"run={empty}", f"other={good}"], f"run={empty}: {empty} is not a bilin run with a model"),
         ([f"run={good}", f"other={good}", f"data_root={tmp_path / 'nowhere'}", "download=false"], "(or data_root="),
         ([f"run={good}", f"other={good}", "components=0"], "components"),
