@@ -8,7 +8,7 @@ BILIN := $(VENV)/bin/bilin
 
 .PHONY: help setup run test test-fast lint format docs wheel-check bench bench-full chromium chromedriver clean \
 	fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis fig-featvis-resnet fig-csf fig-frequency \
-	fig-adversarial fig-augment fig-challenge fig-compare figures figures-quick report
+	fig-adversarial fig-augment fig-challenge fig-compare fig-diff figures figures-quick report
 
 help:
 	@echo "make run        set up .venv and train: bilin train model=bilinear data=fmnist"
@@ -27,6 +27,7 @@ help:
 	@echo "make fig-adversarial masks from the weights vs random, mean-image and PGD controls (3 seeds x 2 datasets)"
 	@echo "make fig-challenge   a planted rule read back from the weights vs shuffled-label controls (minutes on a CPU)"
 	@echo "make fig-compare     every pair of a grid's models by exact functional similarity, CKA, eigenvectors, weights"
+	@echo "make fig-diff        what changed between noise 0 and noise 0.5 (MNIST, d=512, seed 0, 20 epochs each)"
 	@echo "make fig-frequency   the frequency study at d=512 (README's table: 30 models, ~30 min to train on a CPU)"
 	@echo "make fig-augment     the appendix grids: noise against blur, rotation and translation (GPU advised)"
 
@@ -146,6 +147,13 @@ fig-adversarial: setup
 # a planted rule read back from the weights (section 4.3): d=64 with biases, 3 seeds and shuffled-label controls
 fig-challenge: setup
 	$(BILIN) challenge
+# what changed when the same seed trains with input noise: two train runs (kept; trained once), then bilin diff
+DIFF_MODELS := outputs/diff-models
+DIFF_RECIPE := data=mnist d_hidden=512 epochs=20 seed=0 precision=fp32 quiet=true
+fig-diff: setup
+	test -f $(DIFF_MODELS)/noise0/model.json || $(BILIN) train $(DIFF_RECIPE) noise=0 hydra.run.dir=$(DIFF_MODELS)/noise0
+	test -f $(DIFF_MODELS)/noise0.5/model.json || $(BILIN) train $(DIFF_RECIPE) noise=0.5 hydra.run.dir=$(DIFF_MODELS)/noise0.5
+	$(BILIN) diff run=$(DIFF_MODELS)/noise0 other=$(DIFF_MODELS)/noise0.5
 # the appendix grids: the top eigenvector of digit 0 vs input noise and blur, rotation, translation (3 seeds each)
 fig-augment: setup
 	$(BILIN) augment-grid

@@ -20,6 +20,10 @@ WRITES: dict[str, str] = {
     "decompose": "`eigen.safetensors` (per-class eigenvectors), `spectrum.csv`, `spectrum_input_space.csv`, "
     "`frequency.csv` and `frequency_spectra.csv`; with `explain=` the `explain.csv`, with `panel=true` "
     "`panel.csv` and `panel.safetensors`. See [Studies](../studies.md#reading-the-weights-eigen-analysis).",
+    "diff": "`diff.csv` (per class and input law, and over all classes: the exact distance E[(f_A − f_B)²], its "
+    "root, the distance relative to E[f_A²] and the share the top-k directions explain, k = 1..components), "
+    "`diff_spectrum.csv` (the eigenvalues of M_A − M_B per class by |λ|) and `directions.safetensors` (the top "
+    "directions and their eigenvalues). See [Studies](../studies.md#what-changed-between-two-models-diff).",
     "truncate": "`truncation.csv` (every model and number of eigenvectors kept) and `truncation_bands.csv` "
     "(the mean and 90% t-band over seeds that the figure draws).",
     "similarity": "`similarity.csv` and `similarity_bands.csv`.",
@@ -64,6 +68,8 @@ FIGURES: dict[str, str] = {
     "`fig3_spectrum_class<c>` per class (its eigenvalue spectrum and top eigenvectors as images: the paper's "
     "figure 3), `frequency` (the spatial frequencies of the features); with `panel=true` `fig2_panel` (MNIST "
     "beside Fashion-MNIST), with `explain=<i>` `explain` (one test image's logit, eigenvector by eigenvector).",
+    "diff": "`diff_directions` (the top directions of M_A − M_B per class, with their λ) and `diff_share` (the "
+    "share of the distance the top-k directions explain against k, per class, one panel per input law).",
     "truncate": "Accuracy against the number of eigenvectors kept per class, one line per hidden size (mean and "
     "90% t-band over seeds): the paper's truncation figure.",
     "similarity": "Cosine similarity of each rank's eigenvectors to the d=300 models, per size: the paper's "

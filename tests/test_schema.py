@@ -175,7 +175,7 @@ def _compose(command, overrides):
         return hydra_app.to_schema(command, compose(command.config_name, overrides=overrides))
 
 
-NEEDS_A_MODEL = {"featvis": ["net=tv:resnet18"]}
+NEEDS_A_MODEL = {"featvis": ["net=tv:resnet18"], "diff": ["run=.", "other=.", "allow_incomplete=true"]}
 
 
 @pytest.mark.parametrize("command", CONFIGURED, ids=lambda c: c.name)

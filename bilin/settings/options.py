@@ -193,11 +193,12 @@ def allow_incomplete_key() -> bool:
     return key(False, "also use a run= that is not complete (failed, interrupted); run.json records it")
 
 
-def source_run_status(folder: str) -> str:
-    """`complete` for a finished run or a model-cache entry; otherwise what its run.json says."""
+def source_run_status(folder: str, name: str = "run") -> str:
+    """`complete` for a finished run or a model-cache entry; otherwise what its run.json says. name: the
+    key that gave the folder, as errors say it."""
     path = Path(folder)
     if not path.is_dir():
-        raise UserError(f"run={folder}: {'is a file, not a run folder' if path.exists() else 'does not exist'}")
+        raise UserError(f"{name}={folder}: {'is a file, not a run folder' if path.exists() else 'does not exist'}")
     if (path / "recipe.json").is_file():  # a model-cache entry: written last, only when complete
         return "complete"
     record = path / "run.json"
@@ -206,18 +207,19 @@ def source_run_status(folder: str) -> str:
     try:
         status = json.loads(record.read_text()).get("status")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        raise UserError(f"run={folder}: its run.json is damaged, so its status is unknown") from None
+        raise UserError(f"{name}={folder}: its run.json is damaged, so its status is unknown") from None
     return str(status)
 
 
-def check_source_run(folder: str | None, allow_incomplete: bool) -> None:
-    """A source run must be complete unless the user allows otherwise; refuse it before any work."""
+def check_source_run(folder: str | None, allow_incomplete: bool, name: str = "run") -> None:
+    """A source run must be complete unless the user allows otherwise; refuse it before any work. name:
+    the key that gave the folder."""
     if folder is None:
         return
-    status = source_run_status(folder)
+    status = source_run_status(folder, name)
     if status != "complete" and not allow_incomplete:
         raise UserError(
-            f"run={folder} is {status}, not complete: its weights may be from an unfinished or diverged "
+            f"{name}={folder} is {status}, not complete: its weights may be from an unfinished or diverged "
             "training; finish it (bilin train resume=...) or pass allow_incomplete=true"
         )
 
