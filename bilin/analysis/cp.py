@@ -23,9 +23,10 @@ import torch
 from einops import einsum
 
 from bilin.analysis.class_tensor import ClassTensor
+from bilin.analysis.cp_settings import SharedSettings
 from bilin.running.command import TensorFile
 
-RIDGE = 1e-10  # added to H's unit diagonal: two components that meet leave it singular
+RIDGE = 1e-10  # least-squares refits: added to H's unit diagonal, which two components that meet leave singular
 
 
 @dataclass
@@ -105,21 +106,27 @@ def least_squares(forms: torch.Tensor, b: torch.Tensor, ridge: float = RIDGE) ->
     return weights, inner / ((weights @ H) * weights).sum().clamp_min(torch.finfo(b.dtype).tiny).sqrt()
 
 
-def fit_cp(tensor: ClassTensor, rank: int, steps: int = 300, seed: int = 0, ridge: float = RIDGE) -> CpFit:
-    """The rank-`rank` symmetric CP of T (the module's note), at most `steps` L-BFGS iterations."""
-    forms = tensor.forms
+def fit_cp(tensor: ClassTensor, settings: SharedSettings) -> CpFit:
+    """The rank-R symmetric CP of T (the module's note): R = settings.rank, at most settings.cp_steps
+    L-BFGS iterations from a start drawn with settings.cp_seed.
+
+    settings.cp_ridge: while fitting, the weights minimise ||T^ - T||^2 + ridge ||w||^2 (H has a unit diagonal,
+    so ridge is relative and scale-free). Without it the fit pairs nearly parallel components with
+    large opposite weights (a classic CP degeneracy: their difference mimics a non-symmetric term);
+    the ranked components and every reported cosine use plain least squares."""
+    forms, rank, ridge = tensor.forms, settings.rank, settings.cp_ridge
     total = forms.square().sum()
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(settings.cp_seed)
     raw = torch.randn(rank, forms.shape[-1], generator=generator, dtype=torch.float64).requires_grad_()
     optimiser = torch.optim.LBFGS(
-        [raw], lr=1, max_iter=steps, history_size=20, tolerance_grad=1e-12, tolerance_change=1e-15,
+        [raw], lr=1, max_iter=settings.cp_steps, history_size=20, tolerance_grad=1e-12, tolerance_change=1e-15,
         line_search_fn="strong_wolfe",
     )  # fmt: skip
 
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
         b = raw / raw.norm(dim=1, keepdim=True)
-        loss = 1 - least_squares(forms, b, ridge)[1] / total.sqrt()  # 1 - cosine
+        loss = 1 - least_squares(forms, b, ridge + RIDGE)[1] / total.sqrt()  # 1 - cosine
         loss.backward()
         return loss
 

@@ -4,6 +4,8 @@ everything and n when n eigenvalues are equal in magnitude (docs/science.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 
@@ -14,3 +16,12 @@ def effective_rank(values: torch.Tensor) -> torch.Tensor:
     p = magnitude / total.clamp_min(torch.finfo(torch.float64).tiny)
     entropy = -torch.special.xlogy(p, p).sum(-1)
     return torch.where(total[..., 0] > 0, entropy.exp(), torch.zeros_like(entropy))
+
+
+def effective_rank_rows(values: torch.Tensor, classes: Sequence[str]) -> list[dict]:
+    """One row per class of a (classes, k) spectrum: its effective rank and how many eigenvalues it has."""
+    ranks = effective_rank(values)
+    return [
+        {"class": name, "effective_rank": float(ranks[c]), "components": values.shape[1]}
+        for c, name in enumerate(classes)
+    ]

@@ -1,10 +1,12 @@
-"""`bilin decompose`: eigenvectors per class, figures 2 and 3, single-input explanations."""
+"""`bilin decompose`: eigenvectors per class, figures 2 and 3, single-input explanations; or (method=hosvd|cp)
+a decomposition of the class tensor shared across classes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bilin.analysis.cp_settings import SharedSettings
 from bilin.errors import UserError
 from bilin.running.command import Command, CommandResult
 from bilin.settings.options import CachedRecipe, allow_incomplete_key, check_source_run, d_hidden_key
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class DecomposeConfig(CachedRecipe):
+class DecomposeConfig(SharedSettings, CachedRecipe):
     run: str | None = key(None, "a train run folder; else the model comes from the cache (trained if missing)")
     allow_incomplete: bool = allow_incomplete_key()
     d_hidden: int = d_hidden_key()
@@ -35,6 +37,10 @@ class DecomposeConfig(CachedRecipe):
         if self.run is None or self.panel:  # cached models are trained from this config
             self.require_bilinear()
         check_source_run(self.run, self.allow_incomplete)
+        eigen_only = [k for k, on in (("input_space", self.input_space), ("explain", self.explain is not None),
+                                      ("panel", self.panel)) if on]  # fmt: skip
+        if self.method != "eigen" and eigen_only:
+            raise UserError(f"{', '.join(eigen_only)} belong to method=eigen, not method={self.method}")
 
 
 def main(cfg: DecomposeConfig, ctx: RunContext) -> CommandResult:
@@ -48,6 +54,9 @@ def main(cfg: DecomposeConfig, ctx: RunContext) -> CommandResult:
     model, dataset, source = _model_source(cfg, ctx)
     data = load_dataset(dataset, cfg.data.root, cfg.data.download)
     x, y = data.test_x.flatten(1).float() / 255, data.test_y  # the test images as the model sees them
+    record = {"data": {dataset: data.provenance()}, "source": source, "dataset": dataset}
+    if cfg.method != "eigen":
+        return _shared(cfg, ctx, model, dataset, source, x, y, record)
     started = time.perf_counter()
     eigen = eigendecompose(model)
     seconds = time.perf_counter() - started
@@ -63,12 +72,39 @@ def main(cfg: DecomposeConfig, ctx: RunContext) -> CommandResult:
         figures=decomposition_figures(result),
         headline=result.headline(),
         # the images that signed the vectors; a dataset the cache already recorded keeps its entry
-        record={
-            "data": {dataset: data.provenance()},
-            "source": source,
-            "dataset": dataset,
-            "decompose_seconds": seconds,
-        },
+        record=record | {"decompose_seconds": seconds},
+    ).add_tables(result)
+
+
+def _shared(
+    cfg: DecomposeConfig,
+    ctx: RunContext,
+    model: torch.nn.Module,
+    dataset: str,
+    source: str,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    record: dict,
+) -> CommandResult:
+    """method=hosvd|cp: the class tensor's decomposition shared across classes."""
+    import time
+
+    from bilin.analysis.shared_decomposition import shared_decomposition
+    from bilin.figures.shared_decomposition import shared_figures
+
+    started = time.perf_counter()
+    ctx.stage(f"{cfg.method} of the class tensor" + (f", rank {cfg.rank}" if cfg.method == "cp" else ""))
+    try:
+        result = shared_decomposition(model, dataset, x, y, cfg)
+    except UserError as exc:
+        raise UserError(f"method={cfg.method}: {exc}") from exc
+    return CommandResult(
+        tensors=result.tensors(source),
+        figures=shared_figures(result),
+        headline=result.headline(),
+        record=record
+        | {"method": cfg.method, "decompose_seconds": time.perf_counter() - started}
+        | ({"cp_steps_run": result.cp.steps} if result.cp is not None else {}),
     ).add_tables(result)
 
 

@@ -8,6 +8,7 @@ import torch
 
 from bilin.analysis.class_tensor import ClassTensor
 from bilin.analysis.cp import fit_cp
+from bilin.analysis.cp_settings import SharedSettings
 from bilin.analysis.hosvd import hosvd
 from bilin.analysis.quadratic_moments import input_forms
 from bilin.models.networks import ModelSpec, build_model
@@ -74,7 +75,7 @@ def test_hosvd_energies_are_the_unfoldings_singular_values_squared():
 @pytest.mark.parametrize("inputs, rank", [(12, 4), (20, 8)])
 def test_cp_recovers_a_planted_low_rank_tensor_at_its_rank(inputs, rank):
     T, a, _ = planted(inputs, rank)
-    fit = fit_cp(ClassTensor.of_forms(T), rank, steps=300, seed=0)
+    fit = fit_cp(ClassTensor.of_forms(T), SharedSettings(rank=rank, cp_steps=300, cp_seed=0))
     assert float(fit.cosine[-1]) > 0.999
     assert (fit.components @ a.mT).abs().max(1).values.min() > 0.999  # each component is a planted one
     assert torch.allclose(fit.reconstruct(), T, atol=1e-3 * T.abs().max())
@@ -83,7 +84,7 @@ def test_cp_recovers_a_planted_low_rank_tensor_at_its_rank(inputs, rank):
 
 def test_cp_cosine_with_the_top_r_never_falls_and_matches_its_reconstruction():
     forms, _ = input_forms(model(6))
-    fit = fit_cp(ClassTensor.of_model(model(6)), 5, steps=100, seed=0)
+    fit = fit_cp(ClassTensor.of_model(model(6)), SharedSettings(rank=5, cp_steps=100, cp_seed=0))
     assert (fit.cosine.diff() >= -1e-12).all()
     assert (fit.share.diff() <= 1e-15).all() and float(fit.share.sum()) == pytest.approx(1)
     for r in (1, 3, 5):
@@ -94,13 +95,14 @@ def test_cp_cosine_with_the_top_r_never_falls_and_matches_its_reconstruction():
 
 def test_cp_is_deterministic_for_a_seed():
     tensor = ClassTensor.of_model(model(6))
-    one, two = fit_cp(tensor, 3, steps=50, seed=4), fit_cp(tensor, 3, steps=50, seed=4)
+    settings = SharedSettings(rank=3, cp_steps=50, cp_seed=4)
+    one, two = fit_cp(tensor, settings), fit_cp(tensor, settings)
     assert torch.equal(one.components, two.components) and torch.equal(one.weights, two.weights)
 
 
 def test_cp_logits_are_the_weighted_squared_projections_and_exact_at_full_recovery():
     T, _, _ = planted(INPUTS + 1, 3, classes=CLASSES, seed=5)  # a form in [x; 1]
-    fit = fit_cp(ClassTensor.of_forms(T, constant=True), 3, steps=300, seed=0)
+    fit = fit_cp(ClassTensor.of_forms(T, constant=True), SharedSettings(rank=3, cp_steps=300, cp_seed=0))
     x = torch.cat([torch.rand(50, INPUTS, dtype=torch.float64), torch.ones(50, 1, dtype=torch.float64)], 1)
     exact = torch.einsum("bi,cij,bj->bc", x, T, x)
     assert torch.allclose(fit.logits(x, 3), exact, atol=1e-3 * exact.abs().max())
