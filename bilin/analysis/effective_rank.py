@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import torch
 
+from bilin.analysis.stats import t_band
+
 
 def effective_rank(values: torch.Tensor) -> torch.Tensor:
     """(..., k) eigenvalues -> (...,) effective ranks in [1, k] (float64); 0 for an all-zero spectrum."""
@@ -25,3 +27,11 @@ def effective_rank_rows(values: torch.Tensor, classes: Sequence[str]) -> list[di
         {"class": name, "effective_rank": float(ranks[c]), "components": values.shape[1]}
         for c, name in enumerate(classes)
     ]
+
+
+def effective_rank_bands(ranks: torch.Tensor, confidence: float = 0.9, **labels: object) -> list[dict]:
+    """Band rows over seeds of (seeds, classes) effective ranks: one per class and one for their mean
+    over the classes (class "mean"), each with the mean and the Student-t band (bilin.analysis.stats)."""
+    samples = torch.cat([ranks.double(), ranks.double().mean(-1, keepdim=True)], dim=-1)
+    points = [*range(ranks.shape[-1]), "mean"]
+    return t_band(samples, confidence).rows("class", points, **labels)
