@@ -89,15 +89,17 @@ def _shared(
     """method=hosvd|cp: the class tensor's decomposition shared across classes."""
     import time
 
+    from bilin.analysis.decompose import bilinear_weights
     from bilin.analysis.shared_decomposition import shared_decomposition
     from bilin.figures.shared_decomposition import shared_figures
 
-    started = time.perf_counter()
-    ctx.stage(f"{cfg.method} of the class tensor" + (f", rank {cfg.rank}" if cfg.method == "cp" else ""))
     try:
-        result = shared_decomposition(model, dataset, x, y, cfg)
+        bilinear_weights(model)  # a model without quadratic forms is refused before anything is said
     except UserError as exc:
         raise UserError(f"method={cfg.method}: {exc}") from exc
+    started = time.perf_counter()
+    ctx.stage(f"{cfg.method} of the class tensor" + (f", rank {cfg.rank}" if cfg.method == "cp" else ""))
+    result = shared_decomposition(model, dataset, x, y, cfg)
     return CommandResult(
         tensors=result.tensors(source),
         figures=shared_figures(result),
