@@ -7,7 +7,8 @@ fitted to maximise the cosine <T^, T> / (||T^|| ||T||). For fixed components the
 the least-squares ones (T^ the projection of T on their span, per class), where the cosine is
     cos^2 = sum_c g_c^T H^-1 g_c / ||T||^2,   g_{c,r} = a_r^T T_c a_r,   H_{rs} = (a_r . a_s)^2,
 so the fit maximises that over the components alone (variable projection; L-BFGS in float64 from a
-seeded start, deterministic on the CPU). Every a_r lies in the embedding's row space (projecting on
+seeded start, deterministic on the CPU; while fitting, a small ridge on w keeps components from
+pairing up, see fit_cp). Every a_r lies in the embedding's row space (projecting on
 it keeps <T^, T> and can only shrink ||T^||), so the fit runs on K of bilin.analysis.class_tensor:
 m x m matrices, never inputs x inputs ones. Components are ranked by their share of the weights,
 sum_c w_{c,r}^2 / sum w^2; for r = 1..R the weights of the top r are fitted again by least squares,

@@ -155,13 +155,15 @@ def _panel(cfg: DecomposeConfig, ctx: RunContext, result: Decomposition) -> dict
 
 COMMAND = Command(
     name="decompose",
-    summary="Per-class eigenvectors of a bilinear MLP: eigen.safetensors, spectrum.csv, figures 2 and 3.",
+    summary="Per-class eigenvectors of a bilinear MLP (figures 2 and 3), or method=hosvd|cp shared across classes.",
     schema=DecomposeConfig,
     main=main,
     panel="Read the weights",
     examples=(
         "bilin decompose run=outputs/train/DATE/TIME explain=0 input_space=true",
         "bilin decompose data=fmnist panel=true   (model from the cache, trained if missing)",
+        "bilin decompose run=outputs/train/DATE/TIME method=hosvd",
+        "bilin decompose data=mnist method=cp rank=30",
     ),
     notes="Without run=, the model comes from the model cache (<cache_root>), trained when missing.",
 )
