@@ -63,9 +63,11 @@ class CpFit:
         """(R,) test accuracy of the logits with the top r components, r = 1..R."""
         correct = torch.zeros(self.rank, dtype=torch.float64)
         for start in range(0, len(x), chunk):
-            xs, ys = x[start : start + chunk], y[start : start + chunk]
+            squares = (x[start : start + chunk].to(self.components) @ self.components.mT).square()
+            labels = y[start : start + chunk].to(squares.device)
             for r in range(1, self.rank + 1):
-                correct[r - 1] += (self.logits(xs, r).argmax(-1) == ys.to(xs.device)).sum().item()
+                logits = squares[:, :r] @ self.prefix_weights[r - 1].mT  # = self.logits(x, r)
+                correct[r - 1] += (logits.argmax(-1) == labels).sum().item()
         return correct / len(x)
 
     def tables(self, classes: Sequence[str], accuracy: torch.Tensor | None = None) -> dict[str, list[dict]]:

@@ -131,7 +131,9 @@ def _heatmap(
     diverging: bool = True,
 ) -> go.Figure:
     peak = float(z.abs().max()) or 1.0
-    scale = {"colorscale": DIVERGING, "zmin": -peak, "zmax": peak} if diverging else {"colorscale": "Viridis"}
+    scale = (
+        {"colorscale": DIVERGING, "zmin": -peak, "zmax": peak} if diverging else {"colorscale": "Viridis", "zmin": 0}
+    )
     fig = go.Figure(
         go.Heatmap(
             z=z.tolist(),
