@@ -19,7 +19,7 @@ class SharedSettings:
         "eigen", "eigen: per-class eigenvectors; hosvd: the class x input x input tensor's HOSVD; cp: a rank-R CP"
     )
     rank: int = key(30, "method=cp: components R shared across classes", ge=1)
-    cp_steps: int = key(200, "method=cp: L-BFGS iterations at most", ge=1)
+    cp_steps: int = key(500, "method=cp: L-BFGS iterations at most", ge=1)
     cp_ridge: float = key(
         0.01, "method=cp: ridge on the class weights (relative; keeps components from pairing up)", ge=0
     )
