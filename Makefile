@@ -8,7 +8,7 @@ BILIN := $(VENV)/bin/bilin
 
 .PHONY: help setup run test test-fast lint format docs wheel-check bench bench-full chromium chromedriver clean \
 	fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis fig-featvis-resnet fig-csf fig-frequency \
-	fig-adversarial fig-augment fig-challenge fig-compare fig-diff figures figures-quick report
+	fig-adversarial fig-augment fig-challenge fig-compare fig-diff fig-shared figures figures-quick report
 
 help:
 	@echo "make run        set up .venv and train: bilin train model=bilinear data=fmnist"
@@ -25,6 +25,7 @@ help:
 	@echo "make report     every run under outputs/ as one offline site: outputs/report/index.html"
 	@echo "make fig-featvis / fig-featvis-resnet / fig-csf   featvis ladders and the probe CSF (GPU advised)"
 	@echo "make fig-adversarial masks from the weights vs random, mean-image and PGD controls (3 seeds x 2 datasets)"
+	@echo "make fig-shared      HOSVD and rank-30 CP shared across classes (d=512, MNIST and Fashion-MNIST)"
 	@echo "make fig-challenge   a planted rule read back from the weights vs shuffled-label controls (minutes on a CPU)"
 	@echo "make fig-compare     every pair of a grid's models by exact functional similarity, CKA, eigenvectors, weights"
 	@echo "make fig-diff        what changed between noise 0 and noise 0.5 (MNIST, d=512, seed 0, 20 epochs each)"
@@ -94,6 +95,7 @@ wheel-check: setup
 bench: setup
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_decompose.py
+	$(PY) benchmarks/bench_cp.py
 	$(PY) benchmarks/bench_batched.py
 	$(PY) benchmarks/bench_featvis.py
 	$(PY) benchmarks/bench_csf.py
@@ -159,6 +161,12 @@ fig-augment: setup
 	$(BILIN) augment-grid
 	$(BILIN) augment-grid cols=rotate col_values=[0,10,20,30]
 	$(BILIN) augment-grid cols=translate col_values=[0,0.05,0.1,0.2]
+# decompositions shared across classes: the class tensor's HOSVD and a rank-30 CP, both datasets
+fig-shared: setup
+	$(BILIN) decompose data=mnist method=hosvd
+	$(BILIN) decompose data=mnist method=cp
+	$(BILIN) decompose data=fmnist method=hosvd
+	$(BILIN) decompose data=fmnist method=cp
 figures: fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis
 
 # Reduced settings (experiment=quick) under outputs/quick, with its own cache.

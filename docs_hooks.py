@@ -18,21 +18,29 @@ WRITES: dict[str, str] = {
     "`model.safetensors` + `model.json` (the weights and how to rebuild the model), `checkpoint.pt` (resume), "
     "`checksums.json` and `train.log`. See [Running bilin](../usage.md#where-results-go).",
     "decompose": "`eigen.safetensors` (per-class eigenvectors), `spectrum.csv`, `spectrum_input_space.csv`, "
-    "`frequency.csv` and `frequency_spectra.csv`; with `explain=` the `explain.csv`, with `panel=true` "
-    "`panel.csv` and `panel.safetensors`. See [Studies](../studies.md#reading-the-weights-eigen-analysis).",
+    "`frequency.csv`, `frequency_spectra.csv` and `effective_rank.csv` (each class's spectrum); with `explain=` "
+    "the `explain.csv`, with `panel=true` `panel.csv` and `panel.safetensors`. With `method=hosvd`: "
+    "`hosvd.safetensors` (output and input factors, core, energies), `hosvd_energy.csv`, `hosvd_output_factors.csv` "
+    "and `hosvd_core_energy.csv`; with `method=cp`: `cp.safetensors` (components, class weights), `cp.csv` (per r "
+    "the share, the cosine and the test accuracy with the top r), `cp_weights.csv`; both with `effective_rank.csv`. "
+    "See [Studies](../studies.md#reading-the-weights-eigen-analysis) and "
+    "[Studies](../studies.md#decompositions-shared-across-classes-decompose-methodhosvdcp).",
     "diff": "`diff.csv` (per class and input law, and over all classes: the exact distance E[(f_A − f_B)²], its "
     "root, the distance relative to E[f_A²] and the share the top-k directions explain, k = 1..components), "
     "`diff_spectrum.csv` (the eigenvalues of M_A − M_B per class by |λ|) and `directions.safetensors` (the top "
     "directions and their eigenvalues). See [Studies](../studies.md#what-changed-between-two-models-diff).",
-    "truncate": "`truncation.csv` (every model and number of eigenvectors kept) and `truncation_bands.csv` "
-    "(the mean and 90% t-band over seeds that the figure draws).",
+    "truncate": "`truncation.csv` (every model and number of eigenvectors kept), `truncation_bands.csv` "
+    "(the mean and 90% t-band over seeds that the figure draws), `effective_rank.csv` (every model and class) and "
+    "`effective_rank_bands.csv` (per size and class: mean and 90% t-band over seeds).",
     "similarity": "`similarity.csv` and `similarity_bands.csv`.",
     "compare": "`compare_pairs.csv` (one row per pair of models, the diagonal included: both models' noise, size "
     "and seed, what they differ in, and every measure), `compare_per_class.csv` (the exact and eigenvector measures "
     "per class), `compare_summary.csv` (mean, min and max of each measure over the pairs that differ in the same "
     "things) and `rank_agreement.csv` (Spearman and Kendall between every two measures over the pairs of distinct "
     "models). See [Studies](../studies.md#comparing-models-exactly-compare).",
-    "noise-sweep": "`noise_sweep.csv`, `noise_sweep.safetensors` and `noise_frequency_bands.csv`.",
+    "noise-sweep": "`noise_sweep.csv`, `noise_sweep.safetensors`, `noise_frequency_bands.csv`, "
+    "`noise_effective_rank.csv` (every model and class) and `noise_effective_rank_bands.csv` (per dataset, noise "
+    "and class: mean and 90% t-band over seeds).",
     "augment-grid": "`augment_grid.csv` (every model: its two strengths, seed, accuracy, effective rank, centroids, "
     "top eigenvalue), `augment_grid_bands.csv` (mean and 90% t-band over seeds per cell and measure) and "
     "`augment_grid.safetensors` (the first seed's top eigenvectors). "
@@ -67,7 +75,10 @@ FIGURES: dict[str, str] = {
     "decompose": "`fig2_top_eigenvectors` (the top eigenvectors of every class, as in the paper's figure 2), "
     "`fig3_spectrum_class<c>` per class (its eigenvalue spectrum and top eigenvectors as images: the paper's "
     "figure 3), `frequency` (the spatial frequencies of the features); with `panel=true` `fig2_panel` (MNIST "
-    "beside Fashion-MNIST), with `explain=<i>` `explain` (one test image's logit, eigenvector by eigenvector).",
+    "beside Fashion-MNIST), with `explain=<i>` `explain` (one test image's logit, eigenvector by eigenvector). "
+    "With `method=hosvd`: `hosvd_input_factors` (the top input factors as images), `hosvd_output_factors` "
+    "(heatmap over classes), `hosvd_core_energy` and `hosvd_energy`; with `method=cp`: `cp_components` (the "
+    "components as images), `cp_class_weights` (heatmap) and `cp_quality` (cosine and accuracy against r).",
     "diff": "`diff_directions` (the top directions of M_A − M_B per class, with their λ) and `diff_share` (the "
     "share of the distance the top-k directions explain against k, per class, one panel per input law).",
     "truncate": "Accuracy against the number of eigenvectors kept per class, one line per hidden size (mean and "

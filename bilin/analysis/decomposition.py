@@ -11,6 +11,7 @@ from functools import cached_property
 import torch
 
 from bilin.analysis.decompose import SIGN_RULE, Eigen, Explanation, explain
+from bilin.analysis.effective_rank import effective_rank_rows
 from bilin.analysis.feature_spectra import TOP_FEATURES, FeatureSpectra, feature_spectra
 from bilin.data import DATASETS
 from bilin.errors import UserError
@@ -40,12 +41,13 @@ class Decomposition:
         return feature_spectra(self.eigen, self.side)
 
     def tables(self) -> dict[str, list[dict]]:
-        """spectrum.csv (every eigenvalue), frequency.csv (summaries per class and rank) and
-        frequency_spectra.csv (the curves), then the optional parts' tables."""
+        """spectrum.csv (every eigenvalue), frequency.csv (summaries per class and rank),
+        frequency_spectra.csv (the curves) and effective_rank.csv, then the optional parts' tables."""
         tables = {
             "spectrum.csv": self.eigen.spectrum_rows(self.classes),
             "frequency.csv": self.spectra.summary_rows(self.classes),
             "frequency_spectra.csv": self.spectra.spectrum_rows(self.classes),
+            "effective_rank.csv": effective_rank_rows(self.eigen.values, self.classes),
         }
         if self.input_space is not None:
             tables["spectrum_input_space.csv"] = self.input_space.spectrum_rows(self.classes)

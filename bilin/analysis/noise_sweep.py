@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import torch
 
 from bilin.analysis.decompose import Eigen, eigendecompose, orient_to_class
+from bilin.analysis.effective_rank import effective_rank, effective_rank_bands
 from bilin.analysis.feature_spectra import feature_spectra
 from bilin.analysis.stats import SweepBands, sweep_bands
 
@@ -29,7 +30,16 @@ class TopEigenvector:
 def top_eigenvector(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, target_class: int) -> TopEigenvector:
     """The model's eigenvectors signed by its test images x (N, side * side) in [0, 1] and labels y
     (orient_to_class), then the target class's top one (largest eigenvalue)."""
-    return top_eigenvector_of(orient_to_class(eigendecompose(model), x, y), round(x.shape[1] ** 0.5), target_class)
+    return read_model(model, x, y, target_class)[0]
+
+
+def read_model(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, target_class: int
+) -> tuple[TopEigenvector, torch.Tensor]:
+    """top_eigenvector, and the effective rank of every class's spectrum (classes,), from one eigendecomposition."""
+    eigen = eigendecompose(model)
+    top = top_eigenvector_of(orient_to_class(eigen, x, y), round(x.shape[1] ** 0.5), target_class)
+    return top, effective_rank(eigen.values).cpu()
 
 
 def top_eigenvector_of(eigen: Eigen, side: int, target_class: int) -> TopEigenvector:
@@ -52,6 +62,7 @@ class SweepPoint:
     seed: int
     val_acc: float
     top: TopEigenvector
+    effective_ranks: torch.Tensor | None = None  # (classes,) of each class's spectrum
 
 
 @dataclass
@@ -89,7 +100,27 @@ class NoiseSweep:
         return sweep_bands(self.rows(), self.datasets, CENTROID_MEASURES, "noise", self.noises, dtype=torch.float32)
 
     def tables(self) -> dict[str, list[dict]]:
-        return {"noise_sweep.csv": self.rows(), "noise_frequency_bands.csv": self.bands().rows()}
+        tables = {"noise_sweep.csv": self.rows(), "noise_frequency_bands.csv": self.bands().rows()}
+        if self.points and all(p.effective_ranks is not None for p in self.points):
+            tables.update(self.effective_rank_tables())
+        return tables
+
+    def effective_rank_tables(self) -> dict[str, list[dict]]:
+        """noise_effective_rank.csv (every model and class) and noise_effective_rank_bands.csv (per
+        dataset, noise and class, and for the classes' mean: the mean and 90% t band over seeds)."""
+        rows = [
+            {"dataset": p.dataset, "noise": p.noise, "seed": p.seed, "class": c, "effective_rank": float(rank)}
+            for p in self.points
+            for c, rank in enumerate(p.effective_ranks)
+        ]
+        bands = []
+        for dataset in self.datasets:
+            for noise in self.noises:
+                ranks = torch.stack(
+                    [p.effective_ranks for p in self.points if (p.dataset, p.noise) == (dataset, noise)]
+                )
+                bands += effective_rank_bands(ranks, dataset=dataset, noise=noise)
+        return {"noise_effective_rank.csv": rows, "noise_effective_rank_bands.csv": bands}
 
     def images(self) -> torch.Tensor:
         """(points of the first seed, side, side): figure 4's top eigenvectors."""

@@ -13,6 +13,7 @@ from einops import einsum
 from torch import nn
 
 from bilin.analysis.decompose import Eigen, eigendecompose
+from bilin.analysis.effective_rank import effective_rank, effective_rank_bands
 from bilin.analysis.stats import Band, t_band
 from bilin.errors import UserError
 
@@ -70,6 +71,7 @@ class TruncationGrid:
     accuracy: torch.Tensor  # (sizes, seeds, ks) with the top-k components
     full: torch.Tensor  # (sizes, seeds) the model's own accuracy
     confidence: float = 0.9  # of the Student-t bands over seeds
+    effective_ranks: torch.Tensor | None = None  # (sizes, seeds, classes) of each class's spectrum
 
     def error(self) -> dict[int, Band]:
         """Test error with the top-k components, per size: mean and band over seeds, in [0, 1]."""
@@ -102,7 +104,27 @@ class TruncationGrid:
             for size, band in curves.items()
             for row in band.rows("k", self.ks, curve=name, size=size)
         ]
-        return {"truncation.csv": rows, "truncation_bands.csv": bands}
+        tables = {"truncation.csv": rows, "truncation_bands.csv": bands}
+        if self.effective_ranks is not None:
+            tables.update(self.effective_rank_tables())
+        return tables
+
+    def effective_rank_tables(self) -> dict[str, list[dict]]:
+        """effective_rank.csv (every model and class) and effective_rank_bands.csv (per size and class,
+        and for the classes' mean: the mean and band over seeds)."""
+        ranks = self.effective_ranks
+        rows = [
+            {"size": size, "seed": seed, "class": c, "effective_rank": float(ranks[i, j, c])}
+            for i, size in enumerate(self.sizes)
+            for j, seed in enumerate(self.seeds)
+            for c in range(ranks.shape[2])
+        ]
+        bands = [
+            row
+            for i, size in enumerate(self.sizes)
+            for row in effective_rank_bands(ranks[i], self.confidence, size=size)
+        ]
+        return {"effective_rank.csv": rows, "effective_rank_bands.csv": bands}
 
 
 def truncation_grid(
@@ -116,10 +138,15 @@ def truncation_grid(
     """models[(size, seed)] on the test set (x, y): full accuracy and accuracy for each k."""
     accuracy = torch.zeros(len(sizes), len(seeds), len(ks))
     full = torch.zeros(len(sizes), len(seeds))
+    ranks = torch.zeros(len(sizes), len(seeds), 0, dtype=torch.float64)
     for i, size in enumerate(sizes):
         for j, seed in enumerate(seeds):
             model = models[(size, seed)]
             with torch.no_grad():
                 full[i, j] = (model(x).argmax(-1) == y).float().mean().item()
-            accuracy[i, j] = truncation_accuracy(eigendecompose(model), x, y, ks).cpu()
-    return TruncationGrid(list(sizes), list(seeds), list(ks), accuracy, full)
+            eigen = eigendecompose(model)
+            accuracy[i, j] = truncation_accuracy(eigen, x, y, ks).cpu()
+            if ranks.shape[2] == 0:
+                ranks = torch.zeros(len(sizes), len(seeds), eigen.values.shape[0], dtype=torch.float64)
+            ranks[i, j] = effective_rank(eigen.values).cpu()
+    return TruncationGrid(list(sizes), list(seeds), list(ks), accuracy, full, effective_ranks=ranks)

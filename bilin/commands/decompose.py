@@ -1,10 +1,12 @@
-"""`bilin decompose`: eigenvectors per class, figures 2 and 3, single-input explanations."""
+"""`bilin decompose`: eigenvectors per class, figures 2 and 3, single-input explanations; or (method=hosvd|cp)
+a decomposition of the class tensor shared across classes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bilin.analysis.cp_settings import SharedSettings
 from bilin.errors import UserError
 from bilin.running.command import Command, CommandResult
 from bilin.settings.options import CachedRecipe, allow_incomplete_key, check_source_run, d_hidden_key
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class DecomposeConfig(CachedRecipe):
+class DecomposeConfig(SharedSettings, CachedRecipe):
     run: str | None = key(None, "a train run folder; else the model comes from the cache (trained if missing)")
     allow_incomplete: bool = allow_incomplete_key()
     d_hidden: int = d_hidden_key()
@@ -35,6 +37,10 @@ class DecomposeConfig(CachedRecipe):
         if self.run is None or self.panel:  # cached models are trained from this config
             self.require_bilinear()
         check_source_run(self.run, self.allow_incomplete)
+        eigen_only = [k for k, on in (("input_space", self.input_space), ("explain", self.explain is not None),
+                                      ("panel", self.panel)) if on]  # fmt: skip
+        if self.method != "eigen" and eigen_only:
+            raise UserError(f"{', '.join(eigen_only)} belong to method=eigen, not method={self.method}")
 
 
 def main(cfg: DecomposeConfig, ctx: RunContext) -> CommandResult:
@@ -52,6 +58,9 @@ def main(cfg: DecomposeConfig, ctx: RunContext) -> CommandResult:
     else:
         data = load_dataset(dataset, cfg.data.root, cfg.data.download)
     x, y = data.test_x.flatten(1).float() / 255, data.test_y  # the test images as the model sees them
+    record = {"data": {dataset: data.provenance()}, "source": source, "dataset": dataset}
+    if cfg.method != "eigen":
+        return _shared(cfg, ctx, model, dataset, source, x, y, record)
     started = time.perf_counter()
     eigen = eigendecompose(model)
     seconds = time.perf_counter() - started
@@ -68,12 +77,41 @@ def main(cfg: DecomposeConfig, ctx: RunContext) -> CommandResult:
         figures=decomposition_figures(result),
         headline=result.headline(),
         # the images that signed the vectors; a dataset the cache already recorded keeps its entry
-        record={
-            "data": {dataset: data.provenance()},
-            "source": source,
-            "dataset": dataset,
-            "decompose_seconds": seconds,
-        },
+        record=record | {"decompose_seconds": seconds},
+    ).add_tables(result)
+
+
+def _shared(
+    cfg: DecomposeConfig,
+    ctx: RunContext,
+    model: torch.nn.Module,
+    dataset: str,
+    source: str,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    record: dict,
+) -> CommandResult:
+    """method=hosvd|cp: the class tensor's decomposition shared across classes."""
+    import time
+
+    from bilin.analysis.decompose import bilinear_weights
+    from bilin.analysis.shared_decomposition import shared_decomposition
+    from bilin.figures.shared_decomposition import shared_figures
+
+    try:
+        bilinear_weights(model)  # a model without quadratic forms is refused before anything is said
+    except UserError as exc:
+        raise UserError(f"method={cfg.method}: {exc}") from exc
+    started = time.perf_counter()
+    ctx.stage(f"{cfg.method} of the class tensor" + (f", rank {cfg.rank}" if cfg.method == "cp" else ""))
+    result = shared_decomposition(model, dataset, x, y, cfg)
+    return CommandResult(
+        tensors=result.tensors(source),
+        figures=shared_figures(result),
+        headline=result.headline(),
+        record=record
+        | {"method": cfg.method, "decompose_seconds": time.perf_counter() - started}
+        | ({"cp_steps_run": result.cp.steps} if result.cp is not None else {}),
     ).add_tables(result)
 
 
@@ -128,13 +166,15 @@ def _panel(cfg: DecomposeConfig, ctx: RunContext, result: Decomposition) -> dict
 
 COMMAND = Command(
     name="decompose",
-    summary="Per-class eigenvectors of a bilinear MLP: eigen.safetensors, spectrum.csv, figures 2 and 3.",
+    summary="Per-class eigenvectors of a bilinear MLP (figures 2 and 3), or method=hosvd|cp shared across classes.",
     schema=DecomposeConfig,
     main=main,
     panel="Read the weights",
     examples=(
         "bilin decompose run=outputs/train/DATE/TIME explain=0 input_space=true",
         "bilin decompose data=fmnist panel=true   (model from the cache, trained if missing)",
+        "bilin decompose run=outputs/train/DATE/TIME method=hosvd",
+        "bilin decompose data=mnist method=cp rank=30",
     ),
     notes="Without run=, the model comes from the model cache (<cache_root>), trained when missing.",
 )

@@ -34,7 +34,7 @@ class NoiseSweepConfig(CachedRecipe):
 
 
 def main(cfg: NoiseSweepConfig, ctx: RunContext) -> CommandResult:
-    from bilin.analysis.noise_sweep import NoiseSweep, SweepPoint, top_eigenvector
+    from bilin.analysis.noise_sweep import NoiseSweep, SweepPoint, read_model
     from bilin.cache.store import ModelCache, cached_accuracy
     from bilin.figures.noise_sweep import noise_sweep_figures
     from bilin.models.checkpoint import load_model
@@ -54,8 +54,8 @@ def main(cfg: NoiseSweepConfig, ctx: RunContext) -> CommandResult:
         for noise in cfg.noises:
             for seed in cfg.seeds:
                 folder = folders[recipes[(dataset, noise, seed)]]
-                top = top_eigenvector(load_model(folder), x, y, cfg.target_class)
-                sweep.points.append(SweepPoint(dataset, noise, seed, cached_accuracy(folder), top))
+                top, ranks = read_model(load_model(folder), x, y, cfg.target_class)
+                sweep.points.append(SweepPoint(dataset, noise, seed, cached_accuracy(folder), top, ranks))
     images = TensorFile(
         {"images": sweep.images()},
         {

@@ -5,6 +5,7 @@ import torch
 
 from bilin.analysis.decompose import SIGN_RULE, eigendecompose, orient_to_class
 from bilin.analysis.decomposition import Decomposition, explain_test_image
+from bilin.analysis.effective_rank import effective_rank
 from bilin.errors import UserError
 from tests.analysis.test_decompose import tiny_bilinear
 from tests.analysis.test_noise_sweep import labelled_images
@@ -16,10 +17,12 @@ def decomposition(**parts) -> tuple[torch.nn.Module, Decomposition]:
     return model, Decomposition("mnist", orient_to_class(eigendecompose(model), x, y), side=4, **parts)
 
 
-def test_the_plain_decomposition_writes_the_spectrum_and_frequencies_only():
+def test_the_plain_decomposition_writes_the_spectrum_frequencies_and_effective_ranks_only():
     _, result = decomposition()
     tables = result.tables()
-    assert list(tables) == ["spectrum.csv", "frequency.csv", "frequency_spectra.csv"]
+    assert list(tables) == ["spectrum.csv", "frequency.csv", "frequency_spectra.csv", "effective_rank.csv"]
+    ranks = effective_rank(result.eigen.values)
+    assert [r["effective_rank"] for r in tables["effective_rank.csv"]] == ranks.tolist()
     assert len(tables["spectrum.csv"]) == 10 * 12 and tables["spectrum.csv"][12]["class"] == "1"
     (name,) = files = result.tensors("runs/train/x")
     assert name == "eigen.safetensors"
@@ -36,7 +39,7 @@ def test_each_part_asked_for_adds_its_table_and_tensors():
         explanation=explain_test_image(model, plain.eigen, x, y, 3),
     )
     tables = result.tables()
-    assert list(tables)[3:] == ["spectrum_input_space.csv", "panel.csv", "explain.csv"]
+    assert list(tables)[4:] == ["spectrum_input_space.csv", "panel.csv", "explain.csv"]
     assert [(r["dataset"], r["class"]) for r in tables["panel.csv"][9:11]] == [
         ("mnist", "9"),
         ("fmnist", "t-shirt/top"),
