@@ -265,9 +265,16 @@ def adopt_run(cache: Any, run_dir: Path) -> tuple[Path, bool]:
     if not is_regular(saved) or not is_regular(run_dir / "run.json"):
         raise UserError(f"{run_dir} is not a bilin train run: {saved} or its run.json not found")
     try:
-        recipe = recipe_from_config(OmegaConf.load(saved))
+        config = OmegaConf.load(saved)
+        recipe = recipe_from_config(config)
     except Exception as exc:  # a damaged or foreign config: yaml, OmegaConf or missing keys
         raise UserError(f"{saved} is not a bilin train config ({type(exc).__name__})") from exc
+    fine_tuned = [k for k in ("init", "train_classes") if OmegaConf.select(config, k) is not None]
+    if fine_tuned:
+        raise UserError(
+            f"{run_dir} was trained with {' and '.join(f'{k}=' for k in fine_tuned)}: its weights are not its "
+            "recipe's (a fine-tune); not adopted"
+        )
     record = read_json(run_dir / "run.json")
     _check_data(cache, run_dir, record, recipe)
     _check_recipe(run_dir, record, recipe)

@@ -6,7 +6,7 @@ on CPU to a run that was never stopped).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +17,8 @@ from bilin.settings.schema import key
 from bilin.train.records import HParams
 
 if TYPE_CHECKING:
+    from bilin.data import ImageDataset
+    from bilin.models.networks import ModelSpec
     from bilin.running.lifecycle import RunContext
 
 
@@ -27,9 +29,29 @@ class TrainConfig(RecipeOptions, HParams):
     d_hidden: int = d_hidden_key()
     checkpoint_every: int = key(10, "also write a resumable checkpoint every N epochs (0: only at the end)", ge=0)
     resume: str | None = key(None, "finish an interrupted run in place (only device= and quiet= may be given with it)")
+    init: str | None = key(
+        None,
+        "fine-tune: start from this complete train run's or cache entry's weights (the same model and dataset) "
+        "instead of the seed's init; such a run is never adopted as a cache entry",
+    )
+    train_classes: list[int] | None = key(
+        None, "train only on the images of these classes (validation keeps every class; the outputs stay all)"
+    )
 
     def check(self) -> None:
         super().check()
+        from bilin.settings.options import check_source_run
+
+        check_source_run(self.init, allow_incomplete=False, name="init")
+        if self.train_classes is not None:
+            from bilin.data import DATASETS
+
+            count = len(DATASETS[self.data.name].classes)
+            if not self.train_classes or any(not 0 <= c < count for c in self.train_classes):
+                raise UserError(
+                    f"train_classes={list(self.train_classes)} must name at least one class of "
+                    f"{self.data.name}: 0..{count - 1}"
+                )
         if self.model.decorrelate and (self.model.name != "cnn" or self.data.name != "cifar10"):
             raise UserError(
                 "model.decorrelate=true whitens colours: it needs model=cnn and colour images (data=cifar10)"
@@ -62,6 +84,9 @@ def main(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
     apply_precision(cfg.precision, ctx.device)
     data = load_dataset(cfg.data.name, cfg.data.root, cfg.data.download, cfg.data.train_limit, cfg.data.test_limit)
     ctx.note(data={cfg.data.name: data.provenance()})  # the folder read and its content's SHA-256
+    if cfg.train_classes is not None:  # after the note: the SHA-256 is of the data as read
+        data = training_subset(data, cfg.train_classes)
+        ctx.note(train_classes=list(cfg.train_classes), train_images=len(data.train_x))
     if len(data.train_x) < cfg.batch_size:
         raise UserError(f"batch_size={cfg.batch_size} is larger than the {len(data.train_x)} training images")
     recipe = recipe_from_config(cfg)  # the model spec, its init and the cache key derive from it
@@ -78,6 +103,9 @@ def main(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
 
     device_data = DeviceData.from_uint8(data.train_x, data.train_y, data.test_x, data.test_y, ctx.device)
     model = recipe.initial_model(data).to(ctx.device)  # data order and noise: the trainer's own generators
+    if cfg.init is not None and not ctx.continuing:
+        model.load_state_dict(initial_weights(cfg.init, spec, cfg.data.name))
+        ctx.note(init=str(Path(cfg.init).absolute()))
     trainer = Trainer(model, device_data, cfg, ctx.device, step_timer=StepTimer.on(ctx.device, measured))
     if ctx.continuing:
         state = load_checkpoint(ctx.folder)
@@ -131,6 +159,29 @@ def main(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
     return outcome
 
 
+def training_subset(data: ImageDataset, classes: list[int]) -> ImageDataset:
+    """The dataset with only the training images of `classes` (the test split and the labels unchanged)."""
+    import torch
+
+    keep = torch.isin(data.train_y, torch.tensor(sorted(set(classes))))
+    return replace(data, train_x=data.train_x[keep], train_y=data.train_y[keep])
+
+
+def initial_weights(folder: str, spec: ModelSpec, dataset: str) -> dict:
+    """init=: the weights of a complete run or cache entry, checked to be the model this run trains."""
+    from dataclasses import fields
+
+    from bilin.models.checkpoint import load_model, load_spec, model_dataset
+
+    theirs, trained_on = load_spec(folder), model_dataset(folder)
+    differ = [f.name for f in fields(spec) if f.name != "classes" and getattr(theirs, f.name) != getattr(spec, f.name)]
+    if differ or trained_on != dataset:
+        what = ", ".join(f"{n}={getattr(theirs, n)!r} (this run: {getattr(spec, n)!r})" for n in differ)
+        what = what or f"dataset {trained_on} (this run: {dataset})"
+        raise UserError(f"init={folder} holds another model: {what}")
+    return load_model(folder).state_dict()  # its weights' SHA-256 verified
+
+
 COMMAND = Command(
     name="train",
     summary="Train a model into outputs/train/DATE/TIME (Hydra overrides, multirun, launchers).",
@@ -144,6 +195,7 @@ COMMAND = Command(
         "bilin train experiment=smoke                          (seconds, on a data subset)",
         "bilin train --cfg job                                 (print the composed config)",
         "bilin train resume=outputs/train/DATE/TIME            (finish an interrupted run in place)",
+        "bilin train init=outputs/train/DATE/TIME train_classes=[0,1] epochs=5   (fine-tune on two classes)",
     ),
     continues_run="resume",
     continue_keys=("device", "quiet"),
