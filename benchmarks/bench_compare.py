@@ -4,9 +4,10 @@
 
 The grid of the paper: sizes 30, 50, 100, 300, 500, 1000 x 5 seeds, random-initialised bilinear MLPs on
 28 x 28 inputs (the cost does not depend on training), 465 pairs with the diagonal. Timed apart: building
-each model's FormStats (M Sigma, M mu, Sigma M mu: bilin.analysis.model_compare.form_stats) and all pairs from them
+each model's FormStats (M Sigma, M mu, Sigma M mu: FormStats.of_model, from the weights' factors) and all
+pairs from them
 (bilin.analysis.model_compare.similarity_matrix), for the standard Gaussian and for a dense covariance like
-the data law's (random images: the same cost). For contrast: the dense FormStats.of_model, and pair by pair
+the data law's (random images: the same cost). For contrast: the dense FormStats.of of the forms M_c, and pair by pair
 `similarity(a, b)` on a few pairs.
 """
 
@@ -18,8 +19,8 @@ import time
 
 import torch
 
-from bilin.analysis.model_compare import form_stats, similarity_matrix
-from bilin.analysis.quadratic_moments import FormStats, InputLaw, similarity
+from bilin.analysis.model_compare import similarity_matrix
+from bilin.analysis.quadratic_moments import FormStats, InputLaw, input_forms, similarity
 from bilin.models.networks import BilinearMLP
 
 SIZES = (30, 50, 100, 300, 500, 1000)
@@ -48,15 +49,16 @@ def main() -> None:
     )
     print(f"exact similarity of {len(models)} models ({pairs} pairs with the diagonal) on {where}:")
     laws = [InputLaw(law.name, law.mean.to(device), law.cov.to(device)) for law in laws]
-    form_stats(models[0], laws[0])  # warm-up: the first BLAS call loads its kernels
+    FormStats.of_model(models[0], laws[0])  # warm-up: the first BLAS call loads its kernels
     for law in laws:
         start = time.perf_counter()
-        stats = [form_stats(m, law) for m in models]
+        stats = [FormStats.of_model(m, law) for m in models]
         synchronise(device)
         built = time.perf_counter() - start
         start = time.perf_counter()
         for m in models:
-            FormStats.of_model(m, law)
+            forms, constant = input_forms(m)
+            FormStats.of(forms, law.augmented() if constant else law)
         synchronise(device)
         dense = time.perf_counter() - start
         start = time.perf_counter()
@@ -69,7 +71,7 @@ def main() -> None:
         synchronise(device)
         one_by_one = (time.perf_counter() - start) / PAIRS_TIMED
         print(
-            f"  {law.name} law: FormStats of every model {built:.2f} s (dense FormStats.of_model: {dense:.2f} s), "
+            f"  {law.name} law: FormStats of every model {built:.2f} s (dense, FormStats.of M_c: {dense:.2f} s), "
             f"all pairs {paired:.2f} s (pair by pair: {one_by_one * 1000:.0f} ms a pair, {one_by_one * pairs:.0f} s)"
         )
         del stats

@@ -15,14 +15,13 @@ from scipy import stats as scipy_stats
 from bilin.analysis.model_compare import (
     SimilarityMatrix,
     eigen_matrix,
-    form_stats,
     hidden_products,
     linear_cka_matrix,
     similarity_matrix,
     top_eigenvectors,
     weight_cosine_matrix,
 )
-from bilin.analysis.quadratic_moments import InputLaw
+from bilin.analysis.quadratic_moments import FormStats, InputLaw
 
 METHODS: dict[str, str] = {  # column name -> what the figures call it
     "exact_data_centred": "exact, data law, centred",
@@ -186,7 +185,7 @@ def compare_models(
     exact = {}
     for law in (InputLaw.of_data(train_x.to(device)), InputLaw.standard(train_x[0].numel())):
         law = on_device(law, device)
-        exact[law.name] = _on_cpu(similarity_matrix([form_stats(models[k], law) for k in order]))
+        exact[law.name] = _on_cpu(similarity_matrix([FormStats.of_model(models[k], law) for k in order]))
     return ModelComparison(
         models=order,
         classes=list(classes),

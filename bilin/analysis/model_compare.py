@@ -2,7 +2,7 @@
 
 - exact: E[f_A f_B] / sqrt(E[f_A^2] E[f_B^2]) of the logits' quadratic forms, and the centred version (a
   correlation), under a Gaussian input law (bilin.analysis.quadratic_moments): the standard one or the
-  training images' mean and covariance. Each model's FormStats come from its factors (form_stats), then all
+  training images' mean and covariance. Each model's FormStats come from its factors (FormStats.of_model), then all
   pairs at once: per class, Tr(A Sigma B Sigma) of every pair is one matrix product of the models' flattened
   M Sigma with their transposes, the sum that module's `covariance(a, b)` takes pair by pair.
 - eigen: |cos| of the two models' top input-space eigenvectors (largest positive lambda), per class.
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from bilin.analysis.decompose import input_space_eigendecompose, quadratic_form
-from bilin.analysis.quadratic_moments import FormStats, InputLaw
+from bilin.analysis.decompose import input_space_eigendecompose
+from bilin.analysis.quadratic_moments import FormStats
 from bilin.analysis.similarity import ranked_vectors
 
 TINY = torch.finfo(torch.float64).tiny
@@ -36,19 +36,6 @@ class SimilarityMatrix:
     per_class_centred: torch.Tensor  # (models, models, classes)
     overall: torch.Tensor  # (models, models)
     overall_centred: torch.Tensor  # (models, models)
-
-
-def form_stats(model: torch.nn.Module, law: InputLaw) -> FormStats:
-    """FormStats.of_model(model, law) through the factors M_c = E^T Q_c E: M_c Sigma = E^T (Q_c (E Sigma)) costs
-    O(classes (d^2 n + d n^2)) and never forms M_c alone, where M_c Sigma costs O(classes n^3) more."""
-    embed, Q, constant = quadratic_form(model)
-    embed, Q = embed.double(), Q.double()
-    law = law.augmented() if constant else law
-    mean, cov = law.mean.to(embed.device), law.cov.to(embed.device)
-    forms_cov = embed.T @ (Q @ (embed @ cov))  # (classes, n, n)
-    forms_mean = (embed.T @ (Q @ (embed @ mean)[:, None]))[..., 0]  # (classes, n)
-    means = torch.diagonal(forms_cov, dim1=1, dim2=2).sum(-1) + forms_mean @ mean
-    return FormStats(forms_cov, forms_mean, forms_mean @ cov, means)
 
 
 def pair_covariances(stats: Sequence[FormStats]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -78,9 +78,17 @@ class FormStats:
 
     @classmethod
     def of_model(cls, model: torch.nn.Module, law: InputLaw) -> FormStats:
-        """A model's forms under `law` (the law of x; augmented here when the model has biases)."""
-        forms, constant = input_forms(model)
-        return cls.of(forms, law.augmented() if constant else law)
+        """A model's forms under `law` (the law of x; augmented here when the model has biases), through the
+        factors M_c = E^T Q_c E: M_c Sigma = E^T (Q_c (E Sigma)) costs O(classes (d^2 n + d n^2)) and never
+        forms M_c itself, whose product with Sigma (`of`) costs O(classes n^3)."""
+        embed, Q, constant = quadratic_form(model)
+        embed, Q = embed.double(), Q.double()
+        law = law.augmented() if constant else law
+        mean, cov = law.mean.to(embed.device), law.cov.to(embed.device)
+        forms_cov = embed.T @ (Q @ (embed @ cov))  # (classes, n, n)
+        forms_mean = (embed.T @ (Q @ (embed @ mean)[:, None]))[..., 0]  # (classes, n)
+        means = torch.diagonal(forms_cov, dim1=1, dim2=2).sum(-1) + forms_mean @ mean
+        return cls(forms_cov, forms_mean, forms_mean @ cov, means)
 
 
 def covariance(a: FormStats, b: FormStats) -> torch.Tensor:

@@ -11,14 +11,13 @@ import torch
 from bilin.analysis.compare_grid import METHODS, GridModel, compare_models, rank_agreement
 from bilin.analysis.model_compare import (
     eigen_matrix,
-    form_stats,
     hidden_products,
     linear_cka_matrix,
     similarity_matrix,
     top_eigenvectors,
     weight_cosine_matrix,
 )
-from bilin.analysis.quadratic_moments import FormStats, InputLaw, similarity
+from bilin.analysis.quadratic_moments import FormStats, InputLaw, input_forms, similarity
 from tests.analysis.test_quadratic_moments import CLASSES, INPUTS, data_law, model, reparameterised
 
 
@@ -48,7 +47,8 @@ def test_all_pairs_at_once_are_each_pairs_similarity(law, bias):
 @pytest.mark.parametrize("bias", [False, True], ids=["no-bias", "bias"])
 def test_form_stats_from_the_factors_are_the_dense_ones(law, bias):
     net = model(5, d=7, bias=bias)
-    fast, dense = form_stats(net, law), FormStats.of_model(net, law)
+    forms, constant = input_forms(net)
+    fast, dense = FormStats.of_model(net, law), FormStats.of(forms, law.augmented() if constant else law)
     for name, value in vars(dense).items():
         torch.testing.assert_close(getattr(fast, name), value, rtol=1e-12, atol=1e-14, msg=name)
 
