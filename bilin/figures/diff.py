@@ -10,13 +10,15 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from bilin.analysis.model_diff import SIGN_RULE, ModelDiff
+from bilin.data import DATASETS
 from bilin.figures.eigen import CONSTANT_NOTE, image_grid
 from bilin.figures.frequency import CLASS_COLOURS
 from bilin.figures.style import PLOT_SIZE, finish, signed
 
 
 def law_title(law: str, dataset: str) -> str:
-    return {"gaussian": "standard Gaussian inputs", "data": f"{dataset}'s training images' mean and covariance"}[law]
+    title = DATASETS[dataset].title if dataset in DATASETS else dataset
+    return {"gaussian": "standard Gaussian inputs", "data": f"{title} training images' mean and covariance"}[law]
 
 
 def diff_figures(diff: ModelDiff, shape: tuple[int, ...], pair: str, dataset: str) -> dict[str, go.Figure]:
