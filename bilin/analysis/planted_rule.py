@@ -172,15 +172,15 @@ class ChallengeStudy:
         }
 
 
-def label_balance(
-    split: str, labels: torch.Tensor, to_target: torch.Tensor, to_complement: torch.Tensor, threshold: float
-) -> dict:
-    """labels.csv's row of one split: how many images, the share labelled 1, and by which clause."""
+def label_balance(split: str, to_target: torch.Tensor, to_complement: torch.Tensor, threshold: float) -> dict:
+    """labels.csv's row of one split, from its images' cosines with t and 1 - t: how many images, the share
+    the rule labels 1 (either clause, as PlantedRule.labels) and by which clause."""
+    by_target, by_complement = to_target > threshold, to_complement > threshold
     return {
         "split": split,
-        "images": len(labels),
-        "rule_share": float(labels.double().mean()),
-        "by_target": float((to_target > threshold).double().mean()),
-        "by_complement": float((to_complement > threshold).double().mean()),
-        "by_both": float(((to_target > threshold) & (to_complement > threshold)).double().mean()),
+        "images": len(to_target),
+        "rule_share": float((by_target | by_complement).double().mean()),
+        "by_target": float(by_target.double().mean()),
+        "by_complement": float(by_complement.double().mean()),
+        "by_both": float((by_target & by_complement).double().mean()),
     }

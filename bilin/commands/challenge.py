@@ -63,8 +63,7 @@ def main(cfg: ChallengeConfig, ctx: RunContext) -> CommandResult:
     target = rule.target(data)
     study = ChallengeStudy(cfg.seeds, target)
     for split, images in (("train", data.train_x), ("test", data.test_x)):
-        labels = rule.labels(images, target)
-        study.labels.append(label_balance(split, labels, *rule.similarities(images, target), cfg.threshold))
+        study.labels.append(label_balance(split, *rule.similarities(images, target), cfg.threshold))
     share = study.labels[0]["rule_share"]
     if not 0 < share < 1:
         raise UserError(
