@@ -1,0 +1,80 @@
+"""`bilin import-hub`: a model the paper's authors published (their hub layout: `{name}/config.json` +
+`{name}/model.safetensors`), or any bilinear MLP's state dict through a key mapping, checked and written as a
+bilin run folder (model.safetensors + model.json) that every command taking run= reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from bilin.errors import UserError
+from bilin.running.command import Command, CommandResult, TensorFile
+from bilin.settings.options import RunOptions
+from bilin.settings.schema import key
+
+if TYPE_CHECKING:
+    from bilin.running.lifecycle import RunContext
+
+
+@dataclass
+class ImportHubConfig(RunOptions):
+    source: str | None = key(
+        None,
+        "a hub repo id (owner/name), a local copy of one, or a model's own folder; with mapping=, a state-dict "
+        "file (.safetensors, .pt)",
+    )
+    name: str | None = key(None, "the model's folder in the repo ({name}/config.json, {name}/model.safetensors)")
+    revision: str | None = key(None, "hub: the branch, tag or commit to read (null: main)")
+    mapping: str | None = key(
+        None, "a YAML or JSON file naming source's keys: embed, left + right (or bilinear), head, biases"
+    )
+    data: Literal["mnist", "fmnist", "cifar10"] = key(
+        "mnist", "the dataset the model was trained on (the authors' config does not say; theirs are MNIST)"
+    )
+
+    def check(self) -> None:
+        super().check()
+        if self.source is None:
+            raise UserError("give source=<hub repo id, repo folder or model folder> (and name=<model> in a repo)")
+        if self.mapping is not None and (self.name is not None or self.revision is not None):
+            raise UserError("mapping= reads one state-dict file; name= and revision= belong to the authors' layout")
+
+
+def main(cfg: ImportHubConfig, ctx: RunContext) -> CommandResult:
+    from bilin.models.checkpoint import WEIGHTS, WEIGHTS_METADATA, model_record
+    from bilin.models.hub_layout import spec_for
+    from bilin.models.hub_source import import_model
+    from bilin.models.networks import build_model
+
+    ctx.stage(f"reading {cfg.source}" + (f" {cfg.name}" if cfg.name else ""))
+    imported = import_model(cfg.source, cfg.name, cfg.revision, cfg.mapping)
+    spec = spec_for(imported.weights, cfg.data)
+    state = imported.weights.bilin_state()
+    build_model(spec).load_state_dict(state)  # strict: the run's model.json and weights fit each other
+    provenance = imported.provenance | ({"config": imported.config} if imported.config is not None else {})
+    record = model_record(state, spec, {"dataset": cfg.data, "imported": provenance})
+    bias = " with biases (head bias 0)" if spec.bias and imported.weights.head_bias is None else ""
+    return CommandResult(
+        tensors={WEIGHTS: TensorFile(state, WEIGHTS_METADATA)},
+        checked_json={"model.json": record},
+        record={"imported": provenance, "dataset": cfg.data},
+        summary=f"import-hub complete: {ctx.folder.path} (bilinear d={spec.d_hidden}{bias}, {cfg.data}); "
+        f"read it with: bilin decompose run={ctx.folder.path}",
+    )
+
+
+COMMAND = Command(
+    name="import-hub",
+    summary="A published model (the authors' hub layout) or a state dict with a key mapping, as a bilin run.",
+    schema=ImportHubConfig,
+    main=main,
+    panel="Run folders",
+    examples=(
+        "bilin import-hub source=<owner/repo> name=<model folder>   (a hub repo; HF_HOME caches it)",
+        "bilin import-hub source=path/to/repo name=<model folder> data=mnist",
+        "bilin import-hub source=my_model.pt mapping=keys.yaml data=fmnist",
+    ),
+    notes="The run folder it writes holds model.safetensors + model.json (with the source, its files' SHA-256 "
+    "and, for the authors' layout, their config); bilin decompose/diff/featvis/probe-csf run=<it> read it. "
+    "See docs/interop.md.",
+)
