@@ -5,12 +5,12 @@ bilin run folder (model.safetensors + model.json) that every command taking run=
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from bilin.errors import UserError
 from bilin.running.command import Command, CommandResult, TensorFile
-from bilin.settings.options import RunOptions
-from bilin.settings.schema import key
+from bilin.settings.options import DataConfig, RunOptions
+from bilin.settings.schema import group, key
 
 if TYPE_CHECKING:
     from bilin.running.lifecycle import RunContext
@@ -28,8 +28,9 @@ class ImportHubConfig(RunOptions):
     mapping: str | None = key(
         None, "a YAML or JSON file naming source's keys: embed, left + right (or bilinear), head, biases"
     )
-    data: Literal["mnist", "fmnist", "cifar10"] = key(
-        "mnist", "the dataset the model was trained on (the authors' config does not say; theirs are MNIST)"
+    evaluate: bool = key(True, "also measure its accuracy on data='s test split (val_acc): a check of data=")
+    data: DataConfig = group(
+        "mnist", "the dataset the model was trained on (the authors' config does not say; theirs are MNIST)", DataConfig
     )
 
     def check(self) -> None:
@@ -41,6 +42,9 @@ class ImportHubConfig(RunOptions):
 
 
 def main(cfg: ImportHubConfig, ctx: RunContext) -> CommandResult:
+    import torch
+
+    from bilin.data import load_dataset
     from bilin.models.checkpoint import WEIGHTS, WEIGHTS_METADATA, model_record
     from bilin.models.hub_layout import spec_for
     from bilin.models.hub_source import import_model
@@ -48,18 +52,29 @@ def main(cfg: ImportHubConfig, ctx: RunContext) -> CommandResult:
 
     ctx.stage(f"reading {cfg.source}" + (f" {cfg.name}" if cfg.name else ""))
     imported = import_model(cfg.source, cfg.name, cfg.revision, cfg.mapping)
-    spec = spec_for(imported.weights, cfg.data)
+    spec = spec_for(imported.weights, cfg.data.name)
     state = imported.weights.bilin_state()
-    build_model(spec).load_state_dict(state)  # strict: the run's model.json and weights fit each other
+    model = build_model(spec)
+    model.load_state_dict(state)  # strict: the run's model.json and weights fit each other
     provenance = imported.provenance | ({"config": imported.config} if imported.config is not None else {})
-    record = model_record(state, spec, {"dataset": cfg.data, "imported": provenance})
+    record = model_record(state, spec, {"dataset": cfg.data.name, "imported": provenance})
     bias = " with biases (head bias 0)" if spec.bias and imported.weights.head_bias is None else ""
+    run_record: dict = {"imported": provenance, "dataset": cfg.data.name}
+    headline = {}
+    if cfg.evaluate:
+        data = load_dataset(cfg.data.name, cfg.data.root, cfg.data.download, test_limit=cfg.data.test_limit)
+        with torch.no_grad():
+            predicted = model.eval()(data.test_x.flatten(1).float() / 255).argmax(1)
+        headline["val_acc"] = float((predicted == data.test_y).float().mean())
+        run_record["data"] = {cfg.data.name: data.provenance()}
+    accuracy = f", test accuracy {headline['val_acc']:.4f}" if headline else ""
     return CommandResult(
         tensors={WEIGHTS: TensorFile(state, WEIGHTS_METADATA)},
         checked_json={"model.json": record},
-        record={"imported": provenance, "dataset": cfg.data},
-        summary=f"import-hub complete: {ctx.folder.path} (bilinear d={spec.d_hidden}{bias}, {cfg.data}); "
-        f"read it with: bilin decompose run={ctx.folder.path}",
+        record=run_record,
+        headline=headline,
+        summary=f"import-hub complete: {ctx.folder.path} (bilinear d={spec.d_hidden}{bias}, {cfg.data.name}"
+        f"{accuracy}); read it with: bilin decompose run={ctx.folder.path}",
     )
 
 

@@ -16,15 +16,20 @@ from bilin.models.checkpoint import load_model, save_model
 from bilin.models.networks import ModelSpec, build_model
 from bilin.running.folder import RunDir, verified_bytes
 from bilin.running.lifecycle import execute
+from bilin.settings.options import DataConfig
 from tests.conftest import run_bilin
 from tests.hub.authors import authors_config, write_authors_model
 
 X = torch.rand(16, 784, generator=torch.Generator().manual_seed(0))
 
 
-def imported(source: Path, folder: Path, **keys) -> Path:
+def imported(source: Path, folder: Path, data: str = "mnist", root: Path | None = None, **keys) -> Path:
+    """import-hub into `folder`; with `root` (the tiny data) its accuracy check too."""
     folder.mkdir(parents=True)
-    cfg = import_hub.ImportHubConfig(source=str(source), device="cpu", quiet=True, **keys)
+    data_group = DataConfig(data, root=str(root) if root else None, download=False)
+    cfg = import_hub.ImportHubConfig(
+        source=str(source), device="cpu", quiet=True, data=data_group, evaluate=root is not None, **keys
+    )
     execute(import_hub.COMMAND, cfg, folder)
     return folder
 
@@ -47,13 +52,13 @@ def authors_repo(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def imported_run(authors_repo, tmp_path_factory) -> Path:
-    return imported(authors_repo, tmp_path_factory.mktemp("import") / "run", name="mnist-d8")
+def imported_run(authors_repo, tmp_path_factory, tiny_root) -> Path:
+    return imported(authors_repo, tmp_path_factory.mktemp("import") / "run", root=tiny_root, name="mnist-d8")
 
 
 def test_an_imported_run_is_complete_verified_and_records_where_it_came_from(imported_run, authors_repo):
     record = json.loads((imported_run / "run.json").read_text())
-    assert record["status"] == "complete"
+    assert record["status"] == "complete" and 0 <= record["headline"]["val_acc"] <= 1 and "mnist" in record["data"]
     source = authors_repo / "mnist-d8"
     files = {f: hashlib.sha256((source / f).read_bytes()).hexdigest() for f in ("config.json", "model.safetensors")}
     assert record["imported"]["sha256"] == files and record["imported"]["name"] == "mnist-d8"
