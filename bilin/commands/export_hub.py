@@ -30,7 +30,12 @@ class ExportHubConfig(CachedRecipe):
     def check(self) -> None:
         super().check()
         if self.run is None:  # the cache's model is trained from this config: refuse what the layout cannot hold
-            self.require_bilinear()
+            if self.model.name != "bilinear" or self.model.gate is not None:
+                gate = f" with gate={self.model.gate}" if self.model.gate else ""
+                raise UserError(
+                    f"the authors' layout holds only the ungated bilinear MLP, not {self.model.name}{gate}; "
+                    "use model=bilinear"
+                )
             if self.model.bias:
                 raise UserError("model.bias=true trains a head bias; the authors' layout has none (no head bias)")
         check_source_run(self.run, self.allow_incomplete)

@@ -77,9 +77,12 @@ def _authors_files(source: str, name: str | None, revision: str | None) -> tuple
 
 def _download(repo: str, filename: str, revision: str | None) -> Path:
     """One file of a hub repo through huggingface_hub (its cache first; HF_HUB_OFFLINE=1 keeps it there)."""
-    import huggingface_hub as hub
-    from huggingface_hub import errors
-    from huggingface_hub.utils import logging
+    try:
+        import huggingface_hub as hub
+        from huggingface_hub import errors
+        from huggingface_hub.utils import logging
+    except ImportError as exc:
+        raise UserError(f"reading the hub repo {repo} needs huggingface_hub: pip install huggingface-hub") from exc
 
     shown = f"{repo}/{filename}" + (f" at {revision}" if revision else "")
     verbosity = logging.get_verbosity()

@@ -126,3 +126,26 @@ def test_transposed_weights_are_read_when_the_mapping_says_so(tmp_path):
     )
     model, _ = bilin_model(tmp_path / "m.safetensors", mapping=tmp_path / "keys.json")
     assert torch.equal(model.embed.weight, w["E"].T) and torch.equal(model.head.weight, w["U"].T)
+
+
+def test_a_hub_repo_is_read_through_huggingface_hub_and_recorded_with_its_commit(tmp_path, monkeypatch):
+    """The hub's own download (here its cache's snapshot folder, as hf_hub_download returns it)."""
+    import huggingface_hub
+
+    snapshot = tmp_path / "models--someone--mnist" / "snapshots" / "0123abcd"
+    write_authors_model(snapshot, "m", authors_config(8))
+    asked = []
+
+    def download(repo_id, filename, revision=None, **_):
+        asked.append((repo_id, filename, revision))
+        return str(snapshot / filename)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    model, imported = bilin_model("someone/mnist", "m")
+    assert asked == [("someone/mnist", "m/config.json", None), ("someone/mnist", "m/model.safetensors", None)]
+    assert imported.provenance | {"sha256": None} == {
+        "layout": "authors (tdooms/bilinear-interp)", "source": "someone/mnist", "name": "m", "sha256": None,
+        "hub_repo": "someone/mnist", "revision": "main", "commit": "0123abcd",
+    }  # fmt: skip
+    with torch.no_grad():
+        assert torch.equal(model(X), reference_logits(load_file(str(snapshot / "m" / "model.safetensors")), X))
