@@ -13,6 +13,7 @@ from bilin.errors import UserError
 from bilin.models.hub_layout import spec_for, to_authors, weights_of
 from bilin.models.hub_source import import_model
 from bilin.models.networks import ModelSpec, build_model
+from bilin.settings.options import ExecutorConfig, ModelConfig
 from tests.hub.authors import AuthorsModel, authors_config
 
 D = 8
@@ -194,7 +195,26 @@ def test_a_model_of_another_dataset_s_shape_is_refused_in_one_line(tmp_path):
         spec_for(imported.weights, "cifar10")
 
 
-def test_refusal_count():
-    """The cases above, counted for the report: each is a one-line refusal."""
-    total = len(AUTHORS_CASES) + len(SOURCE_CASES) + len(MAPPING_CASES) + len(EXPORT_CASES) + 3 + 1
-    assert total == 51
+CHECK_CASES = {  # case: (command, keys, words): refused by the schema's check, before a run folder exists
+    "import-hub without source=": ("import", {}, "give source="),
+    "mapping= with name=": ("import", {"source": "a.pt", "mapping": "k.yaml", "name": "m"}, "name= and revision="),
+    "export of a relu recipe": ("export", {"model": ModelConfig("relu")}, "not relu; use model=bilinear"),
+    "export of a gated recipe": ("export", {"model": ModelConfig("bilinear", "gelu")}, "not bilinear with gate=gelu"),
+    "export of a biased recipe": ("export", {"model": ModelConfig("bilinear", bias=True)}, "has none (no head bias)"),
+    "a name with a slash": ("export", {"model": ModelConfig("bilinear"), "name": "a/b"}, "one folder name"),
+}
+
+
+@pytest.mark.parametrize("case", CHECK_CASES)
+def test_keys_the_commands_cannot_use_are_refused_in_one_line(tmp_path, case):
+    from bilin.commands.export_hub import ExportHubConfig
+    from bilin.commands.import_hub import ImportHubConfig
+
+    command, keys, words = CHECK_CASES[case]
+    schema = ImportHubConfig if command == "import" else ExportHubConfig
+    cfg = schema(outputs_root=str(tmp_path), **keys)
+    if command == "export":  # the groups as composing them fills them
+        cfg.cache_root, cfg.executor = str(tmp_path / "cache"), ExecutorConfig("inline")
+    with pytest.raises(UserError) as caught:
+        cfg.check()
+    assert words in str(caught.value) and "\n" not in str(caught.value), str(caught.value)
