@@ -35,7 +35,7 @@ class ImportHubConfig(RunOptions):
 
     def check(self) -> None:
         super().check()
-        if self.source is None:
+        if not self.source:
             raise UserError("give source=<hub repo id, repo folder or model folder> (and name=<model> in a repo)")
         if self.mapping is not None and (self.name is not None or self.revision is not None):
             raise UserError("mapping= reads one state-dict file; name= and revision= belong to the authors' layout")

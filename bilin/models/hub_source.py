@@ -62,7 +62,7 @@ def _authors_files(source: str, name: str | None, revision: str | None) -> tuple
         model = folder / name if name else folder
         if not (model / CONFIG).is_file():
             found = sorted(p.parent.name for p in folder.glob(f"*/{CONFIG}"))
-            hint = f"; its models: {', '.join(found[:10])} (give name=<one of them>)" if found and not name else ""
+            hint = f"; {folder}'s models: {', '.join(found[:10])} (give name=<one of them>)" if found else ""
             raise UserError(f"{model} has no {CONFIG}: it is not a model in the authors' layout{hint}")
         return model / CONFIG, model / WEIGHTS, str(model)
     if folder.exists() or not REPO_ID.match(source):
