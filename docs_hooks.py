@@ -68,6 +68,13 @@ WRITES: dict[str, str] = {
     "See [Running bilin](../usage.md#see-everything-bilin-report).",
     "export-figures": "PNG/SVG (and a local plotly.js) for the figures of a run folder.",
     "cache": "Nothing new: lists, verifies, removes or adds model-cache entries.",
+    "import-hub": "A run folder that every command taking `run=` reads: `model.safetensors` + `model.json` (the "
+    "model, the dataset named by `data=`, and under `imported` the source, the name, the SHA-256 of the files read "
+    "and the authors' config), `checksums.json` and `run.json`. See [Interoperability](../interop.md).",
+    "export-hub": "`<name>/config.json` (the authors' Config: lr, wd, epochs, batch_size, d_hidden, n_layer, d_input, "
+    "d_output, bias, residual, seed) and `<name>/model.safetensors` (their key names: embed.weight, blocks.0.weight, "
+    "blocks.0.bias with biases, head.weight): the folder of one model in their hub repo. "
+    "See [Interoperability](../interop.md).",
 }
 
 FIGURES: dict[str, str] = {
@@ -101,6 +108,8 @@ FIGURES: dict[str, str] = {
     "featvis": "The images that maximise each target, and with `ladder=true` a ladder of tricks.",
     "probe-csf": "Contrast sensitivity against spatial frequency per layer and colour, beside the human CSF.",
     "frequency": "Weight CSF, probe CSF and featvis spectra of the same models against training noise.",
+    "import-hub": "None: the model is read by the analyses (`bilin decompose run=<its folder>`).",
+    "export-hub": "None: the authors' code reads the folder (`Model.from_config(**config)` + `load_model`).",
 }
 
 

@@ -175,7 +175,11 @@ def _compose(command, overrides):
         return hydra_app.to_schema(command, compose(command.config_name, overrides=overrides))
 
 
-NEEDS_A_MODEL = {"featvis": ["net=tv:resnet18"], "diff": ["run=.", "other=.", "allow_incomplete=true"]}
+NEEDS_A_MODEL = {
+    "featvis": ["net=tv:resnet18"],
+    "diff": ["run=.", "other=.", "allow_incomplete=true"],
+    "import-hub": ["source=."],
+}
 
 
 @pytest.mark.parametrize("command", CONFIGURED, ids=lambda c: c.name)

@@ -27,12 +27,20 @@ SPEC = "model.json"
 CHECKPOINT = "checkpoint.pt"
 
 
+WEIGHTS_METADATA = {"format": "bilin-model/1"}
+
+
 def save_model(run: RunDir, model: nn.Module, spec: ModelSpec, extra: dict | None = None) -> None:
-    run.save_tensors(WEIGHTS, model.state_dict(), metadata={"format": "bilin-model/1"})
+    run.save_tensors(WEIGHTS, model.state_dict(), metadata=WEIGHTS_METADATA)
+    run.write_checked_json(SPEC, model_record(model.state_dict(), spec, extra))
+
+
+def model_record(state: dict[str, torch.Tensor], spec: ModelSpec, extra: dict | None = None) -> dict[str, Any]:
+    """model.json: the spec, the weights' shapes and what the run adds (the dataset, where the model came from)."""
     record = spec.to_json()
-    record["parameters"] = {k: list(v.shape) for k, v in model.state_dict().items()}
+    record["parameters"] = {k: list(v.shape) for k, v in state.items()}
     record.update(extra or {})
-    run.write_checked_json(SPEC, record)
+    return record
 
 
 @dataclass

@@ -30,11 +30,13 @@ class TensorFile:
 @dataclass
 class CommandResult:
     """Everything a command computed, for the lifecycle to write: CSV tables, safetensors files, other
-    text files, figures (plotly), the headline numbers and the fields it adds to run.json."""
+    text files, JSON files whose SHA-256 goes in checksums.json (a model's model.json), figures (plotly),
+    the headline numbers and the fields it adds to run.json."""
 
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # file name -> rows
     tensors: dict[str, TensorFile] = field(default_factory=dict)  # file name -> tensors
     texts: dict[str, str] = field(default_factory=dict)  # file name -> text (a Markdown table)
+    checked_json: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> JSON a reader trusts (model.json)
     figures: dict[str, Any] = field(default_factory=dict)  # name -> plotly Figure
     headline: dict[str, float] = field(default_factory=dict)  # the few numbers the report's table shows
     record: dict[str, Any] = field(default_factory=dict)  # added to run.json; a dict merges, earlier entries kept

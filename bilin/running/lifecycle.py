@@ -96,6 +96,8 @@ class RunContext:
         session for all), its run.json fields and headline."""
         for name, file in result.tensors.items():
             self.folder.save_tensors(name, dict(file.tensors), metadata=dict(file.metadata) or None)
+        for name, record in result.checked_json.items():
+            self.folder.write_checked_json(name, record)
         for name, rows in result.tables.items():
             self.folder.write_csv(name, rows)
         for name, text in result.texts.items():

@@ -148,8 +148,9 @@ def recipe_of_run(folder: str | Path) -> Recipe | None:
 
     saved, entry = Path(folder) / ".hydra" / "config.yaml", Path(folder) / "recipe.json"
     try:
-        if saved.is_file():
-            return recipe_from_config(OmegaConf.load(saved))
+        config = OmegaConf.load(saved) if saved.is_file() else None
+        if config is not None and "model" in config:  # a training config (an imported model's records none)
+            return recipe_from_config(config)
         if entry.is_file():
             return Recipe.from_record(read_json(entry), lenient=True)
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
