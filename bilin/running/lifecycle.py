@@ -29,6 +29,7 @@ from bilin.running.folder import RunDir
 from bilin.running.liveness import RUN_LOCK
 from bilin.running.provenance import provenance, utc_now
 from bilin.settings.options import source_run_status
+from bilin.trackers.session import Trackers
 from bilin.train.records import StopRequest
 
 if TYPE_CHECKING:
@@ -67,6 +68,17 @@ class RunContext:
         self.folder.write_json("run.json", self.record)
         self._figures: dict[str, go.Figure] = {}
         self._polling = False
+        self.trackers = Trackers.of(cfg, command.name, self.folder.path, previous.get("trackers", {}))
+
+    def start_trackers(self) -> None:
+        """Open the runs of the trackers logger= names (none: nothing happens), before any work."""
+        if self.trackers.trackers:
+            self.record["trackers"] = self.trackers.start(self.cfg, self.continuing)
+            self.folder.write_json("run.json", self.record)  # a resume finds the tracker's run again
+
+    def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
+        """A step's numbers as they come (training's epochs), to the trackers the run logs to."""
+        self.trackers.log_metrics(step, metrics)
 
     def write(self, *results: Tables) -> None:
         """Each result's CSV tables, now: for work that shows its progress as it goes (training's
@@ -119,7 +131,9 @@ class RunContext:
             recipes, Executor(self.device, executor, self.cfg.device, self.stop, self.console, self.command.name)
         )
         self.record.setdefault("data", {}).update(provided.data)
-        record_supply(self.record, [provided.folders[r] for r in dict.fromkeys(recipes)], provided.supply)
+        used = [provided.folders[r] for r in dict.fromkeys(recipes)]
+        record_supply(self.record, used, provided.supply)
+        self.trackers.log_models(used, self.record["model_sources"])
         return provided.folders
 
     def stage(self, text: str) -> None:
@@ -158,6 +172,11 @@ class RunContext:
         self.record.update(fields, status=status, finished=utc_now())
         self.record["wall_seconds"] = self.record.get("wall_seconds", 0.0) + time.perf_counter() - started
         self.folder.write_json("run.json", self.record)
+        if self.trackers.trackers:  # after run.json: it is one of the files they get
+            self.trackers.finish(status, self.folder.path, self.record)
+            if self.trackers.errors:
+                self.record["tracker_errors"] = dict(self.trackers.errors)
+                self.folder.write_json("run.json", self.record)
 
 
 def continuable(folder: Path, verb: str) -> None:
@@ -196,6 +215,7 @@ def _execute(command: Command, cfg: Any, run_dir: Path, continuing: bool, starte
     try:
         try:
             with _signals(ctx):
+                ctx.start_trackers()
                 result = command.main(cfg, ctx)
                 if result is not None:
                     ctx._write_result(result)
@@ -223,6 +243,8 @@ def _execute(command: Command, cfg: Any, run_dir: Path, continuing: bool, starte
         raise
     ctx._end("complete", started)
     print(ctx.summary or f"{command.name} complete: {ctx.folder.path}")
+    if ctx.trackers.failure():  # the work is done and kept; what the trackers missed is said in one line
+        exit_with(UserError(ctx.trackers.failure()))
 
 
 def _interruption(exc: BaseException) -> Interrupted | None:
