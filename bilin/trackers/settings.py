@@ -24,6 +24,7 @@ SQLITE_LIBRARIES = ("sqlalchemy", "alembic")  # what MLflow's sqlite store needs
 INSTALL_HINT = "pip install 'bilin[trackers]'"
 DEFAULT_STORE = "mlflow.db"  # the default MLflow store, under the outputs root
 ARTIFACTS = "mlartifacts"  # a sqlite store's artifacts, beside its database file
+NAMED_STORES = ("databricks", "databricks-uc")  # URIs without a scheme that are not a folder
 CONNECT_SECONDS = 3.0
 TENSORBOARD = "tensorboard"  # the event files' folder in the run folder
 
@@ -85,7 +86,7 @@ def local_store(uri: str) -> str | None:
     parts = urlparse(uri)
     if parts.scheme == "sqlite":
         return str(Path(uri.removeprefix("sqlite:///")).parent) if uri.startswith("sqlite:///") else None
-    if parts.scheme in ("", "file"):
+    if parts.scheme == "file" or (parts.scheme == "" and uri not in NAMED_STORES):
         return parts.path or uri
     return None
 
