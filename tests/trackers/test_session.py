@@ -15,7 +15,6 @@ from bilin.running.lifecycle import execute
 from bilin.trackers.session import run_files
 from bilin.trackers.settings import TrackerSettings
 
-
 NOLOAD = "ignore:The ``noload`` loader strategy is deprecated"  # MLflow's sqlite store under SQLAlchemy 2.1
 
 
