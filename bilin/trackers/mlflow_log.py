@@ -10,8 +10,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 from bilin.settings.schema import format_value
 from bilin.trackers.records import STEP, Model
@@ -37,9 +40,9 @@ class MlflowLog:
 
         for name in ("mlflow", "alembic"):  # the store's set-up lines ("Creating initial MLflow database tables")
             logging.getLogger(name).setLevel(logging.WARNING)  # after the import: mlflow sets its level then
-
-        self._client = MlflowClient(self.uri)
-        experiment_id = self._experiment_id()
+        with _store_lock(self.uri):  # runs of a multirun starting together make a new store's tables once
+            self._client = MlflowClient(self.uri)
+            experiment_id = self._experiment_id()
         earlier = self.previous.get("run_id") if continuing and self.previous.get("tracking_uri") == self.uri else None
         if earlier:
             self.run_id = earlier
@@ -102,3 +105,12 @@ class MlflowLog:
         entries = [Metric(k, float(v), now, step) for k, v in metrics.items()]
         for start in range(0, len(entries), BATCH):
             self._client.log_batch(run_id, metrics=entries[start : start + BATCH])
+
+
+def _store_lock(uri: str) -> Any:
+    """A file lock beside a sqlite store (none for other stores: a server serialises its own writes)."""
+    store = local_store(uri) if uri.startswith("sqlite:///") else None
+    if store is None:
+        return nullcontext()
+    Path(store).mkdir(parents=True, exist_ok=True)
+    return FileLock(uri.removeprefix("sqlite:///") + ".lock")
