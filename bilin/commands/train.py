@@ -198,6 +198,7 @@ COMMAND = Command(
         "bilin train --cfg job                                 (print the composed config)",
         "bilin train resume=outputs/train/DATE/TIME            (finish an interrupted run in place)",
         "bilin train init=outputs/train/DATE/TIME train_classes=[0,1] epochs=5   (fine-tune on two classes)",
+        "bilin train logger=[tensorboard,mlflow]                (also log to TensorBoard and MLflow)",
     ),
     continues_run="resume",
     continue_keys=("device", "quiet"),

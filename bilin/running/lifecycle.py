@@ -5,6 +5,8 @@ writes the tables and figures the command staged, and records how it ended. A us
 fault ends `failed` with its one-line error (exit 2); SIGINT or SIGTERM end `interrupted` with a
 one-line message (exit 130 / 143). A command that can stop cleanly between steps (training) asks
 for signals as a flag with `ctx.polling()`; everywhere else a signal stops the command at once.
+With logger= set, the run is mirrored into its trackers (bilin.trackers): opened before the work,
+each cached model logged as the cache provides it, the run's files and status given at its end.
 """
 
 from __future__ import annotations
