@@ -8,6 +8,7 @@ without an artifact location would put them in the working folder).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Mapping
 from contextlib import nullcontext
@@ -21,9 +22,11 @@ from bilin.trackers.records import STEP, Model
 from bilin.trackers.settings import ARTIFACTS, local_store
 
 STATUS = {"complete": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
+FILE_STORE_REFUSED = "MLFLOW_ALLOW_FILE_STORE"  # named in MLflow 3's refusal of a file store
 PARENT_TAG = "mlflow.parentRunId"  # what MLflow's UI nests child runs by
 PARAM_LENGTH = 6000  # MLflow's limit on a param's value
 BATCH = 100  # params (and metrics) per log_batch call, within MLflow's limits
+UNNAMEABLE = re.compile(r"[^\w\-. :/]")  # what MLflow refuses in a metric's or param's name
 
 
 class MlflowLog:
@@ -41,7 +44,16 @@ class MlflowLog:
         for name in ("mlflow", "alembic"):  # the store's set-up lines ("Creating initial MLflow database tables")
             logging.getLogger(name).setLevel(logging.WARNING)  # after the import: mlflow sets its level then
         with _store_lock(self.uri):  # runs of a multirun starting together make a new store's tables once
-            self._client = MlflowClient(self.uri)
+            try:
+                self._client = MlflowClient(self.uri)
+            except Exception as exc:
+                if FILE_STORE_REFUSED in str(exc):  # MLflow 3's message is a paragraph; the way out, in one line
+                    raise RuntimeError(
+                        f"{self.uri} is MLflow's file store, which this MLflow refuses; use a sqlite store "
+                        "(mlflow_uri=sqlite:///<folder>/mlflow.db, or leave mlflow_uri unset) or set "
+                        "MLFLOW_ALLOW_FILE_STORE=true"
+                    ) from exc
+                raise
             experiment_id = self._experiment_id()
         earlier = self.previous.get("run_id") if continuing and self.previous.get("tracking_uri") == self.uri else None
         if earlier:
@@ -94,7 +106,7 @@ class MlflowLog:
     def _params(self, run_id: str, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
-        entries = [Param(k, format_value(v)[:PARAM_LENGTH]) for k, v in params.items()]
+        entries = [Param(mlflow_name(k), format_value(v)[:PARAM_LENGTH]) for k, v in params.items()]
         for start in range(0, len(entries), BATCH):
             self._client.log_batch(run_id, params=entries[start : start + BATCH])
 
@@ -102,9 +114,14 @@ class MlflowLog:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        entries = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        entries = [Metric(mlflow_name(k), float(v), now, step) for k, v in metrics.items()]
         for start in range(0, len(entries), BATCH):
             self._client.log_batch(run_id, metrics=entries[start : start + BATCH])
+
+
+def mlflow_name(name: str) -> str:
+    """A metric's or param's name as MLflow takes it (a headline may name a method "a+b"): others become _."""
+    return UNNAMEABLE.sub("_", name)
 
 
 def _store_lock(uri: str) -> Any:

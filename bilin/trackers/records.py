@@ -28,9 +28,9 @@ class Model:
     @classmethod
     def of(cls, folder: Path, source: str) -> Model:
         """`source`: trained (by this command or its jobs), reused or waited_for (bilin.cache.store.record_supply)."""
-        rows = read_rows(folder / METRICS)
+        rows = read_rows(folder / METRICS) if (folder / METRICS).is_file() else []  # an entry of an older bilin
         tags = {"bilin.cache_entry": str(folder.absolute()), "bilin.model_source": source}
-        files = [(folder / name, "") for name in (METRICS, RECIPE)]
+        files = [(folder / name, "") for name in (METRICS, RECIPE) if (folder / name).is_file()]
         return cls(folder.name, flat(read_json(folder / RECIPE)), rows, tags, files)
 
     def final(self) -> dict[str, float]:

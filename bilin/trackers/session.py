@@ -95,8 +95,8 @@ class Trackers:
             if not self.trackers or folder.name in self._models:
                 continue
             self._models.add(folder.name)
-            model = Model.of(folder, sources.get(folder.name, ""))
-            self._each(f"model {folder.name}", lambda t, model=model: t.log_model(model))
+            source = sources.get(folder.name, "")  # read by each tracker: an unreadable entry sets it aside
+            self._each(f"model {folder.name}", lambda t, f=folder, s=source: t.log_model(Model.of(f, s)))
 
     def finish(self, status: str, folder: Path, record: Mapping[str, Any]) -> None:
         """The run's final numbers (metrics.csv's last row, the headline), its figures and CSVs, and its status."""

@@ -69,6 +69,7 @@ def test_a_continued_run_logs_into_its_own_mlflow_run_again(tmp_path, monkeypatc
 
     def rest(_cfg, ctx):
         ctx.log_metrics(2, {"val_acc": 0.75})
+        return CommandResult(headline={"val_acc.mnist(+noise)": 0.75})  # a name MLflow would refuse as it is
 
     folder = tmp_path / "run"
     folder.mkdir()
@@ -83,6 +84,7 @@ def test_a_continued_run_logs_into_its_own_mlflow_run_again(tmp_path, monkeypatc
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.params["quiet"] == "true"  # as first logged
     assert [(m.step, m.value) for m in client.get_metric_history(run_id, "val_acc")] == [(1, 0.25), (2, 0.75)]
+    assert run.data.metrics["headline/val_acc.mnist__noise_"] == 0.75
     assert len(client.search_runs([run.info.experiment_id])) == 1
 
 
