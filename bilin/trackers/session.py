@@ -99,13 +99,16 @@ class Trackers:
             self._each(f"model {folder.name}", lambda t, f=folder, s=source: t.log_model(Model.of(f, s)))
 
     def finish(self, status: str, folder: Path, record: Mapping[str, Any]) -> None:
-        """The run's final numbers (metrics.csv's last row, the headline), its figures and CSVs, and its status."""
-        rows = read_rows(folder / METRICS) if (folder / METRICS).is_file() else []
-        summary = final(rows)
-        summary |= {f"headline/{k}": cell(v) for k, v in record.get("headline", {}).items()}
-        step = int(rows[-1][STEP]) if rows else 0
-        files = run_files(folder)
-        self._each("the run's end", lambda t: t.finish(status, self._params, summary, step, files))
+        """The run's final numbers (metrics.csv's last row, the headline), its figures and CSVs, and its
+        status; read inside the guard, so that nothing here can change how the run ends."""
+
+        def end(tracker: Tracker) -> None:
+            rows = read_rows(folder / METRICS) if (folder / METRICS).is_file() else []
+            summary = final(rows) | {f"headline/{k}": cell(v) for k, v in record.get("headline", {}).items()}
+            step = int(rows[-1][STEP]) if rows else 0
+            tracker.finish(status, self._params, summary, step, run_files(folder))
+
+        self._each("the run's end", end)
 
     def failure(self) -> str | None:
         """One line for the run's end when a tracker was set aside, else None."""
