@@ -10,7 +10,10 @@ running.lifecycle, cli.hydra_*).
 from __future__ import annotations
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("bilin.errors", "bilin.layers", "bilin.device", "bilin.settings", "bilin.running")),
+    (
+        "foundation",
+        ("bilin.errors", "bilin.layers", "bilin.device", "bilin.settings", "bilin.running", "bilin.trackers"),
+    ),
     ("data", ("bilin.data",)),
     ("model", ("bilin.models",)),
     ("train", ("bilin.train",)),

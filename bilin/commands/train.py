@@ -6,7 +6,7 @@ on CPU to a run that was never stopped).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -120,6 +120,8 @@ def main(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
 
     def on_epoch(metric, trainer: Trainer) -> None:
         ctx.write(History(trainer.metrics))  # a running job can be followed
+        row = asdict(metric)
+        ctx.log_metrics(row.pop("epoch"), row)  # to the trackers of logger=, if any
         report(metric)
         if cfg.checkpoint_every and metric.epoch % cfg.checkpoint_every == 0 and metric.epoch < cfg.epochs:
             save(trainer.state())
@@ -196,6 +198,7 @@ COMMAND = Command(
         "bilin train --cfg job                                 (print the composed config)",
         "bilin train resume=outputs/train/DATE/TIME            (finish an interrupted run in place)",
         "bilin train init=outputs/train/DATE/TIME train_classes=[0,1] epochs=5   (fine-tune on two classes)",
+        "bilin train logger=[tensorboard,mlflow]                (also log to TensorBoard and MLflow)",
     ),
     continues_run="resume",
     continue_keys=("device", "quiet"),

@@ -5,6 +5,8 @@ writes the tables and figures the command staged, and records how it ended. A us
 fault ends `failed` with its one-line error (exit 2); SIGINT or SIGTERM end `interrupted` with a
 one-line message (exit 130 / 143). A command that can stop cleanly between steps (training) asks
 for signals as a flag with `ctx.polling()`; everywhere else a signal stops the command at once.
+With logger= set, the run is mirrored into its trackers (bilin.trackers): opened before the work,
+each cached model logged as the cache provides it, the run's files and status given at its end.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from bilin.running.folder import RunDir
 from bilin.running.liveness import RUN_LOCK
 from bilin.running.provenance import provenance, utc_now
 from bilin.settings.options import source_run_status
+from bilin.trackers.session import Trackers
 from bilin.train.records import StopRequest
 
 if TYPE_CHECKING:
@@ -67,6 +70,17 @@ class RunContext:
         self.folder.write_json("run.json", self.record)
         self._figures: dict[str, go.Figure] = {}
         self._polling = False
+        self.trackers = Trackers.of(cfg, command.name, self.folder.path, previous.get("trackers", {}))
+
+    def start_trackers(self) -> None:
+        """Open the runs of the trackers logger= names (none: nothing happens), before any work."""
+        if self.trackers.trackers:
+            self.record["trackers"] = self.trackers.start(self.cfg, self.continuing)
+            self.folder.write_json("run.json", self.record)  # a resume finds the tracker's run again
+
+    def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
+        """A step's numbers as they come (training's epochs), to the trackers the run logs to."""
+        self.trackers.log_metrics(step, metrics)
 
     def write(self, *results: Tables) -> None:
         """Each result's CSV tables, now: for work that shows its progress as it goes (training's
@@ -121,7 +135,9 @@ class RunContext:
             recipes, Executor(self.device, executor, self.cfg.device, self.stop, self.console, self.command.name)
         )
         self.record.setdefault("data", {}).update(provided.data)
-        record_supply(self.record, [provided.folders[r] for r in dict.fromkeys(recipes)], provided.supply)
+        used = [provided.folders[r] for r in dict.fromkeys(recipes)]
+        record_supply(self.record, used, provided.supply)
+        self.trackers.log_models(used, self.record["model_sources"])
         return provided.folders
 
     def stage(self, text: str) -> None:
@@ -160,6 +176,11 @@ class RunContext:
         self.record.update(fields, status=status, finished=utc_now())
         self.record["wall_seconds"] = self.record.get("wall_seconds", 0.0) + time.perf_counter() - started
         self.folder.write_json("run.json", self.record)
+        if self.trackers.trackers:  # after run.json: it is one of the files they get
+            self.trackers.finish(status, self.folder.path, self.record)
+            if self.trackers.errors:
+                self.record["tracker_errors"] = dict(self.trackers.errors)
+                self.folder.write_json("run.json", self.record)
 
 
 def continuable(folder: Path, verb: str) -> None:
@@ -198,6 +219,7 @@ def _execute(command: Command, cfg: Any, run_dir: Path, continuing: bool, starte
     try:
         try:
             with _signals(ctx):
+                ctx.start_trackers()
                 result = command.main(cfg, ctx)
                 if result is not None:
                     ctx._write_result(result)
@@ -225,6 +247,8 @@ def _execute(command: Command, cfg: Any, run_dir: Path, continuing: bool, starte
         raise
     ctx._end("complete", started)
     print(ctx.summary or f"{command.name} complete: {ctx.folder.path}")
+    if ctx.trackers.failure():  # the work is done and kept; what the trackers missed is said in one line
+        exit_with(UserError(ctx.trackers.failure()))
 
 
 def _interruption(exc: BaseException) -> Interrupted | None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from bilin.errors import UserError
 from bilin.settings.schema import UNSET, group, key, rekey, seed_key
+from bilin.trackers.settings import TrackerSettings
 from bilin.train.records import Precision, TrainingSettings
 
 if TYPE_CHECKING:
@@ -99,14 +100,18 @@ class RunOptions:
 
 
 @dataclass
-class RecipeOptions(TrainingSettings, RunOptions):
-    """What to train (the model= and data= groups) and how (the training library's settings, inherited)."""
+class RecipeOptions(TrainingSettings, TrackerSettings, RunOptions):
+    """What to train (the model= and data= groups) and how (the training library's settings, inherited),
+    and the trackers its models are also logged to (logger=)."""
 
     model: ModelConfig = group("bilinear", "architecture", ModelConfig)
     data: DataConfig = group("mnist", "dataset", DataConfig)
 
     def check(self) -> None:
         super().check()
+        store = self.check_trackers(self.outputs_root)
+        if store is not None:  # a local MLflow store (the default sqlite file) must take new files
+            check_writable(store, "mlflow_uri", self.tracking_uri(self.outputs_root))
         if self.model.bias and self.model.name != "bilinear":
             raise UserError(
                 f"model.bias=true adds biases to the bilinear MLP; model={self.model.name} does not take it"
