@@ -53,6 +53,10 @@ def train_in_jobs(
     # each job reads the data from the folder found here, and the cache too (its working folder may differ)
     lights = [type(cache)(Path(cache.root).absolute(), cache.dataset(b[0]).root, cache.download) for b in batches]
     jobs, folder, held = _submit_in_own_folder(submitit, executor, lights, batches, device)
+    if executor.name == "slurm":
+        from bilin.cache.slurm_states import follow_states
+
+        follow_states(jobs, report)
     try:
         report(f"{len(jobs)} training jobs submitted ({executor.name}); logs in {folder}")
         if held:
@@ -124,7 +128,7 @@ def _submit(submitit: Any, executor: Any, folder: Path, lights: list, batches: l
         submitter.update_parameters(
             name="bilin-train",
             slurm_partition=executor.partition,
-            gpus_per_node=executor.gpus_per_node,
+            gpus_per_node=executor.gpus(device),
             cpus_per_task=executor.cpus_per_task,
             mem_gb=executor.mem_gb,
             timeout_min=executor.timeout_min,
