@@ -22,7 +22,7 @@ from bilin.errors import Interrupted
 
 log = logging.getLogger("bilin.cache.jobs")
 GONE = "ENDED"  # the state of a job squeue no longer lists: it ended, how is not known
-SQUEUE = ["squeue", "--noheader", "--array", "--states=all", "--format=%i|%T"]
+SQUEUE = ["squeue", "--noheader", "--array", "--states=all", "--format=%i|%T|%r"]  # id, state, why it waits
 
 
 class JobStates(SlurmInfoWatcher):
@@ -64,8 +64,27 @@ class JobStates(SlurmInfoWatcher):
             listed = ""
         except (OSError, subprocess.SubprocessError):
             return {}
-        states = dict(line.split("|", 1) for line in listed.split() if "|" in line)
-        return {job_id: {"JobID": job_id, "State": states.get(job_id, GONE)} for job_id in waiting}
+        rows = [line.split("|") for line in listed.splitlines() if line.count("|") == 2]
+        known = {job_id: {"JobID": job_id, "State": state, "Reason": reason} for job_id, state, reason in rows}
+        return {job_id: known.get(job_id, {"JobID": job_id, "State": GONE}) for job_id in waiting}
+
+
+def how_they_wait(jobs: list) -> str:
+    """The states of jobs not done yet, as the last poll found them (no new call): e.g. "1 running,
+    2 pending (Resources)", with Slurm's reason when squeue gave one; "" when nothing is known."""
+    reasons: dict[str, set[str]] = {}
+    counts: dict[str, int] = {}
+    for job in jobs:
+        info = job.watcher.get_info(job.job_id, mode="cache")
+        state = info.get("State", "").split(" ")[0].lower()  # sacct says "CANCELLED by 0"
+        if state:
+            counts[state] = counts.get(state, 0) + 1
+            if info.get("Reason", "None") != "None":
+                reasons.setdefault(state, set()).add(info["Reason"])
+    return ", ".join(
+        f"{count} {state}" + (f" ({', '.join(sorted(reasons[state]))})" if state in reasons else "")
+        for state, count in sorted(counts.items(), key=lambda item: -item[1])
+    )
 
 
 def follow_states(jobs: list, report: Callable[[str], None]) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bilin.cache import jobs
-from bilin.cache.slurm_states import GONE, JobStates, follow_states
+from bilin.cache.slurm_states import GONE, JobStates, follow_states, how_they_wait
 from bilin.errors import Interrupted
 from bilin.settings.options import ExecutorConfig
 
@@ -51,13 +51,15 @@ def test_without_accounting_states_come_from_squeue_and_it_is_said_once(tools, c
     for job_id in ids:
         states.register_job(job_id)
     with caplog.at_level(logging.DEBUG):
-        assert poll(states, ids, "7_0|RUNNING\n7_1|PENDING\n8|RUNNING\n", tools) == dict(
+        assert poll(states, ids, "7_0|RUNNING|None\n7_1|PENDING|Resources\n8|RUNNING|None\n", tools) == dict(
             zip(ids, ["RUNNING", "PENDING", "RUNNING"], strict=True)
         )
         assert poll(states, ids, "error:slurm_load_jobs error: Unable to contact slurm controller", tools) == dict(
             zip(ids, ["RUNNING", "PENDING", "RUNNING"], strict=True)
         )  # the controller not answering ends no job
-        assert poll(states, ids, "7_0|COMPLETED\n7_1|RUNNING\n", tools) == dict(
+        followed = [type("Job", (), {"job_id": job_id, "watcher": states})() for job_id in ids]
+        assert how_they_wait(followed) == "2 running, 1 pending (Resources)"  # the poll's line
+        assert poll(states, ids, "7_0|COMPLETED|None\n7_1|RUNNING|None\n", tools) == dict(
             zip(ids, ["COMPLETED", "RUNNING", GONE], strict=True)
         )  # 8: forgotten by the controller, so it ended
         assert poll(states, ids, "error:slurm_load_jobs error: Invalid job id specified", tools)["7_1"] == GONE
@@ -79,7 +81,7 @@ def test_a_stop_while_the_note_is_said_does_not_cut_the_polling_short(tools, cap
     job = type("Job", (), {"job_id": "9_0"})()
     with caplog.at_level(logging.INFO, logger="bilin.cache.jobs"):
         follow_states([job], stopping)
-        (tools / "squeue-says").write_text("9_0|CANCELLED\n")
+        (tools / "squeue-says").write_text("9_0|CANCELLED|None\n")
         assert job.watcher.is_done("9_0", mode="force")
     assert "Slurm accounting is off" in caplog.text
 
