@@ -4,11 +4,13 @@ Everything lives in one folder: slurm.conf, munge's key and socket, the controll
 daemons' logs. The config works without cgroups (a container): processes are tracked through /proc
 (proctrack/linuxproc), tasks are not bound (task/none), nothing is gathered or stored for accounting,
 so `sacct` fails as it does on many small clusters. The node has this machine's CPUs and memory.
-The daemons run in the foreground as children of the test process, which stops them at the end.
+The daemons run in the foreground as children of the test process, which stops them at the end (and
+the kernel, should the test process be killed).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -24,8 +26,14 @@ PACKAGES = "slurm-wlm munge"
 PARTITION = "debug"  # the default partition
 HELD_PARTITION = "held"  # the same node, but down: jobs submitted there wait until moved to PARTITION
 MAX_MINUTES = 120  # the partitions' MaxTime, above the default executor.timeout_min
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 START_SECONDS = 60.0
 STOP_SECONDS = 30.0
+
+
+def end_with_parent() -> None:
+    """In a daemon's process before it starts: SIGTERM when the test process ends, however it ends."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def missing_commands() -> list[str]:
@@ -119,7 +127,11 @@ class LocalSlurm:
             for daemon in ("slurmctld", "slurmd"):  # -D: in the foreground, so they are ours to stop
                 log = (self.folder / "log" / f"{daemon}.out").open("wb")
                 self.processes[daemon] = subprocess.Popen(
-                    [daemon, "-D", "-f", str(self.conf)], stdout=log, stderr=subprocess.STDOUT, env=self.env
+                    [daemon, "-D", "-f", str(self.conf)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self.env,
+                    preexec_fn=end_with_parent,
                 )
             self._wait_until_idle(node)
         except BaseException:
@@ -151,6 +163,7 @@ class LocalSlurm:
             user="munge",
             group="munge",
             extra_groups=[],
+            preexec_fn=end_with_parent,
             stdout=subprocess.DEVNULL,
             stderr=(self.folder / "log" / "munged.out").open("wb"),
         )

@@ -26,7 +26,9 @@ def slurm() -> Iterator[LocalSlurm]:
     if missing:
         reason = why_not_installable()
         if reason is not None:
-            pytest.skip(f"Slurm is not installed ({', '.join(missing)} missing) and cannot be here ({reason})")
+            pytest.skip(
+                f"Slurm is not installed ({', '.join(missing)} missing) and cannot be here ({reason}): {PACKAGES}"
+            )
         pytest.fail(f"Slurm is not installed ({', '.join(missing)} missing): run `make slurm` (apt-get {PACKAGES})")
     if os.geteuid() != 0:
         pytest.skip("a local Slurm needs root: slurmd starts jobs as their user, munged runs as the user munge")
