@@ -113,3 +113,14 @@ def test_a_submission_slurm_refuses_is_one_line_and_leaves_nothing(slurm, tmp_pa
     assert slurm.jobs().keys() == before.keys()
     assert not list((tmp_path / "outputs" / "jobs").glob("*"))
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "failed"
+
+
+def test_a_train_sweep_through_hydras_slurm_launcher_says_once_that_accounting_is_off(slurm, tmp_path, tiny_root):
+    sweep = ["train", "-m", "hydra/launcher=submitit_slurm", "seed=1,2", "d_hidden=8", "epochs=1", "batch_size=64"]
+    launcher = ["hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1", "device=cpu", "quiet=true"]
+    result = run_bilin([*sweep, *launcher], tmp_path, {"BILIN_DATA": str(tiny_root)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr == ""  # neither sacct's complaint nor submitit's warning, poll after poll
+    assert result.stdout.count(ACCOUNTING_OFF) == 1 and "Bypassing sacct" not in result.stdout, result.stdout
+    records = sorted((tmp_path / "outputs" / "multirun" / "train").glob("*/*/*/run.json"))
+    assert [json.loads(r.read_text())["status"] for r in records] == ["complete", "complete"]
