@@ -6,7 +6,7 @@ BILIN := $(VENV)/bin/bilin
 # Data: bilin finds it itself, by the rule in bilin/data/roots.py (BILIN_DATA if set, else ./data,
 # else ../shared/data, ...), so `make run` and `bilin` typed by hand read the same folder.
 
-.PHONY: help setup run test test-fast lint format docs wheel-check bench bench-full chromium chromedriver clean \
+.PHONY: help setup run test test-fast lint format docs wheel-check bench bench-full chromium chromedriver slurm clean \
 	fig2 fig3 fig4 fig-explain fig-accuracy fig-truncation fig-similarity fig-featvis fig-featvis-resnet fig-csf fig-frequency \
 	fig-adversarial fig-augment fig-challenge fig-compare fig-diff fig-shared figures figures-quick report
 
@@ -64,10 +64,21 @@ chromedriver: chromium
 	  echo "setup: no chromedriver, so the browser tests will fail: sudo apt-get install -y chromium-driver"; \
 	fi
 
+# The Slurm tests (tests/slurm) start a one-node Slurm on localhost from Debian's slurm-wlm and munge.
+slurm:
+	@command -v slurmctld >/dev/null 2>&1 && command -v munged >/dev/null 2>&1 && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "setup: installing Debian's slurm-wlm and munge (the Slurm tests run a one-node cluster)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null) \
+	    || echo "setup: slurm-wlm and munge could not be installed; the Slurm tests will fail"; \
+	else \
+	  echo "setup: no Slurm, so the Slurm tests are skipped: sudo apt-get install -y slurm-wlm munge (they run as root)"; \
+	fi
+
 run: setup
 	$(BILIN) train model=bilinear data=fmnist
 
-test: setup chromedriver
+test: setup chromedriver slurm
 	$(PY) -m pytest -q -n auto
 
 test-fast: setup

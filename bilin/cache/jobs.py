@@ -53,11 +53,15 @@ def train_in_jobs(
     # each job reads the data from the folder found here, and the cache too (its working folder may differ)
     lights = [type(cache)(Path(cache.root).absolute(), cache.dataset(b[0]).root, cache.download) for b in batches]
     jobs, folder, held = _submit_in_own_folder(submitit, executor, lights, batches, device)
+    if executor.name == "slurm":
+        from bilin.cache.slurm_states import follow_states
+
+        follow_states(jobs, report)
     try:
         report(f"{len(jobs)} training jobs submitted ({executor.name}); logs in {folder}")
         if held:
             signal.raise_signal(held[0])  # the command's own handler acts on it now that the jobs are known
-        _wait(jobs, report, stop, poll_seconds)
+        _wait(jobs, report, stop, poll_seconds, executor.name == "slurm")
     except BaseException as exc:  # a signal, or a fault: the jobs must not train on unobserved
         ended = cancel_jobs(jobs, executor.name)
         if isinstance(exc, Interrupted):
@@ -124,7 +128,7 @@ def _submit(submitit: Any, executor: Any, folder: Path, lights: list, batches: l
         submitter.update_parameters(
             name="bilin-train",
             slurm_partition=executor.partition,
-            gpus_per_node=executor.gpus_per_node,
+            gpus_per_node=executor.gpus(device),
             cpus_per_task=executor.cpus_per_task,
             mem_gb=executor.mem_gb,
             timeout_min=executor.timeout_min,
@@ -164,9 +168,16 @@ def sbatch_refusal(exc: BaseException) -> str:
     return f"sbatch refused the training jobs: {said[:400]}"
 
 
-def _wait(jobs: list, report: Callable[[str], None], stop: StopRequest, poll_seconds: float) -> None:
-    while (done := sum(job.done() for job in jobs)) < len(jobs):
-        report(f"training jobs: {done}/{len(jobs)} done")
+def _wait(jobs: list, report: Callable[[str], None], stop: StopRequest, poll_seconds: float, slurm: bool) -> None:
+    """One line per poll (logged only when it changes); Slurm's jobs say how they wait (pending: why)."""
+    while (done := [job.done() for job in jobs]).count(True) < len(jobs):
+        line = f"training jobs: {done.count(True)}/{len(jobs)} done"
+        if slurm:
+            from bilin.cache.slurm_states import how_they_wait
+
+            if waiting := how_they_wait([job for job, ended in zip(jobs, done, strict=True) if not ended]):
+                line += f"; {waiting}"
+        report(line)
         stop.raise_if_set()
         time.sleep(poll_seconds)
 

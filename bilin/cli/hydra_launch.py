@@ -10,6 +10,7 @@ nothing behind.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import signal
 import sys
@@ -26,6 +27,7 @@ from bilin.cli.hydra_paths import remove_unsubmitted_sweep
 from bilin.errors import UserError, exit_with
 from bilin.running.folder import claimed_folders
 
+log = logging.getLogger("bilin.cli.hydra_launch")
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
@@ -90,6 +92,10 @@ def _cancelled_on_signal(kind: str) -> Iterator[None]:
         with signals_held() as held, stderr_into(folder / CONTROLLER_LOG):
             submitted = submit_array(self, fn, *iterable)
             jobs.extend(submitted)
+        if kind == "slurm":  # their states from squeue where sacct has no accounting (said once, in the log)
+            from bilin.cache.slurm_states import follow_states
+
+            follow_states(submitted, log.info)
         if held:
             signal.raise_signal(held[0])  # acted on now that the jobs are known
         return submitted

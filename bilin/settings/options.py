@@ -125,12 +125,20 @@ class ExecutorConfig:
     name: Literal["inline", "local", "slurm"] = key(UNSET, "inline | local | slurm (set by executor=)")
     models_per_job: int = key(16, "models trained together in one job (one group of one size)", ge=1)
     partition: str | None = key(None, "slurm: the partition")
-    gpus_per_node: int = key(1, "slurm: GPUs per job", ge=0)
+    gpus_per_node: int | None = key(
+        None, "slurm: GPUs per job; null: none with device=cpu, else 1 (what fits a CPU or a GPU cluster)", ge=0
+    )
     cpus_per_task: int = key(4, "slurm and local: CPU cores per job", ge=1)
     mem_gb: int = key(16, "slurm: memory per job in GB", ge=1)
     timeout_min: int = key(60, "slurm and local: time limit per job in minutes", ge=1)
     array_parallelism: int = key(64, "slurm: jobs of the array running at once", ge=1)
     folder: str = key("${outputs_root}/jobs", "submitit's job folders (scripts, logs, results)")
+
+    def gpus(self, device: str) -> int:
+        """GPUs each Slurm job asks for when the jobs run on `device` (the command's device= key)."""
+        if self.gpus_per_node is not None:
+            return self.gpus_per_node
+        return 0 if device == "cpu" else 1
 
 
 @dataclass
