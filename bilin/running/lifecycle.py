@@ -172,10 +172,15 @@ class RunContext:
             self.record["figures_note"] = note
             print(note)
 
-    def _end(self, status: str, started: float, **fields: Any) -> None:
+    def ending(self, status: str, **fields: Any) -> None:
+        """Record how the run ends in run.json now, before slower writes (figures): a process killed
+        meanwhile (a cancelled submitit job gets one second) is never left "running"."""
         self.record.update(fields, status=status, finished=utc_now())
-        self.record["wall_seconds"] = self.record.get("wall_seconds", 0.0) + time.perf_counter() - started
         self.folder.write_json("run.json", self.record)
+
+    def _end(self, status: str, started: float, **fields: Any) -> None:
+        self.record["wall_seconds"] = self.record.get("wall_seconds", 0.0) + time.perf_counter() - started
+        self.ending(status, **fields)
         if self.trackers.trackers:  # after run.json: it is one of the files they get
             self.trackers.finish(status, self.folder.path, self.record)
             if self.trackers.errors:
@@ -230,11 +235,11 @@ def _execute(command: Command, cfg: Any, run_dir: Path, continuing: bool, starte
                 raise
             raise interrupted from exc
     except Interrupted as exc:
-        _write_figures_after(ctx)
+        _write_figures_after(ctx, "interrupted", error=str(exc))
         ctx._end("interrupted", started, error=str(exc))
         exit_with(exc, EXIT_CODES.get(exc.signal_name, 130))
     except UserError as exc:
-        _write_figures_after(ctx)
+        _write_figures_after(ctx, "failed", error=str(exc))
         ctx._end("failed", started, error=str(exc))
         exit_with(exc)
     except OSError as exc:  # a full disk, a vanished folder, a name too long: the environment, not bilin
@@ -268,9 +273,11 @@ def _os_error(exc: OSError) -> str:
     return f"cannot write or read a file: {exc.strerror or exc}{where}"
 
 
-def _write_figures_after(ctx: RunContext) -> None:
-    """Figures staged before a failure or interruption (e.g. the training curves so far)."""
+def _write_figures_after(ctx: RunContext, status: str, **fields: Any) -> None:
+    """Figures staged before a failure or interruption (e.g. the training curves so far), once
+    run.json says how the run ended."""
     with suppress(Exception):  # the ending is what matters now; the figures' JSON may already be there
+        ctx.ending(status, **fields)
         ctx._write_figures()
 
 
