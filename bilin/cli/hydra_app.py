@@ -36,6 +36,7 @@ from omegaconf.errors import OmegaConfBaseException
 from bilin.cli.hydra_launch import launch_submitit_sweep, submitit_kind
 from bilin.cli.hydra_paths import check_paths, hydra_paths
 from bilin.errors import UserError, exit_with
+from bilin.running import timing
 from bilin.running.command import Command
 from bilin.running.folder import static_formats
 from bilin.settings import schema
@@ -99,6 +100,7 @@ def register(command: Command) -> None:
 
 def invoke(command: Command, argv: list[str]) -> None:
     """`bilin <command> <argv>`: check, then run through Hydra (or continue a run in place)."""
+    timing.mark("config")  # composing and checking, then Hydra's run folder (bilin.running.timing)
     prog = f"bilin {command.name}"
     parser = get_args_parser()
 
@@ -150,6 +152,7 @@ def _refuse_removed_keys(command: Command, overrides: list[str]) -> None:
 def _hydra_main(command: Command):
     @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=command.config_name)
     def main(cfg: DictConfig) -> None:
+        timing.mark("imports")
         from bilin.running.lifecycle import execute  # the run itself needs torch; checks and --help do not
 
         try:
