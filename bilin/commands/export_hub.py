@@ -103,4 +103,5 @@ COMMAND = Command(
     notes="Ungated bilinear MLPs only; a model with biases only when its head bias is 0 (theirs has none). The "
     "run folder holds <name>/config.json and <name>/model.safetensors: upload <name>/ to a hub repo, or read "
     "it back with bilin import-hub source=<run folder> name=<name>. See docs/interop.md.",
+    draws_figures=False,
 )

@@ -92,4 +92,5 @@ COMMAND = Command(
     notes="The run folder it writes holds model.safetensors + model.json (with the source, its files' SHA-256 "
     "and, for the authors' layout, their config); bilin decompose/diff/featvis/probe-csf run=<it> read it. "
     "See docs/interop.md.",
+    draws_figures=False,
 )

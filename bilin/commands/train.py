@@ -68,6 +68,7 @@ class TrainConfig(RecipeOptions, HParams):
 
 def main(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
     # heavy imports here, not at the top: listing commands, --help and option checks stay torch-free
+    ctx.clock.switch("imports")
     from bilin.data import load_dataset
     from bilin.device import apply_precision
     from bilin.errors import Interrupted
@@ -76,11 +77,13 @@ def main(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
     from bilin.train.budget import check_training_fits
     from bilin.train.buffers import DeviceData
     from bilin.train.cost import StepTimer, epoch_seconds, measured_basis, measured_seconds, plan_line
-    from bilin.train.loop import Trainer, per_class_accuracy
+    from bilin.train.loop import Trainer, per_class_accuracy, prepare_optimizer_in_background
     from bilin.train.progress import epoch_progress
     from bilin.train.recipe import recipe_from_config
     from bilin.train.records import History
 
+    prepare_optimizer_in_background()
+    ctx.clock.switch("data")
     apply_precision(cfg.precision, ctx.device)
     data = load_dataset(cfg.data.name, cfg.data.root, cfg.data.download, cfg.data.train_limit, cfg.data.test_limit)
     ctx.note(data={cfg.data.name: data.provenance()})  # the folder read and its content's SHA-256
@@ -102,6 +105,7 @@ def main(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
         ctx.stage(f"{label}: " + plan_line(1, left, seconds, ctx.device, measured_basis(steps)))
 
     device_data = DeviceData.from_uint8(data.train_x, data.train_y, data.test_x, data.test_y, ctx.device)
+    ctx.clock.switch("model")  # the model and its optimiser (torch.optim imports torch._dynamo on first use)
     model = recipe.initial_model(data).to(ctx.device)  # data order and noise: the trainer's own generators
     if cfg.init is not None and not ctx.continuing:
         model.load_state_dict(initial_weights(cfg.init, spec, cfg.data.name))
@@ -129,8 +133,10 @@ def main(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
     left = cfg.epochs - len(trainer.metrics)
     seconds = epoch_seconds(spec, len(data.train_x), len(data.test_x), ctx.device, cfg.precision)
     ctx.stage(f"{label}: " + plan_line(1, left, seconds * left if seconds is not None else None, ctx.device))
+    ctx.clock.switch("training")
     with ctx.polling() as stop, epoch_progress(label, cfg.epochs, len(trainer.metrics), cfg.quiet) as report:
         result = trainer.fit(stop, on_epoch)
+    ctx.clock.switch("writes")
     save(result.checkpoint)
     history = History(result.metrics)  # the checkpoint's: up to the last good epoch
     ctx.write(history)
@@ -149,7 +155,8 @@ def main(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
         ctx.end_early(outcome, error)
     outcome.figures["training_curves"] = training_curves(history.rows(), title)
 
-    _, _, predicted = trainer.evaluate()
+    with ctx.phase("evaluation"):
+        _, _, predicted = trainer.evaluate()
     accuracy = per_class_accuracy(predicted, trainer.data.test_y, len(data.classes)).tolist()
     outcome.tables["per_class.csv"] = [{"class": c, "val_acc": a} for c, a in zip(data.classes, accuracy, strict=True)]
     outcome.figures["per_class_accuracy"] = per_class_bars(data.classes, accuracy, "Validation accuracy per class")

@@ -61,6 +61,7 @@ class Command:
     continues_run: str | None = None  # a key naming a run folder this command finishes in place (train: resume)
     continue_keys: tuple[str, ...] = ()  # the keys that may be given with it
     removed_keys: tuple[tuple[str, str], ...] = ()  # (key, what to give instead): refused with that hint
+    draws_figures: bool = True  # its run opens the figure browser (PNG/SVG) ahead, while it works
 
     @property
     def config_name(self) -> str:

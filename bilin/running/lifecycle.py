@@ -27,9 +27,11 @@ from rich.console import Console
 from bilin.device import resolve_device, resolve_precision
 from bilin.errors import Interrupted, UserError, exit_with
 from bilin.running.command import Command, CommandResult, Tables
-from bilin.running.folder import RunDir
+from bilin.running.folder import RunDir, static_formats
 from bilin.running.liveness import RUN_LOCK
 from bilin.running.provenance import provenance, utc_now
+from bilin.running.static_images import close_browser, warm_browser
+from bilin.running.timing import OTHER, Clock, run_clock
 from bilin.settings.options import source_run_status
 from bilin.trackers.session import Trackers
 from bilin.train.records import StopRequest
@@ -47,8 +49,10 @@ STALE_ON_CONTINUE = ("error", "resume", "finished")
 class RunContext:
     """What a running command gets: its folder, device, console, stop flag and run record."""
 
-    def __init__(self, command: Command, cfg: Any, run_dir: Path, continuing: bool):
+    def __init__(self, command: Command, cfg: Any, run_dir: Path, continuing: bool, clock: Clock | None = None):
         self.command, self.cfg, self.continuing = command, cfg, continuing
+        self.clock = clock or run_clock("setup")
+        self.phase = self.clock.phase  # `with ctx.phase("data"): ...`: where the run's wall time goes
         self.folder = RunDir(run_dir)
         self.device = resolve_device(cfg.device)
         self.console = Console(stderr=True, quiet=cfg.quiet)
@@ -108,6 +112,10 @@ class RunContext:
     def _write_result(self, result: CommandResult) -> None:
         """The command's outputs into its folder: tensors, tables and texts, then figures (one kaleido
         session for all), its run.json fields and headline."""
+        with self.phase("writes"):
+            self._write_files(result)
+
+    def _write_files(self, result: CommandResult) -> None:
         for name, file in result.tensors.items():
             self.folder.save_tensors(name, dict(file.tensors), metadata=dict(file.metadata) or None)
         for name, record in result.checked_json.items():
@@ -167,7 +175,8 @@ class RunContext:
         if not self._figures:
             return
         figures, self._figures = self._figures, {}
-        note = self.folder.write_figures(figures)
+        with self.phase("figures"):
+            note = self.folder.write_figures(figures)
         if note:
             self.record["figures_note"] = note
             print(note)
@@ -180,6 +189,7 @@ class RunContext:
 
     def _end(self, status: str, started: float, **fields: Any) -> None:
         self.record["wall_seconds"] = self.record.get("wall_seconds", 0.0) + time.perf_counter() - started
+        self.record["timing"] = self.clock.breakdown()  # this part's, on a resume
         self.ending(status, **fields)
         if self.trackers.trackers:  # after run.json: it is one of the files they get
             self.trackers.finish(status, self.folder.path, self.record)
@@ -224,7 +234,10 @@ def _execute(command: Command, cfg: Any, run_dir: Path, continuing: bool, starte
     try:
         try:
             with _signals(ctx):
+                if command.draws_figures and static_formats():
+                    warm_browser()  # Chromium starts while the command works (bilin.running.static_images)
                 ctx.start_trackers()
+                ctx.clock.switch(OTHER)  # the command's own time, where it names no phase
                 result = command.main(cfg, ctx)
                 if result is not None:
                     ctx._write_result(result)
@@ -250,6 +263,8 @@ def _execute(command: Command, cfg: Any, run_dir: Path, continuing: bool, starte
     except BaseException as exc:  # a fault in bilin: keep its traceback, but leave no run "running"
         ctx._end("failed", started, error=f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        close_browser()  # one the command did not use (it failed, or drew nothing)
     ctx._end("complete", started)
     print(ctx.summary or f"{command.name} complete: {ctx.folder.path}")
     if ctx.trackers.failure():  # the work is done and kept; what the trackers missed is said in one line

@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+import threading
 import xml.etree.ElementTree as ElementTree
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 NO_BROWSER = "no Chrome/Chromium found"
+CLOSE_SECONDS = 10.0  # for a warm browser to end
 for _library in ("kaleido", "choreographer", "logistro"):  # their warnings reach a run's log, never the terminal
     logging.getLogger(_library).addHandler(logging.NullHandler())
 
@@ -33,13 +36,73 @@ class BrowserMissing(Exception):
     """kaleido found no Chrome/Chromium to render with."""
 
 
+class WarmBrowser:
+    """A kaleido session opened ahead of the figures, in a thread of its own: Chromium's cold start
+    (about 2.5 s) overlaps the run's work instead of adding to it. Used once, by the next
+    `render_images`; `close` ends it (and its browser) whether it was used or not."""
+
+    def __init__(self) -> None:
+        import kaleido
+        import plotly.io as pio
+
+        options = {k: v for k in ("plotlyjs", "mathjax", "headers") if (v := getattr(pio.defaults, k, None))}
+        self.topojson = getattr(pio.defaults, "topojson", None)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="kaleido", daemon=True)
+        self._thread.start()
+        self._session = asyncio.run_coroutine_threadsafe(kaleido.Kaleido(**options).__aenter__(), self._loop)
+
+    def render(self, requests: list[ImageRequest]) -> list[bytes | BaseException]:
+        from kaleido.errors import ChromeNotFoundError
+
+        try:
+            session = self._session.result()
+        except ChromeNotFoundError as exc:
+            raise BrowserMissing(NO_BROWSER) from exc
+        return asyncio.run_coroutine_threadsafe(_calc_all(session, requests, self.topojson), self._loop).result()
+
+    def close(self) -> None:
+        with suppress(Exception):  # a session that never opened has nothing to close
+            session = self._session.result()
+            asyncio.run_coroutine_threadsafe(session.__aexit__(None, None, None), self._loop).result(CLOSE_SECONDS)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(CLOSE_SECONDS)
+
+
+_warm: WarmBrowser | None = None
+
+
+def warm_browser() -> None:
+    """Open the browser the run's static images will use now, in the background (see WarmBrowser)."""
+    global _warm
+    if _warm is None:
+        with suppress(Exception):  # never a reason to fail a run: the figures then open their own session
+            _warm = WarmBrowser()
+
+
+def close_browser() -> None:
+    """End the warm browser, if one was opened and not used."""
+    global _warm
+    browser, _warm = _warm, None
+    if browser is not None:
+        browser.close()
+
+
 def render_images(requests: list[ImageRequest]) -> list[bytes | str]:
-    """Each request's checked bytes, or a one-line reason it failed; one browser for all of them.
-    Raises BrowserMissing when there is no browser at all."""
+    """Each request's checked bytes, or a one-line reason it failed; one browser for all of them (the
+    warm one when the run opened it, else a fresh one). Raises BrowserMissing when there is no browser."""
+    global _warm
     if not requests:
         return []
+    browser, _warm = _warm, None
     try:
-        results = _run(_render_all(requests))
+        if browser is not None:
+            try:
+                results = browser.render(requests)
+            finally:
+                browser.close()
+        else:
+            results = _run(_render_all(requests))
     except BrowserMissing:
         raise
     except Exception as exc:  # the session itself failed (the browser crashed on start, say)
@@ -90,19 +153,23 @@ async def _render_all(requests: list[ImageRequest]) -> list[bytes | BaseExceptio
     kopts = {k: v for k in ("plotlyjs", "mathjax", "headers") if (v := getattr(pio.defaults, k, None))}
     try:
         async with kaleido.Kaleido(**kopts) as session:
-            return await asyncio.gather(
-                *(
-                    session.calc_fig(
-                        r.figure,
-                        opts={"format": r.format, "width": r.width, "height": r.height, "scale": r.scale},
-                        topojson=getattr(pio.defaults, "topojson", None),
-                    )
-                    for r in requests
-                ),
-                return_exceptions=True,
-            )
+            return await _calc_all(session, requests, getattr(pio.defaults, "topojson", None))
     except ChromeNotFoundError as exc:
         raise BrowserMissing(NO_BROWSER) from exc
+
+
+async def _calc_all(session: Any, requests: list[ImageRequest], topojson: Any) -> list[bytes | BaseException]:
+    return await asyncio.gather(
+        *(
+            session.calc_fig(
+                r.figure,
+                opts={"format": r.format, "width": r.width, "height": r.height, "scale": r.scale},
+                topojson=topojson,
+            )
+            for r in requests
+        ),
+        return_exceptions=True,
+    )
 
 
 def _run(coroutine: Any) -> Any:
