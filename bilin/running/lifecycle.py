@@ -12,8 +12,6 @@ each cached model logged as the cache provides it, the run's files and status gi
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -30,6 +28,7 @@ from bilin.running.command import Command, CommandResult, Tables
 from bilin.running.folder import RunDir, static_formats
 from bilin.running.liveness import RUN_LOCK
 from bilin.running.provenance import provenance, utc_now
+from bilin.running.run_signals import interruption, signals_stop
 from bilin.running.static_images import close_browser, warm_browser
 from bilin.running.timing import OTHER, Clock, run_clock
 from bilin.settings.options import source_run_status
@@ -233,7 +232,7 @@ def _execute(command: Command, cfg: Any, run_dir: Path, continuing: bool, starte
         exit_with(UserError(_os_error(exc)))
     try:
         try:
-            with _signals(ctx):
+            with signals_stop(ctx.stop, lambda: ctx._polling, f"{ctx.command.name} did not finish: {ctx.folder.path}"):
                 if command.draws_figures and static_formats():
                     warm_browser()  # Chromium starts while the command works (bilin.running.static_images)
                 ctx.start_trackers()
@@ -243,7 +242,7 @@ def _execute(command: Command, cfg: Any, run_dir: Path, continuing: bool, starte
                     ctx._write_result(result)
                 ctx._write_figures()
         except Exception as exc:  # a signal's raise wrapped by the code it landed in (an import, a hook)
-            interrupted = _interruption(exc)
+            interrupted = interruption(exc)
             if interrupted is None:
                 raise
             raise interrupted from exc
@@ -271,18 +270,6 @@ def _execute(command: Command, cfg: Any, run_dir: Path, continuing: bool, starte
         exit_with(UserError(ctx.trackers.failure()))
 
 
-def _interruption(exc: BaseException) -> Interrupted | None:
-    """The Interrupted a signal raised, when `exc` is another exception caused by it (a raise inside an
-    import comes back as a RuntimeError or ImportError whose cause or context is the Interrupted)."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, Interrupted):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
 def _os_error(exc: OSError) -> str:
     where = f" ({exc.filename})" if exc.filename else ""
     return f"cannot write or read a file: {exc.strerror or exc}{where}"
@@ -294,29 +281,3 @@ def _write_figures_after(ctx: RunContext, status: str, **fields: Any) -> None:
     with suppress(Exception):  # the ending is what matters now; the figures' JSON may already be there
         ctx.ending(status, **fields)
         ctx._write_figures()
-
-
-@contextmanager
-def _signals(ctx: RunContext) -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be installed from the main thread (e.g. joblib workers)
-        return
-
-    def handler(signum: int, _frame: Any) -> None:
-        name = signal.Signals(signum).name
-        first = ctx.stop.reason is None
-        if first:  # kept even when the raise below is lost, so the next `stop.raise_if_set()` stops the work
-            ctx.stop.reason = name
-            ctx.stop.message = f"stopped by {name}; {ctx.command.name} did not finish: {ctx.folder.path}"
-        if ctx._polling and first:
-            return
-        # An exception raised inside an import can be turned into an ImportError and dropped (torch
-        # imports triton that way), hence the flag above as well.
-        raise Interrupted(ctx.stop.message or name, name)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
