@@ -188,17 +188,29 @@ def train_arguments(root: Path, epochs: int) -> list[str]:
     return ["train", "data=mnist", f"data.root={root}", "device=cpu", *(f"{k}={v}" for k, v in settings.items())]
 
 
-# -- the report ----------------------------------------------------------------------------------
+# -- the pairs and the report ------------------------------------------------------------------
 
 
 def median(runs: list[Timed], attribute: str) -> float:
     return statistics.median(getattr(run, attribute) for run in runs)
 
 
-def print_pairs(pairs: list[tuple[str, Timed, Timed]]) -> None:
-    print(f"{'pair':>4}  {'first':8} {'authors':>9} {'bilin':>9}   wall seconds, process start to exit")
-    for number, (first, authors, bilin) in enumerate(pairs, 1):
-        print(f"{number:>4}  {first:8} {authors.wall:8.1f}s {bilin.wall:8.1f}s")
+def time_pairs(ref_dir: Path | None, root: Path, count: int, epochs: int) -> dict[str, list[Timed]]:
+    """`count` pairs, alternating which side goes first (bilin alone without the authors' code), each
+    printed as it ends."""
+    sides: dict[str, list[Timed]] = {"authors": [], "bilin": []} if ref_dir else {"bilin": []}
+    print(f"{'pair':>4}  {'first':8}" + "".join(f"{name:>10}" for name in sides) + "   wall, process start to exit")
+    for number in range(count):
+        order = ["authors", "bilin"] if number % 2 == 0 else ["bilin", "authors"]
+        runs = {}
+        for side in (name for name in order if name in sides):
+            runs[side] = (
+                run_authors(ref_dir, root, epochs) if side == "authors" else run_bilin(train_arguments(root, epochs))
+            )
+            sides[side].append(runs[side])
+        first = order[0] if ref_dir else "-"
+        print(f"{number + 1:>4}  {first:8}" + "".join(f"{runs[name].wall:9.1f}s" for name in sides), flush=True)
+    return sides
 
 
 def print_medians(sides: dict[str, list[Timed]]) -> None:
@@ -253,25 +265,13 @@ def main() -> None:
         f"noise {NOISE}, seed {SEED}, lr {LR:g}, wd {WD:g}, batch {BATCH}, data {root}",
         flush=True,
     )
-    pairs, sides = [], {"authors": [], "bilin": []}
-    for number in range(args.pairs):
-        authors_first = number % 2 == 0
-        authors = run_authors(ref_dir, root, args.epochs) if ref_dir and authors_first else None
-        bilin = run_bilin(train_arguments(root, args.epochs))
-        if ref_dir and not authors_first:
-            authors = run_authors(ref_dir, root, args.epochs)
-        sides["bilin"].append(bilin)
-        if authors is not None:
-            sides["authors"].append(authors)
-            pairs.append(("authors" if authors_first else "bilin", authors, bilin))
-    if pairs:
-        print_pairs(pairs)
-    else:
-        del sides["authors"]
+    sides = time_pairs(ref_dir, root, args.pairs, args.epochs)
     print_medians(sides)
-    ratio = median(sides["bilin"], "wall") / median(sides["authors"], "wall") if pairs else None
-    if ratio is not None:
-        print(f"ratio bilin/authors by wall clock: {ratio:.2f}")
+    ratio = None
+    if "authors" in sides:
+        ratio = median(sides["bilin"], "wall") / median(sides["authors"], "wall")
+        by_cpu = median(sides["bilin"], "cpu") / median(sides["authors"], "cpu")
+        print(f"ratio bilin/authors: {ratio:.2f} by wall clock, {by_cpu:.2f} by CPU time")
     print_timing(sides["bilin"])
     smoke = statistics.median(run_bilin(["train", "experiment=smoke", f"data.root={root}"]).wall for _ in range(3))
     helps = statistics.median(timed_run([*bilin_command(), "--help"])[1] for _ in range(5))
