@@ -265,6 +265,8 @@ def main() -> None:
         f"noise {NOISE}, seed {SEED}, lr {LR:g}, wd {WD:g}, batch {BATCH}, data {root}",
         flush=True,
     )
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        print("PYTHONDONTWRITEBYTECODE is set: modules without a cached .pyc are compiled in every process")
     sides = time_pairs(ref_dir, root, args.pairs, args.epochs)
     print_medians(sides)
     ratio = None
