@@ -262,7 +262,7 @@ def main() -> None:
     ref_dir = prepare_authors(Path(args.ref_dir).expanduser(), args.ref_git, args.anchors)
     print(
         f"whole processes on {cpu_model()} ({os.cpu_count()} CPUs): d={D_HIDDEN} MNIST, {args.epochs} epochs, "
-        f"noise {NOISE}, seed {SEED}, lr {LR:g}, wd {WD:g}, batch {BATCH}, data {root}",
+        f"noise {NOISE}, seed {SEED}, lr {LR:g}, wd {WD}, batch {BATCH}, data {root}",
         flush=True,
     )
     if os.environ.get("PYTHONDONTWRITEBYTECODE"):
