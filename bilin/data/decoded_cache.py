@@ -133,4 +133,4 @@ def _say_once(folder: Path, exc: BaseException) -> None:
         return
     _said.add(str(folder))
     reason = f"its lock is held for over {LOCK_TIMEOUT_S:.0f} s" if isinstance(exc, Timeout) else str(exc)
-    log.info("data cache %s not used (%s); the IDX files are decoded on every run", folder, reason)
+    log.info("data cache %s not used (%s); the IDX files are decoded without it", folder, reason)
