@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
+import numpy.lib.format as npy
+import torch
 from filelock import FileLock, Timeout
 
 from bilin.data.idx import decode_idx, read_source
@@ -49,12 +52,12 @@ def cache_folder() -> Path | None:
 
 
 def read_idx_cached(path: Path) -> np.ndarray:
-    """The IDX file's uint8 array (writable, owning its memory), from the cache when it holds the
-    decoding of exactly these bytes."""
+    """The IDX file's uint8 array (writable, in memory of its own), from the cache when it holds
+    the decoding of exactly these bytes."""
     data = read_source(path)
     folder = cache_folder()
     if folder is None:
-        return decode_idx(data, path).copy()
+        return _copied(decode_idx(data, path))
     key = f"{FORMAT}-{hashlib.sha256(data).hexdigest()}"
     # A .gz file and a plain one never share bytes (the gzip magic is not a valid IDX header),
     # so the key need not hold the suffix that says how the bytes are decoded.
@@ -70,11 +73,11 @@ def read_idx_cached(path: Path) -> np.ndarray:
             hit = _load_verified(folder, key, remove_damaged=True)  # another run may have just written it
             if hit is not None:
                 return hit
-            array = decode_idx(data, path).copy()
+            array = _copied(decode_idx(data, path))
             _store(folder, key, array)
     except (OSError, Timeout) as exc:
         _say_once(folder, exc)
-    return array if array is not None else decode_idx(data, path).copy()
+    return array if array is not None else _copied(decode_idx(data, path))
 
 
 def _entry_name(key: str, array: np.ndarray) -> str:
@@ -102,15 +105,37 @@ def _load_verified(folder: Path, key: str, remove_damaged: bool) -> np.ndarray |
 
 
 def _load(entry: Path) -> np.ndarray | None:
-    if not entry.is_file():  # a FIFO would block np.load
+    """The .npy file's uint8 array, read into memory of its own (no tie to the file), or None."""
+    if not entry.is_file():  # a FIFO would block the read
         return None
     try:
-        array = np.load(entry, allow_pickle=False)  # reads into fresh memory: no tie to the file
-    except (OSError, ValueError, EOFError):  # truncated, not .npy, a bad header
+        with entry.open("rb") as f:
+            version = npy.read_magic(f)
+            read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+            shape, fortran_order, dtype = read_header(f)
+            payload = os.fstat(f.fileno()).st_size - f.tell()
+            if dtype != np.uint8 or fortran_order or not 1 <= len(shape) <= 4 or min(shape) < 0:
+                return None
+            if math.prod(shape) != payload:  # checked before allocating: a damaged shape may be huge
+                return None
+            array = _fresh(shape)
+            complete = f.readinto(array.data.cast("B")) == array.nbytes and not f.read(1)
+    except Exception:  # numpy's header parser raises ValueError, SyntaxError, TokenError... for a damaged one
         return None
-    if array.dtype != np.uint8 or not array.flags.c_contiguous or not 1 <= array.ndim <= 4:
-        return None
-    return array
+    return array if complete else None
+
+
+def _fresh(shape: tuple[int, ...]) -> np.ndarray:
+    """A uint8 array in memory that torch allocates. numpy asks for transparent huge pages for
+    large arrays, and on this project's VMs faulting those in costs ~0.6 s per 47 MB now and then
+    (measured: docs/data.md); torch's allocator does not ask, ~20 ms every time."""
+    return torch.empty(shape, dtype=torch.uint8).numpy()
+
+
+def _copied(array: np.ndarray) -> np.ndarray:
+    fresh = _fresh(array.shape)
+    fresh[...] = array
+    return fresh
 
 
 def _store(folder: Path, key: str, array: np.ndarray) -> None:
