@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from bilin.data import cifar
-from bilin.data.idx import read_idx
+from bilin.data.decoded_cache import read_idx_cached
 from bilin.data.roots import RootChoice, choose_root, describe_search
 from bilin.errors import UserError
 
@@ -88,7 +88,7 @@ class ImageDataset:
         run.json records it, so two runs on different data can be told apart."""
         digest = hashlib.sha256()
         for tensor in (self.train_x, self.train_y, self.test_x, self.test_y):
-            digest.update(tensor.contiguous().numpy().tobytes())
+            digest.update(tensor.contiguous().numpy())  # the same bytes, without copying them
         return digest.hexdigest()
 
     def provenance(self) -> dict[str, str]:
@@ -158,14 +158,15 @@ def download_error(exc: BaseException, limit: int = 160) -> str:
 
 def _read_split(raw_dir: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     image_stem, label_stem = SPLIT_FILES[split]
-    images = read_idx(_find(raw_dir, image_stem))
-    labels = read_idx(_find(raw_dir, label_stem))
+    images = read_idx_cached(_find(raw_dir, image_stem))
+    labels = read_idx_cached(_find(raw_dir, label_stem))
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise UserError(
             f"{raw_dir}: {split} images {images.shape} and labels {labels.shape} do not match "
             "(expected N x H x W images and N labels)"
         )
-    return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype("int64"))
+    # the arrays own their memory (no view of a file or of a bytes object): no copy needed
+    return torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels.astype("int64"))
 
 
 def load_dataset(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +20,26 @@ _UINT8 = 0x08
 
 def read_idx(path: Path) -> np.ndarray:
     """Read one IDX file into a uint8 array of the header's shape."""
-    opener = gzip.open if path.suffix == ".gz" else open
+    return decode_idx(read_source(path), path)
+
+
+def read_source(path: Path) -> bytes:
+    """A data file's bytes as stored (still gzipped when it is)."""
     try:
-        with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as exc:  # gzip raises these for truncated or non-gzip data
+        return path.read_bytes()
+    except OSError as exc:
         raise UserError(f"cannot read {path}: {exc}") from exc
+
+
+def decode_idx(data: bytes, path: Path) -> np.ndarray:
+    """The uint8 array that IDX file bytes hold (a read-only view of them); `path` names the file
+    in messages, and its suffix says whether `data` is gzipped."""
+    raw = data
+    if path.suffix == ".gz":
+        try:
+            raw = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:  # not gzip, truncated, or a damaged stream
+            raise UserError(f"cannot read {path}: {exc}") from exc
     if len(raw) < 4:
         raise UserError(f"{path} is not an IDX file: only {len(raw)} bytes")
     zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
