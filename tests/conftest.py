@@ -45,6 +45,16 @@ def write_dataset(root: Path, folder: str, n_train: int = 640, n_test: int = 200
     return raw
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _data_cache(tmp_path_factory):
+    """The decoded-data cache (bilin.data.decoded_cache) in the session's tmp, not the user's home; the
+    CLI's subprocesses inherit it through os.environ."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("BILIN_DATA_CACHE", str(tmp_path_factory.mktemp("data-cache")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data")
