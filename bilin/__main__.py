@@ -1,5 +1,5 @@
 """`python -m bilin`: the same command line as the `bilin` script."""
 
-from bilin.cli.app import app
+from bilin.cli.app import run
 
-app(prog_name="bilin")
+run()

@@ -77,12 +77,11 @@ def main(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
     from bilin.train.budget import check_training_fits
     from bilin.train.buffers import DeviceData
     from bilin.train.cost import StepTimer, epoch_seconds, measured_basis, measured_seconds, plan_line
-    from bilin.train.loop import Trainer, per_class_accuracy, prepare_optimizer_in_background
+    from bilin.train.loop import Trainer, per_class_accuracy
     from bilin.train.progress import epoch_progress
     from bilin.train.recipe import recipe_from_config
     from bilin.train.records import History
 
-    prepare_optimizer_in_background()
     ctx.clock.switch("data")
     apply_precision(cfg.precision, ctx.device)
     data = load_dataset(cfg.data.name, cfg.data.root, cfg.data.download, cfg.data.train_limit, cfg.data.test_limit)

@@ -50,7 +50,7 @@ class WarmBrowser:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="kaleido", daemon=True)
         self._thread.start()
-        self._session = asyncio.run_coroutine_threadsafe(kaleido.Kaleido(**options).__aenter__(), self._loop)
+        self._session = asyncio.run_coroutine_threadsafe(_opened(kaleido.Kaleido(**options)), self._loop)
 
     def render(self, requests: list[ImageRequest]) -> list[bytes | BaseException]:
         from kaleido.errors import ChromeNotFoundError
@@ -67,6 +67,14 @@ class WarmBrowser:
             asyncio.run_coroutine_threadsafe(session.__aexit__(None, None, None), self._loop).result(CLOSE_SECONDS)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(CLOSE_SECONDS)
+
+
+async def _opened(session: Any) -> Any:
+    """The session, its page already holding plotly.js: one tiny image drawn (its result unused)."""
+    await session.__aenter__()
+    with suppress(Exception):
+        await session.calc_fig({"data": [], "layout": {}}, opts={"format": "png", "width": 8, "height": 8})
+    return session
 
 
 _warm: WarmBrowser | None = None

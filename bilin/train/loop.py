@@ -17,8 +17,6 @@ itself, unchanged.
 from __future__ import annotations
 
 import copy
-import importlib
-import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -35,15 +33,6 @@ from bilin.train.cost import StepTimer
 from bilin.train.cuda_graph import CudaRecorder, Recorder, StepGraph, graphs_wanted, optimizer_kwargs
 from bilin.train.noise import GaussianNoise
 from bilin.train.records import EpochMetrics, FitResult, HParams, Member, StopRequest
-
-
-def prepare_optimizer_in_background() -> threading.Thread:
-    """Import what torch.optim imports on its first use (torch._dynamo: about 1 s of Python) in a
-    thread, while the caller reads its data (gunzip and hashing release the GIL): the Trainer's
-    AdamW then finds it imported, or waits for the rest of it."""
-    thread = threading.Thread(target=importlib.import_module, args=("torch._dynamo",), name="import", daemon=True)
-    thread.start()
-    return thread
 
 
 class Trainer:
