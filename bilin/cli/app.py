@@ -105,6 +105,8 @@ def run() -> None:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if exc.code is not None and not isinstance(exc.code, int):
             print(exc.code, file=sys.stderr)
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)  # a profiler or tracer (cProfile, coverage, a debugger) writes its results at the end
     atexit._run_exitfuncs()  # logging's flush, the loggers' and libraries' own handlers
     sys.stdout.flush()
     sys.stderr.flush()
