@@ -28,6 +28,7 @@ GRID = [
     "executor=slurm", "executor.models_per_job=1", "executor.cpus_per_task=1", "executor.mem_gb=1",
     "hydra.run.dir=run",
 ]  # fmt: skip
+STILL_ON_THE_NODE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING"}
 ACCOUNTING_OFF = "Slurm accounting is off (sacct: Slurm accounting storage is disabled)"
 
 
@@ -49,7 +50,13 @@ def test_a_grid_trains_as_slurm_jobs_and_the_analysis_completes(slurm, tmp_path,
     assert result.stderr == ""  # nothing from sacct or submitit on the terminal
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "complete"
     assert len(entries(tmp_path)) == 2
-    assert sorted(submitted_jobs(slurm, tmp_path).values()) == ["COMPLETED", "COMPLETED"]
+    # a job's result is written before its process ends: Slurm may list it RUNNING a moment longer
+    states = wait_for(
+        lambda: (jobs := submitted_jobs(slurm, tmp_path)) and not set(jobs.values()) & STILL_ON_THE_NODE and jobs,
+        "the jobs' processes to end",
+        seconds=60,
+    )
+    assert sorted(states.values()) == ["COMPLETED", "COMPLETED"]
     log = (tmp_path / "run" / "truncate.log").read_text()
     assert log.count(ACCOUNTING_OFF) == 1 and "Bypassing sacct" not in log, log
     polls = [line for line in log.splitlines() if "training jobs:" in line]
