@@ -45,12 +45,11 @@ class WarmBrowser:
         import kaleido
         import plotly.io as pio
 
-        options = {k: v for k in ("plotlyjs", "mathjax", "headers") if (v := getattr(pio.defaults, k, None))}
         self.topojson = getattr(pio.defaults, "topojson", None)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="kaleido", daemon=True)
         self._thread.start()
-        self._session = asyncio.run_coroutine_threadsafe(_opened(kaleido.Kaleido(**options)), self._loop)
+        self._session = asyncio.run_coroutine_threadsafe(_opened(kaleido.Kaleido(**kaleido_options())), self._loop)
 
     def render(self, requests: list[ImageRequest]) -> list[bytes | BaseException]:
         from kaleido.errors import ChromeNotFoundError
@@ -75,6 +74,18 @@ async def _opened(session: Any) -> Any:
     with suppress(Exception):
         await session.calc_fig({"data": [], "layout": {}}, opts={"format": "png", "width": 8, "height": 8})
     return session
+
+
+def kaleido_options() -> dict[str, Any]:
+    """A kaleido session's page: plotly.io's defaults (plotly.js, headers), and no MathJax unless
+    `plotly.io.defaults.mathjax` names one. kaleido's page otherwise loads MathJax from a CDN each time
+    a tab loads, which is after every image; offline, that request fails, now and then only after a
+    5 s DNS timeout that holds the page's load event (one batch of four images in six, measured).
+    bilin's figures use no LaTeX."""
+    import plotly.io as pio
+
+    options = {k: v for k in ("plotlyjs", "headers") if (v := getattr(pio.defaults, k, None))}
+    return {**options, "mathjax": getattr(pio.defaults, "mathjax", None) or False}
 
 
 _warm: WarmBrowser | None = None
@@ -158,9 +169,8 @@ async def _render_all(requests: list[ImageRequest]) -> list[bytes | BaseExceptio
     import plotly.io as pio
     from kaleido.errors import ChromeNotFoundError
 
-    kopts = {k: v for k in ("plotlyjs", "mathjax", "headers") if (v := getattr(pio.defaults, k, None))}
     try:
-        async with kaleido.Kaleido(**kopts) as session:
+        async with kaleido.Kaleido(**kaleido_options()) as session:
             return await _calc_all(session, requests, getattr(pio.defaults, "topojson", None))
     except ChromeNotFoundError as exc:
         raise BrowserMissing(NO_BROWSER) from exc

@@ -95,3 +95,17 @@ def test_a_fault_in_the_export_never_fails_the_figures_html(tmp_path: Path, monk
     note = run.write_figures({"curves": go.Figure()})
     assert note.startswith("static figures not written (") and "bilin export-figures" in note
     assert (run.file("figures") / "curves.html").is_file()
+
+
+def test_the_browser_page_asks_the_network_for_nothing(monkeypatch) -> None:
+    """kaleido's default page loads MathJax from a CDN at every tab load; offline that can hold each
+    image 5 s. bilin's page loads only local scripts, unless plotly.io's defaults name a MathJax."""
+    import plotly.io as pio
+    from kaleido._page_generator import PageGenerator
+
+    options = static_images.kaleido_options()
+    assert options["mathjax"] is False
+    page = PageGenerator(plotly=options.get("plotlyjs"), mathjax=options["mathjax"]).generate_index()
+    assert "http://" not in page and "https://" not in page, page
+    monkeypatch.setattr(pio.defaults, "mathjax", "/opt/mathjax/tex-svg.js")
+    assert static_images.kaleido_options()["mathjax"] == "/opt/mathjax/tex-svg.js"
