@@ -1,5 +1,5 @@
 """`python -m bilin`: the same command line as the `bilin` script."""
 
-from bilin.cli.app import run
+from bilin.cli import run
 
 run()

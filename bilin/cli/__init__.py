@@ -1,2 +1,13 @@
 """The command line: the Typer app that lists the commands, and Hydra behind every configured one
 (composition, checks, sweeps, launchers)."""
+
+
+def run() -> None:
+    """The `bilin` script: the collector paused while the command starts (bilin.running.startup_gc),
+    then the app (bilin.cli.app.run)."""
+    from bilin.running import startup_gc
+
+    startup_gc.pause()
+    from bilin.cli.app import run as run_app
+
+    run_app()

@@ -24,6 +24,7 @@ from rich.console import Console
 
 from bilin.device import resolve_device, resolve_precision
 from bilin.errors import Interrupted, UserError, exit_with
+from bilin.running import startup_gc
 from bilin.running.command import Command, CommandResult, Tables
 from bilin.running.folder import RunDir, static_formats
 from bilin.running.liveness import RUN_LOCK
@@ -237,6 +238,7 @@ def _execute(command: Command, cfg: Any, run_dir: Path, continuing: bool, starte
                     warm_browser()  # Chromium starts while the command works (bilin.running.static_images)
                 ctx.start_trackers()
                 ctx.clock.switch(OTHER)  # the command's own time, where it names no phase
+                startup_gc.resume()  # the collector, paused by the bilin script while it started
                 result = command.main(cfg, ctx)
                 if result is not None:
                     ctx._write_result(result)
