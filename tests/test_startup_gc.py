@@ -60,5 +60,6 @@ def test_the_command_works_with_the_collector_running(collector, tmp_path):
     startup_gc.pause()
     folder = tmp_path / "run"
     folder.mkdir()
-    execute(Command(name="fake", summary="records the collector", main=work), SimpleNamespace(quiet=True, device="cpu"), folder)
+    command = Command(name="fake", summary="records the collector", main=work)
+    execute(command, SimpleNamespace(quiet=True, device="cpu"), folder)
     assert seen == [True] and gc.get_freeze_count() > 0
