@@ -21,18 +21,21 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from bilin.train.augment import BatchAugmenter
 from bilin.train.buffers import DeviceData, StaticBatch
 from bilin.train.cost import StepTimer
 from bilin.train.cuda_graph import CudaRecorder, Recorder, StepGraph, graphs_wanted, optimizer_kwargs
 from bilin.train.noise import GaussianNoise
 from bilin.train.records import EpochMetrics, FitResult, HParams, Member, StopRequest
+
+if TYPE_CHECKING:
+    from bilin.train.augment import BatchAugmenter
 
 
 class Trainer:
@@ -70,10 +73,11 @@ class Trainer:
         self._augmented = any(m.augment.active for m in self.members)
         if self._augmented and data.image_shape is None:
             raise ValueError("augmentations need the data's image shape (DeviceData.image_shape)")
-        shape = data.image_shape
-        self.augmenters = (
-            [BatchAugmenter(m.augment, m.seed, shape, device) for m in self.members] if self._augmented else []
-        )
+        self.augmenters: list[BatchAugmenter] = []
+        if self._augmented:  # kornia (0.1 s to import) only for the runs that augment
+            from bilin.train.augment import BatchAugmenter
+
+            self.augmenters = [BatchAugmenter(m.augment, m.seed, data.image_shape, device) for m in self.members]
         # augmented steps run eagerly: their generators are not part of a captured CUDA graph
         self._graphed = graphs_wanted(hp.cuda_graph, device, hp.compile) and not self._augmented
         # a compiled optimizer step needs lr as a tensor, or every scheduler step recompiles it; it
