@@ -324,9 +324,9 @@ def export_static(folder: Path, names: list[str]) -> str | None:
             requests[f"{name}.{fmt}"] = ImageRequest(figure, fmt, *size, 2 if fmt == "png" else 1)
     failed: dict[str, str] = {}
     pending = list(requests)
-    for _attempt in range(2):
+    for attempt in range(2):
         try:
-            results = render_images([requests[f] for f in pending])
+            results = render_images([requests[f] for f in pending], fresh=attempt > 0)
         except BrowserMissing:
             return NO_BROWSER_HINT
         failed = {}

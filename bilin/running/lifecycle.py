@@ -30,7 +30,7 @@ from bilin.running.folder import RunDir, static_formats
 from bilin.running.liveness import RUN_LOCK
 from bilin.running.provenance import provenance, utc_now
 from bilin.running.run_signals import interruption, signals_stop
-from bilin.running.static_images import close_browser, warm_browser
+from bilin.running.static_images import warm_browser
 from bilin.running.timing import OTHER, Clock, run_clock
 from bilin.settings.options import source_run_status
 from bilin.trackers.session import Trackers
@@ -264,8 +264,6 @@ def _execute(command: Command, cfg: Any, run_dir: Path, continuing: bool, starte
     except BaseException as exc:  # a fault in bilin: keep its traceback, but leave no run "running"
         ctx._end("failed", started, error=f"{type(exc).__name__}: {exc}")
         raise
-    finally:
-        close_browser()  # one the command did not use (it failed, or drew nothing)
     ctx._end("complete", started)
     print(ctx.summary or f"{command.name} complete: {ctx.folder.path}")
     if ctx.trackers.failure():  # the work is done and kept; what the trackers missed is said in one line

@@ -9,6 +9,7 @@ an empty or truncated image is a failure like any other, never a file.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import struct
 import threading
@@ -38,8 +39,9 @@ class BrowserMissing(Exception):
 
 class WarmBrowser:
     """A kaleido session opened ahead of the figures, in a thread of its own: Chromium's cold start
-    (about 2.5 s) overlaps the run's work instead of adding to it. Used once, by the next
-    `render_images`; `close` ends it (and its browser) whether it was used or not."""
+    (about 2 s) overlaps the run's work instead of adding to it. It stays open for the process's
+    later runs (a sequential sweep's: each would otherwise wait for a cold start, its training being
+    shorter), until the process exits or its session fails; `close` ends it and its browser."""
 
     def __init__(self) -> None:
         import kaleido
@@ -92,39 +94,38 @@ _warm: WarmBrowser | None = None
 
 
 def warm_browser() -> None:
-    """Open the browser the run's static images will use now, in the background (see WarmBrowser)."""
+    """Open the browser the run's static images will use now, in the background (see WarmBrowser);
+    nothing when one is open already. It is closed when the process exits."""
     global _warm
     if _warm is None:
         with suppress(Exception):  # never a reason to fail a run: the figures then open their own session
             _warm = WarmBrowser()
+            atexit.register(close_browser)
 
 
 def close_browser() -> None:
-    """End the warm browser, if one was opened and not used."""
+    """End the warm browser, if one is open."""
     global _warm
     browser, _warm = _warm, None
     if browser is not None:
         browser.close()
 
 
-def render_images(requests: list[ImageRequest]) -> list[bytes | str]:
-    """Each request's checked bytes, or a one-line reason it failed; one browser for all of them (the
-    warm one when the run opened it, else a fresh one). Raises BrowserMissing when there is no browser."""
-    global _warm
+def render_images(requests: list[ImageRequest], fresh: bool = False) -> list[bytes | str]:
+    """Each request's checked bytes, or a one-line reason it failed; one browser for all of them: the
+    warm one when one is open (unless `fresh`: it is closed first), else a session of their own.
+    Raises BrowserMissing when there is no browser."""
     if not requests:
         return []
-    browser, _warm = _warm, None
+    if fresh:
+        close_browser()
     try:
-        if browser is not None:
-            try:
-                results = browser.render(requests)
-            finally:
-                browser.close()
-        else:
-            results = _run(_render_all(requests))
+        results = _warm.render(requests) if _warm is not None else _run(_render_all(requests))
     except BrowserMissing:
+        close_browser()
         raise
     except Exception as exc:  # the session itself failed (the browser crashed on start, say)
+        close_browser()  # never used again
         return [f"kaleido failed: {_short(exc)}"] * len(requests)
     checked: list[bytes | str] = []
     for request, result in zip(requests, results, strict=True):

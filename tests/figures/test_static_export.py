@@ -109,3 +109,38 @@ def test_the_browser_page_asks_the_network_for_nothing(monkeypatch) -> None:
     assert "http://" not in page and "https://" not in page, page
     monkeypatch.setattr(pio.defaults, "mathjax", "/opt/mathjax/tex-svg.js")
     assert static_images.kaleido_options()["mathjax"] == "/opt/mathjax/tex-svg.js"
+
+
+class FakeWarm:
+    """Stands in for the warm browser: counts what it drew and whether it was closed."""
+
+    def __init__(self, fails: bool = False):
+        self.drawn, self.closed, self.fails = 0, False, fails
+
+    def render(self, requests):
+        if self.fails:
+            raise RuntimeError("Target crashed")
+        self.drawn += len(requests)
+        return [PNG if r.format == "png" else SVG for r in requests]
+
+    def close(self):
+        self.closed = True
+
+
+def test_a_warm_browser_draws_every_later_run_s_figures_until_it_fails(figures: Path, monkeypatch) -> None:
+    """A sequential sweep's runs share one browser (each would otherwise wait for a cold start); one
+    whose session fails is closed and never used again, and a retry always gets a fresh session."""
+    warm = FakeWarm()
+    monkeypatch.setattr(static_images, "_warm", warm)
+    monkeypatch.setattr(static_images, "_render_all", FakeKaleido({}))
+    assert export_static(figures, ["a", "b"]) is None and export_static(figures, ["a"]) is None
+    assert warm.drawn == 6 and not warm.closed and static_images._warm is warm
+    fresh = FakeKaleido({})
+    monkeypatch.setattr(static_images, "_render_all", fresh)
+    request = static_images.ImageRequest({"layout": {"title": {"text": "c"}}}, "png", 4, 4, 1)
+    assert static_images.render_images([request], fresh=True) == [PNG]
+    assert warm.closed and static_images._warm is None and fresh.sessions == [1]
+    broken = FakeWarm(fails=True)
+    monkeypatch.setattr(static_images, "_warm", broken)
+    assert export_static(figures, ["a"]) is None  # drawn again in a session of its own
+    assert broken.closed and static_images._warm is None and fresh.sessions == [1, 2]
