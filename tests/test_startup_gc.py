@@ -63,3 +63,15 @@ def test_the_command_works_with_the_collector_running(collector, tmp_path):
     command = Command(name="fake", summary="records the collector", main=work)
     execute(command, SimpleNamespace(quiet=True, device="cpu"), folder)
     assert seen == [True] and gc.get_freeze_count() > 0
+
+
+def test_a_plain_command_works_with_the_collector_running(collector, tmp_path):
+    from typer.testing import CliRunner
+
+    from bilin.cli.app import app
+
+    (tmp_path / "cache").mkdir()
+    startup_gc.pause()
+    done = CliRunner().invoke(app, ["cache", "list", "--root", str(tmp_path / "cache")])
+    assert "is not a model cache" in done.output  # the command's own check ran
+    assert gc.isenabled() and gc.get_freeze_count() > 0

@@ -7,13 +7,17 @@ generated from its schema; a plain command is the record's own Typer function.
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import typer
 from rich.markup import escape
 
 from bilin.commands import commands
+from bilin.running import startup_gc
 from bilin.running.command import Command
 from bilin.settings.schema import describe, format_value
 
@@ -56,7 +60,7 @@ def help_text(command: Command) -> str:
 
 def register(command: Command) -> None:
     if command.schema is None:
-        app.command(command.name, help=command.summary, rich_help_panel=command.panel)(command.main)
+        app.command(command.name, help=command.summary, rich_help_panel=command.panel)(_collected(command.main))
         return
 
     def invoke_configured(ctx: typer.Context) -> None:
@@ -71,6 +75,18 @@ def register(command: Command) -> None:
         short_help=command.summary,
         rich_help_panel=command.panel,
     )(invoke_configured)
+
+
+def _collected(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A plain command runs with the cyclic collector on (bilin.running.startup_gc): its work may be
+    long (report --watch)."""
+
+    @functools.wraps(function)  # Typer reads the options from the wrapped function's signature
+    def run_collected(*args: Any, **kwargs: Any) -> Any:
+        startup_gc.resume()
+        return function(*args, **kwargs)
+
+    return run_collected
 
 
 for _command in sorted(commands(), key=lambda c: (PANELS.index(c.panel), c.name)):

@@ -36,7 +36,7 @@ from omegaconf.errors import OmegaConfBaseException
 from bilin.cli.hydra_launch import launch_submitit_sweep, submitit_kind
 from bilin.cli.hydra_paths import check_paths, hydra_paths
 from bilin.errors import UserError, exit_with
-from bilin.running import timing
+from bilin.running import startup_gc, timing
 from bilin.running.command import Command
 from bilin.running.folder import static_formats
 from bilin.settings import schema
@@ -134,6 +134,8 @@ def invoke(command: Command, argv: list[str]) -> None:
     except OSError as exc:
         exit_with(UserError(f"{exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}"))
     sys.argv = [prog, *argv]
+    if args.multirun:  # this process may wait long for a launcher's jobs; its own runs resume it too
+        startup_gc.resume()
     if plan.submitit is None:
         _hydra_main(command)()
         return
