@@ -31,7 +31,7 @@ from bilin.running.liveness import RUN_LOCK
 from bilin.running.provenance import provenance, utc_now
 from bilin.running.run_signals import interruption, signals_stop
 from bilin.running.static_images import warm_browser
-from bilin.running.timing import OTHER, Clock, run_clock
+from bilin.running.timing import OTHER, run_clock
 from bilin.settings.options import source_run_status
 from bilin.trackers.session import Trackers
 from bilin.train.records import StopRequest
@@ -49,9 +49,9 @@ STALE_ON_CONTINUE = ("error", "resume", "finished")
 class RunContext:
     """What a running command gets: its folder, device, console, stop flag and run record."""
 
-    def __init__(self, command: Command, cfg: Any, run_dir: Path, continuing: bool, clock: Clock | None = None):
+    def __init__(self, command: Command, cfg: Any, run_dir: Path, continuing: bool):
         self.command, self.cfg, self.continuing = command, cfg, continuing
-        self.clock = clock or run_clock("setup")
+        self.clock = run_clock("setup")
         self.phase = self.clock.phase  # `with ctx.phase("data"): ...`: where the run's wall time goes
         self.folder = RunDir(run_dir)
         self.device = resolve_device(cfg.device)
