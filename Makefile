@@ -18,7 +18,7 @@ help:
 	@echo "make lint       ruff check and ruff format --check (CI runs it); make format fixes both"
 	@echo "make wheel-check  build the wheel, install it in a fresh venv, run every command's smoke preset"
 	@echo "make bench      seconds per epoch (d=512, MNIST) on CPU and CUDA when present; whole bilin train"
-	@echo "                processes against the paper authors' trainer, alternating (~3 min)"
+	@echo "                processes against the paper authors' trainer, alternating; the analysis commands and a sweep (~6 min)"
 	@echo "make bench-full the 100-epoch accuracy runs of the three models on both datasets"
 	@echo "make figures    every paper figure at the paper's settings (fig2 fig3 fig4 fig-explain"
 	@echo "                fig-accuracy fig-truncation fig-similarity one by one)"
@@ -115,6 +115,7 @@ bench: setup
 	$(PY) benchmarks/bench_psychometric_coverage.py
 	$(PY) benchmarks/bench_compare.py
 	$(PY) benchmarks/bench_process.py
+	$(PY) benchmarks/bench_commands.py
 
 bench-full: setup
 	$(PY) benchmarks/bench_train.py --full
