@@ -1,12 +1,14 @@
-"""Whole processes: `bilin train` against the paper authors' trainer, alternating, as a wall-clock ratio.
+"""Whole processes: `bilin train` against the paper authors' trainer, taking turns, as a wall-clock ratio.
 
     python benchmarks/bench_process.py [--pairs 3] [--epochs 5] [--ref-dir FOLDER] [--ref-git GIT_DIR]
 
 Each side runs as a whole process on the same IDX files with the same settings (d=512, noise 0.5,
-seed 420, lr 1e-3, wd 1.0, batch 2048, CPU), timed from process start to exit, the two alternating
-which goes first. Printed: each pair, the medians, the ratio bilin/authors, each side's fixed
-overhead (wall minus its own training seconds), bilin's run.json `timing` breakdown when it has one,
-and `bilin --help` and `bilin train experiment=smoke` end to end, all against issue 26's goals.
+seed 420, lr 1e-3, wd 1.0, batch 2048, CPU), timed from process start to exit, the sides rotating
+which goes first: the authors' trainer, `bilin train`, and `bilin train` writing HTML and JSON
+figures only (BILIN_FIGURE_FORMATS="": what the PNG/SVG export costs). Printed: each round, the
+medians, the ratios to the authors', each side's fixed overhead (wall minus its own training
+seconds), bilin's run.json `timing` breakdown, and `bilin --help` and `bilin train
+experiment=smoke` end to end, all against issue 26's goals.
 
 The authors' side is ../shared/anchors/bench_ref.py (beside the working folder or this checkout)
 running tdooms/bilinear-interp's `image/model.py`, set up as that folder's README says in a folder
@@ -172,10 +174,12 @@ def bilin_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "bilin"]
 
 
-def run_bilin(arguments: list[str]) -> Timed:
+def run_bilin(arguments: list[str], env: dict[str, str] | None = None) -> Timed:
     """`bilin <arguments>` into a fresh outputs folder; its training seconds and timing from run.json."""
     with tempfile.TemporaryDirectory(prefix="bilin-bench-") as outputs:
-        _, wall, cpu = timed_run([*bilin_command(), *arguments, f"outputs_root={outputs}"])
+        _, wall, cpu = timed_run(
+            [*bilin_command(), *arguments, f"outputs_root={outputs}"], {**os.environ, **(env or {})}
+        )
         records = sorted(Path(outputs).glob(f"{arguments[0]}/*/*/run.json"))
         if not records:
             sys.exit(f"bench_process: bilin {' '.join(arguments)} wrote no run.json")
@@ -195,21 +199,28 @@ def median(runs: list[Timed], attribute: str) -> float:
     return statistics.median(getattr(run, attribute) for run in runs)
 
 
+HTML_ONLY = "html-only"  # bilin train with BILIN_FIGURE_FORMATS="": no PNG/SVG, so no browser
+
+
 def time_pairs(ref_dir: Path | None, root: Path, count: int, epochs: int) -> dict[str, list[Timed]]:
-    """`count` pairs, alternating which side goes first (bilin alone without the authors' code), each
-    printed as it ends."""
-    sides: dict[str, list[Timed]] = {"authors": [], "bilin": []} if ref_dir else {"bilin": []}
-    print(f"{'pair':>4}  {'first':8}" + "".join(f"{name:>10}" for name in sides) + "   wall, process start to exit")
+    """`count` rounds, rotating which side goes first (bilin alone without the authors' code), each
+    printed as it ends. The third side is bilin writing HTML and JSON figures only: what PNG/SVG cost."""
+    sides: dict[str, list[Timed]] = {"authors": [], "bilin": [], HTML_ONLY: []}
+    if ref_dir is None:
+        del sides["authors"]
+    print(f"{'pair':>4}  {'first':9}" + "".join(f"{name:>10}" for name in sides) + "   wall, process start to exit")
     for number in range(count):
-        order = ["authors", "bilin"] if number % 2 == 0 else ["bilin", "authors"]
+        order = list(sides)[number % len(sides) :] + list(sides)[: number % len(sides)]
         runs = {}
-        for side in (name for name in order if name in sides):
-            runs[side] = (
-                run_authors(ref_dir, root, epochs) if side == "authors" else run_bilin(train_arguments(root, epochs))
-            )
+        for side in order:
+            if side == "authors":
+                runs[side] = run_authors(ref_dir, root, epochs)
+            else:
+                runs[side] = run_bilin(
+                    train_arguments(root, epochs), {"BILIN_FIGURE_FORMATS": ""} if side == HTML_ONLY else None
+                )
             sides[side].append(runs[side])
-        first = order[0] if ref_dir else "-"
-        print(f"{number + 1:>4}  {first:8}" + "".join(f"{runs[name].wall:9.1f}s" for name in sides), flush=True)
+        print(f"{number + 1:>4}  {order[0]:9}" + "".join(f"{runs[name].wall:9.1f}s" for name in sides), flush=True)
     return sides
 
 
@@ -245,7 +256,7 @@ def print_goals(rows: list[tuple[str, float | None, str, float]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pairs", type=int, default=3, help="authors/bilin pairs, alternating which goes first")
+    parser.add_argument("--pairs", type=int, default=3, help="rounds of the sides, rotating which goes first")
     parser.add_argument("--epochs", type=int, default=5, help="training epochs of each run")
     default_ref = os.environ.get("BILIN_ANCHOR_DIR") or "~/.cache/bilin/anchors"
     parser.add_argument("--ref-dir", default=default_ref, help="the authors' set-up folder (outside the repo)")
@@ -274,6 +285,8 @@ def main() -> None:
         ratio = median(sides["bilin"], "wall") / median(sides["authors"], "wall")
         by_cpu = median(sides["bilin"], "cpu") / median(sides["authors"], "cpu")
         print(f"ratio bilin/authors: {ratio:.2f} by wall clock, {by_cpu:.2f} by CPU time")
+        html_only = median(sides[HTML_ONLY], "wall") / median(sides["authors"], "wall")
+        print(f"ratio bilin (HTML + JSON figures only)/authors: {html_only:.2f} by wall clock")
     print_timing(sides["bilin"])
     smoke = statistics.median(run_bilin(["train", "experiment=smoke", f"data.root={root}"]).wall for _ in range(3))
     helps = statistics.median(timed_run([*bilin_command(), "--help"])[1] for _ in range(5))

@@ -82,7 +82,7 @@ def kaleido_options() -> dict[str, Any]:
     """A kaleido session's page: plotly.io's defaults (plotly.js, headers), and no MathJax unless
     `plotly.io.defaults.mathjax` names one. kaleido's page otherwise loads MathJax from a CDN each time
     a tab loads, which is after every image; offline, that request fails, now and then only after a
-    5 s DNS timeout that holds the page's load event (one batch of four images in six, measured).
+    5 s DNS timeout that holds the page's load event (2 of 12 batches of four images, measured).
     bilin's figures use no LaTeX."""
     import plotly.io as pio
 
