@@ -219,7 +219,7 @@ def _test_split(folder: Path, data_root: Path | None, loaded: dict, splits: dict
     `bilin challenge` model) with their SHA-256, memoised across models (loaded: the datasets)."""
     from bilin.train.recipe import data_of_run
 
-    ds = data_of_run(folder, data_root, loaded=loaded)
+    ds = data_of_run(folder, data_root, loaded=loaded, test_only=True)
     if id(ds) not in splits:  # loaded keeps every dataset alive, so an id is never reused
         digest = hashlib.sha256(ds.test_x.contiguous().numpy().tobytes())
         digest.update(ds.test_y.contiguous().numpy().tobytes())

@@ -159,11 +159,16 @@ def recipe_of_run(folder: str | Path) -> Recipe | None:
 
 
 def data_of_run(
-    folder: str | Path, data_root: str | Path | None, download: bool = False, loaded: dict | None = None
+    folder: str | Path,
+    data_root: str | Path | None,
+    download: bool = False,
+    loaded: dict | None = None,
+    test_only: bool = False,
 ) -> ImageDataset:
     """The data a saved model (a train run or a cache entry) was trained on: the dataset its model.json
     names, relabelled by its recipe's planted rule when it has one (a `bilin challenge` model), so that its
-    test labels are the model's classes. `loaded` memoises datasets across calls (by name and rule)."""
+    test labels are the model's classes; test_only: a rule model's test split alone (no training images'
+    labels to compute). `loaded` memoises datasets across calls (by name and rule)."""
     from bilin.data import load_dataset
     from bilin.models.checkpoint import model_dataset
 
@@ -175,9 +180,9 @@ def data_of_run(
     memo = {} if loaded is None else loaded
     if name not in memo:
         memo[name] = load_dataset(name, data_root, download)
-    if rule is not None and (name, rule) not in memo:
-        memo[(name, rule)] = rule.relabel(memo[name])
-    return memo[(name, rule)] if rule is not None else memo[name]
+    if rule is not None and (name, rule, test_only) not in memo:
+        memo[(name, rule, test_only)] = rule.relabel(memo[name], with_train=not test_only)
+    return memo[(name, rule, test_only)] if rule is not None else memo[name]
 
 
 def train_together(

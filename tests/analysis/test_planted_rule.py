@@ -121,6 +121,21 @@ def test_the_rule_labels_by_either_clause_and_the_control_shuffles_them():
         PlantedRule(6, 0.4).relabel(data)
 
 
+def test_the_test_split_alone_has_the_same_labels_and_no_training_images():
+    """What reading a model needs (the report's explorers): the same test labels, the shuffled
+    control's too (its generator draws the training permutation first either way)."""
+    t = binary_target()
+    on = t.nonzero().flatten().tolist()
+    train = [t, 1 - t, pixels(on[0]), pixels(*on[:2]), t * 0.5 + pixels(on[1])]
+    data = dataset_of(train, [train[i] for i in (4, 3, 1, 0, 2, 1)])
+    for rule in (PlantedRule(0, 0.4), PlantedRule(0, 0.4, shuffle_seed=5), PlantedRule(0, 0.4, shuffle_seed=9)):
+        whole, alone = rule.relabel(data), rule.relabel(data, with_train=False)
+        assert torch.equal(alone.test_y, whole.test_y) and torch.equal(alone.test_x, data.test_x)
+        assert alone.classes == CLASSES and len(alone.train_x) == len(alone.train_y) == 0
+    shuffled = PlantedRule(0, 0.4, shuffle_seed=9).relabel(data, with_train=False).test_y
+    assert shuffled.tolist() != PlantedRule(0, 0.4).relabel(data).test_y.tolist()  # seed 9 moves the lone 0
+
+
 def test_a_rule_recipe_has_two_outputs_its_own_key_and_a_readable_record():
     base = Recipe("bilinear", None, "mnist", 8, 1, 1e-3, 1.0, 64, "fp32", 0.1, 0, bias=True)
     ruled = Recipe(**{**base.__dict__, "rule": PlantedRule(3, 0.4)})
