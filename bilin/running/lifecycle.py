@@ -235,7 +235,7 @@ def _execute(command: Command, cfg: Any, run_dir: Path, continuing: bool, starte
         try:
             with signals_stop(ctx.stop, lambda: ctx._polling, f"{ctx.command.name} did not finish: {ctx.folder.path}"):
                 if command.draws_figures and static_formats():
-                    warm_browser()  # Chromium starts while the command works (bilin.running.static_images)
+                    warm_browser(static_formats())  # Chromium starts while the command works (static_images)
                 ctx.start_trackers()
                 ctx.clock.switch(OTHER)  # the command's own time, where it names no phase
                 startup_gc.resume()  # the collector, paused by the bilin script while it started

@@ -14,9 +14,12 @@ import logging
 import struct
 import threading
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
+
+from bilin.running.kaleido_session import new_session
 
 NO_BROWSER = "no Chrome/Chromium found"
 CLOSE_SECONDS = 10.0  # for a warm browser to end
@@ -43,15 +46,15 @@ class WarmBrowser:
     later runs (a sequential sweep's: each would otherwise wait for a cold start, its training being
     shorter), until the process exits or its session fails; `close` ends it and its browser."""
 
-    def __init__(self) -> None:
-        import kaleido
+    def __init__(self, formats: Iterable[str]) -> None:
         import plotly.io as pio
 
+        self.formats = frozenset(formats)  # the session suits these (bilin.running.kaleido_session)
         self.topojson = getattr(pio.defaults, "topojson", None)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="kaleido", daemon=True)
         self._thread.start()
-        self._session = asyncio.run_coroutine_threadsafe(_opened(kaleido.Kaleido(**kaleido_options())), self._loop)
+        self._session = asyncio.run_coroutine_threadsafe(_opened(new_session(self.formats)), self._loop)
 
     def render(self, requests: list[ImageRequest]) -> list[bytes | BaseException]:
         from kaleido.errors import ChromeNotFoundError
@@ -78,28 +81,16 @@ async def _opened(session: Any) -> Any:
     return session
 
 
-def kaleido_options() -> dict[str, Any]:
-    """A kaleido session's page: plotly.io's defaults (plotly.js, headers), and no MathJax unless
-    `plotly.io.defaults.mathjax` names one. kaleido's page otherwise loads MathJax from a CDN each time
-    a tab loads, which is after every image; offline, that request fails, now and then only after a
-    5 s DNS timeout that holds the page's load event (2 of 12 batches of four images, measured).
-    bilin's figures use no LaTeX."""
-    import plotly.io as pio
-
-    options = {k: v for k in ("plotlyjs", "headers") if (v := getattr(pio.defaults, k, None))}
-    return {**options, "mathjax": getattr(pio.defaults, "mathjax", None) or False}
-
-
 _warm: WarmBrowser | None = None
 
 
-def warm_browser() -> None:
-    """Open the browser the run's static images will use now, in the background (see WarmBrowser);
-    nothing when one is open already. It is closed when the process exits."""
+def warm_browser(formats: Iterable[str]) -> None:
+    """Open the browser the run's static images (of `formats`) will use now, in the background (see
+    WarmBrowser); nothing when one is open already. It is closed when the process exits."""
     global _warm
     if _warm is None:
         with suppress(Exception):  # never a reason to fail a run: the figures then open their own session
-            _warm = WarmBrowser()
+            _warm = WarmBrowser(formats)
             atexit.register(close_browser)
 
 
@@ -120,7 +111,8 @@ def render_images(requests: list[ImageRequest], fresh: bool = False) -> list[byt
     if fresh:
         close_browser()
     try:
-        results = _warm.render(requests) if _warm is not None else _run(_render_all(requests))
+        suits = _warm is not None and {r.format for r in requests} <= _warm.formats
+        results = _warm.render(requests) if suits else _run(_render_all(requests))
     except BrowserMissing:
         close_browser()
         raise
@@ -166,12 +158,11 @@ def image_problem(data: bytes, fmt: str) -> str | None:
 
 
 async def _render_all(requests: list[ImageRequest]) -> list[bytes | BaseException]:
-    import kaleido
     import plotly.io as pio
     from kaleido.errors import ChromeNotFoundError
 
     try:
-        async with kaleido.Kaleido(**kaleido_options()) as session:
+        async with new_session({r.format for r in requests}) as session:
             return await _calc_all(session, requests, getattr(pio.defaults, "topojson", None))
     except ChromeNotFoundError as exc:
         raise BrowserMissing(NO_BROWSER) from exc

@@ -8,6 +8,7 @@ import pytest
 
 from bilin.running import static_images
 from bilin.running.folder import RunDir, export_static
+from bilin.running.kaleido_session import kaleido_options
 from bilin.running.static_images import image_problem
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0\0\0\x0dIHDR" + (4).to_bytes(4, "big") * 2 + b"\x08\x06\0\0\0" + b"\0" * 4
@@ -103,12 +104,12 @@ def test_the_browser_page_asks_the_network_for_nothing(monkeypatch) -> None:
     import plotly.io as pio
     from kaleido._page_generator import PageGenerator
 
-    options = static_images.kaleido_options()
+    options = kaleido_options()
     assert options["mathjax"] is False
     page = PageGenerator(plotly=options.get("plotlyjs"), mathjax=options["mathjax"]).generate_index()
     assert "http://" not in page and "https://" not in page, page
     monkeypatch.setattr(pio.defaults, "mathjax", "/opt/mathjax/tex-svg.js")
-    assert static_images.kaleido_options()["mathjax"] == "/opt/mathjax/tex-svg.js"
+    assert kaleido_options()["mathjax"] == "/opt/mathjax/tex-svg.js"
 
 
 class FakeWarm:
@@ -116,6 +117,7 @@ class FakeWarm:
 
     def __init__(self, fails: bool = False):
         self.drawn, self.closed, self.fails = 0, False, fails
+        self.formats = frozenset({"png", "svg"})
 
     def render(self, requests):
         if self.fails:
