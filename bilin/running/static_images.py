@@ -91,7 +91,6 @@ def warm_browser(formats: Iterable[str]) -> None:
     if _warm is None:
         with suppress(Exception):  # never a reason to fail a run: the figures then open their own session
             _warm = WarmBrowser(formats)
-            atexit.register(close_browser)
 
 
 def close_browser() -> None:
@@ -100,6 +99,9 @@ def close_browser() -> None:
     browser, _warm = _warm, None
     if browser is not None:
         browser.close()
+
+
+atexit.register(close_browser)  # a warm browser ends with the process (the bilin script's exit runs this)
 
 
 def render_images(requests: list[ImageRequest], fresh: bool = False) -> list[bytes | str]:
