@@ -141,7 +141,11 @@ def main(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
     ctx.write(history)
 
     title = f"{spec.kind}{bias} {cfg.data.name}, d={cfg.d_hidden}, noise={cfg.noise}, seed={cfg.seed}"
-    outcome = CommandResult(headline=history.headline(), record=history.record())
+    outcome = CommandResult(
+        figures={"training_curves": training_curves(history.rows(), title)},
+        headline=history.headline(),
+        record=history.record(),
+    )
     if result.status != "complete":  # interrupted, or diverged: the last good epoch is saved
         hint = f"bilin train resume={ctx.folder.path}"
         stopped = f"{result.message}; saved to {ctx.folder.path}; finish it with: {hint}"
@@ -149,10 +153,7 @@ def main(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
         error = Interrupted(stopped, result.stop_reason or "SIGINT") if interrupted else UserError(result.message)
         if interrupted:
             outcome.record["resume"] = hint
-        ctx.ending("interrupted" if interrupted else "failed", error=str(error))  # before the figures
-        outcome.figures["training_curves"] = training_curves(history.rows(), title)
-        ctx.end_early(outcome, error)
-    outcome.figures["training_curves"] = training_curves(history.rows(), title)
+        ctx.end_early(outcome, error)  # run.json says how it ended before its figures are drawn (lifecycle)
 
     with ctx.phase("evaluation"):
         _, _, predicted = trainer.evaluate()

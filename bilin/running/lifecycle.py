@@ -234,8 +234,9 @@ def _execute(command: Command, cfg: Any, run_dir: Path, continuing: bool, starte
     try:
         try:
             with signals_stop(ctx.stop, lambda: ctx._polling, f"{ctx.command.name} did not finish: {ctx.folder.path}"):
-                if command.draws_figures and static_formats():
-                    warm_browser(static_formats())  # Chromium starts while the command works (static_images)
+                formats = static_formats()
+                if command.draws_figures and formats:
+                    warm_browser(formats)  # Chromium starts while the command works (static_images)
                 ctx.start_trackers()
                 ctx.clock.switch(OTHER)  # the command's own time, where it names no phase
                 startup_gc.resume()  # the collector, paused by the bilin script while it started

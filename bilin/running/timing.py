@@ -3,8 +3,8 @@
 The phases are contiguous: each begins where the one before ended, so they add up to the run's wall
 time (`total`) and nothing goes unaccounted. The CLI marks the first two (`startup`: the interpreter
 and bilin's CLI imports; `config`: composing and checking the config, making the run folder), the
-lifecycle and the commands the rest (`setup`, `imports`, `data`, `training`, `evaluation`,
-`analysis`, `writes`, `figures`). Time a command spends outside any named phase is `other`.
+lifecycle and the commands the rest (`setup`, `imports`, `data`, `model`, `training`, `evaluation`,
+`writes`, `figures`). Time a command spends outside any named phase is `other`.
 run.json records it as `timing`; `make bench` prints it.
 """
 
