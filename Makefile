@@ -41,17 +41,21 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed chromium
 
-# Kaleido needs Chrome or Chromium for PNG/SVG figures: Debian's chromium is installed when it is
-# missing and can be (root, apt-get); otherwise one line says how. Silent when one is there.
-CHROME_NAMES := chromium chromium-browser google-chrome google-chrome-stable
+# Kaleido needs Chrome or Chromium for PNG/SVG figures. When none is there and it can be (root,
+# apt-get), Debian's chromium-headless-shell is installed: Chromium's old headless mode alone, which
+# starts on a quarter of the full browser's CPU (docs/performance.md); chromium if the shell is not
+# in the archive. Otherwise one line says how. Silent when a browser is there.
+CHROME_NAMES := chromium-headless-shell chrome-headless-shell chromium chromium-browser google-chrome google-chrome-stable
 chromium:
 	@for name in $(CHROME_NAMES); do command -v $$name >/dev/null 2>&1 && exit 0; done; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  echo "setup: installing Debian's chromium (kaleido needs it for PNG/SVG figures)"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  echo "setup: installing Debian's chromium-headless-shell (kaleido needs a browser for PNG/SVG figures)"; \
+	  apt-get update -qq; \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-headless-shell >/dev/null 2>&1 \
+	    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	    || echo "setup: chromium could not be installed; figures will be HTML only (see README, Set-up)"; \
 	else \
-	  echo "setup: no Chrome/Chromium, so figures will be HTML only; for PNG/SVG: sudo apt-get install -y chromium (or $(VENV)/bin/plotly_get_chrome)"; \
+	  echo "setup: no Chrome/Chromium, so figures will be HTML only; for PNG/SVG: sudo apt-get install -y chromium-headless-shell (or chromium, or $(VENV)/bin/plotly_get_chrome)"; \
 	fi
 
 # The report's browser tests drive that chromium through Debian's chromedriver (Selenium).

@@ -53,7 +53,8 @@ def static_formats() -> tuple[str, ...]:
 
 
 NO_BROWSER_HINT = (
-    "PNG/SVG need Chrome or Chromium for kaleido: `apt-get install -y chromium` (or `plotly_get_chrome`), "
+    "PNG/SVG need Chrome or Chromium for kaleido: `apt-get install -y chromium-headless-shell` (or chromium, "
+    "or `plotly_get_chrome`), "
     "then `bilin export-figures <run_dir>`"
 )
 
