@@ -3,11 +3,13 @@
 
 
 def run() -> None:
-    """The `bilin` script: the collector paused while the command starts (bilin.running.startup_gc),
-    then the app (bilin.cli.app.run)."""
-    from bilin.running import startup_gc
+    """The `bilin` script: the collector paused while the command starts (bilin.running.startup_gc)
+    and OpenMP's idle spinning limited before torch loads (bilin.running.omp_spin), then the app
+    (bilin.cli.app.run)."""
+    from bilin.running import omp_spin, startup_gc
 
     startup_gc.pause()
+    omp_spin.limit_spinning()
     from bilin.cli.app import run as run_app
 
     run_app()

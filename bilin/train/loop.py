@@ -101,6 +101,7 @@ class Trainer:
         self._compiled_graphs = compiled and device.type == "cuda"
         self._batch: StaticBatch | None = None
         self._graph: StepGraph | None = None
+        self._validated: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # of the weights as they are
 
     @property
     def metrics(self) -> list[EpochMetrics]:
@@ -149,6 +150,7 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = torch.tensor(float(group["lr"]), device=self.device)
         self._graph = None  # new optimizer state tensors: capture again
+        self._validated = None
         self.scheduler.load_state_dict(state["scheduler"])
         self.orders[0].set_state(state["generator"])
         self.noises[0].set_state(state["noise_generators"])
@@ -171,7 +173,7 @@ class Trainer:
             sums = self._train_epoch(stop)
             if sums is None:  # stopped mid-epoch: fall back to the last completed epoch
                 break
-            val_loss_sum, val_correct, _ = self._validate()
+            val_loss_sum, val_correct, _ = self._validated = self._validate()
             self.scheduler.step()
             candidate = self._tensor_state() if self.n == 1 else {}  # copies queue behind the epoch: no sync yet
             means = epoch_means(
@@ -209,6 +211,7 @@ class Trainer:
     def _train_epoch(self, stop: StopRequest) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(models,) running loss sums and correct counts on the device, or None when stopped mid-epoch."""
         self._set_mode(train=True)
+        self._validated = None  # the weights are about to change
         n, batch, models = len(self.data.train_x), self.hp.batch_size, self.n
         steps = n // batch  # the last partial batch is dropped, as in the paper
         if self._batch is None:  # the models' batches stacked: (models * batch) rows
@@ -270,8 +273,9 @@ class Trainer:
         b.correct += correct
 
     def evaluate(self) -> tuple[float, float, torch.Tensor]:
-        """Mean loss and accuracy on the clean test set, and the predicted labels (the first model)."""
-        loss_sum, correct, predicted = self._validate()
+        """Mean loss and accuracy on the clean test set, and the predicted labels (the first model):
+        the last epoch's validation when the weights have not changed since."""
+        loss_sum, correct, predicted = self._validated or self._validate()
         n = max(predicted.shape[-1], 1)
         return loss_sum[0].item() / n, correct[0].item() / n, predicted[0]
 

@@ -117,6 +117,19 @@ def test_divergence_later_keeps_the_last_good_epoch(tiny_root):
         assert torch.equal(value, result.checkpoint["model"][key]), key
 
 
+def test_evaluate_after_fit_is_the_last_epochs_validation_of_the_same_weights(tiny_root):
+    trainer = make_trainer(tiny_root, epochs=2)
+    result = trainer.fit()
+    loss, acc, predicted = trainer.evaluate()  # reuses the last epoch's validation
+    assert (loss, acc) == (result.metrics[-1].val_loss, result.metrics[-1].val_acc)
+    _, _, fresh = trainer._validate()
+    assert torch.equal(predicted, fresh[0])
+    changed = make_trainer(tiny_root, epochs=2, seed=1).state()
+    trainer.load_state(changed)  # other weights: validated again, not the stored epoch's
+    assert torch.equal(trainer.evaluate()[2], trainer._validate()[2][0])
+    assert not torch.equal(trainer.evaluate()[2], predicted)
+
+
 def test_per_class_accuracy():
     labels = torch.tensor([0, 0, 1, 1, 2])
     predicted = torch.tensor([0, 1, 1, 1, 0])
