@@ -20,9 +20,9 @@ from urllib.parse import quote
 from bilin.report.runs import Run
 from bilin.report.safe import csp_meta, escape, script_json
 from bilin.running.liveness import DIED
+from bilin.running.static_export import PNG_SCALE
 
 FLOAT_CELL = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][+-]?\d+)|[+-]?(nan|inf|infinity)", re.IGNORECASE)
-PNG_SCALE = 2  # bilin writes PNGs at twice the figure's size (bilin.running.folder.export_static)
 HIDDEN_OVERRIDES = ("outputs_root=", "cache_root=", "quiet=")  # where and how loudly, not what was run
 INLINE_TABLE_ROWS = 60  # CSVs up to this many rows are shown on the run page; longer ones are linked
 

@@ -27,6 +27,7 @@ import plotly.io as pio
 
 from bilin.errors import UserError
 from bilin.running.figure_page import PLOTLY_JS, figure_page, page_finds_plotly, plotly_candidates, shared_plotly_dir
+from bilin.running.static_export import StaticExport
 
 if TYPE_CHECKING:
     import torch
@@ -50,13 +51,6 @@ def static_formats() -> tuple[str, ...]:
             f"use any of {', '.join(KALEIDO_FORMATS)} (comma-separated), or empty for HTML only"
         )
     return formats
-
-
-NO_BROWSER_HINT = (
-    "PNG/SVG need Chrome or Chromium for kaleido: `apt-get install -y chromium-headless-shell` (or chromium, "
-    "or `plotly_get_chrome`), "
-    "then `bilin export-figures <run_dir>`"
-)
 
 
 class RunDir:
@@ -167,8 +161,9 @@ class RunDir:
         return True
 
     def write_figures(self, figures: Mapping[str, go.Figure], folder: str = "figures") -> str | None:
-        """Write each figure as an HTML page and JSON, then PNG+SVG in one kaleido session. The pages
-        share one plotly.js per outputs root (bilin.running.figure_page says where they look for it).
+        """Write each figure as an HTML page and JSON, and its PNG+SVG (bilin.running.static_export: the
+        browser draws a figure while the next one's page is written). The pages share one plotly.js per
+        outputs root (bilin.running.figure_page says where they look for it).
 
         Returns None when the static export worked, else a one-line note saying how to get it.
         """
@@ -176,16 +171,33 @@ class RunDir:
         pages.mkdir(parents=True, exist_ok=True)
         shared = self.write_plotly_js(shared_plotly_dir(self.path, pages)).parent
         candidates = plotly_candidates(pages, shared)
+        formats, fault = static_formats(), None
+        images = RunDir(pages)
+        export = StaticExport(pages, formats, images.write_bytes, images.remove) if formats else None
         for name, fig in figures.items():
+            text = fig.to_json()
             self.write_text(f"{folder}/{name}.html", figure_page(fig, name, candidates))
-            self.write_text(f"{folder}/{name}.json", fig.to_json())
+            self.write_text(f"{folder}/{name}.json", text)
+            if export is not None:  # the browser draws it while the next figure's page is written
+                try:
+                    export.add(name, json.loads(text))
+                except Exception as exc:
+                    export, fault = None, exc
+        if fault is not None:  # the results are complete: an export fault is a note, never a failure
+            return _export_fault(fault, self.path)
+        if export is None:
+            return None
         try:
-            return export_static(self.file(folder), list(figures))
-        except Exception as exc:  # the results are complete: a static export fault leaves a note, not a failure
-            return (
-                f"static figures not written ({_short(exc)}); the HTML and JSON figures are complete; "
-                f"retry with: bilin export-figures {shlex.quote(str(self.path))}"
-            )
+            return export.finish()
+        except Exception as exc:
+            return _export_fault(exc, self.path)
+
+
+def _export_fault(exc: BaseException, run: Path) -> str:
+    return (
+        f"static figures not written ({_short(exc)}); the HTML and JSON figures are complete; "
+        f"retry with: bilin export-figures {shlex.quote(str(run))}"
+    )
 
 
 def claim_folder(base: str) -> Path:
@@ -303,48 +315,18 @@ def _plotly_js() -> str:
 
 
 def export_static(folder: Path, names: list[str]) -> str | None:
-    """Render `<folder>/<name>.json` figures to the static formats through one kaleido session; an
-    image that fails (kaleido's own error, or bytes that are not a whole image) is tried once more in
-    a fresh session. Only whole images are written (atomically); a failed one leaves no file, not even
-    an older one. Returns None when every image was written, else one line saying which were not and
-    the command that makes them."""
-    from bilin.running.static_images import BrowserMissing, ImageRequest, render_images
-
+    """Render the figures `<folder>/<name>.json` to the static formats (bilin.running.static_export):
+    None when every image was written, else one line saying which were not and the command that
+    makes them."""
     formats = static_formats()
     if not names or not formats:
         return None
-    requests: dict[str, ImageRequest] = {}  # file name -> what to render
+    run = RunDir(folder)
+    export = StaticExport(folder, formats, run.write_bytes, run.remove)
     for name in names:
         try:
-            fig = pio.read_json(folder / f"{name}.json")
+            fig = pio.read_json(folder / f"{name}.json")  # a file from disk: checked to be a plotly figure
         except (OSError, ValueError) as exc:  # JSONDecodeError is a ValueError, as is plotly's validation
             raise UserError(f"{folder / name}.json is not a plotly figure ({_short(exc)}); re-run the command") from exc
-        figure = fig.to_plotly_json()
-        for fmt in formats:
-            size = (fig.layout.width or 900, fig.layout.height or 500)  # kaleido ignores layout's size otherwise
-            requests[f"{name}.{fmt}"] = ImageRequest(figure, fmt, *size, 2 if fmt == "png" else 1)
-    failed: dict[str, str] = {}
-    pending = list(requests)
-    for attempt in range(2):
-        try:
-            results = render_images([requests[f] for f in pending], fresh=attempt > 0)
-        except BrowserMissing:
-            return NO_BROWSER_HINT
-        failed = {}
-        folder_dir = RunDir(folder)
-        for file, result in zip(pending, results, strict=True):
-            if isinstance(result, bytes):
-                folder_dir.write_bytes(file, result)
-            else:
-                failed[file] = result
-        pending = list(failed)
-        if not pending:
-            return None
-    for file in failed:
-        (folder / file).unlink(missing_ok=True)  # never an older image beside newer HTML
-    first, reason = next(iter(failed.items()))
-    return (
-        f"{len(failed)} of {len(requests)} static figures could not be rendered ({', '.join(failed)}; "
-        f"{first}: {reason}); the HTML and JSON figures are complete; retry with: "
-        f"bilin export-figures {shlex.quote(str(folder.parent))}"
-    )
+        export.add(name, fig.to_plotly_json())
+    return export.finish()

@@ -14,7 +14,8 @@ import logging
 import struct
 import threading
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -56,14 +57,13 @@ class WarmBrowser:
         self._thread.start()
         self._session = asyncio.run_coroutine_threadsafe(_opened(new_session(self.formats)), self._loop)
 
-    def render(self, requests: list[ImageRequest]) -> list[bytes | BaseException]:
-        from kaleido.errors import ChromeNotFoundError
+    def submit(self, requests: list[ImageRequest]) -> Future:
+        """Start drawing `requests` now; the future's result is each one's bytes or kaleido's error."""
+        return asyncio.run_coroutine_threadsafe(self._draw(requests), self._loop)
 
-        try:
-            session = self._session.result()
-        except ChromeNotFoundError as exc:
-            raise BrowserMissing(NO_BROWSER) from exc
-        return asyncio.run_coroutine_threadsafe(_calc_all(session, requests, self.topojson), self._loop).result()
+    async def _draw(self, requests: list[ImageRequest]) -> list[bytes | BaseException]:
+        session = await asyncio.wrap_future(self._session)
+        return await _calc_all(session, requests, self.topojson)
 
     def close(self) -> None:
         with suppress(Exception):  # a session that never opened has nothing to close
@@ -104,6 +104,27 @@ def close_browser() -> None:
 atexit.register(close_browser)  # a warm browser ends with the process (the bilin script's exit runs this)
 
 
+class PendingImages:
+    """Images the warm browser is drawing (start_images): `result()` waits for them; as render_images's."""
+
+    def __init__(self, requests: list[ImageRequest], drawing: Future) -> None:
+        self.requests, self._drawing = requests, drawing
+
+    def result(self) -> list[bytes | str]:
+        return _checked(self.requests, self._drawing.result)
+
+
+def start_images(requests: list[ImageRequest]) -> PendingImages | None:
+    """Start drawing `requests` in the warm browser now, so that the caller goes on while it draws;
+    None when no warm browser suits them (render_images then draws them in a session of their own)."""
+    if not requests or _warm is None or not {r.format for r in requests} <= _warm.formats:
+        return None
+    try:
+        return PendingImages(requests, _warm.submit(requests))
+    except Exception:  # its loop already stopped, say: drawn with the others instead
+        return None
+
+
 def render_images(requests: list[ImageRequest], fresh: bool = False) -> list[bytes | str]:
     """Each request's checked bytes, or a one-line reason it failed; one browser for all of them: the
     warm one when one is open (unless `fresh`: it is closed first), else a session of their own.
@@ -112,14 +133,22 @@ def render_images(requests: list[ImageRequest], fresh: bool = False) -> list[byt
         return []
     if fresh:
         close_browser()
+    warm = _warm if _warm is not None and {r.format for r in requests} <= _warm.formats else None
+    return _checked(requests, warm.submit(requests).result if warm else lambda: _run(_render_all(requests)))
+
+
+def _checked(requests: list[ImageRequest], draw: Callable[[], list[bytes | BaseException]]) -> list[bytes | str]:
+    """What `draw()` gave for each request, checked to be a whole image, else why not. A session that
+    failed as a whole is closed (never used again); BrowserMissing when there is no browser."""
+    from kaleido.errors import ChromeNotFoundError
+
     try:
-        suits = _warm is not None and {r.format for r in requests} <= _warm.formats
-        results = _warm.render(requests) if suits else _run(_render_all(requests))
-    except BrowserMissing:
+        results = draw()
+    except (BrowserMissing, ChromeNotFoundError) as exc:
         close_browser()
-        raise
+        raise BrowserMissing(NO_BROWSER) from exc
     except Exception as exc:  # the session itself failed (the browser crashed on start, say)
-        close_browser()  # never used again
+        close_browser()
         return [f"kaleido failed: {_short(exc)}"] * len(requests)
     checked: list[bytes | str] = []
     for request, result in zip(requests, results, strict=True):

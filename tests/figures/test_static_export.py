@@ -1,6 +1,7 @@
 """Static figure export: kaleido's per-figure errors are caught, retried once in a fresh session,
 and otherwise named in one note with the command that retries; only whole images are ever written."""
 
+from concurrent.futures import Future
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -9,6 +10,7 @@ import pytest
 from bilin.running import static_images
 from bilin.running.folder import RunDir, export_static
 from bilin.running.kaleido_session import kaleido_options
+from bilin.running.static_export import StaticExport
 from bilin.running.static_images import image_problem
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0\0\0\x0dIHDR" + (4).to_bytes(4, "big") * 2 + b"\x08\x06\0\0\0" + b"\0" * 4
@@ -88,10 +90,10 @@ def test_a_session_that_breaks_leaves_a_note_and_no_partial_files(figures: Path,
 def test_a_fault_in_the_export_never_fails_the_figures_html(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("BILIN_FIGURE_FORMATS", "png")
 
-    def fault(folder, names):
+    def fault(self):
         raise KeyError("a bug in the export")
 
-    monkeypatch.setattr("bilin.running.folder.export_static", fault)
+    monkeypatch.setattr(StaticExport, "finish", fault)
     run = RunDir(tmp_path / "run")
     note = run.write_figures({"curves": go.Figure()})
     assert note.startswith("static figures not written (") and "bilin export-figures" in note
@@ -119,11 +121,14 @@ class FakeWarm:
         self.drawn, self.closed, self.fails = 0, False, fails
         self.formats = frozenset({"png", "svg"})
 
-    def render(self, requests):
+    def submit(self, requests):
+        drawing = Future()
         if self.fails:
-            raise RuntimeError("Target crashed")
-        self.drawn += len(requests)
-        return [PNG if r.format == "png" else SVG for r in requests]
+            drawing.set_exception(RuntimeError("Target crashed"))
+        else:
+            self.drawn += len(requests)
+            drawing.set_result([PNG if r.format == "png" else SVG for r in requests])
+        return drawing
 
     def close(self):
         self.closed = True
@@ -146,3 +151,39 @@ def test_a_warm_browser_draws_every_later_run_s_figures_until_it_fails(figures: 
     monkeypatch.setattr(static_images, "_warm", broken)
     assert export_static(figures, ["a"]) is None  # drawn again in a session of its own
     assert broken.closed and static_images._warm is None and fresh.sessions == [1, 2]
+
+
+def test_with_a_warm_browser_each_figure_is_drawn_as_soon_as_it_is_added(tmp_path: Path, monkeypatch) -> None:
+    """The browser draws a run's figure while the run writes the next one's page; finish only waits."""
+    monkeypatch.setenv("BILIN_FIGURE_FORMATS", "png,svg")
+    warm = FakeWarm()
+    monkeypatch.setattr(static_images, "_warm", warm)
+    monkeypatch.setattr(static_images, "_render_all", FakeKaleido({}))  # a session of its own: not expected
+    run = RunDir(tmp_path / "run")
+    export = StaticExport(run.file("figures"), ["png", "svg"], run.write_bytes, run.remove)
+    export.add("a", go.Figure(layout={"title": {"text": "a"}}).to_plotly_json())
+    assert warm.drawn == 2 and not run.file("a.png").exists()  # drawing, not yet written
+    export.add("b", go.Figure(layout={"title": {"text": "b"}}).to_plotly_json())
+    assert export.finish() is None and warm.drawn == 4
+    assert sorted(p.name for p in run.path.iterdir()) == ["a.png", "a.svg", "b.png", "b.svg"]
+    assert static_images._render_all.sessions == []
+
+
+def test_a_run_s_pages_and_images_are_those_export_figures_makes_from_its_json(tmp_path: Path, monkeypatch) -> None:
+    """write_figures hands the browser the JSON it wrote, not the figure read back: the same requests."""
+    monkeypatch.setenv("BILIN_FIGURE_FORMATS", "png,svg")
+    seen: list[list] = []
+
+    async def record(requests):
+        seen.append(requests)
+        return [PNG if r.format == "png" else SVG for r in requests]
+
+    monkeypatch.setattr(static_images, "_render_all", record)
+    run = RunDir(tmp_path / "run")
+    figure = go.Figure(go.Heatmap(z=[[0.25, 1.5], [3, 4]]), layout={"title": {"text": "h"}, "width": 320})
+    assert run.write_figures({"h": figure}) is None
+    assert export_static(run.file("figures"), ["h"]) is None
+    assert seen[0] == seen[1] and [(r.format, r.width, r.height, r.scale) for r in seen[0]] == [
+        ("png", 320, 500, 2),
+        ("svg", 320, 500, 1),
+    ]
