@@ -49,7 +49,7 @@ def main(cfg: DecomposeConfig, ctx: RunContext) -> CommandResult:
     from bilin.analysis.decompose import eigendecompose, input_space_eigendecompose, orient_to_class
     from bilin.analysis.decomposition import Decomposition, explain_test_image
     from bilin.data import load_dataset
-    from bilin.figures.decompose import decomposition_figures
+    from bilin.figures.decompose import decomposition_figure_builders
     from bilin.train.recipe import data_of_run
 
     model, dataset, source = _model_source(cfg, ctx)
@@ -74,7 +74,7 @@ def main(cfg: DecomposeConfig, ctx: RunContext) -> CommandResult:
         result.explanation = explain_test_image(model, result.eigen, x, y, cfg.explain)
     return CommandResult(
         tensors=result.tensors(source),
-        figures=decomposition_figures(result),
+        figures=decomposition_figure_builders(result),  # built while the browser draws the one before
         headline=result.headline(),
         # the images that signed the vectors; a dataset the cache already recorded keeps its entry
         record=record | {"decompose_seconds": seconds},

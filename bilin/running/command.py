@@ -37,7 +37,7 @@ class CommandResult:
     tensors: dict[str, TensorFile] = field(default_factory=dict)  # file name -> tensors
     texts: dict[str, str] = field(default_factory=dict)  # file name -> text (a Markdown table)
     checked_json: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> JSON a reader trusts (model.json)
-    figures: dict[str, Any] = field(default_factory=dict)  # name -> plotly Figure
+    figures: dict[str, Any] = field(default_factory=dict)  # name -> plotly Figure, or its builder (folder.Figure)
     headline: dict[str, float] = field(default_factory=dict)  # the few numbers the report's table shows
     record: dict[str, Any] = field(default_factory=dict)  # added to run.json; a dict merges, earlier entries kept
     summary: str | None = None  # the closing line; default "<command> complete: <folder>"

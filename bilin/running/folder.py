@@ -18,7 +18,7 @@ import shlex
 import struct
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ from bilin.running.static_export import StaticExport
 if TYPE_CHECKING:
     import torch
 
+Figure = go.Figure | Callable[[], go.Figure]  # a figure, or its builder (called when it is written)
 CHECKSUMS = "checksums.json"  # SHA-256 of every binary file a run or cache entry holds
 KALEIDO_FORMATS = ("png", "svg", "pdf", "jpeg", "jpg", "webp")
 FLOAT32_MAX = 3.4028234663852886e38
@@ -160,10 +161,11 @@ class RunDir:
         self.write_plotly_js(folder)
         return True
 
-    def write_figures(self, figures: Mapping[str, go.Figure], folder: str = "figures") -> str | None:
+    def write_figures(self, figures: Mapping[str, Figure], folder: str = "figures") -> str | None:
         """Write each figure as an HTML page and JSON, and its PNG+SVG (bilin.running.static_export: the
-        browser draws a figure while the next one's page is written). The pages share one plotly.js per
-        outputs root (bilin.running.figure_page says where they look for it).
+        browser draws a figure while the next one is built, when it is given as its builder, and its
+        page written). The pages share one plotly.js per outputs root (bilin.running.figure_page says
+        where they look for it).
 
         Returns None when the static export worked, else a one-line note saying how to get it.
         """
@@ -174,7 +176,8 @@ class RunDir:
         formats, fault = static_formats(), None
         images = RunDir(pages)
         export = StaticExport(pages, formats, images.write_bytes, images.remove) if formats else None
-        for name, fig in figures.items():
+        for name, given in figures.items():
+            fig = given() if callable(given) else given
             text = fig.to_json()
             self.write_text(f"{folder}/{name}.html", figure_page(fig, name, candidates))
             self.write_text(f"{folder}/{name}.json", text)

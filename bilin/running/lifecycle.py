@@ -18,7 +18,6 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-import plotly.graph_objects as go
 from filelock import FileLock, Timeout
 from rich.console import Console
 
@@ -26,7 +25,7 @@ from bilin.device import resolve_device, resolve_precision
 from bilin.errors import Interrupted, UserError, exit_with
 from bilin.running import startup_gc
 from bilin.running.command import Command, CommandResult, Tables
-from bilin.running.folder import RunDir, static_formats
+from bilin.running.folder import Figure, RunDir, static_formats
 from bilin.running.liveness import RUN_LOCK
 from bilin.running.provenance import provenance, utc_now
 from bilin.running.run_signals import interruption, signals_stop
@@ -72,7 +71,7 @@ class RunContext:
         if isinstance(source, str):  # what the model came from, and whether it was complete
             self.record["source_run"] = {"path": source, "status": source_run_status(source)}
         self.folder.write_json("run.json", self.record)
-        self._figures: dict[str, go.Figure] = {}
+        self._figures: dict[str, Figure] = {}
         self._polling = False
         self.trackers = Trackers.of(cfg, command.name, self.folder.path, previous.get("trackers", {}))
 
@@ -158,8 +157,8 @@ class RunContext:
         """The run's few key numbers, kept in run.json (`headline`): the report's table shows them."""
         self.record.setdefault("headline", {}).update({k: float(v) for k, v in metrics.items()})
 
-    def add_figures(self, figures: Mapping[str, go.Figure]) -> None:
-        """Figures to write when the command ends (all in one kaleido session)."""
+    def add_figures(self, figures: Mapping[str, Figure]) -> None:
+        """Figures (or their builders) to write when the command ends, in one browser session."""
         self._figures.update(figures)
 
     @contextmanager

@@ -187,3 +187,18 @@ def test_a_run_s_pages_and_images_are_those_export_figures_makes_from_its_json(t
         ("png", 320, 500, 2),
         ("svg", 320, 500, 1),
     ]
+
+
+def test_a_figure_given_as_its_builder_is_built_once_and_written_as_the_figure(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("BILIN_FIGURE_FORMATS", "")
+    built = []
+
+    def build() -> go.Figure:
+        built.append(1)
+        return go.Figure(go.Bar(x=["a"], y=[1]), layout={"title": {"text": "t"}})
+
+    lazy, eager = RunDir(tmp_path / "lazy"), RunDir(tmp_path / "eager")
+    assert lazy.write_figures({"f": build}) is None and eager.write_figures({"f": build()}) is None
+    assert built == [1, 1]  # once for each folder
+    for page in ("f.json", "f.html"):
+        assert lazy.file(f"figures/{page}").read_text() == eager.file(f"figures/{page}").read_text()
