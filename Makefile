@@ -43,7 +43,7 @@ setup: $(VENV)/.installed chromium
 
 # Kaleido needs Chrome or Chromium for PNG/SVG figures. When none is there and it can be (root,
 # apt-get), Debian's chromium-headless-shell is installed: Chromium's old headless mode alone, which
-# starts on a quarter of the full browser's CPU (docs/performance.md); chromium if the shell is not
+# starts on much less CPU than the full browser (docs/performance.md); chromium if the shell is not
 # in the archive. Otherwise one line says how. Silent when a browser is there.
 CHROME_NAMES := chromium-headless-shell chrome-headless-shell chromium chromium-browser google-chrome google-chrome-stable
 chromium:

@@ -27,8 +27,9 @@ HEADLESS_SHELLS = ("chromium-headless-shell", "chrome-headless-shell")  # Debian
 def headless_shell() -> str | None:
     """Chromium's headless shell when one is on the PATH and $BROWSER_PATH names no browser, else None
     (kaleido then finds Chrome or Chromium itself). The shell is Chromium's old headless mode, built
-    alone: it starts on about a quarter of the CPU the full browser's headless mode needs (0.2 against
-    0.7 s, 2-core Xeon), which on 2 cores is CPU taken from the run it overlaps."""
+    alone: starting it and drawing four images took about 1.2 s less of a 2-core Xeon's CPU than
+    Debian's chromium (whose --headless is the full browser), CPU otherwise taken from the run it
+    overlaps, and it draws the same images (docs/performance.md)."""
     if os.environ.get("BROWSER_PATH"):
         return None
     return next((path for name in HEADLESS_SHELLS if (path := shutil.which(name))), None)
