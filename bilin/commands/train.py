@@ -156,7 +156,7 @@ def main(cfg: TrainConfig, ctx: RunContext) -> CommandResult:
         ctx.end_early(outcome, error)  # run.json says how it ended before its figures are drawn (lifecycle)
 
     with ctx.phase("evaluation"):
-        _, _, predicted = trainer.evaluate()
+        _, _, predicted = trainer.evaluate()  # the last epoch's validation: a complete run saved those weights
     accuracy = per_class_accuracy(predicted, trainer.data.test_y, len(data.classes)).tolist()
     outcome.tables["per_class.csv"] = [{"class": c, "val_acc": a} for c, a in zip(data.classes, accuracy, strict=True)]
     outcome.figures["per_class_accuracy"] = per_class_bars(data.classes, accuracy, "Validation accuracy per class")

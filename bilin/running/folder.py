@@ -167,7 +167,8 @@ class RunDir:
         page written). The pages share one plotly.js per outputs root (bilin.running.figure_page says
         where they look for it).
 
-        Returns None when the static export worked, else a one-line note saying how to get it.
+        Returns None when every figure was written, else a one-line note: which were not built (a
+        fault in a figure's builder), or how to get the static images.
         """
         pages = self.file(folder)
         pages.mkdir(parents=True, exist_ok=True)
@@ -176,8 +177,13 @@ class RunDir:
         formats, fault = static_formats(), None
         images = RunDir(pages)
         export = StaticExport(pages, formats, images.write_bytes, images.remove) if formats else None
+        unbuilt: dict[str, Exception] = {}
         for name, given in figures.items():
-            fig = given() if callable(given) else given
+            try:
+                fig = given() if callable(given) else given
+            except Exception as exc:  # a fault in a figure's builder: the results are complete all the same
+                unbuilt[name] = exc
+                continue
             text = fig.to_json()
             self.write_text(f"{folder}/{name}.html", figure_page(fig, name, candidates))
             self.write_text(f"{folder}/{name}.json", text)
@@ -187,13 +193,20 @@ class RunDir:
                 except Exception as exc:
                     export, fault = None, exc
         if fault is not None:  # the results are complete: an export fault is a note, never a failure
-            return _export_fault(fault, self.path)
-        if export is None:
-            return None
-        try:
-            return export.finish()
-        except Exception as exc:
-            return _export_fault(exc, self.path)
+            note = _export_fault(fault, self.path)
+        else:
+            try:
+                note = export.finish() if export is not None else None
+            except Exception as exc:
+                note = _export_fault(exc, self.path)
+        if unbuilt:
+            first, exc = next(iter(unbuilt.items()))
+            built = (
+                f"figures not built ({', '.join(unbuilt)}; {first}: {type(exc).__name__}: {_short(exc)}), a fault "
+                "in bilin; the results and the other figures are complete"
+            )
+            note = f"{built}; {note}" if note else built
+        return note
 
 
 def _export_fault(exc: BaseException, run: Path) -> str:

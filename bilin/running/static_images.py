@@ -117,10 +117,11 @@ class PendingImages:
 def start_images(requests: list[ImageRequest]) -> PendingImages | None:
     """Start drawing `requests` in the warm browser now, so that the caller goes on while it draws;
     None when no warm browser suits them (render_images then draws them in a session of their own)."""
-    if not requests or _warm is None or not {r.format for r in requests} <= _warm.formats:
+    warm = _warm_for(requests)
+    if warm is None:
         return None
     try:
-        return PendingImages(requests, _warm.submit(requests))
+        return PendingImages(requests, warm.submit(requests))
     except Exception:  # its loop already stopped, say: drawn with the others instead
         return None
 
@@ -133,8 +134,15 @@ def render_images(requests: list[ImageRequest], fresh: bool = False) -> list[byt
         return []
     if fresh:
         close_browser()
-    warm = _warm if _warm is not None and {r.format for r in requests} <= _warm.formats else None
-    return _checked(requests, warm.submit(requests).result if warm else lambda: _run(_render_all(requests)))
+    warm = _warm_for(requests)
+    return _checked(requests, (lambda: warm.submit(requests).result()) if warm else lambda: _run(_render_all(requests)))
+
+
+def _warm_for(requests: list[ImageRequest]) -> WarmBrowser | None:
+    """The warm browser when one is open and its session suits the requests' formats."""
+    if not requests or _warm is None or not {r.format for r in requests} <= _warm.formats:
+        return None
+    return _warm
 
 
 def _checked(requests: list[ImageRequest], draw: Callable[[], list[bytes | BaseException]]) -> list[bytes | str]:

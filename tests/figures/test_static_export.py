@@ -202,3 +202,15 @@ def test_a_figure_given_as_its_builder_is_built_once_and_written_as_the_figure(t
     assert built == [1, 1]  # once for each folder
     for page in ("f.json", "f.html"):
         assert lazy.file(f"figures/{page}").read_text() == eager.file(f"figures/{page}").read_text()
+
+
+def test_a_builder_that_fails_is_named_in_the_note_and_the_other_figures_are_written(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("BILIN_FIGURE_FORMATS", "")
+
+    def broken() -> go.Figure:
+        raise KeyError("no such axis")
+
+    run = RunDir(tmp_path / "run")
+    note = run.write_figures({"bad": broken, "good": go.Figure()})
+    assert note.startswith("figures not built (bad; bad: KeyError: 'no such axis'), a fault in bilin")
+    assert sorted(p.name for p in run.file("figures").glob("*.json")) == ["good.json"]
