@@ -41,7 +41,8 @@ def test_a_train_run_records_where_its_time_went(bilin_cli, tmp_path):
     done = bilin_cli("train", *TINY_ARGS)
     assert done.returncode == 0, done.stderr
     times = json.loads((only_run_dir(tmp_path / "outputs" / "train") / "run.json").read_text())["timing"]
-    for phase in ("startup", "config", "imports", "setup", "data", "model", "training", "evaluation", "writes"):
+    for phase in ("startup", "config", "imports", "setup", "data", "model", "training", "writes"):
         assert times[phase] > 0, phase
+    assert times.get("evaluation", 0) < 0.01  # the last epoch's validation, reused: no phase under 0.5 ms
     assert sum(v for k, v in times.items() if k != "total") == pytest.approx(times["total"], abs=0.01)
     assert times["startup"] < times["total"]
