@@ -174,7 +174,7 @@ class RunDir:
         pages.mkdir(parents=True, exist_ok=True)
         shared = self.write_plotly_js(shared_plotly_dir(self.path, pages)).parent
         candidates = plotly_candidates(pages, shared)
-        formats, fault = static_formats(), None
+        formats = static_formats()
         images = RunDir(pages)
         export = StaticExport(pages, formats, images.write_bytes, images.remove) if formats else None
         unbuilt: dict[str, Exception] = {}
@@ -188,17 +188,11 @@ class RunDir:
             self.write_text(f"{folder}/{name}.html", figure_page(fig, name, candidates))
             self.write_text(f"{folder}/{name}.json", text)
             if export is not None:  # the browser draws it while the next figure's page is written
-                try:
-                    export.add(name, json.loads(text))
-                except Exception as exc:
-                    export, fault = None, exc
-        if fault is not None:  # the results are complete: an export fault is a note, never a failure
-            note = _export_fault(fault, self.path)
-        else:
-            try:
-                note = export.finish() if export is not None else None
-            except Exception as exc:
-                note = _export_fault(exc, self.path)
+                export.add(name, json.loads(text))
+        try:
+            note = export.finish() if export is not None else None
+        except Exception as exc:  # the results are complete: an export fault is a note, never a failure
+            note = _export_fault(exc, self.path)
         if unbuilt:
             first, exc = next(iter(unbuilt.items()))
             built = (

@@ -41,9 +41,17 @@ class StaticExport:
         self.requests: dict[str, ImageRequest] = {}  # file name -> what to draw
         self._drawing: list[tuple[list[str], PendingImages]] = []  # started in the warm browser
         self._waiting: list[str] = []  # files to draw together when finishing (no warm browser suited)
+        self._fault: Exception | None = None  # one in `add`, raised by `finish`: the figures' pages go on
 
     def add(self, name: str, figure: dict[str, Any]) -> None:
-        """Start drawing figure `name` (a plotly figure as a dict) in each format."""
+        """Start drawing figure `name` (a plotly figure as a dict) in each format. A fault here is
+        raised by `finish`, so that the caller writes its other figures' pages first."""
+        try:
+            self._start(name, figure)
+        except Exception as exc:
+            self._fault = self._fault or exc
+
+    def _start(self, name: str, figure: dict[str, Any]) -> None:
         layout = figure.get("layout") or {}
         size = (layout.get("width") or DEFAULT_SIZE[0], layout.get("height") or DEFAULT_SIZE[1])
         files = {
@@ -59,6 +67,8 @@ class StaticExport:
     def finish(self) -> str | None:
         """Wait for every image and write the whole ones; None when all were written, else one line
         saying which were not and the command that makes them."""
+        if self._fault is not None:
+            raise self._fault
         try:
             drawn: dict[str, bytes | str] = {}
             for files, pending in self._drawing:

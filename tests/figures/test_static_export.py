@@ -214,3 +214,16 @@ def test_a_builder_that_fails_is_named_in_the_note_and_the_other_figures_are_wri
     note = run.write_figures({"bad": broken, "good": go.Figure()})
     assert note.startswith("figures not built (bad; bad: KeyError: 'no such axis'), a fault in bilin")
     assert sorted(p.name for p in run.file("figures").glob("*.json")) == ["good.json"]
+
+
+def test_a_fault_while_a_drawing_starts_is_a_note_after_every_page_is_written(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("BILIN_FIGURE_FORMATS", "png")
+
+    def fault(requests):
+        raise KeyError("a bug in starting a drawing")
+
+    monkeypatch.setattr("bilin.running.static_export.start_images", fault)
+    run = RunDir(tmp_path / "run")
+    note = run.write_figures({"a": go.Figure(), "b": go.Figure()})
+    assert note.startswith("static figures not written (") and "bilin export-figures" in note
+    assert sorted(p.name for p in run.file("figures").glob("*.html")) == ["a.html", "b.html"]
