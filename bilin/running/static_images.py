@@ -14,9 +14,9 @@ import logging
 import struct
 import threading
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import Future
-from contextlib import suppress
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,8 @@ from bilin.running.kaleido_session import new_session
 
 NO_BROWSER = "no Chrome/Chromium found"
 CLOSE_SECONDS = 10.0  # for a warm browser to end
-for _library in ("kaleido", "choreographer", "logistro"):  # their warnings reach a run's log, never the terminal
+BROWSER_LIBRARIES = ("kaleido", "choreographer", "logistro")
+for _library in BROWSER_LIBRARIES:  # their warnings reach a run's log, never the terminal
     logging.getLogger(_library).addHandler(logging.NullHandler())
 
 
@@ -66,11 +67,42 @@ class WarmBrowser:
         return await _calc_all(session, requests, self.topojson)
 
     def close(self) -> None:
-        with suppress(Exception):  # a session that never opened has nothing to close
-            session = self._session.result()
-            asyncio.run_coroutine_threadsafe(session.__aexit__(None, None, None), self._loop).result(CLOSE_SECONDS)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(CLOSE_SECONDS)
+        with _browser_libraries_silent():
+            with suppress(Exception):  # a session that never opened has nothing to close
+                session = self._session.result()
+                asyncio.run_coroutine_threadsafe(session.__aexit__(None, None, None), self._loop).result(CLOSE_SECONDS)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(CLOSE_SECONDS)
+
+
+@contextmanager
+def _browser_libraries_silent() -> Iterator[None]:
+    """Nothing kaleido, choreographer or logistro log while bilin closes a browser reaches a log. At
+    that point every image is drawn and checked, and their close races with the browser's last
+    message: choreographer then logs an ERROR with a traceback for a message it ignores (its own
+    "{bye}" marker read as JSON), which would land in a finished run's log (the warm browser closes
+    when the process exits)."""
+    loggers = [logging.getLogger(name) for name in BROWSER_LIBRARIES]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+@asynccontextmanager
+async def _own_session(formats: Iterable[str]) -> AsyncIterator[Any]:
+    """A kaleido session for one batch of images, closed as quietly as the warm browser."""
+    session = new_session(formats)
+    await session.__aenter__()
+    try:
+        yield session
+    finally:
+        with _browser_libraries_silent():
+            await session.__aexit__(None, None, None)
 
 
 async def _opened(session: Any) -> Any:
@@ -201,7 +233,7 @@ async def _render_all(requests: list[ImageRequest]) -> list[bytes | BaseExceptio
     from kaleido.errors import ChromeNotFoundError
 
     try:
-        async with new_session({r.format for r in requests}) as session:
+        async with _own_session({r.format for r in requests}) as session:
             return await _calc_all(session, requests, getattr(pio.defaults, "topojson", None))
     except ChromeNotFoundError as exc:
         raise BrowserMissing(NO_BROWSER) from exc
